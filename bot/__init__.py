@@ -1,0 +1,1 @@
+"""Khuyến công bot: a chat assistant for a provincial industrial-extension centre."""

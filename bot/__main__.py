@@ -1,0 +1,48 @@
+"""Command line: `python -m bot [run|migrate|makemigration MSG|compile-locales]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.config import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Khuyến công bot")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot with long polling (default)")
+    sub.add_parser("migrate", help="bring the database to the latest revision")
+    rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
+    rev.add_argument("message")
+    sub.add_parser("compile-locales", help="compile .po catalogs to .mo")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Request URLs contain the token; keep aiohttp's and aiogram's request logs out of INFO.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+    if args.command == "compile-locales":
+        from bot.i18n import compile_catalogs
+
+        compile_catalogs()
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from bot.runner import make_revision_cmd, migrate_cmd, run
+
+    if args.command == "migrate":
+        asyncio.run(migrate_cmd(settings))
+    elif args.command == "makemigration":
+        asyncio.run(make_revision_cmd(settings, args.message))
+    else:
+        asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Channel adapters. The core hands them outbox rows; each knows one messenger's API."""

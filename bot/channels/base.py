@@ -1,0 +1,34 @@
+"""What the delivery loop expects of a channel, whichever messenger it is."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class DeliveryError(Exception):
+    """A send failed; subclasses tell the outbox what to do next."""
+
+
+class RateLimited(DeliveryError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Unreachable(DeliveryError):
+    """The person blocked the bot or the account is gone: stop sending until they write again."""
+
+
+class TransientError(DeliveryError):
+    """Network trouble or a server error: try again later."""
+
+
+class PermanentError(DeliveryError):
+    """The message itself was refused (bad request): retrying will not help."""
+
+
+class ChannelSender(Protocol):
+    channel: str
+
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
+        """Deliver one message or raise a DeliveryError."""

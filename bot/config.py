@@ -1,0 +1,108 @@
+"""Application settings, read once from the environment or `.env`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SUPPORTED_LOCALES = ("vi", "en")
+OFFICIAL_API = "https://api.telegram.org"
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see `.env.example` for the documented list."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr = Field(description="Telegram bot token from @BotFather")
+    telegram_api_base: str = OFFICIAL_API
+    database_url: str = "sqlite+aiosqlite:///./data/khuyencong.db"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_locale: str = "vi"
+    province_code: int = 91
+    # Messages per second one user may send before being asked to slow down.
+    throttle_rate: float = 3.0
+    throttle_burst: int = 6
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value().strip()
+        bot_id, sep, secret = token.partition(":")
+        if not (sep and bot_id.isdigit() and secret):
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("must look like 123456:ABC… (as given by @BotFather)")
+        return SecretStr(token)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return frozenset(int(p) for p in parts if p)
+            except ValueError:
+                raise ValueError("must be comma-separated numeric Telegram user ids") from None
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if value not in SUPPORTED_LOCALES:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return value
+
+    @field_validator("province_code")
+    @classmethod
+    def _province(cls, value: int) -> int:
+        from vietnam_provinces import Province, ProvinceCode
+
+        try:
+            Province.from_code(ProvinceCode(value))
+        except ValueError:
+            raise ValueError("is not a province code known to vietnam-provinces") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SettingsError(SystemExit):
+    """Start-up stops with one clear line naming the variable at fault."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning validation errors into one readable line per variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            message = "is required" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+            lines.append(f"Configuration error: {name} {message}")
+        raise SettingsError("\n".join(lines)) from None

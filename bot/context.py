@@ -1,0 +1,47 @@
+"""App-wide objects, built once by the factory and handed to handlers as a Dispatcher kwarg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.communes import CommuneDirectory, CommuneLookup
+from bot.services.forms.engine import FormEngine
+
+if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
+
+    from bot.services.outbox import OutboxWorker
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    clock: Clock
+    session_maker: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    communes: CommuneDirectory
+    forms: FormEngine
+    outbox: OutboxWorker | None = None
+    commune_lookup: CommuneLookup = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.commune_lookup = CommuneLookup(self.communes)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.tz
+
+    def today(self) -> date:
+        return self.clock.now().astimezone(self.tz).date()
+
+    def translate(self, msgid: str, locale: str) -> str:
+        """Translate for someone other than the current reader (e.g. a notification)."""
+        return self.i18n.gettext(msgid, locale=locale)

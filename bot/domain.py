@@ -1,0 +1,93 @@
+"""The programme's vocabulary: roles, sectors, need categories and the review workflow."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.i18n_marker import N_
+
+
+class Role(StrEnum):
+    USER = "user"  # a facility owner, or anyone not yet registered
+    COLLABORATOR = "collaborator"
+    STAFF = "staff"
+
+
+class Sector(StrEnum):
+    FOOD = "food"
+    HANDICRAFT = "handicraft"
+    MECHANICS = "mechanics"
+    TEXTILE = "textile"
+    CONSTRUCTION = "construction"
+    OTHER = "other"
+
+
+SECTOR_LABELS: dict[Sector, str] = {
+    Sector.FOOD: N_("Food processing"),
+    Sector.HANDICRAFT: N_("Handicrafts"),
+    Sector.MECHANICS: N_("Mechanics"),
+    Sector.TEXTILE: N_("Textiles and garments"),
+    Sector.CONSTRUCTION: N_("Construction materials"),
+    Sector.OTHER: N_("Other sector"),
+}
+
+
+class NeedCategory(StrEnum):
+    MACHINERY = "machinery"
+    TECHNOLOGY = "technology"
+    CLEANER = "cleaner"
+    FAIR = "fair"
+    COMPETITION = "competition"
+    TRAINING = "training"
+    CONSULTING = "consulting"
+    OTHER = "other"
+
+
+CATEGORY_LABELS: dict[NeedCategory, str] = {
+    NeedCategory.MACHINERY: N_("Advanced machinery and equipment"),
+    NeedCategory.TECHNOLOGY: N_("Technology transfer, demonstration model"),
+    NeedCategory.CLEANER: N_("Cleaner production, pollution treatment"),
+    NeedCategory.FAIR: N_("Trade fair or exhibition"),
+    NeedCategory.COMPETITION: N_("Typical rural industrial product competition"),
+    NeedCategory.TRAINING: N_("Training and management skills"),
+    NeedCategory.CONSULTING: N_("Consulting: brand, packaging, e-commerce, traceability"),
+    NeedCategory.OTHER: N_("Other need"),
+}
+
+
+class NeedStatus(StrEnum):
+    RECEIVED = "received"
+    SURVEYED = "surveyed"
+    APPROVED = "approved"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+STATUS_LABELS: dict[NeedStatus, str] = {
+    NeedStatus.RECEIVED: N_("Received"),
+    NeedStatus.SURVEYED: N_("Surveyed on site"),
+    NeedStatus.APPROVED: N_("Approved (in a project or plan)"),
+    NeedStatus.COMPLETED: N_("Supported / completed"),
+    NeedStatus.DECLINED: N_("Declined"),
+    NeedStatus.WITHDRAWN: N_("Withdrawn"),
+}
+
+# Staff move a need forward one step at a time, or decline it with a reason while it is open.
+TRANSITIONS: dict[NeedStatus, tuple[NeedStatus, ...]] = {
+    NeedStatus.RECEIVED: (NeedStatus.SURVEYED, NeedStatus.DECLINED),
+    NeedStatus.SURVEYED: (NeedStatus.APPROVED, NeedStatus.DECLINED),
+    NeedStatus.APPROVED: (NeedStatus.COMPLETED, NeedStatus.DECLINED),
+    NeedStatus.COMPLETED: (),
+    NeedStatus.DECLINED: (),
+    NeedStatus.WITHDRAWN: (),
+}
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"

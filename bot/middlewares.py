@@ -1,0 +1,159 @@
+"""Update pipeline: throttle → one DB session → who is writing → locale → domain errors as replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import CallbackQuery, Message, TelegramObject, User as TgUser
+from aiogram.utils.i18n import I18nMiddleware, gettext as _
+
+from bot.clock import Clock
+from bot.context import AppContext
+from bot.errors import DomainError
+from bot.services.accounts import effective_role, locale_from_language_code
+from storage import repos
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """A token bucket per person: a flood from one user is slowed politely, others are unaffected."""
+
+    def __init__(self, clock: Clock, rate: float, burst: int) -> None:
+        self.clock, self.rate, self.burst = clock, rate, burst
+        self._buckets: dict[int, tuple[float, float, bool]] = {}
+
+    async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        if tg_user is None:
+            return await handler(event, data)
+        now = self.clock.monotonic()
+        tokens, last, warned = self._buckets.get(tg_user.id, (float(self.burst), now, False))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[tg_user.id] = (tokens, now, True)
+            if not warned:
+                # Tell them once per flood; answering every extra message would feed the flood.
+                data["throttled"] = True
+                return await handler(event, data)
+            return None
+        self._buckets[tg_user.id] = (tokens - 1, now, False)
+        if len(self._buckets) > 50_000:
+            self._buckets.clear()
+        return await handler(event, data)
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """One session per update; committed when the handler succeeds, rolled back otherwise."""
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        async with self.app.session_maker() as session:
+            data["session"] = session
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            if session.info.pop("outbox_dirty", False) and self.app.outbox is not None:
+                # Notifications leave right after commit instead of waiting for the next tick.
+                task = asyncio.create_task(self.app.outbox.deliver_due())
+                task.add_done_callback(_log_task_error)
+            return result
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background delivery failed", exc_info=task.exception())
+
+
+class UserMiddleware(BaseMiddleware):
+    """Loads who is writing (no upsert: the row is created on /start) and their open form."""
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        session = data["session"]
+        user = None
+        if tg_user is not None:
+            user = await repos.get_user(session, channel=CHANNEL, external_id=str(tg_user.id))
+            if user is not None and user.unreachable_at is not None:
+                user.unreachable_at = None  # they wrote again: reachable
+                session.add(user)
+        data["user"] = user
+        data["role"] = effective_role(user, self.app.settings.admin_ids,
+                                      telegram_id=tg_user.id if tg_user is not None else None)
+        data["conversation"] = (
+            await repos.get_conversation(session, user_id=user.id) if user is not None and user.id else None
+        )
+        return await handler(event, data)
+
+
+class LocaleMiddleware(I18nMiddleware):
+    """Stored choice first; otherwise Telegram's language_code (vi → vi, en → en, else the default)."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user = data.get("user")
+        if user is not None and user.locale in self.i18n.available_locales:
+            return user.locale
+        tg_user: TgUser | None = data.get("event_from_user")
+        return locale_from_language_code(tg_user.language_code if tg_user else None, self.i18n.default_locale)
+
+
+class ErrorReplyMiddleware(BaseMiddleware):
+    """The one error handler: domain errors become translated replies; anything else an apology."""
+
+    async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        try:
+            return await handler(event, data)
+        except DomainError as exc:
+            await data["session"].rollback()
+            await _reply(event, exc.message.render(_))
+        except Exception:
+            log.exception("unhandled error while handling an update")
+            await data["session"].rollback()
+            await _reply(event, _("Sorry, something went wrong on our side. Please try again in a moment."))
+        return None
+
+
+async def _reply(event: TelegramObject, text: str) -> None:
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    elif isinstance(event, Message):
+        await event.answer(text)
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """Any API call that meets flood control waits `retry_after` and is sent again; nothing is lost."""
+
+    def __init__(self, clock: Clock, max_retries: int = 8) -> None:
+        self.clock, self.max_retries = clock, max_retries
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        for attempt in range(self.max_retries):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                log.info("flood control on %s: waiting %ss (attempt %d)", type(method).__name__,
+                         exc.retry_after, attempt + 1)
+                await self.clock.sleep(exc.retry_after)
+        return await make_request(bot, method)

@@ -1,0 +1,59 @@
+"""Process entry points: load settings, build, run. Nothing here is imported by tests."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.scheduler import create_scheduler
+from storage.db import create_engine
+from storage.migrate import make_revision, upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+async def migrate_cmd(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    log.info("database is at the latest revision")
+
+
+async def make_revision_cmd(settings: Settings, message: str) -> None:
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    await make_revision(engine, message)
+    await engine.dispose()
+
+
+async def run(settings: Settings) -> None:
+    """Migrate, build, poll until stopped."""
+    clock = SystemClock()
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    app = create_app(settings, engine, clock=clock)
+    bot = create_bot(settings, clock)
+    # The outbox uses its own Bot without in-request flood retries: a 429 reschedules the row instead.
+    outbox_bot = create_bot(settings, clock, retry_flood=False)
+    worker = attach_outbox(app, outbox_bot)
+    await worker.recover_interrupted()
+    dp = create_dispatcher(settings, app)
+    scheduler = create_scheduler("main", app)
+
+    @dp.startup()
+    async def on_startup() -> None:
+        await set_command_menu(bot, app.i18n, settings.default_locale)
+        scheduler.start()
+        me = await bot.me()
+        log.info("bot @%s is running", me.username)
+
+    @dp.shutdown()
+    async def on_shutdown() -> None:
+        scheduler.shutdown(wait=False)
+        await outbox_bot.session.close()
+        await engine.dispose()
+
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())

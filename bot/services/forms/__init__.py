@@ -1,0 +1,43 @@
+"""Forms defined once as data and run by one channel-neutral engine."""
+
+from bot.services.forms.engine import (
+    EDIT,
+    SUMMARY,
+    Candidates,
+    Choice,
+    ChoiceInput,
+    ContactInput,
+    Done,
+    Field,
+    FieldKind,
+    FileInput,
+    Form,
+    FormState,
+    Input,
+    Invalid,
+    LookupProvider,
+    Outcome,
+    Step,
+    TextInput,
+)
+
+__all__ = [
+    "EDIT",
+    "SUMMARY",
+    "Candidates",
+    "Choice",
+    "ChoiceInput",
+    "ContactInput",
+    "Done",
+    "Field",
+    "FieldKind",
+    "FileInput",
+    "Form",
+    "FormState",
+    "Input",
+    "Invalid",
+    "LookupProvider",
+    "Outcome",
+    "Step",
+    "TextInput",
+]

@@ -1,0 +1,137 @@
+"""Every form of the product, declared once as data."""
+
+from __future__ import annotations
+
+from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, NeedCategory
+from bot.i18n_marker import N_
+from bot.services.forms.engine import Choice, Field, FieldKind, Form
+
+SECTOR_CHOICES = tuple(Choice(s.value, label) for s, label in SECTOR_LABELS.items())
+CATEGORY_CHOICES = tuple(Choice(c.value, label) for c, label in CATEGORY_LABELS.items())
+NEW_FACILITY = "new"
+
+
+def _is_machinery(data: dict) -> bool:
+    return data.get("category") == NeedCategory.MACHINERY
+
+
+def _new_facility(data: dict) -> bool:
+    return data.get("facility") == NEW_FACILITY
+
+
+FACILITY_NAME = Field(
+    "facility_name", FieldKind.TEXT,
+    prompt=N_("What is the name of your facility? For example: Cơ sở nước mắm Hưng Thịnh."),
+    label=N_("Facility"), max_length=120, needs_letters=True,
+)
+OWNER_NAME = Field(
+    "owner_name", FieldKind.TEXT,
+    prompt=N_("What is the owner's full name?"), label=N_("Owner"), max_length=80, needs_letters=True,
+)
+PHONE = Field(
+    "phone", FieldKind.PHONE,
+    prompt=N_("What is your phone number? Press “Share my phone number”, or type it, e.g. 0912 345 678."),
+    label=N_("Phone"),
+)
+COMMUNE = Field(
+    "commune", FieldKind.LOOKUP, lookup="commune",
+    prompt=N_("Which commune or ward is the facility in? Type part of the name, e.g. “long xuyen”."),
+    label=N_("Commune/ward"),
+)
+SECTOR = Field(
+    "sector", FieldKind.CHOICE, choices=SECTOR_CHOICES,
+    prompt=N_("Which sector does the facility work in?"), label=N_("Sector"),
+)
+PRODUCTS = Field(
+    "products", FieldKind.TEXT,
+    prompt=N_("What are your main products? For example: nước mắm, khô cá, mắm cá linh."),
+    label=N_("Main products"), max_length=300, needs_letters=True,
+)
+CONSENT = Field(
+    "consent", FieldKind.CHOICE,
+    choices=(Choice("yes", N_("I agree")), Choice("no", N_("I do not agree"))),
+    prompt=N_(
+        "The khuyến công centre stores these details only to contact you about support programmes "
+        "and to review your needs. You can see or delete them at any time with /mydata and /forget. "
+        "Do you agree?"
+    ),
+    label=N_("Consent to store personal data"),
+    refuse={"no": N_("We can only register your facility with your consent. Press “I agree” to continue, "
+                     "or Cancel to stop — nothing has been saved.")},
+)
+
+REGISTER = Form(
+    "register", N_("Facility registration"),
+    (FACILITY_NAME, OWNER_NAME, PHONE, COMMUNE, SECTOR, PRODUCTS, CONSENT),
+)
+
+JOIN = Form(
+    "join", N_("Collaborator confirmation"),
+    (
+        Field("full_name", FieldKind.TEXT, prompt=N_("Please confirm your full name."), label=N_("Full name"),
+              max_length=80, needs_letters=True),
+        PHONE,
+    ),
+)
+
+FACILITY_PICK = Field(
+    "facility", FieldKind.LOOKUP, lookup="facility",
+    prompt=N_("Which facility is this need for? Choose below, type part of its name, or add a new one."),
+    label=N_("Facility"),
+)
+NEW_FACILITY_FIELDS = (
+    Field("new_name", FieldKind.TEXT, prompt=N_("Name of the new facility?"), label=N_("New facility"),
+          max_length=120, needs_letters=True, when=_new_facility),
+    Field("new_owner", FieldKind.TEXT, prompt=N_("Owner's full name?"), label=N_("Owner"), max_length=80,
+          needs_letters=True, when=_new_facility),
+    Field("new_phone", FieldKind.PHONE, prompt=N_("Owner's phone number? (You can skip this.)"),
+          label=N_("Phone"), optional=True, when=_new_facility),
+    Field("new_sector", FieldKind.CHOICE, choices=SECTOR_CHOICES, prompt=N_("Sector of the facility?"),
+          label=N_("Sector"), when=_new_facility),
+)
+NEED_FIELDS = (
+    Field("category", FieldKind.CHOICE, choices=CATEGORY_CHOICES,
+          prompt=N_("What kind of support do you need?"), label=N_("Kind of need")),
+    Field("description", FieldKind.TEXT, max_length=1000, needs_letters=True,
+          prompt=N_("Describe the need in a few sentences: what you want to do and why."),
+          label=N_("Description")),
+    Field("machine", FieldKind.TEXT, max_length=200, needs_letters=True, when=_is_machinery,
+          prompt=N_("Which machine or equipment? For example: máy sấy lạnh 500 kg/mẻ."),
+          label=N_("Machine/equipment")),
+    Field("est_cost", FieldKind.MONEY, when=_is_machinery,
+          prompt=N_("Estimated cost, in million đồng? For example: 150 or 12,5."),
+          label=N_("Estimated cost (million đồng)")),
+    Field("desired_month", FieldKind.MONTH,
+          prompt=N_("When would you like the support? Type month/year, e.g. 5/2026."),
+          label=N_("Desired time")),
+    Field("attachment", FieldKind.FILE, optional=True,
+          prompt=N_("You can send a photo or document (quotation, product photo). Or press Skip."),
+          label=N_("Attachment")),
+)
+
+NEED = Form("need", N_("New need"), NEED_FIELDS)
+NEED_PROXY = Form("need_proxy", N_("New need for a facility"), (FACILITY_PICK, *NEW_FACILITY_FIELDS, *NEED_FIELDS))
+
+DECLINE = Form(
+    "decline", N_("Decline a need"),
+    (Field("reason", FieldKind.TEXT, max_length=500, needs_letters=True,
+           prompt=N_("Why is this need declined? The registrant will see this reason."),
+           label=N_("Reason")),),
+    confirm=False,
+)
+
+FORMS = {f.name: f for f in (REGISTER, JOIN, NEED, NEED_PROXY, DECLINE)}
+
+INVITE = Form(
+    "invite", N_("Invitation link"),
+    (
+        Field("role", FieldKind.CHOICE,
+              choices=(Choice("collaborator", N_("Collaborator of a commune")), Choice("staff", N_("Staff member"))),
+              prompt=N_("Who is this invitation for?"), label=N_("Role")),
+        Field("commune", FieldKind.LOOKUP, lookup="commune", when=lambda d: d.get("role") == "collaborator",
+              prompt=N_("Which commune or ward will the collaborator cover? Type part of the name."),
+              label=N_("Commune/ward")),
+    ),
+    confirm=False,
+)
+FORMS[INVITE.name] = INVITE

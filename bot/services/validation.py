@@ -1,0 +1,175 @@
+"""Parsing of what people type: free text, phone numbers, amounts, month/year. Pure functions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+
+from bot.i18n_marker import N_, Text
+
+# Zero-width and bidi-control characters: invisible, and able to make a name display reversed.
+_INVISIBLE = dict.fromkeys(
+    [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]
+)
+MAX_COST_MILLION = Decimal(100_000)  # 100 billion đồng: above any khuyến công grant by far
+
+
+class Invalid(ValueError):
+    """Input refused; carries the message to show."""
+
+    def __init__(self, message: Text) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TextRules:
+    max_length: int
+    min_length: int = 1
+    needs_letters: bool = False
+
+
+def clean_text(raw: str, rules: TextRules) -> str:
+    """Normalise free text (NFC, no invisible or control characters, trimmed) and check its length."""
+    text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"[ \t]+", " ", text).strip()
+    if not text:
+        raise Invalid(Text(N_("Please type something — an empty answer can't be saved.")))
+    if len(text) > rules.max_length:
+        raise Invalid(
+            Text(
+                N_("That is too long ({length} characters). Please keep it under {limit} characters."),
+                {"length": len(text), "limit": rules.max_length},
+            )
+        )
+    if len(text) < rules.min_length:
+        raise Invalid(Text(N_("That is too short. Please type at least {limit} characters."),
+                           {"limit": rules.min_length}))
+    if rules.needs_letters and not any(ch.isalnum() for ch in text):
+        raise Invalid(Text(N_("Please write it with letters or digits, not only symbols or emoji.")))
+    return text
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII form for accent- and case-insensitive matching ('Mỹ Hòa Hưng' → 'my hoa hung')."""
+    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def parse_phone(raw: str) -> str:
+    """Validate a Vietnamese (or +country) phone number; returns E.164, e.g. +84912345678."""
+    candidate = raw.strip()
+    if not re.fullmatch(r"[+\d\s().\-]{8,20}", candidate):
+        raise Invalid(Text(N_("That doesn't look like a phone number. Please type it like 0912 345 678.")))
+    try:
+        number = phonenumbers.parse(candidate, "VN")
+    except phonenumbers.NumberParseException:
+        raise Invalid(
+            Text(N_("That doesn't look like a phone number. Please type it like 0912 345 678."))
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid(Text(N_("This phone number is not valid. Please check the digits, e.g. 0912 345 678.")))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str | None) -> str:
+    """Show a stored number the way people write it at home: 0912 345 678."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, "VN")
+    except phonenumbers.NumberParseException:
+        return e164
+    if number.country_code == 84:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+_AMOUNT = re.compile(r"^(?P<num>\d[\d.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
+
+
+def parse_million(raw: str) -> Decimal:
+    """Parse an amount in million đồng.
+
+    Accepts digits with a decimal comma or point ("12,5", "12.5"), dot/space thousand groups
+    ("1.500" = 1500) and an optional unit word ("150 triệu"). Words, signs and exponents are refused.
+    """
+    text = raw.strip()
+    match = _AMOUNT.match(text)
+    hint = Text(N_("Please type the amount in million đồng using digits, e.g. 150 or 12,5."))
+    if not match:
+        if text.startswith("-"):
+            raise Invalid(Text(N_("The amount must be greater than zero.")))
+        raise Invalid(hint)
+    num = re.sub(r"\s+", "", match.group("num"))
+    if re.fullmatch(r"\d{1,3}(\.\d{3})+", num):
+        num = num.replace(".", "")  # Vietnamese thousand groups: 1.500 = 1500
+    elif re.fullmatch(r"\d+[.,]\d+", num):
+        num = num.replace(",", ".")  # decimal comma or point: 12,5 = 12.5
+    elif not num.isdigit():
+        raise Invalid(hint)
+    try:
+        value = Decimal(num)
+    except InvalidOperation:
+        raise Invalid(hint) from None
+    if value <= 0:
+        raise Invalid(Text(N_("The amount must be greater than zero.")))
+    if value > MAX_COST_MILLION:
+        raise Invalid(
+            Text(N_("That is more than {limit} million đồng. Please check the amount (in million đồng)."),
+                 {"limit": f"{MAX_COST_MILLION:,.0f}".replace(",", ".")})
+        )
+    return value.quantize(Decimal("0.01"))
+
+
+def format_million(value: Decimal | None) -> str:
+    """1500 → '1.500', 12.5 → '12,5' (Vietnamese number style)."""
+    if value is None:
+        return ""
+    integral, _, frac = f"{value:,.2f}".partition(".")
+    integral = integral.replace(",", ".")
+    frac = frac.rstrip("0")
+    return f"{integral},{frac}" if frac else integral
+
+
+_MONTH = re.compile(r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>\d{1,2})\s*[/.\-]\s*)?(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$",
+                    re.IGNORECASE)
+
+
+def parse_month(raw: str, today: date) -> date:
+    """Parse a desired time as month/year ("5/2026", "05-2026", "tháng 5/2026", or a full date 31/3/2026).
+
+    Returns the first day of that month; the month must not be in the past, nor more than 5 years ahead.
+    """
+    match = _MONTH.match(raw.strip())
+    if not match:
+        raise Invalid(Text(N_("Please type the month and year like 5/2026.")))
+    month, year = int(match.group("m")), int(match.group("y"))
+    if not 1 <= month <= 12:
+        raise Invalid(Text(N_("There is no month {month}. Please type a month from 1 to 12, like 5/2026."),
+                           {"month": month}))
+    if match.group("d"):
+        try:
+            date(year, month, int(match.group("d")))
+        except ValueError:
+            raise Invalid(
+                Text(N_("{day}/{month}/{year} is not a real date. Please check it, or type only month/year."),
+                     {"day": int(match.group("d")), "month": month, "year": year})
+            ) from None
+    first = date(year, month, 1)
+    if first < today.replace(day=1):
+        raise Invalid(Text(N_("That month has already passed. Please choose this month or later.")))
+    if year > today.year + 5:
+        raise Invalid(Text(N_("That is too far ahead. Please choose a time within the next five years.")))
+    return first
+
+
+def format_month(value: date | None) -> str:
+    return f"{value.month}/{value.year}" if value else ""

@@ -1,0 +1,36 @@
+"""Helpers shared by feature routers (not a router itself)."""
+
+from __future__ import annotations
+
+from aiogram.types import Message, User as TgUser
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.context import AppContext
+from bot.domain import Role
+from bot.errors import PermissionDenied
+from bot.services import accounts
+from bot.services.needs import Actor
+from storage.models import User
+
+CHANNEL = "telegram"
+
+
+def ensure_staff(role: Role) -> None:
+    """Staff-only commands give everyone else the same polite refusal."""
+    if role is not Role.STAFF:
+        raise PermissionDenied()
+
+
+async def ensure_user(message: Message, *, app: AppContext, session: AsyncSession, user: User | None,
+                      tg_user: TgUser, locale: str) -> User:
+    if user is not None:
+        return user
+    full_name = " ".join(p for p in (tg_user.first_name, tg_user.last_name) if p) or None
+    return await accounts.first_contact(
+        session, clock=app.clock, channel=CHANNEL, external_id=str(tg_user.id), full_name=full_name,
+        username=tg_user.username, locale=locale,
+    )
+
+
+def actor(user: User, role: Role) -> Actor:
+    return Actor(user=user, role=role)

@@ -1,0 +1,158 @@
+"""Database tables. No relationships: repositories load what they need explicitly (async-safe)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _fk(target: str, *, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column_args=[ForeignKey(target, ondelete="SET NULL")],
+        nullable=True,
+        index=index,
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_users_channel_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    # Channel user ids are kept as text: Zalo ids are not numbers.
+    external_id: str = Field(max_length=64)
+    full_name: str | None = Field(default=None, max_length=120)
+    username: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=20)
+    locale: str = Field(default="vi", max_length=8)
+    role: str = Field(default="user", max_length=16, index=True)
+    commune_code: int | None = Field(default=None, index=True)
+    consent_at: datetime | None = _ts()
+    unreachable_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Facility(SQLModel, table=True):
+    __tablename__ = "facilities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    owner_name: str | None = Field(default=None, max_length=80)
+    phone: str | None = Field(default=None, max_length=20)
+    commune_code: int = Field(index=True)
+    sector: str = Field(max_length=16)
+    products: str | None = Field(default=None, max_length=300)
+    owner_user_id: int | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("users.id", ondelete="SET NULL")],
+        nullable=True,
+        unique=True,
+    )
+    created_by_user_id: int | None = _fk("users.id")
+    consent_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Need(SQLModel, table=True):
+    __tablename__ = "needs"
+    __table_args__ = (Index("ix_needs_status_created", "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str | None = Field(default=None, max_length=20, unique=True)
+    facility_id: int | None = _fk("facilities.id")
+    commune_code: int | None = Field(default=None, index=True)
+    category: str = Field(max_length=16, index=True)
+    description: str = Field(max_length=1000)
+    machine: str | None = Field(default=None, max_length=200)
+    est_cost_million: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
+    desired_month: date | None = None
+    attachment_file_id: str | None = Field(default=None, max_length=255)
+    attachment_kind: str | None = Field(default=None, max_length=16)
+    attachment_name: str | None = Field(default=None, max_length=255)
+    status: str = Field(default="received", max_length=16)
+    decline_reason: str | None = Field(default=None, max_length=500)
+    registrant_user_id: int | None = _fk("users.id")
+    filed_by_user_id: int | None = _fk("users.id")
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class NeedEvent(SQLModel, table=True):
+    """Audit trail of status changes."""
+
+    __tablename__ = "need_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(sa_column_args=[ForeignKey("needs.id", ondelete="CASCADE")], index=True)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    actor_user_id: int | None = _fk("users.id", index=False)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Invite(SQLModel, table=True):
+    __tablename__ = "invites"
+
+    token: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)
+    commune_code: int | None = None
+    created_by_user_id: int | None = _fk("users.id", index=False)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+    used_by_user_id: int | None = _fk("users.id", index=False)
+
+
+class Conversation(SQLModel, table=True):
+    """Where a user stands in a form; kept in the database so a restart loses nothing."""
+
+    __tablename__ = "conversations"
+
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], primary_key=True)
+    form: str = Field(max_length=32)
+    step: str | None = Field(default=None, max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    history: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One outgoing message to one recipient; the only path by which the product notifies anyone."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+
+    # BIGINT on PostgreSQL (broadcasts add a row per recipient); SQLite needs INTEGER for rowid.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64, sa_type=String(64), index=True)
+    user_id: int | None = _fk("users.id")
+    kind: str = Field(max_length=24)
+    text: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(nullable=False)
+    last_error: str | None = Field(default=None, max_length=500)
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts()

@@ -1,0 +1,197 @@
+"""Repositories: queries over an AsyncSession. Keyword-only arguments; they flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, User
+
+# --- users ---
+
+
+async def get_user(session: AsyncSession, *, channel: str, external_id: str) -> User | None:
+    result = await session.exec(select(User).where(User.channel == channel, User.external_id == external_id))
+    return result.first()
+
+
+async def get_user_by_id(session: AsyncSession, *, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def add(session: AsyncSession, *, obj: Any) -> Any:
+    session.add(obj)
+    await session.flush()
+    return obj
+
+
+async def list_users_by_role(session: AsyncSession, *, role: str) -> Sequence[User]:
+    result = await session.exec(select(User).where(User.role == role).order_by(col(User.full_name)))
+    return result.all()
+
+
+async def delete_user(session: AsyncSession, *, user_id: int) -> None:
+    await session.exec(delete(User).where(col(User.id) == user_id))  # type: ignore[call-overload]
+
+
+# --- facilities ---
+
+
+async def get_facility(session: AsyncSession, *, facility_id: int) -> Facility | None:
+    return await session.get(Facility, facility_id)
+
+
+async def facility_of_owner(session: AsyncSession, *, user_id: int) -> Facility | None:
+    result = await session.exec(select(Facility).where(Facility.owner_user_id == user_id))
+    return result.first()
+
+
+async def facilities_in_commune(
+    session: AsyncSession, *, commune_code: int, name_like: str | None = None, limit: int = 200
+) -> Sequence[Facility]:
+    query = select(Facility).where(Facility.commune_code == commune_code)
+    if name_like:
+        query = query.where(func.lower(Facility.name).contains(name_like.lower()))
+    result = await session.exec(query.order_by(col(Facility.name)).limit(limit))
+    return result.all()
+
+
+async def anonymise_facilities_of(session: AsyncSession, *, user_id: int) -> None:
+    """Drop the personal fields of a facility whose owner asked to be forgotten; keep the business."""
+    await session.exec(
+        update(Facility)  # type: ignore[call-overload]
+        .where(col(Facility.owner_user_id) == user_id)
+        .values(owner_name=None, phone=None, owner_user_id=None, consent_at=None)
+    )
+
+
+# --- needs ---
+
+
+async def get_need(session: AsyncSession, *, need_id: int) -> Need | None:
+    return await session.get(Need, need_id)
+
+
+async def needs_of_user(session: AsyncSession, *, user_id: int, limit: int = 30) -> Sequence[Need]:
+    result = await session.exec(
+        select(Need)
+        .where(or_(Need.registrant_user_id == user_id, Need.filed_by_user_id == user_id))
+        .order_by(col(Need.created_at).desc(), col(Need.id).desc())
+        .limit(limit)
+    )
+    return result.all()
+
+
+def _inbox_filter(query: Any, *, status: str | None, category: str | None, commune_code: int | None) -> Any:
+    if status:
+        query = query.where(Need.status == status)
+    if category:
+        query = query.where(Need.category == category)
+    if commune_code:
+        query = query.where(Need.commune_code == commune_code)
+    return query
+
+
+async def inbox(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    commune_code: int | None = None,
+    offset: int = 0,
+    limit: int = 8,
+) -> tuple[Sequence[tuple[Need, Facility | None]], int]:
+    """Newest needs first with their facility, and the total count for the filter."""
+    base = select(Need, Facility).join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+    query = _inbox_filter(base, status=status, category=category, commune_code=commune_code)
+    rows = await session.exec(query.order_by(col(Need.created_at).desc(), col(Need.id).desc())
+                              .offset(offset).limit(limit))
+    count_q = _inbox_filter(select(func.count()).select_from(Need), status=status, category=category,
+                            commune_code=commune_code)
+    total = (await session.exec(count_q)).one()
+    return rows.all(), int(total)
+
+
+async def need_communes(session: AsyncSession) -> Sequence[int]:
+    result = await session.exec(
+        select(Need.commune_code).where(col(Need.commune_code).is_not(None)).distinct()
+    )
+    return [c for c in result.all() if c is not None]
+
+
+async def all_needs_with_facility(session: AsyncSession) -> Sequence[tuple[Need, Facility | None]]:
+    result = await session.exec(
+        select(Need, Facility)
+        .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+        .order_by(col(Need.created_at), col(Need.id))
+    )
+    return result.all()
+
+
+async def unlink_needs_of(session: AsyncSession, *, user_id: int) -> None:
+    await session.exec(
+        update(Need).where(col(Need.registrant_user_id) == user_id).values(registrant_user_id=None)  # type: ignore[call-overload]
+    )
+    await session.exec(
+        update(Need).where(col(Need.filed_by_user_id) == user_id).values(filed_by_user_id=None)  # type: ignore[call-overload]
+    )
+    await session.exec(
+        update(NeedEvent).where(col(NeedEvent.actor_user_id) == user_id).values(actor_user_id=None)  # type: ignore[call-overload]
+    )
+
+
+async def need_events(session: AsyncSession, *, need_id: int) -> Sequence[NeedEvent]:
+    result = await session.exec(select(NeedEvent).where(NeedEvent.need_id == need_id).order_by(col(NeedEvent.id)))
+    return result.all()
+
+
+# --- invites ---
+
+
+async def get_invite(session: AsyncSession, *, token: str) -> Invite | None:
+    return await session.get(Invite, token)
+
+
+async def claim_invite(session: AsyncSession, *, token: str, user_id: int, now: datetime) -> bool:
+    """Mark an unused, unexpired invite used; False if someone else got there first."""
+    result = await session.exec(
+        update(Invite)  # type: ignore[call-overload]
+        .where(col(Invite.token) == token, col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
+        .values(used_at=now, used_by_user_id=user_id)
+    )
+    return bool(result.rowcount)
+
+
+# --- conversations ---
+
+
+async def get_conversation(session: AsyncSession, *, user_id: int) -> Conversation | None:
+    return await session.get(Conversation, user_id)
+
+
+async def save_conversation(session: AsyncSession, *, conversation: Conversation) -> None:
+    await session.merge(conversation)
+    await session.flush()
+
+
+async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:
+    await session.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))  # type: ignore[call-overload]
+
+
+# --- outbox ---
+
+
+async def outbox_rows(session: AsyncSession, *, user_id: int | None = None) -> Sequence[OutboxMessage]:
+    query = select(OutboxMessage)
+    if user_id is not None:
+        query = query.where(OutboxMessage.user_id == user_id)
+    return (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
+
+
+async def forget_outbox_of(session: AsyncSession, *, user_id: int) -> None:
+    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.user_id) == user_id))  # type: ignore[call-overload]

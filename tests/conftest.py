@@ -1,0 +1,182 @@
+"""Shared fixtures: a movable clock, migrated databases, and a Dispatcher driven with fake updates."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+from aiogram.types import Update
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app, create_dispatcher
+from bot.channels.telegram import TelegramSender
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.context import AppContext
+from bot.middlewares import RetryAfterMiddleware
+from bot.services.outbox import OutboxWorker
+from storage.db import create_engine
+from storage.migrate import upgrade_to_head
+from tests.fakebot import BOT_ID, Call, RecordingSession
+
+STAFF_ID = 9001
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+DB_PARAMS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Monday 2 March 2026, 09:00 in Ho Chi Minh City.
+    return FakeClock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+
+
+async def _fresh_postgres(url: str) -> AsyncEngine:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await upgrade_to_head(engine)
+    return engine
+
+
+@pytest.fixture(params=DB_PARAMS)
+async def engine(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[AsyncEngine]:
+    """A database at the latest migration: SQLite always, PostgreSQL too when TEST_DATABASE_URL is set."""
+    if request.param == "postgresql":
+        eng = await _fresh_postgres(PG_URL or "")
+    else:
+        eng = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
+        await upgrade_to_head(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Any) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
+    await upgrade_to_head(eng)
+    yield eng
+    await eng.dispose()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"bot_token": "123456:TEST-token", "admin_ids": str(STAFF_ID),
+                              "throttle_rate": 3.0, "throttle_burst": 6}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Person:
+    id: int
+    first_name: str = "Lan"
+    language_code: str | None = "vi"
+    last_name: str | None = None
+
+
+class ChatHarness:
+    """Feeds updates through the real Dispatcher; reads what the bot sent back via the fake API."""
+
+    def __init__(self, app: AppContext, session: RecordingSession, bot: Bot, clock: FakeClock) -> None:
+        self.app, self.api, self.bot, self.clock = app, session, bot, clock
+        self.dp = create_dispatcher(app.settings, app)
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(10_000)
+        app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, clock)
+
+    def _user(self, p: Person) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": p.id, "is_bot": False, "first_name": p.first_name}
+        if p.language_code:
+            out["language_code"] = p.language_code
+        if p.last_name:
+            out["last_name"] = p.last_name
+        return out
+
+    async def _feed(self, update: dict[str, Any]) -> list[Call]:
+        before = len(self.api.calls)
+        update["update_id"] = next(self._update_ids)
+        await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        # Let the post-commit delivery task run (it is real async work, not a timer).
+        for task in list(_pending_tasks()):
+            await task
+        self.clock.advance(seconds=2)  # people do not type 30 messages a second
+        return self.api.calls[before:]
+
+    def _message(self, p: Person, **content: Any) -> dict[str, Any]:
+        return {"message": {"message_id": next(self._message_ids), "date": int(self.clock.now().timestamp()),
+                            "chat": {"id": p.id, "type": "private", "first_name": p.first_name},
+                            "from": self._user(p), **content}}
+
+    async def send(self, p: Person, text: str) -> list[Call]:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return await self._feed(self._message(p, **content))
+
+    async def contact(self, p: Person, phone: str) -> list[Call]:
+        return await self._feed(self._message(p, contact={"phone_number": phone, "first_name": p.first_name,
+                                                          "user_id": p.id}))
+
+    async def document(self, p: Person, name: str = "bao-gia.pdf") -> list[Call]:
+        return await self._feed(self._message(p, document={"file_id": f"FILE-{name}", "file_unique_id": name,
+                                                           "file_name": name}))
+
+    async def sticker(self, p: Person) -> list[Call]:
+        return await self._feed(self._message(p, sticker={
+            "file_id": "st", "file_unique_id": "st", "type": "regular", "width": 512, "height": 512,
+            "is_animated": False, "is_video": False}))
+
+    async def press(self, p: Person, data: str, message_id: int = 1) -> list[Call]:
+        return await self._feed({"callback_query": {
+            "id": str(next(self._update_ids)), "from": self._user(p), "chat_instance": "ci", "data": data,
+            "message": {"message_id": message_id, "date": int(self.clock.now().timestamp()),
+                        "chat": {"id": p.id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}})
+
+    async def press_button(self, p: Person, label_part: str, calls: list[Call] | None = None) -> list[Call]:
+        """Press the button whose text contains `label_part` on the bot's last message with buttons to p."""
+        source = calls if calls is not None else self.to(p)
+        for call in reversed(source):
+            for text_, data in call.buttons():
+                if label_part.lower() in text_.lower() and data:
+                    return await self.press(p, data, message_id=call.params.get("message_id", 1))
+        raise AssertionError(f"no button containing {label_part!r}; last: {self.last(p).buttons()}")
+
+    def to(self, p: Person) -> list[Call]:
+        return [c for c in self.api.calls if c.chat_id == p.id and c.method in
+                ("SendMessage", "SendDocument", "EditMessageText")]
+
+    def last(self, p: Person) -> Call:
+        return self.to(p)[-1]
+
+    async def deliver(self) -> int:
+        assert self.app.outbox is not None
+        return await self.app.outbox.deliver_due()
+
+
+def _pending_tasks() -> list[Any]:
+    import asyncio
+
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not t.done()
+            and "deliver_due" in repr(t.get_coro())]
+
+
+@pytest.fixture
+async def chat(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[ChatHarness]:
+    settings = make_settings()
+    app = create_app(settings, engine, clock=clock)
+    session = RecordingSession()
+    bot = Bot(token=settings.bot_token.get_secret_value(), session=session,
+              default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    session.middleware(RetryAfterMiddleware(clock))
+    yield ChatHarness(app, session, bot, clock)
