@@ -12,8 +12,10 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import CallbackQuery, Message, TelegramObject, User as TgUser
-from aiogram.utils.i18n import I18nMiddleware, gettext as _
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import User as TgUser
+from aiogram.utils.i18n import I18nMiddleware
+from aiogram.utils.i18n import gettext as _
 
 from bot.clock import Clock
 from bot.context import AppContext

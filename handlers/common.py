@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram.types import Message, User as TgUser
+from aiogram.types import Message
+from aiogram.types import User as TgUser
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
@@ -21,7 +22,7 @@ def ensure_staff(role: Role) -> None:
         raise PermissionDenied()
 
 
-async def ensure_user(message: Message, *, app: AppContext, session: AsyncSession, user: User | None,
+async def ensure_user(message: Message | None, *, app: AppContext, session: AsyncSession, user: User | None,
                       tg_user: TgUser, locale: str) -> User:
     if user is not None:
         return user
@@ -33,4 +34,12 @@ async def ensure_user(message: Message, *, app: AppContext, session: AsyncSessio
 
 
 def actor(user: User, role: Role) -> Actor:
+    return Actor(user=user, role=role)
+
+
+async def staff_actor(*, app: AppContext, session: AsyncSession, user: User | None, role: Role,
+                      tg_user: TgUser, locale: str) -> Actor:
+    """Refuse non-staff; an ADMIN_IDS member who never sent /start gets their row now."""
+    ensure_staff(role)
+    user = await ensure_user(None, app=app, session=session, user=user, tg_user=tg_user, locale=locale)
     return Actor(user=user, role=role)

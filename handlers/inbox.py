@@ -8,7 +8,8 @@ from typing import Any
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n, gettext as _
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
@@ -17,7 +18,7 @@ from bot.errors import NotFound
 from bot.services import needs as needs_service
 from bot.services.validation import format_million, format_month, format_phone
 from handlers.callbacks import InboxCb
-from handlers.common import actor, ensure_staff
+from handlers.common import actor, ensure_staff, staff_actor
 from handlers.forms import FormRun, on_complete, start_form
 from handlers.keyboards import inline
 from storage import repos
@@ -136,9 +137,10 @@ async def inbox(message: Message, app: AppContext, session: AsyncSession, role: 
 
 @router.callback_query(InboxCb.filter())
 async def inbox_press(query: CallbackQuery, callback_data: InboxCb, app: AppContext, session: AsyncSession,
-                      user: User | None, role: Role, bot: Any) -> None:
+                      user: User | None, role: Role, i18n: I18n) -> None:
     """Any inbox button: list pages, filter menus, open a need, move it."""
-    ensure_staff(role)
+    staff = await staff_actor(app=app, session=session, user=user, role=role, tg_user=query.from_user,
+                              locale=i18n.current_locale)
     f = callback_data
     if f.action == "l":
         text, markup = await _list_view(session, app, f)
@@ -147,17 +149,17 @@ async def inbox_press(query: CallbackQuery, callback_data: InboxCb, app: AppCont
         communes = sorted(((c, app.communes.name(c)) for c in codes), key=lambda x: x[1])
         text, markup = _filter_menu(f, communes)
     elif f.action == "o":
-        need, facility = await needs_service.get_for_staff(session, actor=actor(user, role), need_id=f.id)
+        need, facility = await needs_service.get_for_staff(session, actor=staff, need_id=f.id)
         text, markup = _detail(app, need, facility), _detail_keyboard(need, f)
     elif f.action == "m" and f.to == NeedStatus.DECLINED:
-        need, _facility = await needs_service.get_for_staff(session, actor=actor(user, role), need_id=f.id)
+        need, _facility = await needs_service.get_for_staff(session, actor=staff, need_id=f.id)
         await query.answer()
-        await start_form(query.message, app=app, session=session, user=user, form="decline",
+        await start_form(query.message, app=app, session=session, user=staff.user, form="decline",
                          context={"need_id": need.id, "from": need.status},
                          intro=_("Declining need <b>{ref}</b>.").format(ref=need.ref))
         return
     elif f.action == "m" and f.to in NeedStatus.__members__.values():
-        need = await needs_service.change_status(session, clock=app.clock, actor=actor(user, role), need_id=f.id,
+        need = await needs_service.change_status(session, clock=app.clock, actor=staff, need_id=f.id,
                                                  to=NeedStatus(f.to), translate=app.translate)
         facility = await repos.get_facility(session, facility_id=need.facility_id) if need.facility_id else None
         await query.answer(_("Status changed. The registrant will be notified."))
@@ -182,9 +184,10 @@ async def declined(run: FormRun, data: dict[str, Any]) -> None:
 async def export(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role,
                  i18n: I18n) -> None:
     """/export: all needs as a CSV file with Vietnamese headers (staff only)."""
-    ensure_staff(role)
+    staff = await staff_actor(app=app, session=session, user=user, role=role, tg_user=message.from_user,
+                              locale=i18n.current_locale)
     data = await needs_service.export_csv(
-        session, actor=actor(user, role), communes=app.communes, tz=app.tz,
+        session, actor=staff, communes=app.communes, tz=app.tz,
         translate=lambda msgid: i18n.gettext(msgid, locale="vi"),
     )
     name = "nhu-cau-{date}.csv".format(date=app.today().strftime("%Y-%m-%d"))

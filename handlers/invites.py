@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,7 +17,7 @@ from bot.domain import Role
 from bot.services import accounts
 from bot.services.validation import format_phone
 from handlers.callbacks import CollabCb
-from handlers.common import ensure_staff
+from handlers.common import ensure_staff, staff_actor
 from handlers.forms import FormRun, on_complete, start_form
 from handlers.keyboards import inline
 from storage.models import User
@@ -25,11 +26,12 @@ router = Router(name="invites")
 
 
 @router.message(Command("invite"))
-async def invite(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role) -> None:
+async def invite(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role,
+                 i18n: I18n) -> None:
     """/invite: choose role (and commune), get a one-time link (staff only)."""
-    ensure_staff(role)
-    assert user is not None  # staff always have a row: ADMIN_IDS get one on /start
-    await start_form(message, app=app, session=session, user=user, form="invite")
+    staff = await staff_actor(app=app, session=session, user=user, role=role, tg_user=message.from_user,
+                              locale=i18n.current_locale)
+    await start_form(message, app=app, session=session, user=staff.user, form="invite")
 
 
 @on_complete("invite")

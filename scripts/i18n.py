@@ -19,7 +19,7 @@ LOCALES = ROOT / "locales"
 def main() -> int:
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
     subprocess.run([*pybabel, "extract", "-F", "babel.cfg", "-k", "N_", "-k", "_", "--no-location",
-                    "--sort-output", "--omit-header", "-o", str(LOCALES / "messages.pot"), "."],
+                    "--sort-output", "--omit-header", "-o", str(LOCALES / "messages.pot"), "bot", "handlers"],
                    cwd=ROOT, check=True)
     subprocess.run([*pybabel, "update", "-i", str(LOCALES / "messages.pot"), "-d", str(LOCALES), "-D", "messages",
                     "--no-fuzzy-matching", "--omit-header", "--ignore-obsolete"], cwd=ROOT, check=True)

@@ -180,3 +180,36 @@ async def chat(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[ChatHarne
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     session.middleware(RetryAfterMiddleware(clock))
     yield ChatHarness(app, session, bot, clock)
+
+
+def form_cb(action: str, form: str, step: str, value: str = "") -> str:
+    from handlers.callbacks import FormCb
+
+    return FormCb(action=action, form=form, step=step, value=value).pack()
+
+
+async def register_facility(chat: ChatHarness, p: Person, *, name: str = "Cơ sở nước mắm Hưng Thịnh",
+                            commune: str = "long xuyen", sector: str = "food") -> None:
+    """Walk the whole registration form with valid answers (language-independent)."""
+    await chat.send(p, "/start")
+    await chat.send(p, name)
+    await chat.send(p, "Nguyễn Thị Lan")
+    await chat.contact(p, "+84912345678")
+    await chat.send(p, commune)
+    await chat.press(p, form_cb("c", "register", "sector", sector))
+    await chat.send(p, "nước mắm, khô cá")
+    await chat.press(p, form_cb("c", "register", "consent", "yes"))
+    await chat.press(p, form_cb("ok", "register", "__summary__"))
+
+
+async def file_need(chat: ChatHarness, p: Person, *, category: str = "training", form: str = "need") -> list[Call]:
+    """File a simple (non-machinery) need through the form; returns the confirmation calls."""
+    await chat.send(p, "/need")
+    await chat.press(p, form_cb("c", form, "category", category))
+    await chat.send(p, "Cần tập huấn quản lý sản xuất")
+    if category == "machinery":
+        await chat.send(p, "Máy sấy lạnh")
+        await chat.send(p, "150")
+    await chat.send(p, "5/2026")
+    await chat.press(p, form_cb("s", form, "attachment"))
+    return await chat.press(p, form_cb("ok", form, "__summary__"))

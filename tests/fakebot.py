@@ -56,8 +56,9 @@ class RecordingSession(BaseSession):
     async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
         yield b""
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
-                           ) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         name = type(method).__name__
         files: dict[str, Any] = {}
         params = {k: v for k, v in ((k, self.prepare_value(v, bot=bot, files=files, _dumps_json=False))

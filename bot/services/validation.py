@@ -139,8 +139,10 @@ def format_million(value: Decimal | None) -> str:
     return f"{integral},{frac}" if frac else integral
 
 
-_MONTH = re.compile(r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>\d{1,2})\s*[/.\-]\s*)?(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$",
-                    re.IGNORECASE)
+_MONTH = re.compile(
+    r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>\d{1,2})\s*[/.\-]\s*)?(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$",
+    re.IGNORECASE,
+)
 
 
 def parse_month(raw: str, today: date) -> date:

@@ -1,0 +1,182 @@
+"""Bad input, stale buttons, floods, flood control and restarts: never a crash, never silence."""
+
+import logging
+
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+from sqlmodel import select
+
+from bot.app import create_app
+from storage.models import Conversation, Facility
+from tests.conftest import ChatHarness, Person, form_cb, make_settings, register_facility
+from tests.fakebot import RecordingSession
+
+EN = "en"
+
+
+async def _at_facility_name(chat: ChatHarness, p: Person) -> None:
+    await chat.send(p, "/start")
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("", False),
+        ("   \t  ", False),
+        ("x" * 5000, False),
+        ("🏭🏭🏭", False),
+        ("<b>x</b>", True),
+        ("<script>alert(1)</script>", True),
+        ("&amp;", True),
+        ("'; DROP TABLE needs; --", True),
+        ("مصنع الأرز", True),
+        ("Cơ\u200b sở\u202e A", True),
+    ],
+)
+async def test_free_text_is_refused_politely_or_echoed_escaped(chat: ChatHarness, text: str, accepted: bool) -> None:
+    p = Person(5001, language_code=EN)
+    await _at_facility_name(chat, p)
+    calls = await chat.send(p, text)
+    reply = calls[-1].text
+    assert reply  # never silent
+    if not accepted:
+        assert reply.startswith("⚠️")
+        assert "name of your facility" in reply  # the question is asked again; nothing lost
+        return
+    assert "owner's full name" in reply
+    for _ in range(2):
+        await chat.send(p, "Trần Văn B" if _ == 0 else "0912345678")
+    await chat.send(p, "long xuyen")
+    await chat.press(p, form_cb("c", "register", "sector", "other"))
+    await chat.send(p, "gạo")
+    summary = (await chat.press(p, form_cb("c", "register", "consent", "yes")))[-1].text
+    assert "<script>" not in summary and "<b>x</b>" not in summary
+    if text == "<b>x</b>":
+        assert "&lt;b&gt;x&lt;/b&gt;" in summary
+    if text == "&amp;":
+        assert "&amp;amp;" in summary
+    if "\u200b" in text:
+        assert "\u200b" not in summary and "\u202e" not in summary
+    await chat.press(p, form_cb("ok", "register", "__summary__"))
+    async with chat.app.session_maker() as s:
+        facility = (await s.exec(select(Facility))).one()
+    assert facility.name == text.replace("\u200b", "").replace("\u202e", "")
+
+
+async def test_5000_character_description_is_refused_with_the_limit(chat: ChatHarness) -> None:
+    p = Person(5002, language_code=EN)
+    await register_facility(chat, p)
+    await chat.send(p, "/need")
+    await chat.press(p, form_cb("c", "need", "category", "other"))
+    reply = (await chat.send(p, "a" * 5000))[-1].text
+    assert "too long (5000 characters)" in reply and "under 1000" in reply
+
+
+async def test_non_text_messages_in_a_form_get_the_step_hint(chat: ChatHarness) -> None:
+    p = Person(5003, language_code=EN)
+    await _at_facility_name(chat, p)
+    reply = (await chat.sticker(p))[-1].text
+    assert "can't use that kind of message" in reply and "name of your facility" in reply
+    reply = (await chat.document(p))[-1].text
+    assert "answer with a text message" in reply
+
+
+async def test_commands_inside_a_form_keep_the_form(chat: ChatHarness) -> None:
+    p = Person(5004, language_code=EN)
+    await _at_facility_name(chat, p)
+    reply = (await chat.send(p, "/need"))[-1].text
+    assert "You are filling in “Facility registration”" in reply
+    reply = (await chat.send(p, "/help"))[-1].text
+    assert "/cancel" in reply and "name of your facility" in reply
+    assert "owner's full name" in (await chat.send(p, "Cơ sở A"))[-1].text
+
+
+async def test_stale_and_forged_form_buttons_change_nothing(chat: ChatHarness) -> None:
+    p = Person(5005, language_code=EN)
+    await _at_facility_name(chat, p)
+    await chat.send(p, "Cơ sở A")
+    for data in (form_cb("b", "register", "facility_name"),  # an old message's Back
+                 form_cb("c", "need", "category", "fair"),  # another form
+                 "f:zz",  # garbage
+                 ):
+        calls = await chat.press(p, data)
+        assert calls[-1].method == "AnswerCallbackQuery"
+    # A choice pressed on a text step is answered with that step's hint.
+    reply = (await chat.press(p, form_cb("c", "register", "owner_name", "x")))[-1].text
+    assert "answer with a text message" in reply
+    async with chat.app.session_maker() as s:
+        conv = (await s.exec(select(Conversation))).one()
+    assert conv.step == "owner_name" and conv.data == {"facility_name": "Cơ sở A"}
+
+
+async def test_buttons_after_a_finished_form_are_inactive(chat: ChatHarness) -> None:
+    p = Person(5006, language_code=EN)
+    await register_facility(chat, p)
+    calls = await chat.press(p, form_cb("ok", "register", "__summary__"))
+    assert calls[-1].params["text"] == "This button is no longer active."
+    async with chat.app.session_maker() as s:
+        assert len((await s.exec(select(Facility))).all()) == 1
+
+
+async def test_restart_mid_form_continues_at_the_same_step(chat: ChatHarness) -> None:
+    p = Person(5007, language_code=EN)
+    await _at_facility_name(chat, p)
+    await chat.send(p, "Cơ sở A")
+    await chat.send(p, "Trần Văn B")
+    # A new process: new app, dispatcher and bot on the same database.
+    settings = make_settings()
+    engine = chat.app.session_maker.kw["bind"]
+    app2 = create_app(settings, engine, clock=chat.clock)
+    api2 = RecordingSession()
+    bot2 = Bot(token="123456:TEST-token", session=api2, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    chat2 = ChatHarness(app2, api2, bot2, chat.clock)
+    reply = (await chat2.send(p, "0912345678"))[-1].text
+    assert "commune or ward" in reply
+    await chat2.send(p, "long xuyen")
+    await chat2.press(p, form_cb("c", "register", "sector", "food"))
+    await chat2.send(p, "bánh")
+    await chat2.press(p, form_cb("c", "register", "consent", "yes"))
+    assert "is registered" in (await chat2.press(p, form_cb("ok", "register", "__summary__")))[-1].text
+
+
+async def test_flood_from_one_user_is_throttled_politely_others_unaffected(chat: ChatHarness) -> None:
+    flooder, other = Person(5008, language_code=EN), Person(5009, language_code=EN)
+    replies = []
+    for _ in range(15):
+        before = len(chat.api.calls)
+        update = chat._message(flooder, text="hello")
+        update["update_id"] = 10_000 + _
+        from aiogram.types import Update
+
+        await chat.dp.feed_update(chat.bot, Update.model_validate(update, context={"bot": chat.bot}))
+        replies += [c.text for c in chat.api.calls[before:]]
+    slow = [r for r in replies if "very quickly" in r]
+    assert len(slow) == 1  # told once, not per message
+    assert len(replies) == 7  # the burst (6) answered normally, then one polite notice
+    assert "didn't understand" in (await chat.send(other, "hello"))[-1].text
+    chat.clock.advance(5)
+    assert "didn't understand" in (await chat.send(flooder, "hello"))[-1].text
+
+
+async def test_flood_control_on_a_reply_waits_and_retries_without_error_logs(chat: ChatHarness, caplog) -> None:
+    chat.api.fail_next("SendMessage", 429, "Too Many Requests: retry after 3", retry_after=3, times=2)
+    with caplog.at_level(logging.INFO):
+        calls = await chat.send(Person(5010, language_code=EN), "/help")
+    assert calls[-1].text.startswith("<b>What I can do for you</b>")
+    assert chat.clock.slept == [3, 3]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_unexpected_error_gets_an_apology_not_silence(chat: ChatHarness, monkeypatch) -> None:
+    from handlers import start
+
+    async def boom(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(start.accounts, "first_contact", boom)
+    calls = await chat.send(Person(5011, language_code=EN), "/start")
+    assert "something went wrong on our side" in calls[-1].text
+
+
