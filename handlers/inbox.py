@@ -123,6 +123,8 @@ def _detail_keyboard(need: Need, f: InboxCb) -> InlineKeyboardMarkup:
     keep = {"status": f.status, "category": f.category, "commune": f.commune, "page": f.page}
     rows = [[(_action_label(to), InboxCb(action="m", id=need.id or 0, to=to.value, **keep).pack())]
             for to in TRANSITIONS[NeedStatus(need.status)]]
+    if need.attachment_file_id:
+        rows.append([(_("📎 Show the attachment"), InboxCb(action="a", id=need.id or 0, **keep).pack())])
     rows.append([(_("◀ Back to the list"), InboxCb(action="l", **keep).pack())])
     return inline(rows)
 
@@ -151,6 +153,14 @@ async def inbox_press(query: CallbackQuery, callback_data: InboxCb, app: AppCont
     elif f.action == "o":
         need, facility = await needs_service.get_for_staff(session, actor=staff, need_id=f.id)
         text, markup = _detail(app, need, facility), _detail_keyboard(need, f)
+    elif f.action == "a":
+        need, _facility = await needs_service.get_for_staff(session, actor=staff, need_id=f.id)
+        await query.answer()
+        if need.attachment_kind == "photo":
+            await query.message.answer_photo(need.attachment_file_id, caption=need.ref)
+        else:
+            await query.message.answer_document(need.attachment_file_id, caption=need.ref)
+        return
     elif f.action == "m" and f.to == NeedStatus.DECLINED:
         need, _facility = await needs_service.get_for_staff(session, actor=staff, need_id=f.id)
         await query.answer()

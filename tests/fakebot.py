@@ -90,8 +90,9 @@ class RecordingSession(BaseSession):
             if "text" in params:
                 msg["text"] = params["text"]
             if name == "SendDocument":
-                msg["document"] = {"file_id": "doc", "file_unique_id": "doc",
-                                   "file_name": params["document"]["filename"]}
+                doc = params["document"]
+                msg["document"] = {"file_id": doc if isinstance(doc, str) else "doc", "file_unique_id": "doc",
+                                   "file_name": "file" if isinstance(doc, str) else doc["filename"]}
             if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
                 msg["reply_markup"] = params["reply_markup"]
             return msg

@@ -48,6 +48,13 @@ async def test_machinery_need_with_cost_month_and_document(chat: ChatHarness) ->
     assert (need.status, need.category, str(need.est_cost_million), need.attachment_file_id) == (
         "received", "machinery", "12.50", "FILE-bao-gia.pdf")
     assert need.desired_month.isoformat() == "2026-05-01"
+    # Staff see the attachment from the need's detail.
+    await chat.send(STAFF, "/start")
+    await chat.press(STAFF, f"ib:o:::0:0:{need.id}:")
+    calls = await chat.press_button(STAFF, "attachment")
+    sent = [c for c in calls if c.method == "SendDocument"]
+    assert sent and sent[0].params["document"] == "FILE-bao-gia.pdf" and sent[0].params["caption"] == need.ref
+    assert "went wrong" not in " ".join(c.text for c in calls)
 
 
 async def test_non_machinery_need_skips_machine_questions(chat: ChatHarness) -> None:
