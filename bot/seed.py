@@ -1,0 +1,140 @@
+"""Realistic demo data for the sandbox: facilities of An Giang, needs in every status, personas."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.domain import NeedCategory, NeedStatus, Role, Sector
+from bot.services.communes import CommuneDirectory
+from storage import repos
+from storage.models import Facility, Need, NeedEvent, User
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: int
+    first_name: str
+    label_vi: str
+    label_en: str
+    role: str
+    phone: str | None = None
+    language_code: str = "vi"
+
+
+STAFF = Persona(1001, "Hà", "Cán bộ Trung tâm Khuyến công", "Centre staff member", "staff", "+84913000001")
+CTV_LX = Persona(1002, "Cộng", "Cộng tác viên phường Long Xuyên", "Collaborator, Long Xuyên ward", "collaborator",
+                 "+84913000002")
+CTV_CD = Persona(1003, "Đức", "Cộng tác viên phường Châu Đốc", "Collaborator, Châu Đốc ward", "collaborator",
+                 "+84913000003")
+OWNER_1 = Persona(1004, "Lan", "Chủ cơ sở nước mắm (đã đăng ký)", "Fish-sauce maker (registered)", "facility",
+                  "+84912345678")
+OWNER_2 = Persona(1005, "Minh", "Chủ cơ sở cơ khí (đã đăng ký)", "Mechanics workshop owner (registered)", "facility",
+                  "+84987654321")
+NEWCOMER = Persona(1006, "Tư", "Người mới (chưa đăng ký)", "Newcomer (not registered)", "new", "+84909111222")
+ENGLISH = Persona(1007, "Anna", "Người dùng tiếng Anh (mới)", "English-speaking newcomer", "new", "+84909333444",
+                  language_code="en")
+PERSONAS = (STAFF, CTV_LX, CTV_CD, OWNER_1, OWNER_2, NEWCOMER, ENGLISH)
+
+# (facility, owner, sector, products, commune search)
+FACILITIES = [
+    ("Cơ sở nước mắm Hưng Thịnh", "Nguyễn Thị Lan", Sector.FOOD, "nước mắm, mắm cá linh", "long xuyen"),
+    ("Xưởng cơ khí Minh Phát", "Trần Văn Minh", Sector.MECHANICS, "máy gặt đập mini, máy sấy lúa", "chau doc"),
+    ("Cơ sở khô cá tra Bảy Lợi", "Lê Văn Bảy", Sector.FOOD, "khô cá tra phồng", "chau doc"),
+    ("Cơ sở bánh pía Tân Huê", "Huỳnh Thị Huê", Sector.FOOD, "bánh pía, bánh in", "long xuyen"),
+    ("HTX dệt thổ cẩm Văn Giáo", "Néang Sa Ly", Sector.TEXTILE, "khăn rằn, thổ cẩm", "tinh bien"),
+    ("Cơ sở đường thốt nốt Ba Thê", "Chau Sóc Kha", Sector.FOOD, "đường thốt nốt, nước thốt nốt", "tri ton"),
+    ("Cơ sở rượu nếp Phú Tân", "Phạm Văn Hùng", Sector.FOOD, "rượu nếp, rượu đế", "phu tan"),
+    ("Cơ sở đan đát lục bình Mỹ Hòa Hưng", "Võ Thị Mai", Sector.HANDICRAFT, "giỏ, túi lục bình", "my hoa hung"),
+    ("Xưởng mộc Chợ Mới", "Đặng Văn Tài", Sector.HANDICRAFT, "bàn ghế gỗ, tủ thờ", "cho moi"),
+    ("Cơ sở gạch ngói Thoại Sơn", "Nguyễn Văn Đức", Sector.CONSTRUCTION, "gạch ống, ngói", "thoai son"),
+    ("Cơ sở mắm thái Châu Đốc Bà Giáo", "Trần Thị Giáo", Sector.FOOD, "mắm thái, mắm lóc", "chau doc"),
+    ("Cơ sở xay xát lúa gạo Tân Châu", "Lý Văn Thành", Sector.FOOD, "gạo thơm, tấm", "tan chau"),
+    ("Lò bánh tráng Mỹ Khánh", "Nguyễn Thị Hoa", Sector.FOOD, "bánh tráng, bánh phồng", "my hoa hung"),
+    ("Cơ sở tinh dầu tràm An Phú", "Phan Văn Tràm", Sector.FOOD, "tinh dầu tràm", "an phu"),
+    ("Cơ sở trà lài Núi Sam", "Lâm Thị Ngọc", Sector.FOOD, "trà lài, trà sen", "vinh te"),
+    ("Xưởng may Long Xuyên", "Đỗ Thị Hạnh", Sector.TEXTILE, "quần áo bảo hộ", "long xuyen"),
+    ("Cơ sở nước sốt caramel Bình Đức", "Trịnh Văn Phúc", Sector.FOOD, "nước màu dừa, caramel", "binh duc"),
+    ("Cơ sở trái nhàu sấy Tri Tôn", "Chau Phol", Sector.FOOD, "trái nhàu sấy khô", "tri ton"),
+    ("Cơ sở cà phê bột Châu Phú", "Huỳnh Văn Cường", Sector.FOOD, "cà phê bột rang xay", "chau phu"),
+    ("Cơ khí sửa chữa Mỹ Thới", "Bùi Văn Lực", Sector.MECHANICS, "máy bơm nước, ghe xuồng", "my thoi"),
+    ("Cơ sở dệt chiếu Long Điền", "Nguyễn Thị Thu", Sector.HANDICRAFT, "chiếu cói, chiếu hoa", "long dien"),
+    ("Cơ sở bánh canh Châu Thành", "Tô Văn Sang", Sector.FOOD, "bánh canh, hủ tiếu", "chau thanh"),
+    ("Cơ sở nem chua Long Xuyên", "Mai Thị Diễm", Sector.FOOD, "nem chua, chả lụa", "long xuyen"),
+    ("Xưởng gỗ mỹ nghệ Óc Eo", "Lê Văn Hậu", Sector.HANDICRAFT, "tượng gỗ, tranh gỗ", "oc eo"),
+    ("Cơ sở bột gạo Hòa Lạc", "Dương Thị Bé", Sector.FOOD, "bột gạo, bột năng", "hoa lac"),
+    ("Cơ sở khung nhôm kính Châu Đốc", "Quách Văn Kiên", Sector.CONSTRUCTION, "cửa nhôm kính", "chau doc"),
+    ("Cơ sở mật ong Tịnh Biên", "Néang Kim", Sector.FOOD, "mật ong rừng tràm", "tinh bien"),
+    ("Cơ sở cá lóc khô Phú Hữu", "Võ Văn Nhân", Sector.FOOD, "khô cá lóc", "phu huu"),
+    ("Cơ sở đồ gốm An Châu", "Lư Thị Gấm", Sector.HANDICRAFT, "lu, khạp, chậu gốm", "an chau"),
+    ("Cơ sở nước đá Vĩnh Hanh", "Hồ Văn Lâm", Sector.OTHER, "nước đá viên", "vinh hanh"),
+]
+
+NEED_TEXTS = {
+    NeedCategory.MACHINERY: ("Đầu tư máy móc để tăng năng suất, giảm công lao động.",
+                             ["Máy sấy lạnh 500 kg/mẻ", "Dây chuyền đóng chai tự động", "Máy xay xát 2 tấn/giờ",
+                              "Máy cắt CNC", "Lò hơi tiết kiệm năng lượng"]),
+    NeedCategory.TECHNOLOGY: ("Chuyển giao quy trình sản xuất mới, xây dựng mô hình trình diễn.", []),
+    NeedCategory.CLEANER: ("Xử lý nước thải và mùi, tiết kiệm điện.", []),
+    NeedCategory.FAIR: ("Muốn tham gia hội chợ để giới thiệu sản phẩm, tìm nhà phân phối.", []),
+    NeedCategory.COMPETITION: ("Đăng ký bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh.", []),
+    NeedCategory.TRAINING: ("Tập huấn quản lý sản xuất và an toàn thực phẩm cho công nhân.", []),
+    NeedCategory.CONSULTING: ("Tư vấn thiết kế nhãn hiệu, bao bì và bán hàng trên sàn thương mại điện tử.", []),
+    NeedCategory.OTHER: ("Hỗ trợ kết nối tiêu thụ sản phẩm.", []),
+}
+
+
+async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirectory, tz: object) -> None:
+    """Fill an empty database with demo data; the caller commits."""
+    rng = random.Random(2026)
+    now = clock.now()
+    users: dict[int, User] = {}
+    for p in PERSONAS:
+        if p.role == "new":
+            continue
+        commune = None
+        if p is CTV_LX:
+            commune = communes.search("long xuyen")[0].code
+        elif p is CTV_CD:
+            commune = communes.search("chau doc")[0].code
+        role = {"staff": Role.STAFF, "collaborator": Role.COLLABORATOR}.get(p.role, Role.USER)
+        users[p.id] = await repos.add(session, obj=User(
+            channel="telegram", external_id=str(p.id), full_name=p.first_name, phone=p.phone, locale=p.language_code,
+            role=role, commune_code=commune, consent_at=now, created_at=now - timedelta(days=60), updated_at=now))
+    facilities: list[Facility] = []
+    for i, (name, owner, sector, products, commune_q) in enumerate(FACILITIES):
+        commune = communes.search(commune_q)[0]
+        owner_user = users.get(OWNER_1.id) if i == 0 else users.get(OWNER_2.id) if i == 1 else None
+        if owner_user is not None:
+            owner_user.full_name = owner
+        facilities.append(await repos.add(session, obj=Facility(
+            name=name, owner_name=owner, phone=f"+8491{rng.randrange(1000000, 9999999)}", commune_code=commune.code,
+            sector=sector, products=products, owner_user_id=owner_user.id if owner_user else None,
+            created_by_user_id=(owner_user or users[CTV_LX.id]).id, consent_at=now,
+            created_at=now - timedelta(days=50 - i), updated_at=now)))
+    statuses = list(NeedStatus)
+    categories = list(NeedCategory)
+    for i in range(48):
+        facility = facilities[i % len(facilities)]
+        category = categories[i % len(categories)]
+        status = statuses[i % len(statuses)]
+        text, machines = NEED_TEXTS[category]
+        created = now - timedelta(days=45 - i, hours=rng.randrange(0, 8))
+        need = await repos.add(session, obj=Need(
+            facility_id=facility.id, commune_code=facility.commune_code, category=category, description=text,
+            machine=rng.choice(machines) if machines else None,
+            est_cost_million=Decimal(rng.choice([35, 80, 120, 150, 250, 480])) if machines else None,
+            desired_month=date(2026 + (i % 3 == 0), 1 + i % 12, 1),
+            status=status, decline_reason="Chưa đủ điều kiện theo Nghị định 45/2012/NĐ-CP." if status == "declined" else None,
+            registrant_user_id=facility.owner_user_id,
+            filed_by_user_id=users[CTV_LX.id].id if facility.owner_user_id is None and i % 2 else None,
+            created_at=created, updated_at=created,
+        ))
+        need.ref = f"NC-{created.astimezone(tz).year}-{need.id:04d}"  # type: ignore[arg-type]
+        session.add(NeedEvent(need_id=need.id or 0, to_status=status, created_at=created))
+    await session.flush()
