@@ -29,6 +29,7 @@ from bot.middlewares import (
     ThrottleMiddleware,
     UserMiddleware,
 )
+from bot.services.announcements import signup_form
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
@@ -45,6 +46,7 @@ MENU = (
     ("profile", N_("Your facility's details")),
     ("help", N_("What I can do")),
     ("language", N_("Change language")),
+    ("subscriptions", N_("Choose the announcements you receive")),
     ("mydata", N_("What we store about you")),
     ("forget", N_("Delete your personal data")),
 )
@@ -58,8 +60,10 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
         session_maker=create_session_maker(engine),
         i18n=create_i18n(settings.default_locale),
         communes=CommuneDirectory(settings.province_code),
-        forms=FormEngine(FORMS, today=lambda: clock.now().astimezone(settings.tz).date()),
+        forms=FormEngine(FORMS, today=lambda: clock.now().astimezone(settings.tz).date(),
+                         now_local=lambda: clock.now().astimezone(settings.tz)),
     )
+    app.forms.register_factory("signup", signup_form)
     return app
 
 
@@ -103,5 +107,6 @@ async def set_command_menu(bot: Bot, i18n: I18n, default_locale: str) -> None:
 
 
 def attach_outbox(app: AppContext, bot: Bot) -> OutboxWorker:
-    app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, app.clock)
+    app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, app.clock,
+                              rate=app.settings.send_rate)
     return app.outbox

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Messages per second one user may send before being asked to slow down.
     throttle_rate: float = 3.0
     throttle_burst: int = 6
+    # Global pace of outgoing messages (Telegram allows about 30 per second).
+    send_rate: float = Field(default=25.0, gt=0, le=30)
 
     @field_validator("bot_token")
     @classmethod

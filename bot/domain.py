@@ -91,3 +91,56 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     CANCELLED = "cancelled"
+
+
+class AnnouncementKind(StrEnum):
+    FAIR = "fair"
+    COMPETITION = "competition"
+    CALL = "call"
+    TRAINING = "training"
+    POLICY = "policy"
+    GENERAL = "general"
+
+
+KIND_LABELS: dict[AnnouncementKind, str] = {
+    AnnouncementKind.FAIR: N_("Trade fair / exhibition"),
+    AnnouncementKind.COMPETITION: N_("Product competition"),
+    AnnouncementKind.CALL: N_("Call for project proposals"),
+    AnnouncementKind.TRAINING: N_("Training course"),
+    AnnouncementKind.POLICY: N_("Policy news"),
+    AnnouncementKind.GENERAL: N_("General announcement"),
+}
+
+# Topics people subscribe to; a general announcement has no topic and reaches its whole audience.
+TOPICS: tuple[AnnouncementKind, ...] = (
+    AnnouncementKind.FAIR, AnnouncementKind.COMPETITION, AnnouncementKind.CALL, AnnouncementKind.TRAINING,
+    AnnouncementKind.POLICY,
+)
+SIGNUP_KINDS = frozenset({AnnouncementKind.FAIR, AnnouncementKind.COMPETITION})
+
+
+class AnnouncementStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+
+
+ANNOUNCEMENT_STATUS_LABELS: dict[AnnouncementStatus, str] = {
+    AnnouncementStatus.DRAFT: N_("Draft"),
+    AnnouncementStatus.SCHEDULED: N_("Scheduled"),
+    AnnouncementStatus.SENDING: N_("Sending"),
+    AnnouncementStatus.SENT: N_("Sent"),
+    AnnouncementStatus.STOPPED: N_("Stopped"),
+    AnnouncementStatus.CANCELLED: N_("Cancelled"),
+}
+
+# Audience roles as staff choose them; "facility" means owners and anyone not yet registered.
+AUDIENCE_ROLES = ("facility", "collaborator", "staff")
+AUDIENCE_ROLE_LABELS = {
+    "facility": N_("Facilities"),
+    "collaborator": N_("Collaborators"),
+    "staff": N_("Staff"),
+}

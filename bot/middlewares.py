@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -73,14 +72,8 @@ class DbSessionMiddleware(BaseMiddleware):
             await session.commit()
             if session.info.pop("outbox_dirty", False) and self.app.outbox is not None:
                 # Notifications leave right after commit instead of waiting for the next tick.
-                task = asyncio.create_task(self.app.outbox.deliver_due())
-                task.add_done_callback(_log_task_error)
+                self.app.outbox.notify()
             return result
-
-
-def _log_task_error(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background delivery failed", exc_info=task.exception())
 
 
 class UserMiddleware(BaseMiddleware):

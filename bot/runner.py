@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
@@ -40,11 +41,13 @@ async def run(settings: Settings) -> None:
     worker = attach_outbox(app, outbox_bot)
     await worker.recover_interrupted()
     dp = create_dispatcher(settings, app)
-    scheduler = create_scheduler("main", app)
+    scheduler = create_scheduler("main", app, bot)
+    tasks: list[asyncio.Task[None]] = []
 
     @dp.startup()
     async def on_startup() -> None:
         await set_command_menu(bot, app.i18n, settings.default_locale)
+        tasks.append(asyncio.create_task(worker.run()))
         scheduler.start()
         me = await bot.me()
         log.info("bot @%s is running", me.username)
@@ -52,6 +55,10 @@ async def run(settings: Settings) -> None:
     @dp.shutdown()
     async def on_shutdown() -> None:
         scheduler.shutdown(wait=False)
+        # Sends in flight finish and are recorded before the process exits (SIGTERM/Ctrl-C).
+        await worker.stop()
+        for task in tasks:
+            task.cancel()
         await outbox_bot.session.close()
         await engine.dispose()
 

@@ -1,36 +1,120 @@
-"""APScheduler is only the clock: jobs are module-level functions taking primitives, and all
-work (outbox rows, later reminders) lives in the database."""
+"""APScheduler is only the clock: jobs are module-level functions taking primitives, and all work
+(outbox rows, scheduled broadcasts, later reminders) lives in the database."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
+from bot.services import announcements as ann_svc
+from storage import repos
 
 log = logging.getLogger(__name__)
-_APPS: dict[str, AppContext] = {}
 
 
-def register(app_id: str, app: AppContext) -> None:
-    _APPS[app_id] = app
+@dataclass
+class Runtime:
+    app: AppContext
+    bot: Bot
+    # Last progress text shown per announcement, so unchanged figures cost no API call.
+    progress_shown: dict[int, str] = field(default_factory=dict)
 
 
-async def deliver_outbox(app_id: str) -> None:
-    """Tick: send whatever is due in the outbox (also retries after 429 and network errors)."""
-    app = _APPS.get(app_id)
-    if app is None or app.outbox is None:
+_RUNTIMES: dict[str, Runtime] = {}
+
+
+def register(app_id: str, app: AppContext, bot: Bot) -> Runtime:
+    _RUNTIMES[app_id] = Runtime(app, bot)
+    return _RUNTIMES[app_id]
+
+
+def unregister(app_id: str) -> None:
+    _RUNTIMES.pop(app_id, None)
+
+
+async def wake_outbox(app_id: str) -> None:
+    """Tick: rows that became due (retries after 429 or network errors) are picked up."""
+    rt = _RUNTIMES.get(app_id)
+    if rt is not None and rt.app.outbox is not None:
+        rt.app.outbox.notify()
+
+
+async def broadcasts_tick(app_id: str) -> None:
+    """Tick: start scheduled broadcasts that are due; refresh staff progress messages; close finished ones."""
+    rt = _RUNTIMES.get(app_id)
+    if rt is None:
         return
     try:
-        await app.outbox.deliver_due()
+        await start_due_broadcasts(rt)
+        await refresh_progress(rt)
     except Exception:
-        log.exception("outbox tick failed")
+        log.exception("broadcast tick failed")
 
 
-def create_scheduler(app_id: str, app: AppContext, *, outbox_interval: float = 2.0) -> AsyncIOScheduler:
-    register(app_id, app)
+async def start_due_broadcasts(rt: Runtime) -> int:
+    app = rt.app
+    started = 0
+    async with app.session_maker() as session:
+        due = await ann_svc.due_scheduled(session, now=app.clock.now())
+        ids = [a.id for a in due]
+    for ann_id in ids:
+        async with app.session_maker() as session:
+            ann = await ann_svc.get(session, ann_id=ann_id or 0)
+            author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
+            progress = None
+            if author is not None:
+                with app.i18n.use_locale(author.locale):
+                    try:
+                        msg = await rt.bot.send_message(
+                            int(author.external_id),
+                            app.i18n.gettext("📨 Preparing to send “{title}”…").format(title=ann.title))
+                        progress = (str(msg.chat.id), msg.message_id)
+                    except TelegramAPIError as exc:
+                        log.warning("could not create the progress message: %s", exc)
+            await ann_svc.start(session, clock=app.clock, ann_id=ann_id or 0, translate=app.translate,
+                                default_locale=app.settings.default_locale, admin_ids=app.settings.admin_ids,
+                                progress=progress)
+            await session.commit()
+            started += 1
+        if app.outbox is not None:
+            app.outbox.notify()
+    return started
+
+
+async def refresh_progress(rt: Runtime) -> None:
+    app = rt.app
+    async with app.session_maker() as session:
+        for ann in await ann_svc.running(session):
+            await ann_svc.finish_if_done(session, clock=app.clock, ann=ann)
+            counts = await ann_svc.figures(session, ann_id=ann.id or 0)
+            await session.commit()
+            if not ann.progress_chat_id or not ann.progress_message_id:
+                continue
+            author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
+            locale = author.locale if author else app.settings.default_locale
+            text = ann_svc.progress_text(ann, counts, app.settings.send_rate,
+                                         lambda m, loc=locale: app.i18n.gettext(m, locale=loc))
+            if rt.progress_shown.get(ann.id or 0) == text:
+                continue
+            try:
+                await rt.bot.edit_message_text(text=text, chat_id=int(ann.progress_chat_id),
+                                               message_id=ann.progress_message_id)
+                rt.progress_shown[ann.id or 0] = text
+            except TelegramAPIError as exc:
+                log.info("progress message not updated: %s", exc)
+
+
+def create_scheduler(app_id: str, app: AppContext, bot: Bot, *, tick: float = 2.0,
+                     progress_every: float = 3.0) -> AsyncIOScheduler:
+    register(app_id, app, bot)
     scheduler = AsyncIOScheduler(timezone=app.settings.tz)
-    scheduler.add_job(deliver_outbox, "interval", seconds=outbox_interval, args=[app_id], id="outbox",
+    scheduler.add_job(wake_outbox, "interval", seconds=tick, args=[app_id], id="outbox",
+                      max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.add_job(broadcasts_tick, "interval", seconds=progress_every, args=[app_id], id="broadcasts",
                       max_instances=1, coalesce=True, replace_existing=True)
     return scheduler

@@ -6,9 +6,21 @@ from aiogram import Router
 
 
 def routers() -> list[Router]:
-    from handlers import fallback, forms, inbox, invites, needs, privacy, profile, start, throttle
+    from handlers import (
+        announcements,
+        fallback,
+        forms,
+        inbox,
+        invites,
+        needs,
+        privacy,
+        profile,
+        start,
+        subscriptions,
+        throttle,
+    )
 
     # Throttle first (it only matches flagged updates), forms before commands (an open form gets
     # the answer), fallback last.
     return [throttle.router, forms.router, start.router, profile.router, needs.router, inbox.router,
-            invites.router, privacy.router, fallback.router]
+            invites.router, privacy.router, announcements.router, subscriptions.router, fallback.router]

@@ -40,3 +40,22 @@ class CollabCb(CallbackData, prefix="co"):
 
 class ForgetCb(CallbackData, prefix="fg"):
     confirm: bool
+
+
+class AnCb(CallbackData, prefix="an"):
+    """Staff actions on an announcement."""
+
+    action: str
+    id: int
+    value: str = ""
+
+
+class RecipientCb(CallbackData, prefix="ar"):
+    """A recipient's buttons under an announcement (built as plain strings by the service)."""
+
+    action: str  # s=sign up, n=not interested, sh=share, pv=preview (inert)
+    id: int
+
+
+class TopicCb(CallbackData, prefix="tp"):
+    topic: str  # a topic, or "all" / "none"

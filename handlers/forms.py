@@ -92,6 +92,11 @@ def _label(choice: Choice) -> str:
     return _(choice.label) if choice.translate else choice.label
 
 
+def _field_text(text: str, translate: bool) -> str:
+    """A field's prompt or label: translated when it is a message id, escaped when it is staff's own words."""
+    return _(text) if translate else escape(text)
+
+
 def _value_text(value: Any) -> str:
     if value is None:
         return "—"
@@ -125,7 +130,7 @@ async def render(
     if step.kind == SUMMARY:
         lines = [f"<b>{escape(_(form.title))}</b>", _("Please check your answers:"), ""]
         for fld, value in app.forms.summary(state):
-            lines.append(f"• <b>{escape(_(fld.label))}:</b> {_value_text(value)}")
+            lines.append(f"• <b>{_field_text(fld.label, fld.translate)}:</b> {_value_text(value)}")
         parts.append("\n".join(lines))
         markup = summary_keyboard(form=state.form, step=SUMMARY, confirm=_("✅ Confirm"), edit=_("✏️ Edit"),
                                   cancel=cancel)
@@ -133,13 +138,14 @@ async def render(
         return
     if step.kind == EDIT:
         parts.append(_("Which answer do you want to change?"))
-        choices = [(c.value, _label(c)) for c in step.choices]
+        # Button texts are not HTML: staff's own words go on them as written.
+        choices = [(f.name, _(f.label) if f.translate else f.label) for f in form.fields if f.applies(state.data)]
         await message.answer("\n\n".join(parts), reply_markup=form_step_keyboard(
             form=state.form, step=EDIT, choices=choices, back=back, skip=None, cancel=cancel))
         return
     fld = step.field
     assert fld is not None
-    parts.append(_(fld.prompt))
+    parts.append(_field_text(fld.prompt, fld.translate))
     if fld.hint:
         parts.append(f"<i>{escape(_(fld.hint))}</i>")
     text = "\n\n".join(parts)
@@ -173,7 +179,8 @@ async def render(
 
 async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
     await repos.delete_conversation(run.session, user_id=run.user.id or 0)
-    completer = COMPLETERS.get(state.form)
+    # Forms built at run time ("signup:12") share the completer of their prefix.
+    completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(":")[0])
     if completer is None:
         log.error("no completer registered for form %s", state.form)
         await run.reply(_("Sorry, something went wrong on our side. Please try again in a moment."))

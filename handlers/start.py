@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.context import AppContext
 from bot.domain import Role
 from bot.services import accounts
+from bot.services.announcements import set_announcements_off
 from handlers.callbacks import LangCb
 from handlers.common import ensure_user
 from handlers.forms import FormRun, on_complete, start_form
@@ -33,6 +34,7 @@ def help_text(role: Role) -> str:
         _("/profile – see or change your facility's details"),
         _("/need – ask the centre for support (machinery, fairs, training…)"),
         _("/needs – your needs and their status"),
+        _("/subscriptions – choose which announcements you receive; /stop – no announcements"),
     ]
     if role in (Role.COLLABORATOR, Role.STAFF):
         lines.append(_("/need – as a collaborator: file a need for a facility in your commune"))
@@ -44,6 +46,8 @@ def help_text(role: Role) -> str:
             _("/export – download all needs as a spreadsheet (CSV)"),
             _("/invite – create an invitation link for a collaborator or staff member"),
             _("/collaborators – list collaborators and revoke access"),
+            _("/announce – send an announcement (fair, competition, call, training, news)"),
+            _("/broadcasts – announcements sent, running and scheduled, with sign-ups"),
         ]
     lines += [
         "",
@@ -77,6 +81,9 @@ async def start(message: Message, app: AppContext, session: AsyncSession, user: 
     """/start: welcome; a newcomer goes straight into facility registration."""
     user = await ensure_user(message, app=app, session=session, user=user, tg_user=message.from_user,
                              locale=i18n.current_locale)
+    if user.announcements_off:
+        await set_announcements_off(session, clock=app.clock, user=user, off=False)
+        await message.answer(_("Announcements are turned back on. Use /subscriptions to choose topics."))
     facility = await repos.facility_of_owner(session, user_id=user.id or 0)
     if facility is not None or role is not Role.USER:
         name = escape(user.full_name or message.from_user.first_name)

@@ -41,6 +41,10 @@ class User(SQLModel, table=True):
     commune_code: int | None = Field(default=None, index=True)
     consent_at: datetime | None = _ts()
     unreachable_at: datetime | None = _ts()
+    # /stop turns announcements off; replies about one's own needs and reminders still arrive.
+    announcements_off: bool = Field(default=False)
+    # Announcement topics the person follows; None means every topic.
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
 
@@ -154,5 +158,67 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _ts(nullable=False)
     last_error: str | None = Field(default=None, max_length=500)
     dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    announcement_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("announcements.id", ondelete="SET NULL")], nullable=True, index=True
+    )
+    claimed_at: datetime | None = _ts()
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts()
+
+
+class Announcement(SQLModel, table=True):
+    """A fair, competition, call, course or news item sent to a targeted audience."""
+
+    __tablename__ = "announcements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    title: str = Field(max_length=200)
+    body: str = Field(max_length=3000)
+    place: str | None = Field(default=None, max_length=200)
+    starts_on: date | None = None
+    ends_on: date | None = None
+    deadline_on: date | None = None
+    attachment_file_id: str | None = Field(default=None, max_length=255)
+    attachment_kind: str | None = Field(default=None, max_length=16)
+    # Who receives it: {"roles": [...], "communes": [...], "sectors": [...], "topic": bool}
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Follow-up questions asked on sign-up (fairs and competitions).
+    questions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="draft", max_length=16, index=True)
+    scheduled_at: datetime | None = _ts(index=True)
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    recipients: int = 0
+    created_by_user_id: int | None = _fk("users.id", index=False)
+    # The staff member's progress message, edited while sending.
+    progress_chat_id: str | None = Field(default=None, max_length=64)
+    progress_message_id: int | None = None
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Signup(SQLModel, table=True):
+    """A recipient's answer to a fair or competition: signed up (with answers) or not interested."""
+
+    __tablename__ = "signups"
+    __table_args__ = (UniqueConstraint("announcement_id", "user_id", name="uq_signups_announcement_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(sa_column_args=[ForeignKey("announcements.id", ondelete="CASCADE")], index=True)
+    user_id: int | None = _fk("users.id")
+    status: str = Field(max_length=16)  # "signed_up" | "declined"
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class SendBudget(SQLModel, table=True):
+    """The shared token bucket that keeps all sender processes together under the global rate."""
+
+    __tablename__ = "send_budget"
+
+    name: str = Field(primary_key=True, max_length=32)
+    tokens: float = 0.0
+    refilled_at: datetime = _ts(nullable=False)
+    paused_until: datetime | None = _ts()

@@ -1,4 +1,4 @@
-"""Telegram sender for the outbox: maps Bot API errors onto delivery outcomes."""
+"""Telegram sender for the outbox: renders channel-neutral payloads and maps API errors onto outcomes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,18 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import PermanentError, RateLimited, TransientError, Unreachable
+
+CAPTION_LIMIT = 1024
+
+
+def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=b["text"], callback_data=b["data"]) for b in row] for row in rows])
 
 
 class TelegramSender:
@@ -25,14 +35,29 @@ class TelegramSender:
 
     async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
         try:
-            await self.bot.send_message(chat_id=int(chat_id), text=text, parse_mode=payload.get("parse_mode"))
+            await self._send(int(chat_id), text, payload)
         except TelegramRetryAfter as exc:
             raise RateLimited(exc.retry_after) from exc
         except TelegramForbiddenError as exc:
             raise Unreachable(exc.message) from exc
         except (TelegramBadRequest, TelegramNotFound) as exc:
-            if "chat not found" in exc.message.lower():
+            if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
                 raise Unreachable(exc.message) from exc
             raise PermanentError(exc.message) from exc
         except (TelegramNetworkError, TelegramServerError) as exc:
             raise TransientError(exc.message) from exc
+
+    async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
+        markup = keyboard(payload.get("buttons"))
+        parse_mode = payload.get("parse_mode")
+        attachment = payload.get("attachment")
+        if attachment and len(text) <= CAPTION_LIMIT:
+            # One message: the file with the text as its caption.
+            send = self.bot.send_photo if attachment["kind"] == "photo" else self.bot.send_document
+            await send(chat_id, attachment["file_id"], caption=text, parse_mode=parse_mode, reply_markup=markup)
+            return
+        if attachment:
+            # Captions are limited to 1024 characters: the file first, then the full text with the buttons.
+            send = self.bot.send_photo if attachment["kind"] == "photo" else self.bot.send_document
+            await send(chat_id, attachment["file_id"])
+        await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)

@@ -1,20 +1,35 @@
-"""The one delivery path: rows in `outbox`, sent by a worker through a per-channel sender.
+"""The one delivery path: rows in `outbox`, sent by workers through a per-channel sender.
 
-Rows move pending → sending → sent / failed / blocked. A row is claimed (set to `sending`)
-in its own committed transaction before the network call, so two workers never send the same row.
-A row found in `sending` after a crash has an unknown outcome (the message may have left):
-it is marked failed with reason "interrupted" rather than sent again — nobody gets two copies.
+Row states: pending → sending → sent | failed | blocked (| cancelled, for a stopped broadcast).
+
+* Pacing: every worker draws from one token bucket stored in the database (`send_budget`), so all
+  sender processes together stay under the global rate; a worker also keeps ≥ 1 s between two
+  messages to the same chat.
+* A row is claimed (pending → sending, `claimed_at` set) in its own committed transaction before the
+  network call; on PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so two workers never take the
+  same row.
+* 429: the row goes back to pending, due after `retry_after`; a burst of 429s pauses every worker.
+  403 / chat not found: `blocked`, and the person is marked unreachable until they write again.
+  Network errors and 5xx: retried with exponential backoff, then `failed` with the reason.
+* Stopping: `stop()` stops claiming and lets the sends in flight finish and be recorded (SIGTERM).
+* A crash mid-send (SIGKILL, power loss) leaves rows in `sending` whose outcome is unknown: the
+  message may have left. After STALE_SENDING they are marked `failed` ("interrupted"), never resent:
+  nobody gets two copies; the broadcast report counts them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+from collections import deque
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,12 +37,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.channels.base import ChannelSender, PermanentError, RateLimited, TransientError, Unreachable
 from bot.clock import Clock
 from bot.domain import OutboxStatus
-from storage.models import OutboxMessage, User
+from storage.models import OutboxMessage, SendBudget, User
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-STALE_SENDING = timedelta(minutes=5)
+STALE_SENDING = timedelta(minutes=2)
+PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
+MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
+BUDGET = "telegram"
 
 
 async def enqueue(
@@ -39,6 +57,8 @@ async def enqueue(
     text: str,
     payload: Mapping[str, Any] | None = None,
     dedupe_key: str | None = None,
+    announcement_id: int | None = None,
+    due: datetime | None = None,
 ) -> OutboxMessage:
     """Queue one message to one person, in the caller's transaction (sent after it commits)."""
     now = clock.now()
@@ -48,10 +68,11 @@ async def enqueue(
         user_id=user.id,
         kind=kind,
         text=text,
-        payload=dict(payload or {"parse_mode": "HTML"}),
+        payload={"parse_mode": "HTML", **(payload or {})},
         status=OutboxStatus.PENDING,
-        next_attempt_at=now,
+        next_attempt_at=due or now,
         dedupe_key=dedupe_key,
+        announcement_id=announcement_id,
         created_at=now,
     )
     session.add(row)
@@ -59,8 +80,13 @@ async def enqueue(
     return row
 
 
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background delivery failed", exc_info=task.exception())
+
+
 class OutboxWorker:
-    """Claims due rows and hands them to the channel's sender."""
+    """Claims due rows within the shared rate budget and hands them to the channel's sender."""
 
     def __init__(
         self,
@@ -68,59 +94,199 @@ class OutboxWorker:
         senders: Mapping[str, ChannelSender],
         clock: Clock,
         *,
-        batch: int = 50,
+        rate: float = 25.0,
+        concurrency: int = 16,
     ) -> None:
         self.session_maker = session_maker
         self.senders = dict(senders)
         self.clock = clock
-        self.batch = batch
+        self.rate = rate
+        self.capacity = max(1.0, rate)  # a one-second burst at most
+        self.concurrency = concurrency
         self._lock = asyncio.Lock()
+        self._stopping = False
+        self._running = False
+        self._wake = asyncio.Event()
+        self._last_sent: dict[str, float] = {}
+        self._recent_429: deque[float] = deque(maxlen=3)
+        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0}
+
+    # --- recovery ---
 
     async def recover_interrupted(self) -> int:
-        """Rows left in `sending` by a crash: outcome unknown, so mark failed instead of risking a duplicate."""
+        """Rows left in `sending` by a dead process: outcome unknown, so failed rather than a duplicate."""
         cutoff = self.clock.now() - STALE_SENDING
         async with self.session_maker() as session:
             result = await session.exec(
                 update(OutboxMessage)  # type: ignore[call-overload]
-                .where(col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.next_attempt_at) < cutoff)
-                .values(status=OutboxStatus.FAILED, last_error="interrupted: outcome unknown, not resent")
+                .where(col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < cutoff)
+                .values(status=OutboxStatus.FAILED, last_error="interrupted: delivery unknown, not resent")
             )
             await session.commit()
             return int(result.rowcount or 0)
 
-    async def _claim(self) -> list[OutboxMessage]:
-        now = self.clock.now()
-        async with self.session_maker() as session:
-            query = (
-                select(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now)
-                .order_by(col(OutboxMessage.id))
-                .limit(self.batch)
+    # --- the shared budget ---
+
+    async def _take_budget(self, session: AsyncSession, want: int, now: datetime) -> tuple[int, float]:
+        """Take up to `want` tokens from the shared bucket (row-locked on PostgreSQL)."""
+        query = select(SendBudget).where(SendBudget.name == BUDGET)
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        budget = (await session.exec(query)).first()
+        if budget is None:
+            try:
+                async with session.begin_nested():
+                    session.add(SendBudget(name=BUDGET, tokens=self.capacity, refilled_at=now))
+            except IntegrityError:
+                pass  # another worker created it first
+            budget = (await session.exec(query)).one()
+        if budget.paused_until is not None and budget.paused_until > now:
+            return 0, (budget.paused_until - now).total_seconds()
+        elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
+        tokens = min(self.capacity, budget.tokens + elapsed * self.rate)
+        take = min(want, math.floor(tokens))
+        budget.tokens = tokens - take
+        budget.refilled_at = now
+        session.add(budget)
+        return take, 0.0 if take else (1 - tokens) / self.rate
+
+    async def _refund(self, session: AsyncSession, tokens: int) -> None:
+        if tokens > 0:
+            await session.exec(
+                update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
+                .values(tokens=SendBudget.tokens + tokens)
             )
+
+    async def _pause_all(self, seconds: float) -> None:
+        async with self.session_maker() as session:
+            await session.exec(
+                update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
+                .values(paused_until=self.clock.now() + timedelta(seconds=seconds))
+            )
+            await session.commit()
+
+    # --- claiming ---
+
+    async def _claim(self) -> tuple[list[OutboxMessage], float | None]:
+        """Claim what the budget allows; returns (rows, seconds to wait) — wait None when nothing is due."""
+        now = self.clock.now()
+        mono = self.clock.monotonic()
+        async with self.session_maker() as session:
+            # People who blocked the bot: settle their rows without sending.
+            await session.exec(
+                update(OutboxMessage)  # type: ignore[call-overload]
+                .where(col(OutboxMessage.status) == OutboxStatus.PENDING,
+                       col(OutboxMessage.user_id).in_(select(User.id).where(col(User.unreachable_at).is_not(None))))
+                .values(status=OutboxStatus.BLOCKED, last_error="recipient unreachable")
+            )
+            due = select(OutboxMessage).where(
+                OutboxMessage.status == OutboxStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now
+            ).order_by(col(OutboxMessage.id)).limit(int(self.capacity) * 4)
             if session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.exec(query)).all())
-            for row in rows:
+                due = due.with_for_update(skip_locked=True)
+            candidates = list((await session.exec(due)).all())
+            if not candidates:
+                await session.commit()
+                nxt = (await session.exec(
+                    select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == OutboxStatus.PENDING)
+                    .order_by(col(OutboxMessage.next_attempt_at)).limit(1))).first()
+                return [], None if nxt is None else max(0.0, (nxt - now).total_seconds())
+            # One message per chat per batch, and ≥ PER_CHAT_GAP since this worker last wrote to it.
+            chosen: list[OutboxMessage] = []
+            seen: set[str] = set()
+            chat_wait = math.inf
+            for row in candidates:
+                gap = PER_CHAT_GAP - (mono - self._last_sent.get(row.chat_id, -math.inf))
+                if row.chat_id in seen or gap > 0:
+                    chat_wait = min(chat_wait, max(gap, 0.05))
+                    continue
+                seen.add(row.chat_id)
+                chosen.append(row)
+            take, budget_wait = await self._take_budget(session, len(chosen), now) if chosen else (0, math.inf)
+            chosen = chosen[:take]
+            for row in chosen:
                 row.status = OutboxStatus.SENDING
                 row.attempts += 1
-                # While sending, next_attempt_at records when the claim was made (for crash recovery).
-                row.next_attempt_at = now
+                row.claimed_at = now
+                session.add(row)
             await session.commit()
-            return rows
+            if chosen:
+                return chosen, 0.0
+            return [], max(0.01, min(budget_wait, chat_wait))
 
-    async def deliver_due(self) -> int:
-        """Send everything due now; returns how many rows were handled."""
+    # --- sending ---
+
+    async def deliver_due(self, *, drain: bool = False) -> int:
+        """Send what is due, pacing by sleeping on the clock; returns the rows handled.
+
+        Stops when nothing is due within MAX_INLINE_WAIT; with `drain`, waits (on the clock) until no
+        row is pending at all — for tests with a fake clock and for benchmarks.
+        """
         async with self._lock:
             handled = 0
-            while rows := await self._claim():
-                for row in rows:
-                    await self._deliver(row)
-                    handled += 1
+            sem = asyncio.Semaphore(self.concurrency)
+            tasks: set[asyncio.Task[None]] = set()
+            while not self._stopping:
+                rows, wait = await self._claim()
+                if rows:
+                    for row in rows:
+                        self._last_sent[row.chat_id] = self.clock.monotonic()
+                        await sem.acquire()
+                        task = asyncio.create_task(self._deliver(row))
+                        task.add_done_callback(lambda _t: sem.release())
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    handled += len(rows)
+                    continue
+                if wait is None and tasks:
+                    # Sends in flight may put their row back (429, network error): wait for one.
+                    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if wait is None or (wait > MAX_INLINE_WAIT and not drain):
+                    break
+                await self.clock.sleep(wait)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if len(self._last_sent) > 10_000:
+                horizon = self.clock.monotonic() - PER_CHAT_GAP
+                self._last_sent = {k: v for k, v in self._last_sent.items() if v > horizon}
             return handled
+
+    def notify(self) -> asyncio.Task[int] | None:
+        """New rows were committed: wake the running loop, or (no loop, as in tests) deliver now."""
+        if self._running:
+            self._wake.set()
+            return None
+        task = asyncio.create_task(self.deliver_due())
+        task.add_done_callback(_log_task_error)
+        return task
+
+    async def run(self, idle: float = 1.0) -> None:
+        """Production loop: deliver, then wait for a wake-up or `idle` seconds."""
+        self._running = True
+        while not self._stopping:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("delivery round failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming; the sends in flight finish and are recorded."""
+        self._stopping = True
+        self._wake.set()
+        async with self._lock:
+            pass
 
     async def _deliver(self, row: OutboxMessage) -> None:
         sender = self.senders.get(row.channel)
         status, error, retry_at, unreachable = OutboxStatus.SENT, None, None, False
+        attempts = row.attempts
         if sender is None:
             status, error = OutboxStatus.FAILED, f"no sender for channel {row.channel}"
         else:
@@ -128,32 +294,49 @@ class OutboxWorker:
                 await sender.send(row.chat_id, row.text, row.payload)
             except RateLimited as exc:
                 status, retry_at = OutboxStatus.PENDING, self.clock.now() + timedelta(seconds=exc.retry_after)
-                row.attempts -= 1  # being told to wait is not a failed attempt
+                attempts -= 1  # being told to wait is not a failed attempt
+                self.stats["retries_429"] += 1
+                await self._note_429(exc.retry_after)
             except Unreachable as exc:
                 status, error, unreachable = OutboxStatus.BLOCKED, str(exc)[:500], True
             except PermanentError as exc:
                 status, error = OutboxStatus.FAILED, str(exc)[:500]
             except (TransientError, OSError, TimeoutError) as exc:
-                error = str(exc)[:500] or type(exc).__name__
-                if row.attempts >= MAX_ATTEMPTS:
+                error = (str(exc) or type(exc).__name__)[:500]
+                if attempts >= MAX_ATTEMPTS:
                     status = OutboxStatus.FAILED
                 else:
                     status = OutboxStatus.PENDING
-                    retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** row.attempts))
+                    retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** attempts))
+            except Exception as exc:  # a bug in a sender must not leave the row in `sending`
+                log.exception("sender crashed on outbox row %s", row.id)
+                status, error = OutboxStatus.FAILED, f"internal error: {type(exc).__name__}"
         now = self.clock.now()
+        values: dict[str, Any] = {"status": status, "last_error": error, "attempts": attempts}
+        if status == OutboxStatus.SENT:
+            values["sent_at"] = now
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
         async with self.session_maker() as session:
-            values: dict[str, Any] = {"status": status, "last_error": error, "attempts": row.attempts}
-            if status == OutboxStatus.SENT:
-                values["sent_at"] = now
-            if retry_at is not None:
-                values["next_attempt_at"] = retry_at
             await session.exec(
-                update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(**values)  # type: ignore[call-overload]
+                update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
+                .values(**values)
             )
             if unreachable and row.user_id is not None:
                 await session.exec(
                     update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
                 )
             await session.commit()
+        key = {OutboxStatus.SENT: "sent", OutboxStatus.BLOCKED: "blocked", OutboxStatus.FAILED: "failed"}.get(status)
+        if key:
+            self.stats[key] += 1
         if status == OutboxStatus.FAILED:
             log.warning("outbox row %s failed: %s", row.id, error)
+
+    async def _note_429(self, retry_after: float) -> None:
+        """Several 429s within a second mean a global flood: pause every worker."""
+        mono = self.clock.monotonic()
+        self._recent_429.append(mono)
+        if len(self._recent_429) == self._recent_429.maxlen and mono - self._recent_429[0] < 1.0:
+            await self._pause_all(retry_after)
+            self._recent_429.clear()

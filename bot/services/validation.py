@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 import phonenumbers
@@ -175,3 +175,92 @@ def parse_month(raw: str, today: date) -> date:
 
 def format_month(value: date | None) -> str:
     return f"{value.month}/{value.year}" if value else ""
+
+
+_DATE = re.compile(r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$")
+_DATETIME = re.compile(
+    r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})\s+(?:lúc\s+)?(?P<H>\d{1,2})\s*[:hg]\s*(?P<M>\d{2})?$",
+    re.IGNORECASE,
+)
+
+
+def parse_date(raw: str, today: date) -> date:
+    """A day/month/year date (31/3/2026), today or later."""
+    match = _DATE.match(raw.strip())
+    if not match:
+        raise Invalid(Text(N_("Please type the date as day/month/year, like 31/3/2026.")))
+    day, month, year = int(match.group("d")), int(match.group("m")), int(match.group("y"))
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        raise Invalid(Text(N_("{day}/{month}/{year} is not a real date. Please check it."),
+                           {"day": day, "month": month, "year": year})) from None
+    if value < today:
+        raise Invalid(Text(N_("That date has already passed. Please choose today or a later date.")))
+    if year > today.year + 5:
+        raise Invalid(Text(N_("That is too far ahead. Please choose a time within the next five years.")))
+    return value
+
+
+def parse_local_datetime(raw: str, now_local: datetime) -> datetime:
+    """'31/3/2026 08:00' (also '8h', '8:30') in local time; must be in the future. Returns local aware time."""
+    match = _DATETIME.match(raw.strip())
+    if not match:
+        raise Invalid(Text(N_("Please type the date and time like 31/3/2026 08:00.")))
+    try:
+        value = datetime(int(match.group("y")), int(match.group("m")), int(match.group("d")),
+                         int(match.group("H")), int(match.group("M") or 0), tzinfo=now_local.tzinfo)
+    except ValueError:
+        raise Invalid(Text(N_("That date or time does not exist. Please check it, like 31/3/2026 08:00."))) from None
+    if value <= now_local:
+        raise Invalid(Text(N_("That time has already passed. Please choose a time in the future.")))
+    if value.year > now_local.year + 1:
+        raise Invalid(Text(N_("Please schedule within the next year.")))
+    return value
+
+
+_ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
+                 "blockquote", "span"}
+
+
+def check_staff_html(text: str) -> str:
+    """Staff may format with Telegram's HTML subset; returns it re-serialised so stray <, > and & are
+    escaped. Other tags or unclosed ones are refused rather than sent broken."""
+    import html as _html
+    from html.parser import HTMLParser
+
+    errors: list[str] = []
+    stack: list[str] = []
+    out: list[str] = []
+
+    class _Check(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in _ALLOWED_TAGS or (tag == "span" and ("class", "tg-spoiler") not in attrs):
+                errors.append(tag)
+                return
+            stack.append(tag)
+            out.append(self.get_starttag_text() or "")
+
+        def handle_endtag(self, tag: str) -> None:
+            if not stack or stack.pop() != tag:
+                errors.append(tag)
+            out.append(f"</{tag}>")
+
+        def handle_data(self, data: str) -> None:
+            out.append(_html.escape(data, quote=False))
+
+    parser = _Check(convert_charrefs=True)
+    parser.feed(text)
+    parser.close()
+    if errors or stack:
+        raise Invalid(Text(N_("The formatting is not valid. Use only &lt;b&gt;, &lt;i&gt;, &lt;u&gt;, &lt;s&gt;, "
+                              "&lt;a href=…&gt;, &lt;code&gt; and &lt;blockquote&gt;, and close every tag — "
+                              "or write plain text.")))
+    return "".join(out)
+
+
+def html_to_plain(text: str) -> str:
+    """Plain text for forwarding outside Telegram (the collaborator's share action)."""
+    import html as _html
+
+    return _html.unescape(re.sub(r"<[^>]+>", "", text))

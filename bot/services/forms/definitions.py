@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, NeedCategory
+from bot.domain import CATEGORY_LABELS, KIND_LABELS, SECTOR_LABELS, NeedCategory
 from bot.i18n_marker import N_
 from bot.services.forms.engine import Choice, Field, FieldKind, Form
 
@@ -135,3 +135,54 @@ INVITE = Form(
     confirm=False,
 )
 FORMS[INVITE.name] = INVITE
+
+# --- announcements ---
+
+KIND_CHOICES = tuple(Choice(k.value, label) for k, label in KIND_LABELS.items())
+
+
+def _ends_after_start(value: str, data: dict) -> str | None:
+    if data.get("starts_on") and value < data["starts_on"]:
+        return N_("The end date cannot be before the start date.")
+    return None
+
+
+ANNOUNCE = Form(
+    "announce", N_("New announcement"),
+    (
+        Field("kind", FieldKind.CHOICE, choices=KIND_CHOICES, prompt=N_("What kind of announcement is it?"),
+              label=N_("Kind")),
+        Field("title", FieldKind.TEXT, max_length=200, needs_letters=True, label=N_("Title"),
+              prompt=N_("Title? For example: Hội chợ hàng CNNT khu vực phía Nam 2026.")),
+        Field("body", FieldKind.TEXT, max_length=3000, needs_letters=True, html=True, label=N_("Text"),
+              prompt=N_("The text of the announcement. You may use <b>bold</b> and <i>italic</i>.")),
+        Field("place", FieldKind.TEXT, max_length=200, optional=True, label=N_("Place"),
+              prompt=N_("Where does it take place? (or Skip)")),
+        Field("starts_on", FieldKind.DATE, optional=True, label=N_("Start date"),
+              prompt=N_("Start date, like 15/4/2026 (or Skip)")),
+        Field("ends_on", FieldKind.DATE, optional=True, label=N_("End date"), check=_ends_after_start,
+              when=lambda d: bool(d.get("starts_on")), prompt=N_("End date, like 18/4/2026 (or Skip)")),
+        Field("deadline_on", FieldKind.DATE, optional=True, label=N_("Deadline"),
+              prompt=N_("Deadline for registration or dossiers, like 31/3/2026 (or Skip)")),
+        Field("attachment", FieldKind.FILE, optional=True, label=N_("Photo or PDF"),
+              prompt=N_("You can attach a photo or a PDF (or Skip).")),
+        Field("questions", FieldKind.TEXT, optional=True, max_length=1000, label=N_("Sign-up questions"),
+              when=lambda d: d.get("kind") in ("fair", "competition"),
+              prompt=N_("Questions to ask people who sign up, one per line (up to 5). For example: "
+                        "“Products to exhibit?” Or Skip.")),
+    ),
+)
+SCHEDULE = Form(
+    "schedule", N_("Schedule"),
+    (Field("when", FieldKind.DATETIME, label=N_("Send at"),
+           prompt=N_("When should it be sent? Type local date and time, like 31/3/2026 08:00.")),),
+    confirm=False,
+)
+ANN_COMMUNE = Form(
+    "ann_commune", N_("Add a commune"),
+    (Field("commune", FieldKind.LOOKUP, lookup="commune", label=N_("Commune/ward"),
+           prompt=N_("Type part of a commune or ward name to add it to the audience.")),),
+    confirm=False,
+)
+for _form in (ANNOUNCE, SCHEDULE, ANN_COMMUNE):
+    FORMS[_form.name] = _form

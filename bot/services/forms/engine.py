@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -32,6 +32,8 @@ class FieldKind(StrEnum):
     LOOKUP = "lookup"  # a search over many records (communes, facilities), with paged results
     MONEY = "money"  # million đồng
     MONTH = "month"
+    DATE = "date"  # day/month/year, today or later
+    DATETIME = "datetime"  # local date and time in the future
     FILE = "file"  # photo or document
 
 
@@ -51,6 +53,7 @@ class Field:
     optional: bool = False
     max_length: int = 200
     needs_letters: bool = False
+    html: bool = False  # staff text that may use Telegram's HTML subset
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
     # Shown under the prompt and again when the answer does not fit.
@@ -58,6 +61,10 @@ class Field:
     when: Callable[[Mapping[str, Any]], bool] | None = None
     # Choice values that are understood but cannot be accepted, with the reason (e.g. refusing consent).
     refuse: Mapping[str, str] = field(default_factory=dict)
+    # False when prompt and label are someone's own words (staff questions), not message ids.
+    translate: bool = True
+    # Cross-field check on the parsed value: returns a message id when the answer cannot be accepted.
+    check: Callable[[Any, Mapping[str, Any]], str | None] | None = None
 
     def applies(self, data: Mapping[str, Any]) -> bool:
         return self.when is None or self.when(data)
@@ -168,9 +175,17 @@ class LookupProvider(Protocol):
 class FormEngine:
     """Runs forms from a registry; lookups are resolved through named providers."""
 
-    def __init__(self, forms: Mapping[str, Form], today: Callable[[], date]) -> None:
+    def __init__(self, forms: Mapping[str, Form], today: Callable[[], date],
+                 now_local: Callable[[], datetime] | None = None) -> None:
         self.forms = dict(forms)
         self._today = today
+        self._now_local = now_local or (lambda: datetime.combine(today(), datetime.min.time()))
+        self._factories: dict[str, Callable[[str, Mapping[str, Any]], Form | None]] = {}
+
+    def register_factory(self, prefix: str, factory: Callable[[str, Mapping[str, Any]], Form | None]) -> None:
+        """Forms built at run time, named "<prefix>:<key>", from the key and the form's context
+        (e.g. an announcement's sign-up questions, copied into the context when the form starts)."""
+        self._factories[prefix] = factory
 
     # --- navigation ---
 
@@ -181,7 +196,13 @@ class FormEngine:
         return state
 
     def form_of(self, state: FormState) -> Form:
-        return self.forms[state.form]
+        if state.form in self.forms:
+            return self.forms[state.form]
+        prefix, _, key = state.form.partition(":")
+        form = self._factories[prefix](key, state.context) if prefix in self._factories else None
+        if form is None:
+            raise KeyError(state.form)
+        return form
 
     def step(self, state: FormState, providers: Mapping[str, LookupProvider] | None = None) -> Step:
         form = self.form_of(state)
@@ -208,6 +229,8 @@ class FormEngine:
         return SUMMARY if form.confirm else ""
 
     def _accept(self, state: FormState, fld: Field, value: Any, extra: Mapping[str, Any] | None = None) -> Outcome:
+        if fld.check is not None and value is not None and (problem := fld.check(value, state.data)):
+            return Invalid(Text(problem), fld.hint)
         state.data[fld.name] = value
         state.data.update(extra or {})
         state.context.pop("_editing", None)
@@ -320,7 +343,8 @@ class FormEngine:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please answer with a text message.")), fld.hint)
             rules = TextRules(max_length=fld.max_length, needs_letters=fld.needs_letters)
-            return self._accept(state, fld, validation.clean_text(inp.text, rules))
+            text = validation.clean_text(inp.text, rules)
+            return self._accept(state, fld, validation.check_staff_html(text) if fld.html else text)
         if kind is FieldKind.PHONE:
             if isinstance(inp, ContactInput):
                 return self._accept(state, fld, validation.parse_phone(inp.phone))
@@ -335,6 +359,15 @@ class FormEngine:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please type the month and year like 5/2026.")))
             return self._accept(state, fld, validation.parse_month(inp.text, self._today()).isoformat())
+        if kind is FieldKind.DATE:
+            if not isinstance(inp, TextInput):
+                return Invalid(Text(N_("Please type the date as day/month/year, like 31/3/2026.")))
+            return self._accept(state, fld, validation.parse_date(inp.text, self._today()).isoformat())
+        if kind is FieldKind.DATETIME:
+            if not isinstance(inp, TextInput):
+                return Invalid(Text(N_("Please type the date and time like 31/3/2026 08:00.")))
+            when = validation.parse_local_datetime(inp.text, self._now_local())
+            return self._accept(state, fld, when.isoformat())
         if kind is FieldKind.FILE:
             if isinstance(inp, FileInput):
                 return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": inp.name})
@@ -409,6 +442,10 @@ class FormEngine:
             return validation.format_million(Decimal(value))
         if fld.kind is FieldKind.MONTH:
             return validation.format_month(date.fromisoformat(value))
+        if fld.kind is FieldKind.DATE:
+            return date.fromisoformat(value).strftime("%d/%m/%Y")
+        if fld.kind is FieldKind.DATETIME:
+            return datetime.fromisoformat(value).strftime("%d/%m/%Y %H:%M")
         if fld.kind is FieldKind.FILE:
             return value.get("name") or value.get("kind")
         return str(value)

@@ -1,0 +1,449 @@
+"""Announcements: audience targeting, rendering per language, broadcasting through the outbox,
+progress figures, stop/cancel, sign-ups and topic subscriptions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.domain import (
+    KIND_LABELS,
+    SIGNUP_KINDS,
+    TOPICS,
+    AnnouncementKind,
+    AnnouncementStatus,
+    OutboxStatus,
+    Role,
+)
+from bot.errors import Conflict, DomainError, NotFound
+from bot.i18n_marker import N_
+from bot.services.communes import CommuneDirectory
+from bot.services.forms.engine import Field, FieldKind, Form
+from bot.services.validation import html_to_plain
+from storage import repos
+from storage.models import Announcement, Facility, OutboxMessage, Signup, User
+
+Translator = Callable[[str, str], str]
+
+
+@dataclass
+class Audience:
+    """Who receives an announcement. Empty lists mean "no restriction"."""
+
+    roles: list[str] = field(default_factory=list)  # facility / collaborator / staff
+    communes: list[int] = field(default_factory=list)
+    sectors: list[str] = field(default_factory=list)
+    by_topic: bool = True  # only people following the announcement's topic
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Audience:
+        return cls(roles=list(data.get("roles", [])), communes=[int(c) for c in data.get("communes", [])],
+                   sectors=list(data.get("sectors", [])), by_topic=bool(data.get("by_topic", True)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"roles": self.roles, "communes": self.communes, "sectors": self.sectors, "by_topic": self.by_topic}
+
+
+def _audience_query(audience: Audience, kind: str) -> Any:
+    """Users an announcement reaches: role, commune and sector narrowing, topic, /stop and blocked excluded.
+
+    Commune narrowing applies to facility owners (their facility's commune) and collaborators (their
+    commune); sector narrowing applies to facility owners. Staff are narrowed only by role.
+    """
+    query = (
+        select(User, Facility)
+        .join(Facility, col(Facility.owner_user_id) == col(User.id), isouter=True)
+        .where(col(User.announcements_off).is_(False), col(User.unreachable_at).is_(None))
+    )
+    roles = audience.roles or ["facility", "collaborator", "staff"]
+    role_values = [Role.USER if r == "facility" else r for r in roles]
+    query = query.where(col(User.role).in_(role_values))
+    if audience.communes:
+        query = query.where(or_(
+            col(User.role) == Role.STAFF,
+            (col(User.role) == Role.COLLABORATOR) & col(User.commune_code).in_(audience.communes),
+            (col(User.role) == Role.USER) & col(Facility.commune_code).in_(audience.communes),
+        ))
+    if audience.sectors:
+        query = query.where(or_(col(User.role) != Role.USER, col(Facility.sector).in_(audience.sectors)))
+    return query
+
+
+def _follows(user: User, kind: str, by_topic: bool) -> bool:
+    if not by_topic or kind not in TOPICS or user.topics is None:
+        return True
+    return kind in user.topics
+
+
+async def audience_users(session: AsyncSession, *, audience: Audience, kind: str,
+                         admin_ids: frozenset[int] = frozenset()) -> list[User]:
+    rows = (await session.exec(_audience_query(audience, kind))).all()
+    users = [u for u, _f in rows if _follows(u, kind, audience.by_topic)]
+    if admin_ids and (not audience.roles or "staff" in audience.roles):
+        # ADMIN_IDS are staff even when their row still says "user".
+        known = {u.id for u in users}
+        for user in (await session.exec(select(User).where(
+                col(User.announcements_off).is_(False), col(User.unreachable_at).is_(None),
+                col(User.channel) == "telegram", col(User.external_id).in_([str(i) for i in admin_ids])))).all():
+            if user.id not in known and _follows(user, kind, audience.by_topic):
+                users.append(user)
+    return users
+
+
+async def audience_size(session: AsyncSession, *, audience: Audience, kind: str,
+                        admin_ids: frozenset[int] = frozenset()) -> int:
+    return len(await audience_users(session, audience=audience, kind=kind, admin_ids=admin_ids))
+
+
+def estimated_seconds(recipients: int, rate: float) -> int:
+    return int(recipients / rate) + (1 if recipients else 0)
+
+
+def eta_text(seconds: int, translate: Callable[[str], str]) -> str:
+    if seconds < 60:
+        return translate(N_("{n} seconds")).format(n=seconds)
+    return translate(N_("{n} minutes")).format(n=(seconds + 59) // 60)
+
+
+def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, translate: Callable[[str], str]) -> str:
+    """The staff member's progress message (while sending) or final report."""
+    t = translate
+    title = escape(ann.title)
+    figures_ = [
+        t(N_("Sent: {sent} of {total}")).format(sent=counts["sent"], total=counts["total"]),
+        t(N_("Blocked the bot: {n}")).format(n=counts["blocked"]),
+        t(N_("Failed: {n}")).format(n=counts["failed"]),
+    ]
+    if ann.status == AnnouncementStatus.SENT:
+        return "\n".join([t(N_("✅ Finished “{title}”.")).format(title=title), *figures_])
+    if ann.status == AnnouncementStatus.STOPPED:
+        return "\n".join([t(N_("⏹ Stopped “{title}”.")).format(title=title), *figures_,
+                          t(N_("Cancelled: {n}")).format(n=counts["cancelled"])])
+    left = counts["pending"] + counts["sending"]
+    return "\n".join([t(N_("📨 Sending “{title}”…")).format(title=title), *figures_,
+                      t(N_("About {eta} left.")).format(eta=eta_text(estimated_seconds(left, rate), t))])
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _d(value: date | None) -> str:
+    return f"{value.day}/{value.month}/{value.year}" if value else ""
+
+
+def render(ann: Announcement, translate: Callable[[str], str]) -> str:
+    """The announcement as recipients see it, in one language (labels translated, content as written)."""
+    lines = [f"📢 <b>{escape(translate(KIND_LABELS[AnnouncementKind(ann.kind)]))}</b>",
+             f"<b>{escape(ann.title)}</b>", "", ann.body]
+    details = []
+    if ann.place:
+        details.append(translate(N_("📍 Place: {place}")).format(place=escape(ann.place)))
+    if ann.starts_on:
+        dates = _d(ann.starts_on) if not ann.ends_on or ann.ends_on == ann.starts_on else \
+            f"{_d(ann.starts_on)} – {_d(ann.ends_on)}"
+        details.append(translate(N_("📅 Dates: {dates}")).format(dates=dates))
+    if ann.deadline_on:
+        details.append(translate(N_("⏰ Deadline: {date}")).format(date=_d(ann.deadline_on)))
+    if details:
+        lines += ["", *details]
+    return "\n".join(lines)
+
+
+def render_plain(ann: Announcement, translate: Callable[[str], str]) -> str:
+    """A short plain-text version a collaborator can forward by SMS or Zalo."""
+    return html_to_plain(render(ann, translate)).replace("📢 ", "")
+
+
+def buttons(ann: Announcement, role: Role, translate: Callable[[str], str]) -> list[list[dict[str, str]]]:
+    """Channel-neutral buttons: sign-up for fairs and competitions, share for collaborators."""
+    rows: list[list[dict[str, str]]] = []
+    if ann.kind in SIGNUP_KINDS:
+        rows.append([{"text": translate(N_("✅ Sign up")), "data": f"ar:s:{ann.id}"},
+                     {"text": translate(N_("Not interested")), "data": f"ar:n:{ann.id}"}])
+    if role is Role.COLLABORATOR:
+        rows.append([{"text": translate(N_("📤 Share (plain text)")), "data": f"ar:sh:{ann.id}"}])
+    return rows
+
+
+def _payload(ann: Announcement, role: Role, translate: Callable[[str], str]) -> dict[str, Any]:
+    payload: dict[str, Any] = {"parse_mode": "HTML", "buttons": buttons(ann, role, translate)}
+    if ann.attachment_file_id:
+        payload["attachment"] = {"file_id": ann.attachment_file_id, "kind": ann.attachment_kind or "document"}
+    return payload
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+
+
+def _apply(ann: Announcement, data: Mapping[str, Any]) -> None:
+    """Copy the announce form's answers onto an announcement."""
+    attachment = data.get("attachment") or {}
+    ann.kind = data["kind"]
+    ann.title = data["title"]
+    ann.body = data["body"]
+    ann.place = data.get("place")
+    ann.starts_on = date.fromisoformat(data["starts_on"]) if data.get("starts_on") else None
+    ann.ends_on = date.fromisoformat(data["ends_on"]) if data.get("ends_on") else None
+    ann.deadline_on = date.fromisoformat(data["deadline_on"]) if data.get("deadline_on") else None
+    ann.attachment_file_id = attachment.get("file_id")
+    ann.attachment_kind = attachment.get("kind")
+    ann.questions = [q.strip() for q in (data.get("questions") or "").splitlines() if q.strip()][:5]
+
+
+async def create(session: AsyncSession, *, clock: Clock, author: User, data: Mapping[str, Any]) -> Announcement:
+    now = clock.now()
+    ann = Announcement(kind="", title="", body="", audience=Audience().as_dict(), status=AnnouncementStatus.DRAFT,
+                       created_by_user_id=author.id, created_at=now, updated_at=now)
+    _apply(ann, data)
+    return await repos.add(session, obj=ann)
+
+
+def form_data(ann: Announcement) -> dict[str, Any]:
+    """A draft as answers of the announce form, to edit it."""
+    data: dict[str, Any] = {"kind": ann.kind, "title": ann.title, "body": ann.body, "place": ann.place,
+                            "starts_on": ann.starts_on.isoformat() if ann.starts_on else None,
+                            "ends_on": ann.ends_on.isoformat() if ann.ends_on else None,
+                            "deadline_on": ann.deadline_on.isoformat() if ann.deadline_on else None,
+                            "attachment": ({"file_id": ann.attachment_file_id, "kind": ann.attachment_kind,
+                                            "name": None} if ann.attachment_file_id else None),
+                            "questions": "\n".join(ann.questions) or None}
+    return data
+
+
+async def update_content(session: AsyncSession, *, clock: Clock, ann_id: int, data: Mapping[str, Any]) -> Announcement:
+    ann = await get_editable(session, ann_id=ann_id)
+    _apply(ann, data)
+    ann.updated_at = clock.now()
+    return await repos.add(session, obj=ann)
+
+
+async def get(session: AsyncSession, *, ann_id: int) -> Announcement:
+    ann = await session.get(Announcement, ann_id)
+    if ann is None:
+        raise NotFound()
+    return ann
+
+
+async def get_editable(session: AsyncSession, *, ann_id: int) -> Announcement:
+    ann = await get(session, ann_id=ann_id)
+    if ann.status not in (AnnouncementStatus.DRAFT, AnnouncementStatus.SCHEDULED):
+        raise Conflict(N_("This announcement has already started sending; it can no longer be changed."))
+    return ann
+
+
+async def set_audience(session: AsyncSession, *, clock: Clock, ann_id: int, audience: Audience) -> Announcement:
+    ann = await get_editable(session, ann_id=ann_id)
+    ann.audience = audience.as_dict()
+    ann.updated_at = clock.now()
+    session.add(ann)
+    return ann
+
+
+async def schedule(session: AsyncSession, *, clock: Clock, ann_id: int, when: datetime) -> Announcement:
+    ann = await get_editable(session, ann_id=ann_id)
+    if when <= clock.now():
+        raise DomainError(N_("That time has already passed. Please choose a time in the future."))
+    ann.status = AnnouncementStatus.SCHEDULED
+    ann.scheduled_at = when
+    ann.updated_at = clock.now()
+    session.add(ann)
+    return ann
+
+
+async def cancel(session: AsyncSession, *, clock: Clock, ann_id: int) -> Announcement:
+    ann = await get_editable(session, ann_id=ann_id)
+    ann.status = AnnouncementStatus.CANCELLED
+    ann.updated_at = clock.now()
+    session.add(ann)
+    return ann
+
+
+async def start(
+    session: AsyncSession, *, clock: Clock, ann_id: int, translate: Translator, default_locale: str,
+    admin_ids: frozenset[int] = frozenset(), progress: tuple[str, int] | None = None,
+) -> Announcement:
+    """Expand the audience into one outbox row per recipient (idempotent by dedupe key) and start sending."""
+    query = select(Announcement).where(Announcement.id == ann_id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    ann = (await session.exec(query)).first()
+    if ann is None:
+        raise NotFound()
+    if ann.status not in (AnnouncementStatus.DRAFT, AnnouncementStatus.SCHEDULED):
+        raise Conflict(N_("This announcement has already started sending; it can no longer be changed."))
+    users = await audience_users(session, audience=Audience.of(ann.audience), kind=ann.kind, admin_ids=admin_ids)
+    now = clock.now()
+    cache: dict[tuple[str, Role], tuple[str, dict[str, Any]]] = {}
+    rows = []
+    for user in users:
+        role = Role.STAFF if user.channel == "telegram" and user.external_id.isdigit() and \
+            int(user.external_id) in admin_ids else Role(user.role)
+        locale = user.locale or default_locale
+        key = (locale, role)
+        if key not in cache:
+            tr = lambda m, loc=locale: translate(m, loc)  # noqa: E731
+            cache[key] = (render(ann, tr), _payload(ann, role, tr))
+        text, payload = cache[key]
+        rows.append({
+            "channel": user.channel, "chat_id": user.external_id, "user_id": user.id, "kind": "announcement",
+            "text": text, "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
+            "next_attempt_at": now, "dedupe_key": f"ann:{ann.id}:{user.id}", "announcement_id": ann.id,
+            "created_at": now,
+        })
+    for chunk in range(0, len(rows), 1000):
+        await session.exec(insert(OutboxMessage), params=rows[chunk:chunk + 1000])  # type: ignore[call-overload]
+    ann.status = AnnouncementStatus.SENDING
+    ann.started_at = now
+    ann.recipients = len(rows)
+    if progress:
+        ann.progress_chat_id, ann.progress_message_id = progress
+    ann.updated_at = now
+    session.add(ann)
+    session.info["outbox_dirty"] = True
+    return ann
+
+
+async def stop(session: AsyncSession, *, clock: Clock, ann_id: int) -> int:
+    """Stop a running broadcast: the remaining sends are cancelled; returns how many."""
+    ann = await get(session, ann_id=ann_id)
+    if ann.status != AnnouncementStatus.SENDING:
+        raise Conflict(N_("This broadcast is not running."))
+    result = await session.exec(
+        update(OutboxMessage)  # type: ignore[call-overload]
+        .where(col(OutboxMessage.announcement_id) == ann_id, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED, last_error="broadcast stopped")
+    )
+    ann.status = AnnouncementStatus.STOPPED
+    ann.finished_at = clock.now()
+    session.add(ann)
+    return int(result.rowcount or 0)
+
+
+async def figures(session: AsyncSession, *, ann_id: int) -> dict[str, int]:
+    """Outbox counts by status for one broadcast."""
+    rows = (await session.exec(
+        select(OutboxMessage.status, func.count()).where(OutboxMessage.announcement_id == ann_id)
+        .group_by(OutboxMessage.status))).all()
+    counts = {s.value: 0 for s in OutboxStatus}
+    counts.update({status: int(n) for status, n in rows})
+    counts["total"] = sum(counts[s.value] for s in OutboxStatus)
+    return counts
+
+
+async def due_scheduled(session: AsyncSession, *, now: datetime) -> Sequence[Announcement]:
+    return (await session.exec(select(Announcement).where(
+        Announcement.status == AnnouncementStatus.SCHEDULED, col(Announcement.scheduled_at) <= now))).all()
+
+
+async def running(session: AsyncSession) -> Sequence[Announcement]:
+    return (await session.exec(select(Announcement).where(Announcement.status == AnnouncementStatus.SENDING))).all()
+
+
+async def finish_if_done(session: AsyncSession, *, clock: Clock, ann: Announcement) -> bool:
+    counts = await figures(session, ann_id=ann.id or 0)
+    if counts["pending"] or counts["sending"]:
+        return False
+    ann.status = AnnouncementStatus.SENT
+    ann.finished_at = clock.now()
+    session.add(ann)
+    return True
+
+
+async def recent(session: AsyncSession, *, limit: int = 10) -> Sequence[Announcement]:
+    return (await session.exec(select(Announcement).order_by(col(Announcement.id).desc()).limit(limit))).all()
+
+
+# --- recipients ----------------------------------------------------------------------------------
+
+
+def signup_open(ann: Announcement, today: date) -> bool:
+    return ann.kind in SIGNUP_KINDS and ann.status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT) and (
+        ann.deadline_on is None or today <= ann.deadline_on)
+
+
+def signup_form(key: str, context: Mapping[str, Any]) -> Form | None:
+    """An announcement's follow-up questions (copied into the form's context) as a form of free-text answers.
+
+    The questions are staff's own words, so they are shown as written rather than translated.
+    """
+    questions = context.get("questions") or []
+    if not questions:
+        return None
+    fields = tuple(
+        Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False)
+        for i, question in enumerate(questions, start=1)
+    )
+    return Form(f"signup:{key}", N_("Sign-up"), fields)
+
+
+async def check_signup(session: AsyncSession, *, ann_id: int, today: date) -> Announcement:
+    ann = await get(session, ann_id=ann_id)
+    if ann.kind not in SIGNUP_KINDS:
+        raise NotFound()
+    if not signup_open(ann, today):
+        raise DomainError(N_("Sign-up for this announcement closed on {date}."), date=_d(ann.deadline_on))
+    return ann
+
+
+async def answer(session: AsyncSession, *, clock: Clock, ann_id: int, user: User, status: str,
+                 answers: Mapping[str, Any] | None = None, today: date) -> Signup:
+    """Record a sign-up or a "not interested" (the latest answer wins)."""
+    ann = await check_signup(session, ann_id=ann_id, today=today)
+    existing = (await session.exec(select(Signup).where(
+        Signup.announcement_id == ann.id, Signup.user_id == user.id))).first()
+    now = clock.now()
+    if existing is None:
+        existing = Signup(announcement_id=ann.id or 0, user_id=user.id, status=status, created_at=now, updated_at=now)
+    existing.status = status
+    existing.answers = dict(answers or {})
+    existing.updated_at = now
+    return await repos.add(session, obj=existing)
+
+
+async def signups(session: AsyncSession, *, ann_id: int) -> Sequence[tuple[Signup, User | None, Facility | None]]:
+    return (await session.exec(
+        select(Signup, User, Facility)
+        .join(User, col(Signup.user_id) == col(User.id), isouter=True)
+        .join(Facility, col(Facility.owner_user_id) == col(User.id), isouter=True)
+        .where(Signup.announcement_id == ann_id).order_by(col(Signup.created_at)))).all()
+
+
+async def signups_csv(session: AsyncSession, *, ann: Announcement, communes: CommuneDirectory, tz: ZoneInfo,
+                      translate: Callable[[str], str]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([translate(N_("Answer")), translate(N_("Date")), translate(N_("Name")), translate(N_("Phone")),
+                     translate(N_("Facility")), translate(N_("Commune/ward")), *ann.questions])
+    for signup, user, facility in await signups(session, ann_id=ann.id or 0):
+        writer.writerow([
+            translate(N_("Signed up")) if signup.status == "signed_up" else translate(N_("Not interested")),
+            signup.created_at.astimezone(tz).strftime("%d/%m/%Y"),
+            (user.full_name or "") if user else "", (user.phone or "") if user else "",
+            facility.name if facility else "",
+            communes.name(facility.commune_code if facility else (user.commune_code if user else None)),
+            *[signup.answers.get(f"q{i}", "") for i in range(1, len(ann.questions) + 1)],
+        ])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+async def set_topics(session: AsyncSession, *, clock: Clock, user: User, topics: list[str] | None) -> None:
+    user.topics = topics
+    user.updated_at = clock.now()
+    session.add(user)
+
+
+async def set_announcements_off(session: AsyncSession, *, clock: Clock, user: User, off: bool) -> None:
+    user.announcements_off = off
+    user.updated_at = clock.now()
+    session.add(user)
