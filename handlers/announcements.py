@@ -339,7 +339,7 @@ async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app:
         raise NotFound()
     await query.answer()
     if ann.questions:
-        await start_form(query.message, app=app, session=session, user=user, form=f"signup:{ann.id}",
+        await start_form(query.message, app=app, session=session, user=user, form=f"signup.{ann.id}",
                          context={"ann_id": ann.id, "questions": ann.questions},
                          intro=_("Signing up for “{title}”.").format(title=escape(ann.title)))
         return

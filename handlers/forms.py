@@ -179,8 +179,8 @@ async def render(
 
 async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
     await repos.delete_conversation(run.session, user_id=run.user.id or 0)
-    # Forms built at run time ("signup:12") share the completer of their prefix.
-    completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(":")[0])
+    # Forms built at run time ("signup.12") share the completer of their prefix.
+    completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(".")[0])
     if completer is None:
         log.error("no completer registered for form %s", state.form)
         await run.reply(_("Sorry, something went wrong on our side. Please try again in a moment."))

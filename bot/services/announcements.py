@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, or_, update
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,50 +55,46 @@ class Audience:
         return {"roles": self.roles, "communes": self.communes, "sectors": self.sectors, "by_topic": self.by_topic}
 
 
-def _audience_query(audience: Audience, kind: str) -> Any:
-    """Users an announcement reaches: role, commune and sector narrowing, topic, /stop and blocked excluded.
+def _effective_role(user: User, admin_ids: frozenset[int]) -> Role:
+    if user.channel == "telegram" and user.external_id.isdigit() and int(user.external_id) in admin_ids:
+        return Role.STAFF
+    return Role(user.role)
+
+
+def _reaches(user: User, facility: Facility | None, role: Role, audience: Audience, kind: str) -> bool:
+    """Role, commune, sector and topic narrowing.
 
     Commune narrowing applies to facility owners (their facility's commune) and collaborators (their
-    commune); sector narrowing applies to facility owners. Staff are narrowed only by role.
+    commune); sector narrowing applies to facility owners; staff are narrowed only by role.
     """
-    query = (
-        select(User, Facility)
-        .join(Facility, col(Facility.owner_user_id) == col(User.id), isouter=True)
-        .where(col(User.announcements_off).is_(False), col(User.unreachable_at).is_(None))
-    )
-    roles = audience.roles or ["facility", "collaborator", "staff"]
-    role_values = [Role.USER if r == "facility" else r for r in roles]
-    query = query.where(col(User.role).in_(role_values))
-    if audience.communes:
-        query = query.where(or_(
-            col(User.role) == Role.STAFF,
-            (col(User.role) == Role.COLLABORATOR) & col(User.commune_code).in_(audience.communes),
-            (col(User.role) == Role.USER) & col(Facility.commune_code).in_(audience.communes),
-        ))
-    if audience.sectors:
-        query = query.where(or_(col(User.role) != Role.USER, col(Facility.sector).in_(audience.sectors)))
-    return query
-
-
-def _follows(user: User, kind: str, by_topic: bool) -> bool:
-    if not by_topic or kind not in TOPICS or user.topics is None:
-        return True
-    return kind in user.topics
+    audience_role = "facility" if role is Role.USER else role.value
+    if audience.roles and audience_role not in audience.roles:
+        return False
+    if audience.communes and role is not Role.STAFF:
+        commune = user.commune_code if role is Role.COLLABORATOR else (facility.commune_code if facility else None)
+        if commune not in audience.communes:
+            return False
+    if audience.sectors and role is Role.USER and (facility is None or facility.sector not in audience.sectors):
+        return False
+    following = user.topics is None or kind in user.topics
+    return following or not audience.by_topic or kind not in TOPICS
 
 
 async def audience_users(session: AsyncSession, *, audience: Audience, kind: str,
-                         admin_ids: frozenset[int] = frozenset()) -> list[User]:
-    rows = (await session.exec(_audience_query(audience, kind))).all()
-    users = [u for u, _f in rows if _follows(u, kind, audience.by_topic)]
-    if admin_ids and (not audience.roles or "staff" in audience.roles):
-        # ADMIN_IDS are staff even when their row still says "user".
-        known = {u.id for u in users}
-        for user in (await session.exec(select(User).where(
-                col(User.announcements_off).is_(False), col(User.unreachable_at).is_(None),
-                col(User.channel) == "telegram", col(User.external_id).in_([str(i) for i in admin_ids])))).all():
-            if user.id not in known and _follows(user, kind, audience.by_topic):
-                users.append(user)
-    return users
+                         admin_ids: frozenset[int] = frozenset()) -> list[tuple[User, Role]]:
+    """Everyone the announcement reaches, with their effective role; /stop and unreachable people excluded."""
+    rows = (await session.exec(
+        select(User, Facility)
+        .join(Facility, col(Facility.owner_user_id) == col(User.id), isouter=True)
+        .where(col(User.announcements_off).is_(False), col(User.unreachable_at).is_(None))
+        .order_by(col(User.id))
+    )).all()
+    out = []
+    for user, facility in rows:
+        role = _effective_role(user, admin_ids)
+        if _reaches(user, facility, role, audience, kind):
+            out.append((user, role))
+    return out
 
 
 async def audience_size(session: AsyncSession, *, audience: Audience, kind: str,
@@ -286,9 +282,7 @@ async def start(
     now = clock.now()
     cache: dict[tuple[str, Role], tuple[str, dict[str, Any]]] = {}
     rows = []
-    for user in users:
-        role = Role.STAFF if user.channel == "telegram" and user.external_id.isdigit() and \
-            int(user.external_id) in admin_ids else Role(user.role)
+    for user, role in users:
         locale = user.locale or default_locale
         key = (locale, role)
         if key not in cache:
@@ -384,7 +378,7 @@ def signup_form(key: str, context: Mapping[str, Any]) -> Form | None:
         Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False)
         for i, question in enumerate(questions, start=1)
     )
-    return Form(f"signup:{key}", N_("Sign-up"), fields)
+    return Form(f"signup.{key}", N_("Sign-up"), fields)
 
 
 async def check_signup(session: AsyncSession, *, ann_id: int, today: date) -> Announcement:

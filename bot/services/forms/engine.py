@@ -183,7 +183,7 @@ class FormEngine:
         self._factories: dict[str, Callable[[str, Mapping[str, Any]], Form | None]] = {}
 
     def register_factory(self, prefix: str, factory: Callable[[str, Mapping[str, Any]], Form | None]) -> None:
-        """Forms built at run time, named "<prefix>:<key>", from the key and the form's context
+        """Forms built at run time, named "<prefix>.<key>", from the key and the form's context
         (e.g. an announcement's sign-up questions, copied into the context when the form starts)."""
         self._factories[prefix] = factory
 
@@ -198,7 +198,7 @@ class FormEngine:
     def form_of(self, state: FormState) -> Form:
         if state.form in self.forms:
             return self.forms[state.form]
-        prefix, _, key = state.form.partition(":")
+        prefix, _, key = state.form.partition(".")
         form = self._factories[prefix](key, state.context) if prefix in self._factories else None
         if form is None:
             raise KeyError(state.form)

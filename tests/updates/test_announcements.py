@@ -1,0 +1,246 @@
+"""Announcements end to end through the Dispatcher: compose, target, preview, send, sign up, stop."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.scheduler import Runtime, refresh_progress, start_due_broadcasts
+from storage.models import Announcement, OutboxMessage, Signup, User
+from tests.conftest import STAFF_ID, ChatHarness, Person, form_cb, register_facility
+from tests.updates.test_invites import join, make_invite
+
+EN = "en"
+STAFF = Person(STAFF_ID, first_name="Hà", language_code=EN)
+
+
+async def compose(chat: ChatHarness, *, kind: str = "fair", title: str = "Hội chợ CNNT Vĩnh Long 2026",
+                  body: str = "Trung tâm hỗ trợ <b>gian hàng</b> & vận chuyển.", deadline: str | None = "20/3/2026",
+                  questions: str | None = "Sản phẩm trưng bày?\nCần mấy gian hàng?") -> int:
+    await chat.send(STAFF, "/start")
+    await chat.send(STAFF, "/announce")
+    await chat.press(STAFF, form_cb("c", "announce", "kind", kind))
+    await chat.send(STAFF, title)
+    await chat.send(STAFF, body)
+    await chat.send(STAFF, "Vĩnh Long")
+    await chat.send(STAFF, "10/4/2026")
+    await chat.send(STAFF, "13/4/2026")
+    if deadline:
+        await chat.send(STAFF, deadline)
+    else:
+        await chat.press(STAFF, form_cb("s", "announce", "deadline_on"))
+    await chat.press(STAFF, form_cb("s", "announce", "attachment"))
+    if kind in ("fair", "competition"):
+        if questions:
+            await chat.send(STAFF, questions)
+        else:
+            await chat.press(STAFF, form_cb("s", "announce", "questions"))
+    await chat.press(STAFF, form_cb("ok", "announce", "__summary__"))
+    async with chat.app.session_maker() as s:
+        return (await s.exec(select(Announcement).order_by(Announcement.id.desc()))).first().id
+
+
+async def people(chat: ChatHarness) -> dict[str, Person]:
+    owner_lx = Person(6001, first_name="Lan", language_code="vi")
+    owner_cd = Person(6002, first_name="Bảy", language_code=EN)
+    await register_facility(chat, owner_lx, commune="long xuyen", sector="food")
+    await register_facility(chat, owner_cd, name="Xưởng cơ khí Minh Phát", commune="chau doc", sector="mechanics")
+    ctv = Person(6003, first_name="Cộng", language_code=EN)
+    await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
+    return {"owner_lx": owner_lx, "owner_cd": owner_cd, "ctv": ctv}
+
+
+def runtime(chat: ChatHarness) -> Runtime:
+    return Runtime(chat.app, chat.bot)
+
+
+async def test_compose_preview_test_copy_and_send_to_everyone(chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat)
+    audience = chat.last(STAFF).text
+    assert "<b>Audience</b> for “Hội chợ CNNT Vĩnh Long 2026”" in audience
+    assert "👥 <b>4</b> people will receive it." in audience  # 2 owners, 1 collaborator, 1 staff
+    calls = await chat.press(STAFF, f"an:pv:{ann_id}:")
+    preview = [c for c in calls if c.method == "SendMessage"]
+    assert "Trung tâm hỗ trợ <b>gian hàng</b> &amp; vận chuyển." in preview[0].text
+    assert "📍 Place: Vĩnh Long" in preview[0].text and "⏰ Deadline: 20/3/2026" in preview[0].text
+    assert "4 recipients" in preview[1].text and "seconds" in preview[1].text
+    await chat.press(STAFF, f"an:tc:{ann_id}:")
+    assert chat.last(STAFF).text.startswith("🧪 Test copy")
+    calls = await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    for key in ("owner_lx", "owner_cd", "ctv"):
+        assert "Hội chợ CNNT Vĩnh Long 2026" in chat.last(who[key]).text
+    assert "✅ Sign up" in [t for t, _ in chat.last(who["owner_cd"]).buttons()]
+    assert "📤 Share (plain text)" in [t for t, _ in chat.last(who["ctv"]).buttons()]
+    assert "📢" in chat.last(who["owner_lx"]).text and "Place" not in chat.last(who["owner_lx"]).text  # Vietnamese
+    rt = runtime(chat)
+    await refresh_progress(rt)
+    edits = [c for c in chat.api.calls if c.method == "EditMessageText" and "Finished" in c.text]
+    assert edits and "Sent: 4 of 4" in edits[-1].text
+    async with chat.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+    assert ann.status == "sent" and ann.recipients == 4
+
+
+async def test_audience_roles_communes_sectors_topics_and_stop(chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat, kind="training", title="Lớp tập huấn thương mại điện tử")
+    await chat.press(STAFF, f"an:r:{ann_id}:facility")
+    assert "👥 <b>2</b> people" in chat.last(STAFF).text
+    await chat.press(STAFF, f"an:ca:{ann_id}:")
+    await chat.send(STAFF, "chau doc")
+    assert "👥 <b>1</b> people" in chat.last(STAFF).text and "Phường Châu Đốc" in chat.last(STAFF).text
+    await chat.press(STAFF, f"an:cr:{ann_id}:30280")  # wrong code: nothing removed
+    await chat.press(STAFF, f"an:s:{ann_id}:food")
+    async with chat.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+    assert ann.audience["sectors"] == ["food"] and ann.audience["roles"] == ["facility"]
+    await chat.press(STAFF, f"an:s:{ann_id}:food")  # toggle back off
+    await chat.press(STAFF, f"an:au:{ann_id}:")
+    assert "👥 <b>1</b> people" in chat.last(STAFF).text
+
+    # Topic subscription and /stop
+    await chat.send(who["owner_cd"], "/subscriptions")
+    await chat.press(who["owner_cd"], "tp:training")
+    await chat.press(STAFF, f"an:au:{ann_id}:")
+    assert "👥 <b>0</b> people" in chat.last(STAFF).text
+    await chat.press(STAFF, f"an:t:{ann_id}:")  # topic filter off: reaches them again
+    assert "👥 <b>1</b> people" in chat.last(STAFF).text
+    await chat.send(who["owner_cd"], "/stop")
+    await chat.press(STAFF, f"an:au:{ann_id}:")
+    assert "👥 <b>0</b> people" in chat.last(STAFF).text
+    reply = (await chat.send(who["owner_cd"], "/start"))[0].text
+    assert "turned back on" in reply
+
+
+async def test_signup_with_questions_not_interested_and_deadline(chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat)
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    owner = who["owner_cd"]
+    calls = await chat.press(owner, f"ar:s:{ann_id}")
+    assert "Signing up for “Hội chợ CNNT Vĩnh Long 2026”" in calls[-1].text
+    assert "Sản phẩm trưng bày?" in calls[-1].text
+    await chat.send(owner, "Máy gặt đập <mini>")
+    await chat.send(owner, "1")
+    calls = await chat.press(owner, form_cb("ok", f"signup.{ann_id}", "__summary__"))
+    assert "You are signed up" in calls[-1].text
+    await chat.press(who["ctv"], f"ar:n:{ann_id}")
+    async with chat.app.session_maker() as s:
+        rows = (await s.exec(select(Signup).order_by(Signup.id))).all()
+    assert [(r.status, r.answers) for r in rows] == [
+        ("signed_up", {"q1": "Máy gặt đập <mini>", "q2": "1"}), ("declined", {})]
+    listing = (await chat.press(STAFF, f"an:su:{ann_id}:"))[-1].text
+    assert "1 signed up, 1 not interested" in listing and "Máy gặt đập &lt;mini&gt;" in listing
+    csv_call = [c for c in await chat.press(STAFF, f"an:csv:{ann_id}:") if c.method == "SendDocument"][0]
+    assert "Máy gặt đập <mini>".encode() in csv_call.params["document"]["data"]
+
+    chat.clock.advance(timedelta(days=20).total_seconds())  # past the 20/3 deadline
+    calls = await chat.press(who["owner_lx"], f"ar:s:{ann_id}")
+    assert "closed on 20/3/2026" in calls[-1].params["text"]
+
+
+async def test_share_gives_plain_text(chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat)
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    calls = await chat.press(who["ctv"], f"ar:sh:{ann_id}")
+    texts = [c.text for c in calls if c.method == "SendMessage"]
+    assert "<b>" not in texts[0] and "Trung tâm hỗ trợ gian hàng &amp; vận chuyển." in texts[0]
+
+
+async def test_schedule_fires_after_its_time_even_after_a_restart(chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat, kind="policy", title="Nghị định 235/2025", deadline=None)
+    await chat.press(STAFF, f"an:sc:{ann_id}:")
+    calls = await chat.send(STAFF, "1/3/2026 08:00")
+    assert "already passed" in calls[-1].text
+    calls = await chat.send(STAFF, "2/3/2026 10:00")  # one hour from now (09:00 local)
+    assert "will be sent on 02/03/2026 10:00" in calls[-1].text
+    rt = runtime(chat)
+    assert await start_due_broadcasts(rt) == 0
+    async with chat.app.session_maker() as s:
+        due = (await s.get(Announcement, ann_id)).scheduled_at
+    chat.clock.advance((due - chat.clock.now()).total_seconds() - 1)
+    assert await start_due_broadcasts(rt) == 0
+    chat.clock.advance(2)
+    rt_after_restart = runtime(chat)  # a new process finds the row in the database
+    assert await start_due_broadcasts(rt_after_restart) == 1
+    await chat.deliver()
+    assert "Nghị định 235/2025" in chat.last(who["owner_lx"]).text
+    assert await start_due_broadcasts(rt_after_restart) == 0  # never twice
+
+
+async def test_edit_and_cancel_before_start(chat: ChatHarness) -> None:
+    await people(chat)
+    ann_id = await compose(chat, kind="general", title="Thông báo cũ", deadline=None)
+    await chat.press(STAFF, f"an:ed:{ann_id}:")
+    await chat.press(STAFF, form_cb("ed", "announce", "__summary__"))
+    await chat.press(STAFF, form_cb("c", "announce", "__edit__", "title"))
+    await chat.send(STAFF, "Thông báo mới")
+    await chat.press(STAFF, form_cb("ok", "announce", "__summary__"))
+    async with chat.app.session_maker() as s:
+        assert (await s.get(Announcement, ann_id)).title == "Thông báo mới"
+        assert len((await s.exec(select(Announcement))).all()) == 1
+    await chat.press(STAFF, f"an:x:{ann_id}:")
+    assert "has been cancelled" in chat.last(STAFF).text
+    calls = await chat.press(STAFF, f"an:go:{ann_id}:")
+    assert "already started sending" in calls[-1].params["text"]
+    async with chat.app.session_maker() as s:
+        assert (await s.exec(select(OutboxMessage).where(OutboxMessage.announcement_id == ann_id))).all() == []
+
+
+async def test_stop_a_running_broadcast_cancels_the_rest(chat: ChatHarness) -> None:
+    await people(chat)
+    async with chat.app.session_maker() as s:
+        for i in range(30):
+            s.add(User(channel="telegram", external_id=str(70_000 + i), role="user", locale="vi",
+                       created_at=chat.clock.now(), updated_at=chat.clock.now()))
+        await s.commit()
+    ann_id = await compose(chat, kind="general", title="Tin tức", deadline=None)
+    chat.app.outbox.notify = lambda: None  # hold delivery to stop it mid-way
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    calls = await chat.press(STAFF, f"an:stop:{ann_id}:")
+    assert "34 remaining messages were cancelled" in chat.last(STAFF).text
+    assert await chat.deliver() == 0
+    await refresh_progress(runtime(chat))
+    async with chat.app.session_maker() as s:
+        assert (await s.get(Announcement, ann_id)).status == "stopped"
+    listing = (await chat.send(STAFF, "/broadcasts"))[-1].text
+    assert "Tin tức</b> — Stopped" in listing
+
+
+@pytest.mark.parametrize("command", ["/announce", "/broadcasts"])
+async def test_staff_only(chat: ChatHarness, command: str) -> None:
+    calls = await chat.send(Person(6100, language_code=EN), command)
+    assert calls[-1].text == "Sorry, this is only available to staff of the khuyến công centre."
+
+
+async def test_forged_staff_announcement_buttons(chat: ChatHarness) -> None:
+    ann_id = await compose(chat, kind="general", title="Tin", deadline=None)
+    for data in (f"an:go:{ann_id}:", f"an:r:{ann_id}:staff", f"an:csv:{ann_id}:"):
+        calls = await chat.press(Person(6101, language_code=EN), data)
+        assert "only available to staff" in calls[-1].params["text"]
+    async with chat.app.session_maker() as s:
+        assert (await s.get(Announcement, ann_id)).status == "draft"
+
+
+async def test_staff_html_is_checked_and_titles_escaped(chat: ChatHarness) -> None:
+    await chat.send(STAFF, "/start")
+    await chat.send(STAFF, "/announce")
+    await chat.press(STAFF, form_cb("c", "announce", "kind", "general"))
+    await chat.send(STAFF, "<script>alert(1)</script> Tin")
+    reply = (await chat.send(STAFF, "<b>chưa đóng thẻ"))[-1].text
+    assert "formatting is not valid" in reply
+    await chat.send(STAFF, "Nội dung <i>hợp lệ</i> a < b")
+    for step in ("place", "starts_on", "deadline_on", "attachment"):
+        await chat.press(STAFF, form_cb("s", "announce", step))
+    await chat.press(STAFF, form_cb("ok", "announce", "__summary__"))
+    async with chat.app.session_maker() as s:
+        ann = (await s.exec(select(Announcement))).one()
+    calls = await chat.press(STAFF, f"an:pv:{ann.id}:")
+    text = calls[1].text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Tin" in text and "<i>hợp lệ</i> a &lt; b" in text
