@@ -101,7 +101,8 @@ class OutboxWorker:
         self.senders = dict(senders)
         self.clock = clock
         self.rate = rate
-        self.capacity = max(1.0, rate)  # a one-second burst at most
+        # A small bucket: at most rate + rate/10 messages in any one-second window (27 at 25/s).
+        self.capacity = max(1.0, rate / 10)
         self.concurrency = concurrency
         self._lock = asyncio.Lock()
         self._stopping = False
@@ -223,34 +224,44 @@ class OutboxWorker:
         row is pending at all — for tests with a fake clock and for benchmarks.
         """
         async with self._lock:
-            handled = 0
             sem = asyncio.Semaphore(self.concurrency)
             tasks: set[asyncio.Task[None]] = set()
-            while not self._stopping:
-                rows, wait = await self._claim()
-                if rows:
-                    for row in rows:
-                        self._last_sent[row.chat_id] = self.clock.monotonic()
-                        await sem.acquire()
-                        task = asyncio.create_task(self._deliver(row))
-                        task.add_done_callback(lambda _t: sem.release())
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    handled += len(rows)
-                    continue
-                if wait is None and tasks:
-                    # Sends in flight may put their row back (429, network error): wait for one.
-                    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                if wait is None or (wait > MAX_INLINE_WAIT and not drain):
-                    break
-                await self.clock.sleep(wait)
+            try:
+                handled = await self._deliver_loop(sem, tasks, drain)
+            except asyncio.CancelledError:
+                # Killed: sends in flight die with us and their rows stay `sending` (see recover_interrupted).
+                for task in tasks:
+                    task.cancel()
+                raise
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             if len(self._last_sent) > 10_000:
                 horizon = self.clock.monotonic() - PER_CHAT_GAP
                 self._last_sent = {k: v for k, v in self._last_sent.items() if v > horizon}
             return handled
+
+    async def _deliver_loop(self, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]], drain: bool) -> int:
+        handled = 0
+        while not self._stopping:
+            rows, wait = await self._claim()
+            if rows:
+                for row in rows:
+                    self._last_sent[row.chat_id] = self.clock.monotonic()
+                    await sem.acquire()
+                    task = asyncio.create_task(self._deliver(row))
+                    task.add_done_callback(lambda _t: sem.release())
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                handled += len(rows)
+                continue
+            if wait is None and tasks:
+                # Sends in flight may put their row back (429, network error): wait for one.
+                await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if wait is None or (wait > MAX_INLINE_WAIT and not drain):
+                break
+            await self.clock.sleep(wait)
+        return handled
 
     def notify(self) -> asyncio.Task[int] | None:
         """New rows were committed: wake the running loop, or (no loop, as in tests) deliver now."""

@@ -134,7 +134,7 @@ async def test_signup_with_questions_not_interested_and_deadline(chat: ChatHarne
         ("signed_up", {"q1": "Máy gặt đập <mini>", "q2": "1"}), ("declined", {})]
     listing = (await chat.press(STAFF, f"an:su:{ann_id}:"))[-1].text
     assert "1 signed up, 1 not interested" in listing and "Máy gặt đập &lt;mini&gt;" in listing
-    csv_call = [c for c in await chat.press(STAFF, f"an:csv:{ann_id}:") if c.method == "SendDocument"][0]
+    csv_call = next(c for c in await chat.press(STAFF, f"an:csv:{ann_id}:") if c.method == "SendDocument")
     assert "Máy gặt đập <mini>".encode() in csv_call.params["document"]["data"]
 
     chat.clock.advance(timedelta(days=20).total_seconds())  # past the 20/3 deadline
@@ -203,7 +203,7 @@ async def test_stop_a_running_broadcast_cancels_the_rest(chat: ChatHarness) -> N
     ann_id = await compose(chat, kind="general", title="Tin tức", deadline=None)
     chat.app.outbox.notify = lambda: None  # hold delivery to stop it mid-way
     await chat.press(STAFF, f"an:go:{ann_id}:")
-    calls = await chat.press(STAFF, f"an:stop:{ann_id}:")
+    await chat.press(STAFF, f"an:stop:{ann_id}:")
     assert "34 remaining messages were cancelled" in chat.last(STAFF).text
     assert await chat.deliver() == 0
     await refresh_progress(runtime(chat))
