@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     throttle_burst: int = 6
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
+    # Reminders and digests wait outside these local hours ("21:00", "07:00").
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(7, 0)
 
     @field_validator("bot_token")
     @classmethod

@@ -8,7 +8,7 @@ import logging
 from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.scheduler import create_scheduler
+from bot.scheduler import create_scheduler, reminders_tick
 from storage.db import create_engine
 from storage.migrate import make_revision, upgrade_to_head
 
@@ -49,6 +49,8 @@ async def run(settings: Settings) -> None:
         await set_command_menu(bot, app.i18n, settings.default_locale)
         tasks.append(asyncio.create_task(worker.run()))
         scheduler.start()
+        # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
+        await reminders_tick("main")
         me = await bot.me()
         log.info("bot @%s is running", me.username)
 

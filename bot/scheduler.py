@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
 from bot.services import announcements as ann_svc
+from bot.services import reminders
 from storage import repos
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ async def refresh_progress(rt: Runtime) -> None:
     app = rt.app
     async with app.session_maker() as session:
         for ann in await ann_svc.running(session):
-            await ann_svc.finish_if_done(session, clock=app.clock, ann=ann)
+            await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
             await session.commit()
             if not ann.progress_chat_id or not ann.progress_message_id:
@@ -109,6 +110,42 @@ async def refresh_progress(rt: Runtime) -> None:
                 log.info("progress message not updated: %s", exc)
 
 
+async def reminders_tick(app_id: str) -> None:
+    """Tick: due reminders become outbox messages (outside quiet hours); report reminders are planned."""
+    rt = _RUNTIMES.get(app_id)
+    if rt is None:
+        return
+    app = rt.app
+    try:
+        result = await reminders.tick(
+            app.session_maker, clock=app.clock, tz=app.tz, translate=app.translate,
+            default_locale=app.settings.default_locale,
+            quiet=reminders.QuietHours(app.settings.quiet_start, app.settings.quiet_end))
+        if result.queued and app.outbox is not None:
+            app.outbox.notify()
+    except Exception:
+        log.exception("reminder tick failed")
+
+
+async def planning_tick(app_id: str) -> None:
+    """Tick: report reminders for the next deadline of every schedule; the staff digest when it is time."""
+    rt = _RUNTIMES.get(app_id)
+    if rt is None:
+        return
+    app = rt.app
+    try:
+        async with app.session_maker() as session:
+            await reminders.plan_reports(session, clock=app.clock, tz=app.tz)
+            queued = await reminders.digest(session, clock=app.clock, tz=app.tz, translate=app.translate,
+                                            default_locale=app.settings.default_locale,
+                                            admin_ids=app.settings.admin_ids)
+            await session.commit()
+        if queued and app.outbox is not None:
+            app.outbox.notify()
+    except Exception:
+        log.exception("planning tick failed")
+
+
 def create_scheduler(app_id: str, app: AppContext, bot: Bot, *, tick: float = 2.0,
                      progress_every: float = 3.0) -> AsyncIOScheduler:
     register(app_id, app, bot)
@@ -116,5 +153,9 @@ def create_scheduler(app_id: str, app: AppContext, bot: Bot, *, tick: float = 2.
     scheduler.add_job(wake_outbox, "interval", seconds=tick, args=[app_id], id="outbox",
                       max_instances=1, coalesce=True, replace_existing=True)
     scheduler.add_job(broadcasts_tick, "interval", seconds=progress_every, args=[app_id], id="broadcasts",
+                      max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.add_job(reminders_tick, "interval", seconds=tick * 5, args=[app_id], id="reminders",
+                      max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.add_job(planning_tick, "interval", seconds=60, args=[app_id], id="planning",
                       max_instances=1, coalesce=True, replace_existing=True)
     return scheduler

@@ -15,6 +15,7 @@ def routers() -> list[Router]:
         needs,
         privacy,
         profile,
+        reports,
         start,
         subscriptions,
         throttle,
@@ -23,4 +24,5 @@ def routers() -> list[Router]:
     # Throttle first (it only matches flagged updates), forms before commands (an open form gets
     # the answer), fallback last.
     return [throttle.router, forms.router, start.router, profile.router, needs.router, inbox.router,
-            invites.router, privacy.router, announcements.router, subscriptions.router, fallback.router]
+            invites.router, privacy.router, announcements.router, subscriptions.router, reports.router,
+            fallback.router]

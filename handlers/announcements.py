@@ -117,6 +117,20 @@ async def commune_added(run: FormRun, data: dict[str, Any]) -> None:
     await run.reply(text, reply_markup=markup)
 
 
+@on_complete("new_deadline")
+@on_complete("reminder_days")
+async def reminders_changed(run: FormRun, data: dict[str, Any]) -> None:
+    from datetime import date
+
+    ann = await svc.change_reminders(
+        run.session, clock=run.app.clock, tz=run.app.tz, ann_id=run.context["ann_id"],
+        deadline_on=date.fromisoformat(data["deadline_on"]) if "deadline_on" in data else None,
+        reminder_days=data.get("days"),
+    )
+    text, markup = await _broadcast_detail(run.app, run.session, ann.id or 0)
+    await run.reply(_("Saved. Reminders have been rescheduled.") + "\n\n" + text, reply_markup=markup)
+
+
 @on_complete("schedule")
 async def scheduled(run: FormRun, data: dict[str, Any]) -> None:
     from datetime import datetime
@@ -204,6 +218,23 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
         cancelled = await svc.stop(session, clock=app.clock, ann_id=ann_id)
         await query.answer()
         await message.answer(_("⏹ Broadcast stopped. {n} remaining messages were cancelled.").format(n=cancelled))
+    elif a in ("dl", "rd"):
+        await svc.get(session, ann_id=ann_id)
+        await query.answer()
+        await start_form(message, app=app, session=session, user=staff.user,
+                         form="new_deadline" if a == "dl" else "reminder_days", context={"ann_id": ann_id})
+    elif a == "ru":
+        ann = await svc.get(session, ann_id=ann_id)
+        await svc.change_reminders(session, clock=app.clock, tz=app.tz, ann_id=ann_id,
+                                   remind_unanswered=not ann.remind_unanswered)
+        await query.answer(_("Saved."))
+        text, markup = await _broadcast_detail(app, session, ann_id)
+        await message.edit_text(text, reply_markup=markup)
+    elif a == "wd":
+        ann = await svc.withdraw(session, clock=app.clock, ann_id=ann_id)
+        await query.answer()
+        await message.answer(_("“{title}” has been withdrawn: sign-up is closed and no reminders will be sent.")
+                             .format(title=escape(ann.title)))
     elif a == "o":
         await query.answer()
         text, markup = await _broadcast_detail(app, session, ann_id)
@@ -288,6 +319,17 @@ async def _broadcast_detail(app: AppContext, session: AsyncSession, ann_id: int)
         rows.append([(_("👁 Preview"), AnCb(action="pv", id=i).pack()),
                      (_("✏️ Edit"), AnCb(action="ed", id=i).pack())])
         rows.append([(_("✖ Cancel the announcement"), AnCb(action="x", id=i).pack())])
+    if ann.status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT):
+        if ann.deadline_on:
+            lines.append(_("⏰ Reminders {days} days before the deadline ({date}), at 08:00.").format(
+                days=", ".join(str(d) for d in ann.reminder_days), date=ann.deadline_on.strftime("%d/%m/%Y")))
+            lines.append(_("People who have not answered are reminded too: {answer}").format(
+                answer=_("yes") if ann.remind_unanswered else _("no")))
+            rows.append([(_("🗓 Change the deadline"), AnCb(action="dl", id=i).pack()),
+                         (_("⏰ Reminder days"), AnCb(action="rd", id=i).pack())])
+            rows.append([(_("Remind non-responders: on") if ann.remind_unanswered
+                          else _("Remind non-responders: off"), AnCb(action="ru", id=i).pack())])
+        rows.append([(_("✖ Withdraw (no more sign-ups or reminders)"), AnCb(action="wd", id=i).pack())])
     if ann.kind in SIGNUP_KINDS and ann.status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT,
                                                    AnnouncementStatus.STOPPED):
         rows.append([(_("📋 Sign-ups"), AnCb(action="su", id=i).pack()),
@@ -330,9 +372,13 @@ async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app:
         return
     user = await ensure_user(query.message, app=app, session=session, user=user, tg_user=query.from_user,
                              locale=i18n.current_locale)
+    if a == "done":
+        await svc.complete(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user)
+        await query.answer(_("Thank you! You will get no more deadline reminders for this one."), show_alert=True)
+        return
     ann = await svc.check_signup(session, ann_id=ann_id, today=app.today())
     if a == "n":
-        await svc.answer(session, clock=app.clock, ann_id=ann_id, user=user, status="declined", today=app.today())
+        await svc.answer(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user, status="declined")
         await query.answer(_("Noted. You will not be reminded about this one."))
         return
     if a != "s":
@@ -343,7 +389,7 @@ async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app:
                          context={"ann_id": ann.id, "questions": ann.questions},
                          intro=_("Signing up for “{title}”.").format(title=escape(ann.title)))
         return
-    await svc.answer(session, clock=app.clock, ann_id=ann_id, user=user, status="signed_up", today=app.today())
+    await svc.answer(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user, status="signed_up")
     await query.message.answer(_("✅ You are signed up for “{title}”. The centre will contact you.").format(
         title=escape(ann.title)))
 
@@ -351,8 +397,8 @@ async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app:
 @on_complete("signup")
 async def signed_up(run: FormRun, data: dict[str, Any]) -> None:
     ann_id = run.context["ann_id"]
-    await svc.answer(run.session, clock=run.app.clock, ann_id=ann_id, user=run.user, status="signed_up",
-                     answers=data, today=run.app.today())
+    await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
+                     status="signed_up", answers=data)
     ann = await svc.get(run.session, ann_id=ann_id)
     await run.reply(_("✅ You are signed up for “{title}”. The centre will contact you.").format(
         title=escape(ann.title)))

@@ -59,3 +59,8 @@ class RecipientCb(CallbackData, prefix="ar"):
 
 class TopicCb(CallbackData, prefix="tp"):
     topic: str  # a topic, or "all" / "none"
+
+
+class ReportCb(CallbackData, prefix="rp"):
+    action: str  # f=fill (collaborator), s=status, csv=export (staff)
+    id: int

@@ -36,8 +36,9 @@ def help_text(role: Role) -> str:
         _("/needs – your needs and their status"),
         _("/subscriptions – choose which announcements you receive; /stop – no announcements"),
     ]
-    if role in (Role.COLLABORATOR, Role.STAFF):
+    if role is Role.COLLABORATOR:
         lines.append(_("/need – as a collaborator: file a need for a facility in your commune"))
+        lines.append(_("/report – send your periodic report to the centre"))
     if role is Role.STAFF:
         lines += [
             "",
@@ -48,6 +49,8 @@ def help_text(role: Role) -> str:
             _("/collaborators – list collaborators and revoke access"),
             _("/announce – send an announcement (fair, competition, call, training, news)"),
             _("/broadcasts – announcements sent, running and scheduled, with sign-ups"),
+            _("/reportschedule – set a recurring report deadline for collaborators"),
+            _("/reports – which collaborators have reported"),
         ]
     lines += [
         "",

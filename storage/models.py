@@ -185,6 +185,9 @@ class Announcement(SQLModel, table=True):
     audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Follow-up questions asked on sign-up (fairs and competitions).
     questions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Deadline reminders: days before the deadline, and whether people who have not answered get them too.
+    reminder_days: list[int] = Field(default_factory=lambda: [7, 3, 1], sa_column=Column(JSON, nullable=False))
+    remind_unanswered: bool = Field(default=False)
     status: str = Field(default="draft", max_length=16, index=True)
     scheduled_at: datetime | None = _ts(index=True)
     started_at: datetime | None = _ts()
@@ -209,6 +212,8 @@ class Signup(SQLModel, table=True):
     user_id: int | None = _fk("users.id")
     status: str = Field(max_length=16)  # "signed_up" | "declined"
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # When what the announcement requires is done (e.g. the competition dossier handed in).
+    completed_at: datetime | None = _ts()
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
 
@@ -222,3 +227,69 @@ class SendBudget(SQLModel, table=True):
     tokens: float = 0.0
     refilled_at: datetime = _ts(nullable=False)
     paused_until: datetime | None = _ts()
+
+
+class Reminder(SQLModel, table=True):
+    """One reminder to one person at one time; the tick turns due rows into outbox messages."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # deadline | eve | report
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], index=True)
+    announcement_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("announcements.id", ondelete="CASCADE")], nullable=True, index=True
+    )
+    schedule_id: int | None = Field(
+        default=None, sa_column_args=[ForeignKey("report_schedules.id", ondelete="CASCADE")], nullable=True,
+        index=True,
+    )
+    period: str | None = Field(default=None, max_length=16)  # report period, e.g. 2026-03 or 2026-Q1
+    days_before: int = 0
+    audience: str = Field(default="signed_up", max_length=16)  # signed_up | unanswered | collaborator
+    due_at: datetime = _ts(nullable=False)
+    status: str = Field(default="pending", max_length=16)  # pending | queued | missed | cancelled
+    dedupe_key: str = Field(max_length=128, unique=True)
+    created_at: datetime = _ts(nullable=False)
+    handled_at: datetime | None = _ts()
+
+
+class ReportSchedule(SQLModel, table=True):
+    """A recurring collaborator report: monthly on a day, or quarterly (that day of a quarter's last month)."""
+
+    __tablename__ = "report_schedules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    frequency: str = Field(max_length=16)  # monthly | quarterly
+    day: int
+    reminder_days: list[int] = Field(default_factory=lambda: [3, 1], sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_by_user_id: int | None = _fk("users.id", index=False)
+    created_at: datetime = _ts(nullable=False)
+
+
+class ReportSubmission(SQLModel, table=True):
+    __tablename__ = "report_submissions"
+    __table_args__ = (UniqueConstraint("schedule_id", "period", "user_id", name="uq_report_once_per_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(sa_column_args=[ForeignKey("report_schedules.id", ondelete="CASCADE")], index=True)
+    period: str = Field(max_length=16)
+    user_id: int | None = _fk("users.id")
+    commune_code: int | None = None
+    facilities_visited: int = 0
+    needs_collected: int = 0
+    notes: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = _ts(nullable=False)
+
+
+class DigestRun(SQLModel, table=True):
+    """One staff digest per local day, recorded so a restart never sends it twice."""
+
+    __tablename__ = "digest_runs"
+
+    day: date = Field(primary_key=True)
+    covered_until: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)

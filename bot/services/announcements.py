@@ -344,13 +344,17 @@ async def running(session: AsyncSession) -> Sequence[Announcement]:
     return (await session.exec(select(Announcement).where(Announcement.status == AnnouncementStatus.SENDING))).all()
 
 
-async def finish_if_done(session: AsyncSession, *, clock: Clock, ann: Announcement) -> bool:
+async def finish_if_done(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann: Announcement) -> bool:
+    """Close a broadcast whose rows are all settled, and plan its reminders (now that we know who got it)."""
+    from bot.services import reminders
+
     counts = await figures(session, ann_id=ann.id or 0)
     if counts["pending"] or counts["sending"]:
         return False
     ann.status = AnnouncementStatus.SENT
     ann.finished_at = clock.now()
     session.add(ann)
+    await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann)
     return True
 
 
@@ -390,10 +394,12 @@ async def check_signup(session: AsyncSession, *, ann_id: int, today: date) -> An
     return ann
 
 
-async def answer(session: AsyncSession, *, clock: Clock, ann_id: int, user: User, status: str,
-                 answers: Mapping[str, Any] | None = None, today: date) -> Signup:
-    """Record a sign-up or a "not interested" (the latest answer wins)."""
-    ann = await check_signup(session, ann_id=ann_id, today=today)
+async def answer(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: int, user: User, status: str,
+                 answers: Mapping[str, Any] | None = None) -> Signup:
+    """Record a sign-up or a "not interested" (the latest answer wins); their reminders follow."""
+    from bot.services import reminders
+
+    ann = await check_signup(session, ann_id=ann_id, today=clock.now().astimezone(tz).date())
     existing = (await session.exec(select(Signup).where(
         Signup.announcement_id == ann.id, Signup.user_id == user.id))).first()
     now = clock.now()
@@ -402,7 +408,65 @@ async def answer(session: AsyncSession, *, clock: Clock, ann_id: int, user: User
     existing.status = status
     existing.answers = dict(answers or {})
     existing.updated_at = now
-    return await repos.add(session, obj=existing)
+    await repos.add(session, obj=existing)
+    await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann, user_ids=[user.id or 0])
+    return existing
+
+
+async def complete(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: int, user: User) -> Signup:
+    """The participant has done what the announcement requires (handed in the dossier): no more deadline reminders."""
+    from bot.services import reminders
+
+    ann = await get(session, ann_id=ann_id)
+    signup = (await session.exec(select(Signup).where(
+        Signup.announcement_id == ann_id, Signup.user_id == user.id, Signup.status == "signed_up"))).first()
+    if signup is None:
+        raise NotFound()
+    signup.completed_at = signup.completed_at or clock.now()
+    await repos.add(session, obj=signup)
+    await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann, user_ids=[user.id or 0])
+    return signup
+
+
+async def change_reminders(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: int,
+                           deadline_on: date | None = None, reminder_days: list[int] | None = None,
+                           remind_unanswered: bool | None = None) -> Announcement:
+    """Staff move the deadline or change who is reminded when; pending reminders are rebuilt."""
+    from bot.services import reminders
+
+    ann = await get(session, ann_id=ann_id)
+    if ann.status in (AnnouncementStatus.CANCELLED, AnnouncementStatus.STOPPED):
+        raise Conflict(N_("This announcement was cancelled or stopped."))
+    if deadline_on is not None:
+        ann.deadline_on = deadline_on
+    if reminder_days is not None:
+        ann.reminder_days = reminder_days
+    if remind_unanswered is not None:
+        ann.remind_unanswered = remind_unanswered
+    ann.updated_at = clock.now()
+    await repos.add(session, obj=ann)
+    await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann)
+    return ann
+
+
+async def withdraw(session: AsyncSession, *, clock: Clock, ann_id: int) -> Announcement:
+    """Cancel an announcement already sent: sign-up closes and its reminders are removed."""
+    from bot.services import reminders
+
+    ann = await get(session, ann_id=ann_id)
+    if ann.status not in (AnnouncementStatus.SENT, AnnouncementStatus.SENDING):
+        raise Conflict(N_("This announcement has not been sent."))
+    await session.exec(
+        update(OutboxMessage)  # type: ignore[call-overload]
+        .where(col(OutboxMessage.announcement_id) == ann_id, col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED, last_error="announcement cancelled")
+    )
+    ann.status = AnnouncementStatus.CANCELLED
+    ann.finished_at = ann.finished_at or clock.now()
+    ann.updated_at = clock.now()
+    await repos.add(session, obj=ann)
+    await reminders.cancel_announcement(session, ann_id=ann_id)
+    return ann
 
 
 async def signups(session: AsyncSession, *, ann_id: int) -> Sequence[tuple[Signup, User | None, Facility | None]]:

@@ -264,3 +264,27 @@ def html_to_plain(text: str) -> str:
     import html as _html
 
     return _html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def parse_count(raw: str, *, maximum: int = 100_000) -> int:
+    """A whole number ≥ 0 typed with digits ("12", "1.200")."""
+    text = raw.strip().replace(".", "").replace(",", "").replace(" ", "")
+    if not text.isdigit():
+        if text.startswith("-"):
+            raise Invalid(Text(N_("The number cannot be negative.")))
+        raise Invalid(Text(N_("Please type a whole number with digits, e.g. 12.")))
+    value = int(text)
+    if value > maximum:
+        raise Invalid(Text(N_("That number is too large (at most {limit})."), {"limit": maximum}))
+    return value
+
+
+def parse_days_list(raw: str, *, maximum: int = 60) -> list[int]:
+    """Reminder offsets in days, e.g. "7, 3, 1" → [7, 3, 1] (distinct, largest first)."""
+    parts = [p for p in re.split(r"[\s,;]+", raw.strip()) if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise Invalid(Text(N_("Please type numbers of days separated by commas, like 7, 3, 1.")))
+    days = sorted({int(p) for p in parts}, reverse=True)
+    if days[0] > maximum or days[-1] < 1:
+        raise Invalid(Text(N_("Each number of days must be between 1 and {limit}."), {"limit": maximum}))
+    return days

@@ -186,3 +186,47 @@ ANN_COMMUNE = Form(
 )
 for _form in (ANNOUNCE, SCHEDULE, ANN_COMMUNE):
     FORMS[_form.name] = _form
+
+# --- reminders and reports ---
+
+NEW_DEADLINE = Form(
+    "new_deadline", N_("Change the deadline"),
+    (Field("deadline_on", FieldKind.DATE, label=N_("Deadline"),
+           prompt=N_("New deadline, like 31/3/2026? Reminders will move with it.")),),
+    confirm=False,
+)
+REMINDER_DAYS = Form(
+    "reminder_days", N_("Reminder days"),
+    (Field("days", FieldKind.DAYS, label=N_("Days before the deadline"),
+           prompt=N_("How many days before the deadline should reminders go out? For example: 7, 3, 1")),),
+    confirm=False,
+)
+REPORT_SCHEDULE = Form(
+    "report_schedule", N_("Collaborator report deadline"),
+    (
+        Field("title", FieldKind.TEXT, max_length=120, needs_letters=True, label=N_("Title"),
+              prompt=N_("Name of the report? For example: Báo cáo tháng của CTV.")),
+        Field("frequency", FieldKind.CHOICE, label=N_("How often"),
+              choices=(Choice("monthly", N_("Every month")), Choice("quarterly", N_("Every quarter"))),
+              prompt=N_("How often is it due?")),
+        Field("day", FieldKind.NUMBER, maximum=28, label=N_("Day of the month"),
+              check=lambda v, d: None if 1 <= v <= 28 else N_("Please choose a day from 1 to 28."),
+              prompt=N_("On which day of the month is it due (1–28)? Quarterly reports are due on that day of "
+                        "March, June, September and December.")),
+        Field("reminder_days", FieldKind.DAYS, label=N_("Reminders"),
+              prompt=N_("How many days before should collaborators be reminded? For example: 3, 1")),
+    ),
+)
+REPORT = Form(
+    "report", N_("Collaborator report"),
+    (
+        Field("facilities_visited", FieldKind.NUMBER, maximum=10_000, label=N_("Facilities visited"),
+              prompt=N_("How many facilities did you visit in this period?")),
+        Field("needs_collected", FieldKind.NUMBER, maximum=10_000, label=N_("Needs collected"),
+              prompt=N_("How many needs did you collect?")),
+        Field("notes", FieldKind.TEXT, optional=True, max_length=1000, label=N_("Notes"),
+              prompt=N_("Anything to tell the centre? (or Skip)")),
+    ),
+)
+for _form in (NEW_DEADLINE, REMINDER_DAYS, REPORT_SCHEDULE, REPORT):
+    FORMS[_form.name] = _form

@@ -32,6 +32,8 @@ class FieldKind(StrEnum):
     LOOKUP = "lookup"  # a search over many records (communes, facilities), with paged results
     MONEY = "money"  # million đồng
     MONTH = "month"
+    NUMBER = "number"  # a whole number ≥ 0
+    DAYS = "days"  # a list of day offsets, "7, 3, 1"
     DATE = "date"  # day/month/year, today or later
     DATETIME = "datetime"  # local date and time in the future
     FILE = "file"  # photo or document
@@ -54,6 +56,7 @@ class Field:
     max_length: int = 200
     needs_letters: bool = False
     html: bool = False  # staff text that may use Telegram's HTML subset
+    maximum: int = 100_000  # largest value of a NUMBER field
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
     # Shown under the prompt and again when the answer does not fit.
@@ -359,6 +362,12 @@ class FormEngine:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please type the month and year like 5/2026.")))
             return self._accept(state, fld, validation.parse_month(inp.text, self._today()).isoformat())
+        if kind in (FieldKind.NUMBER, FieldKind.DAYS):
+            if not isinstance(inp, TextInput):
+                return Invalid(Text(N_("Please type a whole number with digits, e.g. 12.")))
+            if kind is FieldKind.DAYS:
+                return self._accept(state, fld, validation.parse_days_list(inp.text))
+            return self._accept(state, fld, validation.parse_count(inp.text, maximum=fld.maximum))
         if kind is FieldKind.DATE:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please type the date as day/month/year, like 31/3/2026.")))
@@ -444,6 +453,8 @@ class FormEngine:
             return validation.format_month(date.fromisoformat(value))
         if fld.kind is FieldKind.DATE:
             return date.fromisoformat(value).strftime("%d/%m/%Y")
+        if fld.kind is FieldKind.DAYS:
+            return ", ".join(str(d) for d in value)
         if fld.kind is FieldKind.DATETIME:
             return datetime.fromisoformat(value).strftime("%d/%m/%Y %H:%M")
         if fld.kind is FieldKind.FILE:
