@@ -56,7 +56,8 @@ async def tick(app, **kw):
 
 async def pending(app) -> list[Reminder]:
     async with app.session_maker() as s:
-        return list((await s.exec(select(Reminder).where(Reminder.status == "pending").order_by(Reminder.due_at))).all())
+        query = select(Reminder).where(Reminder.status == "pending").order_by(Reminder.due_at)
+        return list((await s.exec(query)).all())
 
 
 async def outbox_texts(app, u: User) -> list[str]:
@@ -126,10 +127,12 @@ async def test_fair_eve_reminder(app, clock) -> None:
         await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
         await s.commit()
     rows = await pending(app)
-    assert [(r.kind, r.due_at) for r in rows] == [("eve", datetime(2026, 4, 9, 1, 0, tzinfo=UTC))]  # fairs need no dossier
+    # A fair needs no dossier: only the eve reminder.
+    assert [(r.kind, r.due_at) for r in rows] == [("eve", datetime(2026, 4, 9, 1, 0, tzinfo=UTC))]
     move_to(clock, "09/04/2026 08:00")
     await tick(app)
-    assert (await outbox_texts(app, lan))[0].startswith("⏰ Reminder: <b>Bình chọn sản phẩm CNNT tiêu biểu 2026</b> opens tomorrow")
+    expected = "⏰ Reminder: <b>Bình chọn sản phẩm CNNT tiêu biểu 2026</b> opens tomorrow"
+    assert (await outbox_texts(app, lan))[0].startswith(expected)
 
 
 async def test_quiet_hours_hold_reminders_until_morning(app, clock) -> None:
