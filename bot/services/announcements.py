@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -295,8 +295,7 @@ async def start(
             "next_attempt_at": now, "dedupe_key": f"ann:{ann.id}:{user.id}", "announcement_id": ann.id,
             "created_at": now,
         })
-    for chunk in range(0, len(rows), 1000):
-        await session.exec(insert(OutboxMessage), params=rows[chunk:chunk + 1000])  # type: ignore[call-overload]
+    await repos.bulk_insert(session, model=OutboxMessage, rows=rows)
     ann.status = AnnouncementStatus.SENDING
     ann.started_at = now
     ann.recipients = len(rows)

@@ -19,7 +19,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,7 @@ from bot.clock import Clock
 from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
+from storage import repos
 from storage.models import (
     Announcement,
     DigestRun,
@@ -112,8 +113,7 @@ async def plan_announcement(session: AsyncSession, *, clock: Clock, tz: ZoneInfo
         due = at_local(ann.starts_on - timedelta(days=1), SEND_AT, tz)
         for uid in signed_all:
             add("eve", uid, due, 1, "signed_up")
-    if rows:
-        await session.exec(insert(Reminder), params=rows)  # type: ignore[call-overload]
+    await repos.bulk_insert(session, model=Reminder, rows=rows)
     return len(rows)
 
 
@@ -171,9 +171,8 @@ async def plan_reports(session: AsyncSession, *, clock: Clock, tz: ZoneInfo) -> 
                     rows.append({"kind": "report", "user_id": user.id, "schedule_id": schedule.id, "period": period,
                                  "days_before": days, "audience": "collaborator", "due_at": due, "status": "pending",
                                  "created_at": now, "dedupe_key": key})
-        if rows:
-            await session.exec(insert(Reminder), params=rows)  # type: ignore[call-overload]
-            created += len(rows)
+        await repos.bulk_insert(session, model=Reminder, rows=rows)
+        created += len(rows)
     return created
 
 
@@ -196,7 +195,8 @@ async def tick(session_maker: Any, *, clock: Clock, tz: ZoneInfo, translate: Tra
         return result
     while True:
         async with session_maker() as session:
-            query = (select(Reminder).where(Reminder.status == "pending", col(Reminder.due_at) <= now)
+            # Plain rows, not ORM objects: the tick handles thousands at once (see bench/reminders.py).
+            query = (select(*Reminder.__table__.c).where(Reminder.status == "pending", col(Reminder.due_at) <= now)
                      .order_by(col(Reminder.due_at), col(Reminder.id)).limit(batch))
             if session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -206,7 +206,6 @@ async def tick(session_maker: Any, *, clock: Clock, tz: ZoneInfo, translate: Tra
             await _handle_batch(session, due, now=now, tz=tz, translate=translate, default_locale=default_locale,
                                 result=result)
             await session.commit()
-            session.info.pop("outbox_dirty", None)
 
 
 async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: datetime, tz: ZoneInfo,
@@ -217,13 +216,14 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
     user_ids = {r.user_id for r in due}
     anns = {a.id: a for a in (await session.exec(select(Announcement).where(col(Announcement.id).in_(ann_ids))))
             .all()} if ann_ids else {}
+    # Users and sign-ups as plain rows too (attribute access works the same).
     schedules = {s.id: s for s in (await session.exec(select(ReportSchedule).where(
         col(ReportSchedule.id).in_(sched_ids)))).all()} if sched_ids else {}
-    users = {u.id: u for u in (await session.exec(select(User).where(col(User.id).in_(user_ids)))).all()}
+    users = {u.id: u for u in (await session.exec(select(*User.__table__.c).where(col(User.id).in_(user_ids)))).all()}
     signups: dict[tuple[int, int], Signup] = {}
     if ann_ids:
-        for s in (await session.exec(select(Signup).where(col(Signup.announcement_id).in_(ann_ids),
-                                                          col(Signup.user_id).in_(user_ids)))).all():
+        for s in (await session.exec(select(*Signup.__table__.c).where(
+                col(Signup.announcement_id).in_(ann_ids), col(Signup.user_id).in_(user_ids)))).all():
             signups[(s.announcement_id, s.user_id or 0)] = s
     reported: set[tuple[int, str, int]] = set()
     if sched_ids:
@@ -250,12 +250,13 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
             })
         outcome[status].append(rem.id or 0)
     if outbox_rows:
-        await session.exec(insert(OutboxMessage), params=outbox_rows)  # type: ignore[call-overload]
+        await repos.bulk_insert(session, model=OutboxMessage, rows=outbox_rows)
         session.info["outbox_dirty"] = True
     for status, ids in outcome.items():
         for chunk in range(0, len(ids), 900):
             await session.exec(update(Reminder).where(col(Reminder.id).in_(ids[chunk:chunk + 900]))  # type: ignore[call-overload]
-                               .values(status=status, handled_at=now))
+                               .values(status=status, handled_at=now)
+                               .execution_options(synchronize_session=False))
     result.queued += len(outcome["queued"])
     result.missed += len(outcome["missed"])
     result.cancelled += len(outcome["cancelled"])

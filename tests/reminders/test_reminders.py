@@ -97,7 +97,7 @@ async def test_due_reminders_are_queued_once_in_the_persons_language(app, clock)
     assert (await tick(app)).queued == 0  # nothing twice
     (vi_text,) = await outbox_texts(app, lan)
     (en_text,) = await outbox_texts(app, anna)
-    assert "20/3/2026" in vi_text and "(7 " in vi_text and "Reminder" not in vi_text
+    assert "20/3/2026" in vi_text and "còn 7 ngày" in vi_text and "Reminder" not in vi_text
     assert en_text.startswith("⏰ Reminder: the deadline for <b>Bình chọn")
 
 

@@ -138,8 +138,10 @@ async def test_signup_with_questions_not_interested_and_deadline(chat: ChatHarne
     assert "Máy gặt đập <mini>".encode() in csv_call.params["document"]["data"]
 
     chat.clock.advance(timedelta(days=20).total_seconds())  # past the 20/3 deadline
-    calls = await chat.press(who["owner_lx"], f"ar:s:{ann_id}")
+    calls = await chat.press(who["owner_cd"], f"ar:s:{ann_id}")
     assert "closed on 20/3/2026" in calls[-1].params["text"]
+    calls = await chat.press(who["owner_lx"], f"ar:s:{ann_id}")
+    assert calls[-1].params["text"] == "Đã hết hạn đăng ký tham gia từ ngày 20/3/2026."
 
 
 async def test_share_gives_plain_text(chat: ChatHarness) -> None:
