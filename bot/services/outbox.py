@@ -242,14 +242,21 @@ class OutboxWorker:
 
     async def _deliver_loop(self, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]], drain: bool) -> int:
         handled = 0
+        finished = [0]  # sends completed so far (a list so the done-callback can count)
+
+        def done(_task: asyncio.Task[None]) -> None:
+            sem.release()
+            finished[0] += 1
+
         while not self._stopping:
+            finished_before = finished[0]
             rows, wait = await self._claim()
             if rows:
                 for row in rows:
                     self._last_sent[row.chat_id] = self.clock.monotonic()
                     await sem.acquire()
                     task = asyncio.create_task(self._deliver(row))
-                    task.add_done_callback(lambda _t: sem.release())
+                    task.add_done_callback(done)
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 handled += len(rows)
@@ -258,6 +265,8 @@ class OutboxWorker:
                 # Sends in flight may put their row back (429, network error): wait for one.
                 await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
+            if wait is None and finished[0] != finished_before:
+                continue  # a send finished while we looked: its row may be pending again
             if wait is None or (wait > MAX_INLINE_WAIT and not drain):
                 break
             await self.clock.sleep(wait)
