@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
 from bot.domain import Role
-from bot.errors import NotFound, PermissionDenied
+from bot.errors import PermissionDenied
 from bot.i18n_marker import N_
 from bot.services import reminders
 from handlers.callbacks import ReportCb
@@ -107,9 +107,7 @@ async def reports_status(message: Message, app: AppContext, session: AsyncSessio
 async def report_press(query: CallbackQuery, callback_data: ReportCb, app: AppContext, session: AsyncSession,
                        user: User | None, role: Role) -> None:
     """Report buttons: a collaborator picks a report; staff export the status."""
-    schedule = await session.get(ReportSchedule, callback_data.id)
-    if schedule is None:
-        raise NotFound()
+    schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
     if callback_data.action == "f":
         if user is None or role is not Role.COLLABORATOR:
             raise PermissionDenied(N_("Only collaborators send periodic reports."))

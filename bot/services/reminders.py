@@ -338,6 +338,13 @@ async def create_schedule(session: AsyncSession, *, clock: Clock, author: User, 
     return schedule
 
 
+async def get_schedule(session: AsyncSession, *, schedule_id: int) -> ReportSchedule:
+    schedule = await session.get(ReportSchedule, schedule_id)
+    if schedule is None:
+        raise NotFound()
+    return schedule
+
+
 async def active_schedules(session: AsyncSession) -> Sequence[ReportSchedule]:
     return (await session.exec(select(ReportSchedule).where(col(ReportSchedule.active).is_(True))
                                .order_by(col(ReportSchedule.id)))).all()
@@ -346,9 +353,7 @@ async def active_schedules(session: AsyncSession) -> Sequence[ReportSchedule]:
 async def submit_report(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, user: User, schedule_id: int,
                         data: dict[str, Any]) -> ReportSubmission:
     """A collaborator's report for the schedule's current period; their pending reminders for it end."""
-    schedule = await session.get(ReportSchedule, schedule_id)
-    if schedule is None:
-        raise NotFound()
+    schedule = await get_schedule(session, schedule_id=schedule_id)
     period = period_of(schedule, next_deadline(schedule, clock.now().astimezone(tz).date()))
     existing = (await session.exec(select(ReportSubmission).where(
         ReportSubmission.schedule_id == schedule_id, ReportSubmission.period == period,

@@ -246,3 +246,39 @@ async def test_staff_html_is_checked_and_titles_escaped(chat: ChatHarness) -> No
     calls = await chat.press(STAFF, f"an:pv:{ann.id}:")
     text = calls[1].text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Tin" in text and "<i>hợp lệ</i> a &lt; b" in text
+
+
+async def test_reminder_settings_and_dossier_button(chat: ChatHarness) -> None:
+    from storage.models import Reminder
+
+    who = await people(chat)
+    ann_id = await compose(chat, kind="competition", title="Bình chọn SP CNNT 2026", deadline="27/3/2026",
+                           questions=None)
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    await refresh_progress(runtime(chat))  # finished: reminders planned
+    await chat.press(who["owner_cd"], f"ar:s:{ann_id}")
+    async with chat.app.session_maker() as s:
+        due = sorted(r.due_at.day for r in (await s.exec(select(Reminder).where(Reminder.status == "pending"))).all())
+    assert due == [20, 24, 26]
+    detail = (await chat.press(STAFF, f"an:o:{ann_id}:"))[-1].text
+    assert "Reminders 7, 3, 1 days before the deadline (27/03/2026)" in detail
+    await chat.press(STAFF, f"an:rd:{ann_id}:")
+    await chat.send(STAFF, "5, 2")
+    await chat.press(STAFF, f"an:dl:{ann_id}:")
+    reply = (await chat.send(STAFF, "30/3/2026"))[-1].text
+    assert "Reminders have been rescheduled" in reply and "5, 2 days before the deadline (30/03/2026)" in reply
+    async with chat.app.session_maker() as s:
+        due = sorted(r.due_at.day for r in (await s.exec(select(Reminder).where(Reminder.status == "pending"))).all())
+    assert due == [25, 28]
+    calls = await chat.press(who["owner_cd"], f"ar:done:{ann_id}")
+    assert "no more deadline reminders" in calls[-1].params["text"]
+    async with chat.app.session_maker() as s:
+        assert (await s.exec(select(Reminder).where(Reminder.status == "pending"))).all() == []
+    await chat.press(STAFF, f"an:ru:{ann_id}:")  # remind non-responders: the other three recipients
+    async with chat.app.session_maker() as s:
+        assert len((await s.exec(select(Reminder).where(Reminder.status == "pending"))).all()) == 2 * 3
+    await chat.press(STAFF, f"an:wd:{ann_id}:")
+    assert "has been withdrawn" in chat.last(STAFF).text
+    async with chat.app.session_maker() as s:
+        assert (await s.exec(select(Reminder).where(Reminder.status == "pending"))).all() == []
