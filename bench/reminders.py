@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import tempfile
 import time
@@ -60,11 +61,22 @@ async def main(n: int, database_url: str | None) -> dict[str, object]:
         await s.commit()
     clock.advance(timedelta(minutes=1).total_seconds())
     process = psutil.Process()
+    gc.collect()
+    rss_before = process.memory_info().rss / 2**20
+    peak = [rss_before]
+
+    async def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample())
     started = time.perf_counter()
     result = await reminders.tick(app.session_maker, clock=clock, tz=app.tz, translate=app.translate,
                                   default_locale="vi")
     queue_seconds = time.perf_counter() - started
-    rss_mb = process.memory_info().rss / 2**20
+    sampler.cancel()
+    rss_mb = max(peak[0], process.memory_info().rss / 2**20)
     async with app.session_maker() as s:
         queued = (await s.exec(select(func.count()).select_from(OutboxMessage)
                                .where(OutboxMessage.kind == "reminder"))).one()
@@ -72,8 +84,10 @@ async def main(n: int, database_url: str | None) -> dict[str, object]:
                                  .where(OutboxMessage.kind == "reminder"))).one()
     await engine.dispose()
     assert result.queued == n == queued, (result, queued)
+    print(f"process RSS before the tick {rss_before:.1f} MB, peak during it {rss_mb:.1f} MB "
+          f"(+{rss_mb - rss_before:.1f} MB for the tick)")
     return {"reminders": n, "queue_seconds": round(queue_seconds, 3), "duplicates": int(queued - distinct),
-            "rss_mb": round(rss_mb, 1)}
+            "rss_mb": round(rss_mb, 1), "tick_rss_growth_mb": round(rss_mb - rss_before, 1)}
 
 
 if __name__ == "__main__":
