@@ -34,6 +34,7 @@ from bot.services.communes import CommuneDirectory
 from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
 from bot.services.outbox import OutboxWorker
+from handlers.menu import MenuButtons
 from storage.db import create_session_maker
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.update.outer_middleware(DbSessionMiddleware(app))
     dp.update.outer_middleware(UserMiddleware(app))
     LocaleMiddleware(app.i18n).setup(dp)
+    dp.message.outer_middleware(MenuButtons(app.i18n))
     dp.message.outer_middleware(ErrorReplyMiddleware())
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
     for router in handlers.routers():

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +35,7 @@ from bot.services.forms import (
 from bot.services.needs import FacilityLookup
 from handlers.callbacks import FormCb
 from handlers.keyboards import contact_keyboard, form_step_keyboard, summary_keyboard
+from handlers.menu import main_menu
 from storage import repos
 from storage.models import Conversation, User
 
@@ -188,9 +189,9 @@ async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
     await completer(run, data)
 
 
-async def cancel(message: Message, *, session: AsyncSession, user: User) -> None:
+async def cancel(message: Message, *, session: AsyncSession, user: User, role: Role) -> None:
     await repos.delete_conversation(session, user_id=user.id or 0)
-    await message.answer(_("Cancelled. Nothing was saved."), reply_markup=ReplyKeyboardRemove())
+    await message.answer(_("Cancelled. Nothing was saved."), reply_markup=main_menu(role))
 
 
 class InForm(Filter):
@@ -219,7 +220,7 @@ async def form_message(message: Message, app: AppContext, session: AsyncSession,
     state = _state(conversation)
     text = (message.text or "").strip()
     if text in (_("✖ Cancel"), "/cancel") or text.startswith("/cancel"):
-        await cancel(message, session=session, user=user)
+        await cancel(message, session=session, user=user, role=role)
         return
     if text == _("◀ Back"):
         await _go_back(message, app, session, user, state)
@@ -255,7 +256,8 @@ async def _apply(run: FormRun, state: FormState, outcome: Any, *, had_contact_kb
         await render(message, app=app, session=session, state=state, note=note, candidates=outcome.choices)
         return
     if had_contact_kb:
-        await message.answer(_("✅ Saved."), reply_markup=ReplyKeyboardRemove())
+        # The share-contact keyboard gives way to the main menu again.
+        await message.answer(_("✅ Saved."), reply_markup=main_menu(run.role))
     if isinstance(outcome, Done):
         await _finish(run, state, outcome.data)
         return
@@ -288,7 +290,7 @@ async def form_button(query: CallbackQuery, callback_data: FormCb, app: AppConte
     action, value = callback_data.action, callback_data.value
     run = FormRun(app, session, user, role, message, bot, state.context)
     if action == "x":
-        await cancel(message, session=session, user=user)
+        await cancel(message, session=session, user=user, role=role)
     elif action == "b":
         await _go_back(message, app, session, user, state)
     elif action == "s":

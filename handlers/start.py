@@ -20,6 +20,7 @@ from handlers.callbacks import LangCb
 from handlers.common import ensure_user
 from handlers.forms import FormRun, on_complete, start_form
 from handlers.keyboards import inline
+from handlers.menu import main_menu
 from storage import repos
 from storage.models import User
 
@@ -90,7 +91,8 @@ async def start(message: Message, app: AppContext, session: AsyncSession, user: 
     facility = await repos.facility_of_owner(session, user_id=user.id or 0)
     if facility is not None or role is not Role.USER:
         name = escape(user.full_name or message.from_user.first_name)
-        await message.answer(_("Welcome back, {name}!").format(name=name) + "\n\n" + help_text(role))
+        await message.answer(_("Welcome back, {name}!").format(name=name) + "\n\n" + help_text(role),
+                             reply_markup=main_menu(role))
         return
     intro = _(
         "Hello! I am the assistant of the provincial khuyến công (industrial extension) centre. "
@@ -107,7 +109,9 @@ async def registered(run: FormRun, data: dict[str, Any]) -> None:
         return
     await run.reply(
         _("Thank you! <b>{facility}</b> is registered.").format(facility=escape(facility.name)) + "\n\n"
-        + _("To ask the centre for support, send /need. For everything I can do, send /help.")
+        + _("To ask the centre for support, press “📝 New need” or send /need. For everything I can do, "
+            "send /help."),
+        reply_markup=main_menu(run.role),
     )
 
 
@@ -121,13 +125,13 @@ async def joined(run: FormRun, data: dict[str, Any]) -> None:
     else:
         text = _("Welcome! You are now the collaborator for {commune}.").format(
             commune=escape(run.app.communes.name(invite.commune_code)))
-    await run.reply(text + "\n\n" + help_text(role))
+    await run.reply(text + "\n\n" + help_text(role), reply_markup=main_menu(role))
 
 
 @router.message(Command("help"))
 async def show_help(message: Message, role: Role) -> None:
-    """/help: the commands of this person's role."""
-    await message.answer(help_text(role))
+    """/help: the commands of this person's role, with the menu buttons."""
+    await message.answer(help_text(role), reply_markup=main_menu(role))
 
 
 @router.message(Command("cancel"))

@@ -52,7 +52,8 @@ async def test_share_contact_button_is_offered_and_accepted(chat: ChatHarness) -
     markup = calls[-1].params["reply_markup"]
     assert markup["keyboard"][0][0]["request_contact"] is True
     calls = await chat.contact(p, "84912345678")
-    assert calls[0].params["reply_markup"] == {"remove_keyboard": True}
+    # The share-contact keyboard gives way to the main menu.
+    assert calls[0].params["reply_markup"]["keyboard"][0][0]["text"] == "📝 New need"
     assert "commune or ward" in calls[-1].text
 
 
@@ -158,3 +159,18 @@ async def test_only_one_user_row_per_person(chat: ChatHarness) -> None:
     await chat.send(p, "/start")
     async with chat.app.session_maker() as s:
         assert len((await s.exec(select(User).where(User.external_id == "12"))).all()) == 1
+
+
+async def test_menu_buttons_work_in_both_languages(chat: ChatHarness) -> None:
+    en, vi = Person(20, language_code=EN), Person(21, language_code="vi")
+    await register_facility(chat, en)
+    await register_facility(chat, vi)
+    calls = await chat.send(en, "/help")
+    labels = [b["text"] for row in calls[-1].params["reply_markup"]["keyboard"] for b in row]
+    assert labels == ["📝 New need", "📋 My needs", "🏭 My facility", "❓ Help"]
+    assert "What kind of support" in (await chat.send(en, "📝 New need"))[-1].text
+    assert "You are filling in" in (await chat.send(en, "📋 My needs"))[-1].text  # the open form is kept
+    vi_labels = [b["text"] for row in (await chat.send(vi, "/help"))[-1].params["reply_markup"]["keyboard"]
+                 for b in row]
+    calls = await chat.send(vi, vi_labels[2])  # "My facility" in Vietnamese
+    assert "Cơ sở nước mắm Hưng Thịnh" in calls[-1].text
