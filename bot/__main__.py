@@ -18,11 +18,23 @@ def main(argv: list[str] | None = None) -> int:
     rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
     rev.add_argument("message")
     sub.add_parser("compile-locales", help="compile .po catalogs to .mo")
+    sb = sub.add_parser("sandbox", help="try the bot without Telegram: local Bot API, web chat, demo data")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8080)
+    sb.add_argument("--keep", action="store_true", help="keep the sandbox database from the last run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Request URLs contain the token; keep aiohttp's and aiogram's request logs out of INFO.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Ticks every few seconds would drown the log; alembic lists its plugins at every start.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
+    if args.command == "sandbox":
+        from bot.sandbox.run import main as sandbox_main
+
+        sandbox_main(args.host, args.port, args.keep)
+        return 0
     if args.command == "compile-locales":
         from bot.i18n import compile_catalogs
 

@@ -8,6 +8,7 @@ import logging
 from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.context import AppContext
 from bot.scheduler import create_scheduler, reminders_tick
 from storage.db import create_engine
 from storage.migrate import make_revision, upgrade_to_head
@@ -29,12 +30,14 @@ async def make_revision_cmd(settings: Settings, message: str) -> None:
     await engine.dispose()
 
 
-async def run(settings: Settings) -> None:
-    """Migrate, build, poll until stopped."""
+async def run(settings: Settings, *, seed_demo: bool = False) -> None:
+    """Migrate, build, poll until stopped (Ctrl-C / SIGTERM)."""
     clock = SystemClock()
     engine = create_engine(settings.database_url)
     await upgrade_to_head(engine)
     app = create_app(settings, engine, clock=clock)
+    if seed_demo:
+        await seed_if_empty(app)
     bot = create_bot(settings, clock)
     # The outbox uses its own Bot without in-request flood retries: a 429 reschedules the row instead.
     outbox_bot = create_bot(settings, clock, retry_flood=False)
@@ -66,3 +69,18 @@ async def run(settings: Settings) -> None:
 
     await bot.delete_webhook(drop_pending_updates=False)
     await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+
+
+async def seed_if_empty(app: AppContext) -> bool:
+    from sqlmodel import select
+
+    from bot.seed import seed
+    from storage.models import User
+
+    async with app.session_maker() as session:
+        if (await session.exec(select(User).limit(1))).first() is not None:
+            return False
+        await seed(session, clock=app.clock, communes=app.communes, tz=app.tz)
+        await session.commit()
+    log.info("sandbox database seeded with demo data")
+    return True

@@ -10,10 +10,10 @@ from decimal import Decimal
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import NeedCategory, NeedStatus, Role, Sector
+from bot.domain import AnnouncementKind, NeedCategory, NeedStatus, Role, Sector
 from bot.services.communes import CommuneDirectory
 from storage import repos
-from storage.models import Facility, Need, NeedEvent, User
+from storage.models import Announcement, Facility, Need, NeedEvent, User
 
 
 @dataclass(frozen=True)
@@ -138,4 +138,21 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         ))
         need.ref = f"NC-{created.astimezone(tz).year}-{need.id:04d}"  # type: ignore[arg-type]
         session.add(NeedEvent(need_id=need.id or 0, to_status=status, created_at=created))
+    today = now.astimezone(tz).date()  # type: ignore[arg-type]
+    # A fair that goes out as soon as the sandbox starts, so every persona finds it in their chat…
+    session.add(Announcement(
+        kind=AnnouncementKind.FAIR, title="Hội chợ hàng công nghiệp nông thôn tiêu biểu khu vực phía Nam 2026",
+        body="Trung tâm Khuyến công hỗ trợ <b>gian hàng miễn phí</b> và chi phí vận chuyển cho 12 cơ sở. "
+             "Ưu tiên sản phẩm đạt chứng nhận CNNT tiêu biểu.",
+        place="Trung tâm Hội nghị tỉnh Vĩnh Long", starts_on=today + timedelta(days=24),
+        ends_on=today + timedelta(days=28), deadline_on=today + timedelta(days=10),
+        questions=["Sản phẩm dự kiến trưng bày?", "Cần mấy gian hàng?"], audience={}, status="scheduled",
+        scheduled_at=now, created_by_user_id=users[STAFF.id].id, created_at=now, updated_at=now))
+    # …and a product competition left as a draft, for staff to target, preview and send during a demo.
+    session.add(Announcement(
+        kind=AnnouncementKind.COMPETITION, title="Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh năm 2026",
+        body="Hồ sơ gồm: phiếu đăng ký, bản thuyết minh sản phẩm, giấy chứng nhận an toàn thực phẩm (nếu có). "
+             "Sản phẩm đạt giải được hỗ trợ tham gia bình chọn cấp khu vực.",
+        place="Sở Công Thương An Giang", deadline_on=today + timedelta(days=30), audience={}, status="draft",
+        created_by_user_id=users[STAFF.id].id, created_at=now, updated_at=now))
     await session.flush()
