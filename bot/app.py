@@ -22,6 +22,7 @@ from bot.context import AppContext
 from bot.i18n import create_i18n
 from bot.i18n_marker import N_
 from bot.middlewares import (
+    CommitBeforeReply,
     DbSessionMiddleware,
     ErrorReplyMiddleware,
     LocaleMiddleware,
@@ -72,6 +73,7 @@ def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) ->
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     if retry_flood:
         session.middleware(RetryAfterMiddleware(clock))
+    session.middleware(CommitBeforeReply())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     throttle_burst: int = 6
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
+    # How often the scheduler ticks (outbox retries, scheduled broadcasts, progress); reminders every 5 ticks.
+    tick_seconds: float = Field(default=2.0, gt=0, le=60)
     # Reminders and digests wait outside these local hours ("21:00", "07:00").
     quiet_start: time = time(21, 0)
     quiet_end: time = time(7, 0)

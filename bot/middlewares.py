@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -54,8 +55,18 @@ class ThrottleMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
+_update_session: ContextVar[Any] = ContextVar("update_session", default=None)
+# Methods after which a person sees the consequence of what they did.
+_VISIBLE = {"SendMessage", "EditMessageText", "EditMessageReplyMarkup", "SendDocument", "SendPhoto",
+            "AnswerCallbackQuery"}
+
+
 class DbSessionMiddleware(BaseMiddleware):
-    """One session per update; committed when the handler succeeds, rolled back otherwise."""
+    """One session per update; committed when the handler succeeds, rolled back otherwise.
+
+    Together with CommitBeforeReply it also commits before each reply, so a crash after a reply
+    never leaves the person looking at a step the database does not know about.
+    """
 
     def __init__(self, app: AppContext) -> None:
         self.app = app
@@ -64,11 +75,14 @@ class DbSessionMiddleware(BaseMiddleware):
                        data: dict[str, Any]) -> Any:
         async with self.app.session_maker() as session:
             data["session"] = session
+            token = _update_session.set(session)
             try:
                 result = await handler(event, data)
             except BaseException:
                 await session.rollback()
                 raise
+            finally:
+                _update_session.reset(token)
             await session.commit()
             if session.info.pop("outbox_dirty", False) and self.app.outbox is not None:
                 # Notifications leave right after commit instead of waiting for the next tick.
@@ -134,6 +148,21 @@ async def _reply(event: TelegramObject, text: str) -> None:
         await event.answer(text, show_alert=True)
     elif isinstance(event, Message):
         await event.answer(text)
+
+
+class CommitBeforeReply(BaseRequestMiddleware):
+    """Commits the update's work before a reply leaves: what the person sees is already saved.
+
+    (aiogram confirms an update to Telegram while it is still being handled, so an update whose
+    reply went out but whose transaction was lost to a crash would never come back.)
+    """
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        session = _update_session.get()
+        if session is not None and type(method).__name__ in _VISIBLE and session.in_transaction():
+            await session.commit()
+        return await make_request(bot, method)
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):

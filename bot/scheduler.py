@@ -146,9 +146,10 @@ async def planning_tick(app_id: str) -> None:
         log.exception("planning tick failed")
 
 
-def create_scheduler(app_id: str, app: AppContext, bot: Bot, *, tick: float = 2.0,
-                     progress_every: float = 3.0) -> AsyncIOScheduler:
+def create_scheduler(app_id: str, app: AppContext, bot: Bot) -> AsyncIOScheduler:
     register(app_id, app, bot)
+    tick = app.settings.tick_seconds
+    progress_every = max(tick, 3.0)
     scheduler = AsyncIOScheduler(timezone=app.settings.tz)
     scheduler.add_job(wake_outbox, "interval", seconds=tick, args=[app_id], id="outbox",
                       max_instances=1, coalesce=True, replace_existing=True)

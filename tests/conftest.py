@@ -22,7 +22,7 @@ from bot.channels.telegram import TelegramSender
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.context import AppContext
-from bot.middlewares import RetryAfterMiddleware
+from bot.middlewares import CommitBeforeReply, RetryAfterMiddleware
 from bot.services.outbox import OutboxWorker
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
@@ -179,6 +179,7 @@ async def chat(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[ChatHarne
     bot = Bot(token=settings.bot_token.get_secret_value(), session=session,
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     session.middleware(RetryAfterMiddleware(clock))
+    session.middleware(CommitBeforeReply())
     yield ChatHarness(app, session, bot, clock)
 
 

@@ -113,6 +113,7 @@ class SandboxServer:
         self.stats = {"429": 0, "403": 0, "5xx": 0, "dropped": 0}
         self._updates: list[dict[str, Any]] = []
         self._pending_queries: dict[str, int] = {}  # callback query id → user, until answered
+        self.polling = asyncio.Event()  # set by the first getUpdates: a bot is listening
         self._update_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -230,6 +231,7 @@ class SandboxServer:
         return True
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+        self.polling.set()
         offset = int(p.get("offset") or 0)
         limit = min(100, int(p.get("limit") or 100))
         timeout = float(p.get("timeout") or 0)
