@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot with long polling (default)")
     sub.add_parser("migrate", help="bring the database to the latest revision")
+    sub.add_parser("deliver", help="run only the outbox sender (more senders may share a PostgreSQL database)")
     rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
     rev.add_argument("message")
     sub.add_parser("compile-locales", help="compile .po catalogs to .mo")
@@ -45,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from bot.runner import make_revision_cmd, migrate_cmd, run
+    from bot.runner import deliver, make_revision_cmd, migrate_cmd, run
 
-    if args.command == "migrate":
+    if args.command == "deliver":
+        asyncio.run(deliver(settings))
+    elif args.command == "migrate":
         asyncio.run(migrate_cmd(settings))
     elif args.command == "makemigration":
         asyncio.run(make_revision_cmd(settings, args.message))

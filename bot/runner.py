@@ -84,3 +84,30 @@ async def seed_if_empty(app: AppContext) -> bool:
         await session.commit()
     log.info("sandbox database seeded with demo data")
     return True
+
+
+async def deliver(settings: Settings) -> None:
+    """A sender process only (no polling): several may run against PostgreSQL and share the work."""
+    import signal
+
+    clock = SystemClock()
+    engine = create_engine(settings.database_url)
+    await upgrade_to_head(engine)
+    app = create_app(settings, engine, clock=clock)
+    outbox_bot = create_bot(settings, clock, retry_flood=False)
+    worker = attach_outbox(app, outbox_bot)
+    await worker.recover_interrupted()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(worker.run(idle=settings.tick_seconds))
+    log.info("sender running at %s messages/s", settings.send_rate)
+    await stop.wait()
+    # Stop claiming; the sends in flight finish and are recorded before we exit.
+    await worker.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await outbox_bot.session.close()
+    await engine.dispose()
+    log.info("sender stopped cleanly")

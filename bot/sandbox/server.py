@@ -287,7 +287,7 @@ class SandboxServer:
                       parse_mode: str | None = None) -> None:
         chat.messages[msg["message_id"]] = msg
         chat.events.append({"seq": next(self._event_seq), "kind": kind, "message": msg, "markup": markup,
-                            "parse_mode": parse_mode})
+                            "parse_mode": parse_mode, "t": self.limiter.clock()})
         await self._notify()
 
     async def _m_sendMessage(self, p: dict[str, Any]) -> Any:

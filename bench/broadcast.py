@@ -1,0 +1,156 @@
+"""Benchmark: a broadcast to N recipients through the sandbox server with Telegram's limits enforced.
+
+    python -m bench.broadcast [--recipients 10000] [--crash] [--signal TERM|KILL] [--rate 25]
+
+3 % of the recipients have blocked the bot and 1 % of sends meet a random 429. The sender is a real
+`python -m bot deliver` process; with --crash it is killed when about 40 % is delivered and started
+again. TERM is the stop a deploy or Ctrl-C gives (in-flight sends finish); KILL is a hard crash (rows in
+flight are left "interrupted" — never resent, so they count as lost, not as duplicates).
+
+Last line: {"recipients", "rate_target", "rate_achieved", "lost", "duplicates", "blocked_marked",
+"retries_429", "seconds"} (+ "interrupted" with --crash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, update
+from sqlmodel import col, select
+
+from bot.app import create_app
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.domain import OutboxStatus
+from bot.sandbox.limits import RateLimits
+from bot.sandbox.server import SandboxServer
+from bot.services import announcements
+from storage.db import create_engine
+from storage.migrate import upgrade_to_head
+from storage.models import OutboxMessage, User
+
+TOKEN = "123456789:bench-broadcast"
+ROOT = Path(__file__).resolve().parent.parent
+TITLE = "Hội chợ hàng công nghiệp nông thôn tiêu biểu 2026"
+
+
+async def start_sender(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "deliver", cwd=ROOT, env=env,
+                                                    stdout=out, stderr=asyncio.subprocess.STDOUT)
+
+
+async def counts(session_maker) -> Counter:
+    async with session_maker() as s:
+        rows = (await s.exec(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all()
+    return Counter({status: n for status, n in rows})
+
+
+async def main(n: int, crash: bool, sig: str, rate: float) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
+    rng = random.Random(2026)
+    server = SandboxServer(bot_token=TOKEN, web=False, rng=rng,
+                           limits=RateLimits(global_per_s=30, global_burst=30, per_chat_per_s=1, per_chat_burst=3))
+    base = await server.start()
+    server.faults.update({"p_429": 0.01, "retry_after": 1})
+    url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    settings = Settings(_env_file=None, bot_token=TOKEN, telegram_api_base=base, database_url=url,  # type: ignore[call-arg]
+                        send_rate=rate)
+    app = create_app(settings, engine, clock=SystemClock())
+    now = datetime.now(UTC)
+    ids = range(20_000_000, 20_000_000 + n)
+    blocked = set(rng.sample(list(ids), k=round(n * 0.03)))
+    async with app.session_maker() as s:
+        await s.exec(insert(User), params=[{  # type: ignore[call-overload]
+            "channel": "telegram", "external_id": str(i), "role": "user", "locale": "vi", "announcements_off": False,
+            "created_at": now, "updated_at": now} for i in ids])
+        author = (await s.exec(select(User).limit(1))).one()
+        ann = await announcements.create(s, clock=app.clock, author=author, data={
+            "kind": "general", "title": TITLE, "body": "Trung tâm hỗ trợ <b>gian hàng</b> miễn phí."})
+        await announcements.start(s, clock=app.clock, ann_id=ann.id or 0, translate=app.translate,
+                                  default_locale="vi")
+        await s.commit()
+    for i in ids:
+        server.user(i, first_name="Khách")
+        if i in blocked:
+            server.set_blocked(i)
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": base, "DATABASE_URL": url,
+           "SEND_RATE": str(rate), "TICK_SECONDS": "0.5"}
+    log = work / "sender.log"
+    started = time.monotonic()
+    sender = await start_sender(env, log)
+    crashed = not crash
+    while True:
+        await asyncio.sleep(0.5)
+        c = await counts(app.session_maker)
+        settled = c[OutboxStatus.SENT] + c[OutboxStatus.BLOCKED] + c[OutboxStatus.FAILED]
+        if not crashed and c[OutboxStatus.SENT] >= 0.4 * n:
+            sender.send_signal(signal.SIGTERM if sig == "TERM" else signal.SIGKILL)
+            await sender.wait()
+            sender = await start_sender(env, log)
+            crashed = True
+        if c[OutboxStatus.PENDING] == 0 and c[OutboxStatus.SENDING] == 0 and settled >= n:
+            break
+        if c[OutboxStatus.SENDING] and not c[OutboxStatus.PENDING] and sig == "KILL" and crashed:
+            # Rows a hard kill left in flight are settled by recovery after two minutes; do it now.
+            async with app.session_maker() as s:
+                await s.exec(update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.SENDING)  # type: ignore[call-overload]
+                             .values(status=OutboxStatus.FAILED, last_error="interrupted: delivery unknown"))
+                await s.commit()
+        if time.monotonic() - started > max(120, n / rate * 3):
+            raise SystemExit(f"timed out; see {log}")
+    seconds = time.monotonic() - started
+    sender.send_signal(signal.SIGTERM)
+    await sender.wait()
+    copies: Counter[int] = Counter()
+    for i in ids:
+        for e in server.events(i):
+            if e["kind"] == "message" and TITLE in (e["message"].get("text") or ""):
+                copies[i] += 1
+    reachable = [i for i in ids if i not in blocked]
+    async with app.session_maker() as s:
+        marked = (await s.exec(select(func.count()).select_from(User).where(
+            col(User.unreachable_at).is_not(None)))).one()
+    delivered = sum(copies.values())
+    span = server_span(server, ids)
+    final = await counts(app.session_maker)
+    await server.stop()
+    await engine.dispose()
+    result: dict[str, object] = {
+        "recipients": n, "rate_target": rate, "rate_achieved": round(delivered / span, 2) if span else 0.0,
+        "lost": sum(1 for i in reachable if copies[i] == 0), "duplicates": sum(1 for i in ids if copies[i] > 1),
+        "blocked_marked": int(marked), "retries_429": server.stats["429"], "seconds": round(seconds, 1),
+    }
+    if crash:
+        result["interrupted"] = int(final[OutboxStatus.FAILED])
+        result["signal"] = sig
+    return result
+
+
+def server_span(server: SandboxServer, ids: range) -> float:
+    """Seconds from the first to the last delivered message, measured where Telegram would measure it."""
+    stamps = [e["t"] for i in ids for e in server.events(i) if e["kind"] == "message" and "t" in e]
+    return (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--signal", choices=["TERM", "KILL"], default="TERM")
+    parser.add_argument("--rate", type=float, default=25.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.recipients, args.crash, args.signal, args.rate))))
