@@ -26,6 +26,7 @@ from bot.middlewares import (
     DbSessionMiddleware,
     ErrorReplyMiddleware,
     LocaleMiddleware,
+    PerUserOrder,
     RetryAfterMiddleware,
     ThrottleMiddleware,
     UserMiddleware,
@@ -85,6 +86,7 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     """Wire middlewares and routers; `app` reaches every handler as the `app` kwarg."""
     dp = Dispatcher(app=app)
     dp.update.outer_middleware(ThrottleMiddleware(app.clock, settings.throttle_rate, settings.throttle_burst))
+    dp.update.outer_middleware(PerUserOrder())
     dp.update.outer_middleware(DbSessionMiddleware(app))
     dp.update.outer_middleware(UserMiddleware(app))
     LocaleMiddleware(app.i18n).setup(dp)

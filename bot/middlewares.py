@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -59,6 +60,27 @@ _update_session: ContextVar[Any] = ContextVar("update_session", default=None)
 # Methods after which a person sees the consequence of what they did.
 _VISIBLE = {"SendMessage", "EditMessageText", "EditMessageReplyMarkup", "SendDocument", "SendPhoto",
             "AnswerCallbackQuery"}
+
+
+class PerUserOrder(BaseMiddleware):
+    """One person's updates are handled one at a time, in order (aiogram runs updates concurrently):
+    two quick messages must not both answer the same form step."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
+                       data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        if tg_user is None:
+            return await handler(event, data)
+        lock = self._locks.setdefault(tg_user.id, asyncio.Lock())
+        try:
+            async with lock:
+                return await handler(event, data)
+        finally:
+            if not lock.locked() and self._locks.get(tg_user.id) is lock:
+                del self._locks[tg_user.id]
 
 
 class DbSessionMiddleware(BaseMiddleware):

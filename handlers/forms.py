@@ -255,13 +255,14 @@ async def _apply(run: FormRun, state: FormState, outcome: Any, *, had_contact_kb
         note = _("Several matches for “{query}”. Please choose:").format(query=escape(outcome.query))
         await render(message, app=app, session=session, state=state, note=note, candidates=outcome.choices)
         return
+    if not isinstance(outcome, Done):
+        await _save(session, app, run.user, state)  # saved before anything is shown (see CommitBeforeReply)
     if had_contact_kb:
         # The share-contact keyboard gives way to the main menu again.
         await message.answer(_("✅ Saved."), reply_markup=main_menu(run.role))
     if isinstance(outcome, Done):
         await _finish(run, state, outcome.data)
         return
-    await _save(session, app, run.user, state)
     await render(message, app=app, session=session, state=state)
 
 

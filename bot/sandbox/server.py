@@ -114,6 +114,7 @@ class SandboxServer:
         self._updates: list[dict[str, Any]] = []
         self._pending_queries: dict[str, int] = {}  # callback query id → user, until answered
         self.polling = asyncio.Event()  # set by the first getUpdates: a bot is listening
+        self._per_user: dict[int, asyncio.Event] = {}  # woken when that person's chat changes
         self._update_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -157,7 +158,9 @@ class SandboxServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _notify(self) -> None:
+    async def _notify(self, user_id: int | None = None) -> None:
+        if user_id is not None and (event := self._per_user.get(user_id)) is not None:
+            event.set()
         async with self._changed:
             self._changed.notify_all()
 
@@ -288,7 +291,7 @@ class SandboxServer:
         chat.messages[msg["message_id"]] = msg
         chat.events.append({"seq": next(self._event_seq), "kind": kind, "message": msg, "markup": markup,
                             "parse_mode": parse_mode, "t": self.limiter.clock()})
-        await self._notify()
+        await self._notify(chat.user.id)
 
     async def _m_sendMessage(self, p: dict[str, Any]) -> Any:
         chat = self._chat_of(p)
@@ -388,7 +391,7 @@ class SandboxServer:
         chat.messages.pop(msg["message_id"], None)
         chat.events.append({"seq": next(self._event_seq), "kind": "delete",
                             "message": {"message_id": msg["message_id"]}})
-        await self._notify()
+        await self._notify(chat.user.id)
         return True
 
     async def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
@@ -399,7 +402,7 @@ class SandboxServer:
         chat = self.chats[user_id]
         chat.events.append({"seq": next(self._event_seq), "kind": "toast", "text": p.get("text") or "",
                             "show_alert": _truthy(p.get("show_alert"))})
-        await self._notify()
+        await self._notify(user_id)
         return True
 
     async def _m_getFile(self, p: dict[str, Any]) -> Any:
@@ -513,16 +516,19 @@ class SandboxServer:
 
     async def wait_for(self, user_id: int, predicate: Callable[[dict[str, Any]], bool] | None = None, *,
                        after: int = 0, timeout: float = 10.0) -> dict[str, Any]:
-        """The first event from the bot to this person after `after` that matches (no polling)."""
+        """The first event from the bot to this person after `after` that matches (woken, never polled)."""
         predicate = predicate or (lambda e: e["kind"] != "user")
-
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.events(user_id, after) if e["kind"] != "user" and predicate(e)), None)
-
-        async with asyncio.timeout(timeout), self._changed:
-            while (event := found()) is None:
-                await self._changed.wait()
-        return event
+        chat = self.chats.get(user_id) or self.chats[self.user(user_id).id]
+        woken = self._per_user.setdefault(user_id, asyncio.Event())
+        seen = 0
+        async with asyncio.timeout(timeout):
+            while True:
+                woken.clear()
+                for e in chat.events[seen:]:
+                    if e["seq"] > after and e["kind"] != "user" and predicate(e):
+                        return e
+                seen = len(chat.events)
+                await woken.wait()
 
     # --- acting as people (HTTP API, used by the web chat) -------------------------------------------
 

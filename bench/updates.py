@@ -1,0 +1,213 @@
+"""Benchmark: N simulated people register and file a need at once, through the sandbox server and the
+bot's real polling loop (a separate process, SQLite).
+
+    python -m bench.updates [--users 1000]
+
+Phases, all in one run:
+1. throughput — every person runs the whole registration + need flow (15 updates each), waiting for the
+   bot's answer before the next step; updates/s processed and reply latency p50/p95/p99;
+2. the same load against a bare aiogram echo bot through the same server → echo_ratio;
+3. latency at a steady 100 updates/s (p99 target < 100 ms);
+4. the bot's memory with 10,000 facilities in its database.
+
+Telegram's global limit (30 messages/s) would cap any bot's replies at 30/s, so the throughput phases
+lift the server's limits: they measure what the bot can process, not what Telegram lets through.
+Last line: {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "p99_ms_at_100", "echo_ratio", "rss_mb",
+"rss_mb_10k_facilities", "users"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy import insert
+
+from bot.sandbox.limits import RateLimits
+from bot.sandbox.server import SandboxServer
+from storage.db import create_engine
+from storage.migrate import upgrade_to_head
+from storage.models import Facility
+
+TOKEN = "123456789:bench-updates"
+ROOT = Path(__file__).resolve().parent.parent
+UNLIMITED = RateLimits(enabled=False)
+# People read before they answer: 0.4 s between one person's steps keeps each under the bot's
+# per-person throttle (3 updates/s) — faster would be a flood, answered with "slow down".
+THINK = 0.4
+
+FLOW: list[tuple[str, str]] = [
+    ("text", "/start"), ("text", "Cơ sở nước mắm Hưng Thịnh"), ("text", "Nguyễn Thị Lan"),
+    ("contact", "+84912345678"), ("text", "long xuyen"), ("press", "f:c:register:sector:food"),
+    ("text", "nước mắm, khô cá"), ("press", "f:c:register:consent:yes"), ("press", "f:ok:register"),
+    ("text", "/need"), ("press", "f:c:need:category:training"), ("text", "Tập huấn quản lý sản xuất"),
+    ("text", "5/2027"), ("press", "f:s:need:attachment"), ("press", "f:ok:need"),
+]
+
+
+class Process:
+    """A child process with its peak RSS sampled."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.peak_mb = 0.0
+        self._sampler: asyncio.Task[None] | None = None
+
+    async def start(self, server: SandboxServer) -> None:
+        server.polling.clear()
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(*self.args, cwd=ROOT, env=self.env, stdout=out,
+                                                             stderr=asyncio.subprocess.STDOUT)
+        await asyncio.wait_for(server.polling.wait(), 60)
+        self._sampler = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        assert self.proc is not None
+        p = psutil.Process(self.proc.pid)
+        while True:
+            try:
+                self.peak_mb = max(self.peak_mb, p.memory_info().rss / 2**20)
+            except psutil.Error:
+                return
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        if self._sampler:
+            self._sampler.cancel()
+        if self.proc and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+def button(server: SandboxServer, uid: int, prefix: str) -> tuple[int, str] | None:
+    for msg in reversed(server.bot_messages(uid)):
+        for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
+            for b in row:
+                if (b.get("callback_data") or "").startswith(prefix):
+                    return msg["message_id"], b["callback_data"]
+    return None
+
+
+async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool) -> float:
+    """One update from this person; seconds until the bot's next message to them."""
+    mark = server.last_seq()
+    started = time.perf_counter()
+    if kind == "text" or echo:
+        await server.send_text(uid, arg)
+    elif kind == "contact":
+        await server.send_contact(uid, arg)
+    else:
+        found = button(server, uid, arg)
+        if found is None:  # the previous answer may still be arriving
+            await server.wait_for(uid, lambda e: button(server, uid, arg) is not None, after=0, timeout=60)
+            found = button(server, uid, arg)
+        assert found is not None
+        await server.press(uid, *found)
+    await server.wait_for(uid, lambda e: e["kind"] in ("message", "document"), after=mark, timeout=60)
+    return time.perf_counter() - started
+
+
+async def run_flows(server: SandboxServer, users: list[int], echo: bool) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+
+    async def person(uid: int) -> None:
+        for kind, arg in FLOW:
+            latencies.append(await step(server, uid, kind, arg, echo))
+            await asyncio.sleep(THINK)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(person(u) for u in users))
+    elapsed = time.perf_counter() - started - THINK  # the last step's pause is not the bot's time
+    return len(users) * len(FLOW) / elapsed, latencies
+
+
+async def steady(server: SandboxServer, users: list[int], per_s: float, seconds: float) -> list[float]:
+    """An open load of `per_s` updates per second (/help from a rotating set of people)."""
+    latencies: list[float] = []
+    tasks = []
+    interval = 1 / per_s
+    started = time.perf_counter()
+    i = 0
+    while time.perf_counter() - started < seconds:
+        uid = users[i % len(users)]
+        i += 1
+
+        async def one(u: int = uid) -> None:
+            latencies.append(await step(server, u, "text", "/help", False))
+
+        tasks.append(asyncio.create_task(one()))
+        await asyncio.sleep(max(0.0, started + i * interval - time.perf_counter()))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(statistics.quantiles(values, n=100)[int(q) - 1] * 1000, 1)
+
+
+async def main(n: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-updates-"))
+    server = SandboxServer(bot_token=TOKEN, web=False, limits=UNLIMITED)
+    base = await server.start()
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": base, "TICK_SECONDS": "2",
+           "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}", "QUIET_START": "00:00", "QUIET_END": "00:00"}
+    bot = Process([sys.executable, "-m", "bot"], env, work / "bot.log")
+    await bot.start(server)
+    users = list(range(30_000_000, 30_000_000 + n))
+    updates_per_s, latencies = await run_flows(server, users, echo=False)
+    print(f"flows: {updates_per_s:.0f} updates/s", file=sys.stderr, flush=True)
+    steady_users = list(range(31_000_000, 31_000_100))
+    at_100 = await steady(server, steady_users, 100, 10)
+    print(f"steady 100/s: p99 {pct(at_100, 99)} ms", file=sys.stderr, flush=True)
+    await bot.stop()
+    rss_mb = bot.peak_mb
+
+    echo = Process([sys.executable, "-m", "bench.echo_bot"], env, work / "echo.log")
+    await echo.start(server)
+    echo_per_s, _ = await run_flows(server, list(range(32_000_000, 32_000_000 + n)), echo=True)
+    await echo.stop()
+    print(f"echo: {echo_per_s:.0f} updates/s", file=sys.stderr, flush=True)
+
+    rss_10k = await memory_with_facilities(server, env, work)
+    await server.stop()
+    return {
+        "updates_per_s": round(updates_per_s, 1), "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),
+        "p99_ms": pct(latencies, 99), "p99_ms_at_100": pct(at_100, 99),
+        "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": round(rss_mb, 1),
+        "rss_mb_10k_facilities": round(rss_10k, 1), "users": n,
+    }
+
+
+async def memory_with_facilities(server: SandboxServer, env: dict[str, str], work: Path) -> float:
+    url = f"sqlite+aiosqlite:///{work / 'big.db'}"
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(insert(Facility), [{
+            "name": f"Cơ sở số {i}", "owner_name": "Chủ cơ sở", "phone": "+84912345678", "commune_code": 30307,
+            "sector": "food", "products": "nước mắm", "created_at": now, "updated_at": now} for i in range(10_000)])
+    await engine.dispose()
+    bot = Process([sys.executable, "-m", "bot"], {**env, "DATABASE_URL": url}, work / "big.log")
+    await bot.start(server)
+    await run_flows(server, list(range(33_000_000, 33_000_050)), echo=False)
+    await bot.stop()
+    return bot.peak_mb
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.users))))
