@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 
 from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
 from bot.clock import SystemClock
@@ -11,12 +13,13 @@ from bot.config import Settings
 from bot.context import AppContext
 from bot.scheduler import create_scheduler, reminders_tick
 from storage.db import create_engine
-from storage.migrate import make_revision, upgrade_to_head
 
 log = logging.getLogger(__name__)
 
 
 async def migrate_cmd(settings: Settings) -> None:
+    from storage.migrate import upgrade_to_head
+
     engine = create_engine(settings.database_url)
     await upgrade_to_head(engine)
     await engine.dispose()
@@ -24,17 +27,27 @@ async def migrate_cmd(settings: Settings) -> None:
 
 
 async def make_revision_cmd(settings: Settings, message: str) -> None:
+    from storage.migrate import make_revision, upgrade_to_head
+
     engine = create_engine(settings.database_url)
     await upgrade_to_head(engine)
     await make_revision(engine, message)
     await engine.dispose()
 
 
+async def migrate_in_child(settings: Settings) -> None:
+    """Run the migrations in a short-lived child process: Alembic (~35 MB) never stays in the bot's memory."""
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "BOT_TOKEN": settings.bot_token.get_secret_value()}
+    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
+    if await child.wait() != 0:
+        raise SystemExit("database migration failed (see above)")
+
+
 async def run(settings: Settings, *, seed_demo: bool = False) -> None:
     """Migrate, build, poll until stopped (Ctrl-C / SIGTERM)."""
     clock = SystemClock()
+    await migrate_in_child(settings)
     engine = create_engine(settings.database_url)
-    await upgrade_to_head(engine)
     app = create_app(settings, engine, clock=clock)
     if seed_demo:
         await seed_if_empty(app)
@@ -91,8 +104,8 @@ async def deliver(settings: Settings) -> None:
     import signal
 
     clock = SystemClock()
+    await migrate_in_child(settings)
     engine = create_engine(settings.database_url)
-    await upgrade_to_head(engine)
     app = create_app(settings, engine, clock=clock)
     outbox_bot = create_bot(settings, clock, retry_flood=False)
     worker = attach_outbox(app, outbox_bot)

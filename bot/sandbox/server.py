@@ -117,6 +117,7 @@ class SandboxServer:
         self._per_user: dict[int, asyncio.Event] = {}  # woken when that person's chat changes
         self._update_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
+        self._last_seq = 0
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -157,6 +158,10 @@ class SandboxServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def _next_seq(self) -> int:
+        self._last_seq = next(self._event_seq)
+        return self._last_seq
 
     async def _notify(self, user_id: int | None = None) -> None:
         if user_id is not None and (event := self._per_user.get(user_id)) is not None:
@@ -289,7 +294,7 @@ class SandboxServer:
     async def _record(self, chat: Chat, kind: str, msg: dict[str, Any], markup: Any = None,
                       parse_mode: str | None = None) -> None:
         chat.messages[msg["message_id"]] = msg
-        chat.events.append({"seq": next(self._event_seq), "kind": kind, "message": msg, "markup": markup,
+        chat.events.append({"seq": self._next_seq(), "kind": kind, "message": msg, "markup": markup,
                             "parse_mode": parse_mode, "t": self.limiter.clock()})
         await self._notify(chat.user.id)
 
@@ -389,7 +394,7 @@ class SandboxServer:
     async def _m_deleteMessage(self, p: dict[str, Any]) -> Any:
         chat, msg = self._bot_message(p)
         chat.messages.pop(msg["message_id"], None)
-        chat.events.append({"seq": next(self._event_seq), "kind": "delete",
+        chat.events.append({"seq": self._next_seq(), "kind": "delete",
                             "message": {"message_id": msg["message_id"]}})
         await self._notify(chat.user.id)
         return True
@@ -400,7 +405,7 @@ class SandboxServer:
         if user_id is None:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         chat = self.chats[user_id]
-        chat.events.append({"seq": next(self._event_seq), "kind": "toast", "text": p.get("text") or "",
+        chat.events.append({"seq": self._next_seq(), "kind": "toast", "text": p.get("text") or "",
                             "show_alert": _truthy(p.get("show_alert"))})
         await self._notify(user_id)
         return True
@@ -456,7 +461,7 @@ class SandboxServer:
         update["update_id"] = next(self._update_ids)
         self._updates.append(update)
         if shown is not None:
-            self.chats[u.id].events.append({"seq": next(self._event_seq), "kind": "user", **shown})
+            self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", **shown})
         await self._notify()
         return update["update_id"]
 
@@ -512,7 +517,7 @@ class SandboxServer:
         return [chat.messages[k] for k in sorted(chat.messages)] if chat else []
 
     def last_seq(self) -> int:
-        return max((e["seq"] for c in self.chats.values() for e in c.events), default=0)
+        return self._last_seq
 
     async def wait_for(self, user_id: int, predicate: Callable[[dict[str, Any]], bool] | None = None, *,
                        after: int = 0, timeout: float = 10.0) -> dict[str, Any]:
