@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         token = value.get_secret_value().strip()
         bot_id, sep, secret = token.partition(":")
-        if not (sep and bot_id.isdigit() and secret):
+        if not (sep and bot_id.isdigit() and secret) or any(ch.isspace() for ch in token):
             # Never echo the value: it is a secret even when malformed.
             raise ValueError("must look like 123456:ABC… (as given by @BotFather)")
         return SecretStr(token)

@@ -54,11 +54,15 @@ async def facility_of_owner(session: AsyncSession, *, user_id: int) -> Facility 
 async def facilities_in_commune(
     session: AsyncSession, *, commune_code: int, name_like: str | None = None, limit: int = 200
 ) -> Sequence[Facility]:
-    query = select(Facility).where(Facility.commune_code == commune_code)
+    query = select(Facility).where(Facility.commune_code == commune_code).order_by(col(Facility.name))
+    facilities = (await session.exec(query)).all()
     if name_like:
-        query = query.where(func.lower(Facility.name).contains(name_like.lower()))
-    result = await session.exec(query.order_by(col(Facility.name)).limit(limit))
-    return result.all()
+        # Matched in Python, accent- and case-free: SQLite's lower() knows only ASCII letters.
+        from bot.services.validation import fold
+
+        wanted = fold(name_like)
+        facilities = [f for f in facilities if wanted in fold(f.name)]
+    return facilities[:limit]
 
 
 async def anonymise_facilities_of(session: AsyncSession, *, user_id: int) -> None:

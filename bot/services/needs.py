@@ -143,15 +143,16 @@ async def _move(session: AsyncSession, *, clock: Clock, need: Need, to: NeedStat
                 note: str | None) -> None:
     """Compare-and-set the status so two staff pressing at once cannot both move it."""
     now = clock.now()
+    before = need.status  # the UPDATE below also refreshes the object in the session
     values: dict[str, Any] = {"status": to, "updated_at": now}
     if to == NeedStatus.DECLINED:
         values["decline_reason"] = note
     result = await session.exec(
-        update(Need).where(col(Need.id) == need.id, col(Need.status) == need.status).values(**values)  # type: ignore[call-overload]
+        update(Need).where(col(Need.id) == need.id, col(Need.status) == before).values(**values)  # type: ignore[call-overload]
     )
     if not result.rowcount:
         raise Conflict()
-    session.add(NeedEvent(need_id=need.id or 0, from_status=need.status, to_status=to,
+    session.add(NeedEvent(need_id=need.id or 0, from_status=before, to_status=to,
                           actor_user_id=actor.id, note=note, created_at=now))
     await session.refresh(need)
 

@@ -147,7 +147,8 @@ class OutboxWorker:
         tokens = min(self.capacity, budget.tokens + elapsed * self.rate)
         take = min(want, math.floor(tokens))
         budget.tokens = tokens - take
-        budget.refilled_at = now
+        # `now` was read before the row lock: another worker may have refilled later; never go back in time.
+        budget.refilled_at = max(budget.refilled_at, now)
         session.add(budget)
         return take, 0.0 if take else (1 - tokens) / self.rate
 

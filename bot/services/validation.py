@@ -116,7 +116,7 @@ def parse_million(raw: str) -> Decimal:
     elif not num.isdigit():
         raise Invalid(hint)
     try:
-        value = Decimal(num)
+        value = Decimal(num).quantize(Decimal("0.01"))  # amounts are kept to the 10,000 đồng
     except InvalidOperation:
         raise Invalid(hint) from None
     if value <= 0:
@@ -126,7 +126,7 @@ def parse_million(raw: str) -> Decimal:
             Text(N_("That is more than {limit} million đồng. Please check the amount (in million đồng)."),
                  {"limit": f"{MAX_COST_MILLION:,.0f}".replace(",", ".")})
         )
-    return value.quantize(Decimal("0.01"))
+    return value
 
 
 def format_million(value: Decimal | None) -> str:
@@ -168,7 +168,7 @@ def parse_month(raw: str, today: date) -> date:
     first = date(year, month, 1)
     if first < today.replace(day=1):
         raise Invalid(Text(N_("That month has already passed. Please choose this month or later.")))
-    if year > today.year + 5:
+    if (year, month) > (today.year + 5, today.month):
         raise Invalid(Text(N_("That is too far ahead. Please choose a time within the next five years.")))
     return first
 
@@ -197,9 +197,16 @@ def parse_date(raw: str, today: date) -> date:
                            {"day": day, "month": month, "year": year})) from None
     if value < today:
         raise Invalid(Text(N_("That date has already passed. Please choose today or a later date.")))
-    if year > today.year + 5:
+    if value > _years_later(today, 5):
         raise Invalid(Text(N_("That is too far ahead. Please choose a time within the next five years.")))
     return value
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def parse_local_datetime(raw: str, now_local: datetime) -> datetime:

@@ -238,8 +238,11 @@ class FormEngine:
         state.data.update(extra or {})
         state.context.pop("_editing", None)
         state.context.pop("_query", None)
-        if fld.name not in state.history:
-            state.history.append(fld.name)
+        # History is the order answers were given (a re-answered field moves to the end), so Back
+        # always undoes the latest answer — also after an edit opened new fields.
+        if fld.name in state.history:
+            state.history.remove(fld.name)
+        state.history.append(fld.name)
         state.step = self._next_step(state)
         if not state.step:
             return Done(self.clean(state))

@@ -1,0 +1,130 @@
+"""Settings from the environment: clear one-line errors naming the variable, and no secret in them."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import OFFICIAL_API, Settings, SettingsError, load_settings
+
+TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting from the machine running the tests, and no .env in the working directory."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def load_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as exc:
+        load_settings()
+    return str(exc.value)
+
+
+def test_missing_token_is_one_line_naming_bot_token(monkeypatch) -> None:
+    error = load_error(monkeypatch)
+    assert error == "Configuration error: BOT_TOKEN is required"
+    assert "\n" not in error
+
+
+def test_settings_error_stops_the_program() -> None:
+    assert issubclass(SettingsError, SystemExit)
+
+
+@pytest.mark.parametrize("token", ["abc", "abc:supersecretvalue", ":supersecretvalue", "123456:", "supersecretvalue"])
+def test_invalid_token_names_the_variable_but_not_the_value(monkeypatch, token: str) -> None:
+    error = load_error(monkeypatch, BOT_TOKEN=token)
+    assert error.startswith("Configuration error: BOT_TOKEN ")
+    assert "\n" not in error
+    assert "supersecretvalue" not in error
+    if token == "abc":
+        assert "abc" not in error.removeprefix("Configuration error: BOT_TOKEN ")
+
+
+def test_token_with_whitespace_inside_is_refused_without_echoing_it(monkeypatch) -> None:
+    error = load_error(monkeypatch, BOT_TOKEN="123:supersecretvalue x")
+    assert error.startswith("Configuration error: BOT_TOKEN ")
+    assert "supersecretvalue" not in error
+
+
+def test_valid_token_is_trimmed_and_kept_secret(monkeypatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", f"  {TOKEN} ")
+    settings = load_settings()
+    assert settings.bot_token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings)
+
+
+def test_admin_ids_parse(monkeypatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ADMIN_IDS", "1, 2,3")
+    assert load_settings().admin_ids == {1, 2, 3}
+    monkeypatch.setenv("ADMIN_IDS", "42")
+    assert load_settings().admin_ids == {42}
+    monkeypatch.setenv("ADMIN_IDS", "")
+    assert load_settings().admin_ids == frozenset()
+
+
+def test_bad_admin_ids_name_the_variable(monkeypatch) -> None:
+    error = load_error(monkeypatch, BOT_TOKEN=TOKEN, ADMIN_IDS="1,x")
+    assert error.startswith("Configuration error: ADMIN_IDS ")
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TIMEZONE", "Mars/Phobos"),
+        ("TIMEZONE", "../../etc/passwd"),
+        ("DEFAULT_LOCALE", "fr"),
+        ("PROVINCE_CODE", "999"),
+        ("PROVINCE_CODE", "abc"),
+        ("TELEGRAM_API_BASE", "ftp://example.org"),
+        ("SEND_RATE", "31"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch, variable: str, value: str) -> None:
+    error = load_error(monkeypatch, BOT_TOKEN=TOKEN, **{variable: value})
+    assert error.startswith(f"Configuration error: {variable} ")
+    assert "\n" not in error
+
+
+def test_every_bad_variable_gets_its_own_line(monkeypatch) -> None:
+    error = load_error(monkeypatch, DEFAULT_LOCALE="fr", PROVINCE_CODE="999")
+    lines = error.splitlines()
+    assert len(lines) == 3
+    assert {line.split()[2] for line in lines} == {"BOT_TOKEN", "DEFAULT_LOCALE", "PROVINCE_CODE"}
+
+
+def test_defaults(monkeypatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    settings = load_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./data/khuyencong.db"
+    assert settings.timezone == "Asia/Ho_Chi_Minh"
+    assert settings.tz.key == "Asia/Ho_Chi_Minh"
+    assert settings.default_locale == "vi"
+    assert settings.province_code == 91
+    assert settings.telegram_api_base == OFFICIAL_API == "https://api.telegram.org"
+    assert settings.admin_ids == frozenset()
+
+
+def test_settings_constructed_directly_ignore_env_file(monkeypatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nPROVINCE_CODE=1\n", encoding="utf-8")
+    assert load_settings().province_code == 1  # load_settings reads .env from the working directory
+    settings = Settings(_env_file=None, bot_token=TOKEN, telegram_api_base="https://tg.example.org/")
+    assert settings.province_code == 91
+    assert settings.telegram_api_base == "https://tg.example.org"
+
+
+def test_environment_wins_over_defaults(monkeypatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@db/kc")
+    monkeypatch.setenv("DEFAULT_LOCALE", "en")
+    monkeypatch.setenv("PROVINCE_CODE", "1")
+    settings = load_settings()
+    assert (settings.database_url, settings.default_locale, settings.province_code) == (
+        "postgresql+asyncpg://u@db/kc", "en", 1)

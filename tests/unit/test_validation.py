@@ -1,0 +1,282 @@
+"""Parsing of what people type: free text, phone numbers, amounts in million đồng, month/year."""
+
+import unicodedata
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from bot.services.validation import (
+    Invalid,
+    TextRules,
+    clean_text,
+    fold,
+    format_million,
+    format_phone,
+    parse_million,
+    parse_month,
+    parse_phone,
+)
+
+EMPTY = "Please type something — an empty answer can't be saved."
+TOO_LONG = "That is too long ({length} characters). Please keep it under {limit} characters."
+ONLY_SYMBOLS = "Please write it with letters or digits, not only symbols or emoji."
+NOT_A_PHONE = "That doesn't look like a phone number. Please type it like 0912 345 678."
+PHONE_INVALID = "This phone number is not valid. Please check the digits, e.g. 0912 345 678."
+AMOUNT_HINT = "Please type the amount in million đồng using digits, e.g. 150 or 12,5."
+AMOUNT_POSITIVE = "The amount must be greater than zero."
+AMOUNT_TOO_LARGE = "That is more than {limit} million đồng. Please check the amount (in million đồng)."
+NOT_A_DATE = "{day}/{month}/{year} is not a real date. Please check it, or type only month/year."
+NO_SUCH_MONTH = "There is no month {month}. Please type a month from 1 to 12, like 5/2026."
+MONTH_PASSED = "That month has already passed. Please choose this month or later."
+TOO_FAR = "That is too far ahead. Please choose a time within the next five years."
+MONTH_FORMAT = "Please type the month and year like 5/2026."
+
+TODAY = date(2026, 3, 2)
+RULES = TextRules(max_length=200)
+NAME_RULES = TextRules(max_length=200, needs_letters=True)
+
+
+def refused(fn, *args):
+    """The Text a parser refuses with (fails the test when the input is accepted)."""
+    with pytest.raises(Invalid) as exc:
+        fn(*args)
+    return exc.value.message
+
+
+# --- clean_text ---
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t \n ", "\u200b\u200d\ufeff", "\x00\x07"])
+def test_clean_text_refuses_empty_and_blank(raw: str) -> None:
+    assert refused(clean_text, raw, RULES).msgid == EMPTY
+
+
+def test_clean_text_refuses_5000_characters_with_length_and_limit() -> None:
+    message = refused(clean_text, "a" * 5000, RULES)
+    assert message.msgid == TOO_LONG
+    assert message.params == {"length": 5000, "limit": 200}
+
+
+def test_clean_text_accepts_exactly_the_limit() -> None:
+    assert clean_text("a" * 200, RULES) == "a" * 200
+
+
+def test_emoji_only_is_refused_when_letters_are_needed() -> None:
+    assert refused(clean_text, "😀🎉👍", NAME_RULES).msgid == ONLY_SYMBOLS
+
+
+def test_emoji_only_is_accepted_without_letter_rule() -> None:
+    assert clean_text("😀🎉👍", RULES) == "😀🎉👍"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["<b>x</b>", "<script>alert(1)</script>", "&amp;", "'; DROP TABLE needs; --", 'Cơ sở "Hưng Thịnh" & Co <3'],
+)
+def test_markup_and_sql_are_kept_verbatim(raw: str) -> None:
+    # Escaping happens when the text is shown, never when it is stored.
+    assert clean_text(raw, RULES) == raw
+
+
+@pytest.mark.parametrize("raw", ["مرحبا بالعالم", "שלום עולם", "Cơ sở مرحبا 2026"])
+def test_right_to_left_text_is_accepted(raw: str) -> None:
+    assert clean_text(raw, NAME_RULES) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Ng\u200buyễn\u200c Văn\u200d A", "Nguyễn Văn A"),
+        ("\ufeffLan", "Lan"),
+        ("Hưng \u202eThịnh\u202c", "Hưng Thịnh"),  # right-to-left override: would show the name reversed
+        ("\u2066Lan\u2069 \u200f\u200eAn\u2060", "Lan An"),
+    ],
+)
+def test_zero_width_and_bidi_controls_are_stripped(raw: str, expected: str) -> None:
+    assert clean_text(raw, NAME_RULES) == expected
+
+
+def test_text_is_nfc_normalised() -> None:
+    decomposed = unicodedata.normalize("NFD", "Hòa")
+    assert decomposed != "Hòa"
+    assert clean_text(decomposed, RULES) == "Hòa"
+    assert clean_text(unicodedata.normalize("NFD", "Xã Mỹ Hòa Hưng"), RULES) == "Xã Mỹ Hòa Hưng"
+
+
+def test_control_characters_are_removed_but_newlines_kept() -> None:
+    assert clean_text("a\x00b\x07c\x1bd\x7f", RULES) == "abcd"
+    assert clean_text("dòng 1\ndòng 2", RULES) == "dòng 1\ndòng 2"
+
+
+def test_runs_of_spaces_and_tabs_collapse_and_ends_are_trimmed() -> None:
+    assert clean_text("  Cơ  sở\t\tHưng   Thịnh  ", RULES) == "Cơ sở Hưng Thịnh"
+
+
+def test_length_is_checked_after_cleaning() -> None:
+    # 10 letters padded with invisible characters fit a 10-character limit.
+    assert clean_text("\u200b" * 50 + "abcdefghij" + "   ", TextRules(max_length=10)) == "abcdefghij"
+
+
+# --- phones ---
+
+
+@pytest.mark.parametrize("raw", ["0912 345 678", "+84912345678", "84912345678", "0912.345.678", " 0912-345-678 "])
+def test_mobile_numbers_normalise_to_e164(raw: str) -> None:
+    assert parse_phone(raw) == "+84912345678"
+
+
+def test_landline_number() -> None:
+    assert parse_phone("0296 3852 123") == "+842963852123"
+
+
+@pytest.mark.parametrize("raw", ["12345", "abc", "0912", "+1 202", "+1 202 abc", "0912 345 678 ext 9"])
+def test_garbage_is_not_a_phone(raw: str) -> None:
+    assert refused(parse_phone, raw).msgid == NOT_A_PHONE
+
+
+def test_right_shape_wrong_digits_is_invalid() -> None:
+    assert refused(parse_phone, "0000 000 000").msgid == PHONE_INVALID
+    assert refused(parse_phone, "0112 345 678").msgid == PHONE_INVALID
+
+
+def test_format_phone_round_trip() -> None:
+    assert format_phone(parse_phone("0912 345 678")) == "0912 345 678"
+    assert format_phone(parse_phone("+84 296 3852 123")) == "0296 3852 123"
+    assert format_phone(None) == ""
+
+
+# --- amounts in million đồng ---
+
+
+def test_amount_in_words_gets_the_digits_hint() -> None:
+    assert refused(parse_million, "năm trăm").msgid == AMOUNT_HINT
+
+
+def test_negative_amount() -> None:
+    assert refused(parse_million, "-5").msgid == AMOUNT_POSITIVE
+
+
+@pytest.mark.parametrize("raw", ["1e9", "12,5,3", "1..5", "abc 150", "150 đô"])
+def test_malformed_amounts_are_refused(raw: str) -> None:
+    assert refused(parse_million, raw).msgid == AMOUNT_HINT
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("12,5", Decimal("12.5")),
+        ("12.5", Decimal("12.5")),
+        ("1.500", Decimal("1500")),
+        ("1 500", Decimal("1500")),
+        ("150 triệu", Decimal("150")),
+        ("150 trieu", Decimal("150")),
+        ("150tr", Decimal("150")),
+        ("0,5", Decimal("0.5")),
+        ("100000", Decimal("100000")),
+    ],
+)
+def test_amounts_parse(raw: str, expected: Decimal) -> None:
+    assert parse_million(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "00", "0,0"])
+def test_zero_is_refused(raw: str) -> None:
+    assert refused(parse_million, raw).msgid == AMOUNT_POSITIVE
+
+
+def test_amount_over_100_billion_is_refused() -> None:
+    message = refused(parse_million, "100001")
+    assert message.msgid == AMOUNT_TOO_LARGE
+    assert message.params == {"limit": "100.000"}
+
+
+@pytest.mark.parametrize("raw", ["0,001", "0,004"])
+def test_amount_rounding_to_zero_is_refused(raw: str) -> None:
+    assert refused(parse_million, raw).msgid == AMOUNT_POSITIVE
+
+
+def test_format_million() -> None:
+    assert format_million(1500) == "1.500"
+    assert format_million(Decimal("1500.00")) == "1.500"
+    assert format_million(Decimal("12.5")) == "12,5"
+    assert format_million(Decimal("12.50")) == "12,5"
+    assert format_million(Decimal("1234567.25")) == "1.234.567,25"
+    assert format_million(None) == ""
+
+
+@pytest.mark.parametrize("raw", ["1.500", "12,5", "150"])
+def test_format_then_parse_gives_the_same_amount(raw: str) -> None:
+    value = parse_million(raw)
+    assert parse_million(format_million(value)) == value
+
+
+# --- month/year ---
+
+
+def test_impossible_day_is_not_a_real_date() -> None:
+    message = refused(parse_month, "31/2/2026", TODAY)
+    assert message.msgid == NOT_A_DATE
+    assert message.params == {"day": 31, "month": 2, "year": 2026}
+
+
+@pytest.mark.parametrize(("raw", "month"), [("13/2026", 13), ("0/2026", 0)])
+def test_no_such_month(raw: str, month: int) -> None:
+    message = refused(parse_month, raw, TODAY)
+    assert message.msgid == NO_SUCH_MONTH
+    assert message.params == {"month": month}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("5/2026", date(2026, 5, 1)),
+        ("tháng 12/2026", date(2026, 12, 1)),
+        ("thang 5/2026", date(2026, 5, 1)),
+        ("05-2026", date(2026, 5, 1)),
+        ("5.2026", date(2026, 5, 1)),
+        ("3/2026", date(2026, 3, 1)),  # the current month is fine
+        ("31/3/2026", date(2026, 3, 1)),  # a full date gives its month
+        ("1/2031", date(2031, 1, 1)),
+    ],
+)
+def test_months_parse_to_the_first_day(raw: str, expected: date) -> None:
+    assert parse_month(raw, TODAY) == expected
+
+
+def test_past_month_is_refused() -> None:
+    assert refused(parse_month, "2/2026", TODAY).msgid == MONTH_PASSED
+    assert refused(parse_month, "12/2025", TODAY).msgid == MONTH_PASSED
+
+
+def test_too_far_ahead_is_refused() -> None:
+    assert refused(parse_month, "1/2040", TODAY).msgid == TOO_FAR
+    assert refused(parse_month, "1/2032", TODAY).msgid == TOO_FAR
+
+
+def test_more_than_five_years_ahead_within_the_fifth_year_is_refused() -> None:
+    assert refused(parse_month, "12/2031", TODAY).msgid == TOO_FAR
+
+
+@pytest.mark.parametrize("raw", ["tháng năm", "5/26", "2026", "5/2026/1", ""])
+def test_unreadable_month(raw: str) -> None:
+    assert refused(parse_month, raw, TODAY).msgid == MONTH_FORMAT
+
+
+# --- fold ---
+
+
+def test_fold_drops_accents_and_case() -> None:
+    assert fold("Xã Mỹ Hòa Hưng") == "xa my hoa hung"
+    assert fold("PHƯỜNG CHÂU ĐỐC") == "phuong chau doc"
+
+
+def test_fold_turns_d_with_stroke_into_d() -> None:
+    assert fold("Đ") == "d"
+    assert fold("đường Đồng Khởi") == "duong dong khoi"
+    assert fold("Đặc khu Phú Quốc") == "dac khu phu quoc"
+
+
+def test_fold_collapses_punctuation_and_nfd_input() -> None:
+    assert fold("  Long-Xuyên,  An Giang! ") == "long xuyen an giang"
+    assert fold(unicodedata.normalize("NFD", "Hòa")) == "hoa"
