@@ -90,15 +90,6 @@ class Process:
             await self.proc.wait()
 
 
-def button(server: SandboxServer, uid: int, prefix: str) -> tuple[int, str] | None:
-    for msg in reversed(server.bot_messages(uid)):
-        for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
-            for b in row:
-                if (b.get("callback_data") or "").startswith(prefix):
-                    return msg["message_id"], b["callback_data"]
-    return None
-
-
 async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool) -> float:
     """One update from this person; seconds until the bot's next message to them."""
     mark = server.last_seq()
@@ -108,10 +99,10 @@ async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool)
     elif kind == "contact":
         await server.send_contact(uid, arg)
     else:
-        found = button(server, uid, arg)
+        found = server.find_button(uid, arg)
         if found is None:  # the previous answer may still be arriving
-            await server.wait_for(uid, lambda e: button(server, uid, arg) is not None, after=0, timeout=60)
-            found = button(server, uid, arg)
+            await server.wait_for(uid, lambda e: server.find_button(uid, arg) is not None, after=0, timeout=60)
+            found = server.find_button(uid, arg)
         assert found is not None
         await server.press(uid, *found)
     await server.wait_for(uid, lambda e: e["kind"] in ("message", "document"), after=mark, timeout=60)

@@ -10,13 +10,14 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18nMiddleware
 from aiogram.utils.i18n import gettext as _
+from aiohttp import ClientConnectorError
 
 from bot.clock import Clock
 from bot.context import AppContext
@@ -188,7 +189,11 @@ class CommitBeforeReply(BaseRequestMiddleware):
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
-    """Any API call that meets flood control waits `retry_after` and is sent again; nothing is lost."""
+    """Any API call that meets flood control waits `retry_after` and is sent again; nothing is lost.
+
+    A call that could not even connect is retried too (nothing was sent, so no duplicate is possible);
+    other network errors are not, since the message may have left.
+    """
 
     def __init__(self, clock: Clock, max_retries: int = 8) -> None:
         self.clock, self.max_retries = clock, max_retries
@@ -202,4 +207,9 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 log.info("flood control on %s: waiting %ss (attempt %d)", type(method).__name__,
                          exc.retry_after, attempt + 1)
                 await self.clock.sleep(exc.retry_after)
+            except TelegramNetworkError as exc:
+                if not isinstance(exc.__cause__, ClientConnectorError):
+                    raise
+                log.info("could not connect for %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
+                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
         return await make_request(bot, method)

@@ -44,6 +44,7 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.calls: list[Call] = []
         self.errors: dict[str, list[tuple[int, str, int | None]]] = {}
+        self.connect_failures = 0  # the next N calls cannot connect at all
         self._ids = itertools.count(100)
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None,
@@ -65,6 +66,15 @@ class RecordingSession(BaseSession):
                                     for k, v in method.model_dump(warnings=False).items()) if v is not None}
         if (doc := getattr(method, "document", None)) is not None and hasattr(doc, "data"):
             params["document"] = {"filename": doc.filename, "data": doc.data}
+        if self.connect_failures:
+            self.connect_failures -= 1
+            from aiogram.exceptions import TelegramNetworkError
+            from aiohttp import ClientConnectorError
+            from aiohttp.client_reqrep import ConnectionKey
+
+            key = ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+            raise TelegramNetworkError(method=method, message="ClientConnectorError") from ClientConnectorError(
+                key, OSError(111, "Connect call failed"))
         queued = self.errors.get(name)
         if queued:
             status, description, retry_after = queued.pop(0)

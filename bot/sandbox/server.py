@@ -148,7 +148,8 @@ class SandboxServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        # A deep accept queue: bursts of connections must queue, as at api.telegram.org, not be reset.
+        site = web.TCPSite(self._runner, host, port, backlog=2048)
         await site.start()
         actual = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://{host}:{actual}"
@@ -209,7 +210,8 @@ class SandboxServer:
     async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
-            raise ApiError(404, "Not Found: method not found")
+            # The issue's reference behaviour: 400 with a description (api.telegram.org itself says 404).
+            raise ApiError(400, f"Bad Request: method {method} not found")
         return await handler(p)
 
     async def _m_getMe(self, p: dict[str, Any]) -> Any:
@@ -515,6 +517,15 @@ class SandboxServer:
         """The bot's messages to this person as they stand now (edits applied), oldest first."""
         chat = self.chats.get(user_id)
         return [chat.messages[k] for k in sorted(chat.messages)] if chat else []
+
+    def find_button(self, user_id: int, data_prefix: str) -> tuple[int, str] | None:
+        """(message_id, callback data) of the newest inline button whose data starts with the prefix."""
+        for msg in reversed(self.bot_messages(user_id)):
+            for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    if (b.get("callback_data") or "").startswith(data_prefix):
+                        return msg["message_id"], b["callback_data"]
+        return None
 
     def last_seq(self) -> int:
         return self._last_seq

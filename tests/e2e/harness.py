@@ -101,12 +101,10 @@ class Person:
 
     def button(self, data_prefix: str) -> tuple[int, str]:
         """The newest button whose callback data starts with `data_prefix`, on the bot's messages now."""
-        for msg in reversed(self.server.bot_messages(self.id)):
-            for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
-                for b in row:
-                    if (b.get("callback_data") or "").startswith(data_prefix):
-                        return msg["message_id"], b["callback_data"]
-        raise LookupError(data_prefix)
+        found = self.server.find_button(self.id, data_prefix)
+        if found is None:
+            raise LookupError(data_prefix)
+        return found
 
     async def wait_button(self, data_prefix: str, timeout: float = 15) -> tuple[int, str]:
         """Wait until the bot has shown such a button (its reply may still be on its way)."""

@@ -79,8 +79,9 @@ async def test_errors_look_like_telegram(server, bot) -> None:
         await bot.send_message(1, "<b>unclosed", parse_mode="HTML")
     async with ClientSession() as http:
         async with http.post(f"{server.base_url}/bot{TOKEN}/noSuchMethod") as resp:
-            assert resp.status == 404
-            assert await resp.json() == {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+            assert resp.status == 400
+            assert await resp.json() == {"ok": False, "error_code": 400,
+                                         "description": "Bad Request: method noSuchMethod not found"}
         async with http.post(f"{server.base_url}/botWRONG/getMe") as resp:
             assert resp.status == 401
 

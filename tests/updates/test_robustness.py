@@ -180,3 +180,10 @@ async def test_unexpected_error_gets_an_apology_not_silence(chat: ChatHarness, m
     assert "something went wrong on our side" in calls[-1].text
 
 
+
+
+async def test_a_reply_that_could_not_connect_is_sent_again(chat: ChatHarness) -> None:
+    chat.api.connect_failures = 2
+    calls = await chat.send(Person(5012, language_code=EN), "/help")
+    assert calls[-1].text.startswith("<b>What I can do for you</b>")
+    assert chat.clock.slept == [0.5, 1.0]
