@@ -123,18 +123,17 @@ class UserMiddleware(BaseMiddleware):
                        data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         session = data["session"]
-        user = None
+        user = conversation = None
         if tg_user is not None:
-            user = await repos.get_user(session, channel=CHANNEL, external_id=str(tg_user.id))
+            user, conversation = await repos.user_with_conversation(session, channel=CHANNEL,
+                                                                    external_id=str(tg_user.id))
             if user is not None and user.unreachable_at is not None:
                 user.unreachable_at = None  # they wrote again: reachable
                 session.add(user)
         data["user"] = user
         data["role"] = effective_role(user, self.app.settings.admin_ids,
                                       telegram_id=tg_user.id if tg_user is not None else None)
-        data["conversation"] = (
-            await repos.get_conversation(session, user_id=user.id) if user is not None and user.id else None
-        )
+        data["conversation"] = conversation
         return await handler(event, data)
 
 

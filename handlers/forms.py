@@ -83,10 +83,9 @@ def _state(conv: Conversation) -> FormState:
 
 
 async def _save(session: AsyncSession, app: AppContext, user: User, state: FormState) -> None:
-    await repos.save_conversation(session, conversation=Conversation(
-        user_id=user.id or 0, form=state.form, step=state.step, data=state.data, history=state.history,
-        context=state.context, updated_at=app.clock.now(),
-    ))
+    await repos.save_conversation(session, user_id=user.id or 0, form=state.form, step=state.step,
+                                  data=state.data, history=state.history, context=state.context,
+                                  now=app.clock.now())
 
 
 def _label(choice: Choice) -> str:

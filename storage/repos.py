@@ -178,9 +178,31 @@ async def get_conversation(session: AsyncSession, *, user_id: int) -> Conversati
     return await session.get(Conversation, user_id)
 
 
-async def save_conversation(session: AsyncSession, *, conversation: Conversation) -> None:
-    await session.merge(conversation)
+async def user_with_conversation(
+    session: AsyncSession, *, channel: str, external_id: str
+) -> tuple[User | None, Conversation | None]:
+    """Who is writing and their open form, in one query (this runs for every update)."""
+    row = (await session.exec(
+        select(User, Conversation)
+        .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
+        .where(User.channel == channel, User.external_id == external_id)
+    )).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,
+                            data: dict[str, Any], history: list[str], context: dict[str, Any],
+                            now: datetime) -> Conversation:
+    """Insert or update the one conversation row of a user (no extra SELECT when it is already loaded)."""
+    conv = await session.get(Conversation, user_id)  # from the identity map when the middleware loaded it
+    if conv is None:
+        conv = Conversation(user_id=user_id, form=form, updated_at=now)
+    conv.form, conv.step, conv.updated_at = form, step, now
+    # New objects, so the JSON columns are seen as changed.
+    conv.data, conv.history, conv.context = dict(data), list(history), dict(context)
+    session.add(conv)
     await session.flush()
+    return conv
 
 
 async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:

@@ -301,9 +301,8 @@ async def test_conversation_round_trip(maker, clock) -> None:
                                                     "extra": {}}, "_query": "châu"}
     async with maker() as s:
         user = await add_user(s, clock, "1001")
-        await repos.save_conversation(s, conversation=Conversation(
-            user_id=user.id, form="register", step="phone", data=data, history=history, context=context,
-            updated_at=clock.now()))
+        await repos.save_conversation(s, user_id=user.id, form="register", step="phone", data=data,
+                                      history=history, context=context, now=clock.now())
         await s.commit()
     async with maker() as s:
         conv = await repos.get_conversation(s, user_id=user.id)
@@ -312,9 +311,9 @@ async def test_conversation_round_trip(maker, clock) -> None:
         assert conv.updated_at == clock.now()
     clock.advance(seconds=30)
     async with maker() as s:  # saving again replaces the row
-        await repos.save_conversation(s, conversation=Conversation(
-            user_id=user.id, form="need", step="__summary__", data={"category": "training"}, history=["category"],
-            context={}, updated_at=clock.now()))
+        await repos.save_conversation(s, user_id=user.id, form="need", step="__summary__",
+                                      data={"category": "training"}, history=["category"], context={},
+                                      now=clock.now())
         await s.commit()
     async with maker() as s:
         conv = await repos.get_conversation(s, user_id=user.id)
@@ -339,8 +338,8 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
         s.add(NeedEvent(need_id=need.id, to_status="received", actor_user_id=owner.id, created_at=clock.now()))
         await enqueue(s, clock=clock, user=owner, kind="need_status", text="hello")
         await enqueue(s, clock=clock, user=keep, kind="need_status", text="hello")
-        await repos.save_conversation(s, conversation=Conversation(
-            user_id=owner.id, form="need", step="category", updated_at=clock.now()))
+        await repos.save_conversation(s, user_id=owner.id, form="need", step="category", data={}, history=[],
+                                      context={}, now=clock.now())
         await s.commit()
     async with maker() as s:
         user = await repos.get_user_by_id(s, user_id=owner.id)
