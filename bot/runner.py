@@ -36,7 +36,18 @@ async def make_revision_cmd(settings: Settings, message: str) -> None:
 
 
 async def migrate_in_child(settings: Settings) -> None:
-    """Run the migrations in a short-lived child process: Alembic (~35 MB) never stays in the bot's memory."""
+    """Run the migrations in a short-lived child process: Alembic (~35 MB) never stays in the bot's memory.
+
+    A database already at the latest revision is recognised with one query, so a restart is quick.
+    """
+    from storage.migrate import is_at_head
+
+    engine = create_engine(settings.database_url)
+    try:
+        if await is_at_head(engine):
+            return
+    finally:
+        await engine.dispose()
     env = {**os.environ, "DATABASE_URL": settings.database_url, "BOT_TOKEN": settings.bot_token.get_secret_value()}
     child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
     if await child.wait() != 0:

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import storage.migrate
 from bot.channels.base import RateLimited, TransientError, Unreachable
 from bot.clock import FakeClock
 from bot.domain import NeedStatus, Role
@@ -762,3 +764,15 @@ async def test_recover_interrupted_fails_stale_sending_rows_only(maker, clock) -
     await worker.deliver_due(drain=True)
     assert [c[0] for c in sender.calls] == [pending.chat_id]  # neither the stale nor the fresh one is resent
     assert await worker.recover_interrupted() == 0
+
+
+async def test_a_database_at_the_latest_revision_is_recognised_without_alembic(engine, tmp_path) -> None:
+    from storage.db import create_engine
+    from storage.migrate import head_revision, is_at_head
+
+    assert head_revision() == sorted(p.name[:4] for p in (Path(storage.migrate.__file__).parent
+                                                          / "migrations" / "versions").glob("0*.py"))[-1]
+    assert await is_at_head(engine)
+    empty = create_engine(f"sqlite+aiosqlite:///{tmp_path}/empty.db")
+    assert not await is_at_head(empty)
+    await empty.dispose()
