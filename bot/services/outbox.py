@@ -174,25 +174,30 @@ class OutboxWorker:
         now = self.clock.now()
         mono = self.clock.monotonic()
         async with self.session_maker() as session:
-            # People who blocked the bot: settle their rows without sending.
-            await session.exec(
-                update(OutboxMessage)  # type: ignore[call-overload]
-                .where(col(OutboxMessage.status) == OutboxStatus.PENDING,
-                       col(OutboxMessage.user_id).in_(select(User.id).where(col(User.unreachable_at).is_not(None))))
-                .values(status=OutboxStatus.BLOCKED, last_error="recipient unreachable")
+            due = (
+                select(OutboxMessage, User.unreachable_at)
+                .join(User, col(User.id) == col(OutboxMessage.user_id), isouter=True)
+                .where(OutboxMessage.status == OutboxStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now)
+                .order_by(col(OutboxMessage.id)).limit(int(self.capacity) * 4)
             )
-            due = select(OutboxMessage).where(
-                OutboxMessage.status == OutboxStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now
-            ).order_by(col(OutboxMessage.id)).limit(int(self.capacity) * 4)
             if session.bind.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            candidates = list((await session.exec(due)).all())
-            if not candidates:
+                due = due.with_for_update(skip_locked=True, of=OutboxMessage)
+            rows = (await session.exec(due)).all()
+            if not rows:
                 await session.commit()
                 nxt = (await session.exec(
                     select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == OutboxStatus.PENDING)
                     .order_by(col(OutboxMessage.next_attempt_at)).limit(1))).first()
                 return [], None if nxt is None else max(0.0, (nxt - now).total_seconds())
+            candidates = []
+            for row, unreachable_at in rows:
+                if unreachable_at is not None:
+                    # They blocked the bot: settle the row without sending (only due rows, so it stays cheap).
+                    row.status = OutboxStatus.BLOCKED
+                    row.last_error = "recipient unreachable"
+                    session.add(row)
+                else:
+                    candidates.append(row)
             # One message per chat per batch, and ≥ PER_CHAT_GAP since this worker last wrote to it.
             chosen: list[OutboxMessage] = []
             seen: set[str] = set()
@@ -214,6 +219,8 @@ class OutboxWorker:
             await session.commit()
             if chosen:
                 return chosen, 0.0
+            if len(candidates) < len(rows):
+                return [], 0.0  # rows were settled as blocked: look again at once
             return [], max(0.01, min(budget_wait, chat_wait))
 
     # --- sending ---
