@@ -1,0 +1,160 @@
+"""What the bot says, before any channel is chosen: blocks of neutral markup, choices, media.
+
+Markup is built from nodes, never from strings with tags: every `str` is text to show as written,
+so a person's own words cannot become markup on any channel (the renderer escapes them).
+
+    Reply.of(Block(Bold(_("Your needs")), " — ", str(total)), choices=[[Choice(_("Open"), OPEN, "12")]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+# --- inline markup ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bold:
+    parts: tuple[Inline, ...]
+
+    def __init__(self, *parts: Inline) -> None:
+        object.__setattr__(self, "parts", parts)
+
+
+@dataclass(frozen=True)
+class Italic:
+    parts: tuple[Inline, ...]
+
+    def __init__(self, *parts: Inline) -> None:
+        object.__setattr__(self, "parts", parts)
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+Inline = Union[str, Bold, Italic, Link, Code]  # noqa: UP007 (a forward-referenced alias)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph. Blocks are separated by an empty line; a "\\n" inside text is a line break.
+    Renderers split long replies between blocks first, so a list should be one block per item."""
+
+    parts: tuple[Inline, ...]
+
+    def __init__(self, *parts: Inline) -> None:
+        object.__setattr__(self, "parts", parts)
+
+
+# --- runs: the flat form renderers work on ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of text with one style; what renderers measure, split and emit."""
+
+    text: str
+    bold: bool = False
+    italic: bool = False
+    code: bool = False
+    url: str | None = None
+
+    def with_text(self, text: str) -> Run:
+        return Run(text, self.bold, self.italic, self.code, self.url)
+
+
+def runs_of(parts: Iterable[Inline], *, bold: bool = False, italic: bool = False) -> list[Run]:
+    """Flatten nested inline nodes into runs, merging neighbours of the same style."""
+    out: list[Run] = []
+    for part in parts:
+        if isinstance(part, str):
+            new = [Run(part, bold, italic)]
+        elif isinstance(part, Bold):
+            new = runs_of(part.parts, bold=True, italic=italic)
+        elif isinstance(part, Italic):
+            new = runs_of(part.parts, bold=bold, italic=True)
+        elif isinstance(part, Link):
+            new = [Run(part.label, bold, italic, url=part.url)]
+        elif isinstance(part, Code):
+            new = [Run(part.text, bold, italic, code=True)]
+        else:
+            raise TypeError(f"not inline markup: {part!r}")
+        for run in new:
+            if not run.text:
+                continue
+            if out and out[-1].with_text("") == run.with_text("") and run.url is None:
+                out[-1] = out[-1].with_text(out[-1].text + run.text)
+            else:
+                out.append(run)
+    return out
+
+
+def plain_text(parts: Iterable[Inline]) -> str:
+    return "".join(run.text for run in runs_of(parts))
+
+
+# --- choices, media, the reply --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button on channels that have them, a numbered line on those that don't.
+    `action` is an id from `bot.conversation.actions`; `arg` its argument (an id, a value)."""
+
+    label: str
+    action: str
+    arg: str = ""
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A file in our media store, re-sent by each channel its own way."""
+
+    ref: str
+    kind: str  # "photo" | "document"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    blocks: tuple[Block, ...] = ()
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    media: MediaRef | None = None
+    # Replace the message the person acted on (an edit on Telegram; a new message elsewhere).
+    replace_previous: bool = False
+    # A brief notice (a toast on Telegram, a short message elsewhere); no choices.
+    notice: bool = False
+    # The persistent main menu (reply-keyboard words on Telegram); None leaves it as it is.
+    keyboard: tuple[tuple[str, ...], ...] | None = None
+
+    @classmethod
+    def of(cls, *blocks: Block | str, choices: Sequence[Sequence[Choice]] = (), **kwargs: object) -> Reply:
+        """A reply from blocks (a bare string is a plain block) and rows of choices."""
+        return cls(
+            blocks=tuple(b if isinstance(b, Block) else Block(b) for b in blocks),
+            choices=tuple(tuple(row) for row in choices if row),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @property
+    def flat_choices(self) -> list[Choice]:
+        return [choice for row in self.choices for choice in row]
+
+
+@dataclass
+class Rendered:
+    """What a renderer produced for one reply: the channel's messages, and for text channels the
+    numbers it showed (saved as the conversation's pending menu so "2" means what the person saw)."""
+
+    messages: list[object] = field(default_factory=list)
+    menu: dict[str, tuple[str, str]] = field(default_factory=dict)
