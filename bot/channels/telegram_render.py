@@ -74,6 +74,14 @@ class TelegramRenderer:
             count += len(buttons)
         return [{"inline_keyboard": board} for board in boards if board]
 
+    @staticmethod
+    def reply_keyboard(reply: Reply) -> dict[str, Any]:
+        rows: list[list[dict[str, Any]]] = [[{"text": label} for label in row] for row in reply.keyboard or () if row]
+        if reply.contact_button:
+            return {"keyboard": [[{"text": reply.contact_button, "request_contact": True}], *rows],
+                    "resize_keyboard": True, "one_time_keyboard": True}
+        return {"keyboard": rows, "resize_keyboard": True, "is_persistent": True}
+
     def render(self, reply: Reply, *, continued: str = "⋯") -> Rendered:
         """`continued` is the text of extra messages that only carry more buttons (translated)."""
         if reply.notice and not reply.choices and reply.media is None:
@@ -86,16 +94,16 @@ class TelegramRenderer:
         messages = self._with_media(reply.media, pieces)
         if not messages:
             messages = [TelegramMessage("send", continued)] if boards else []
-        if reply.keyboard is not None and messages:
-            menu = {"keyboard": [[{"text": label} for label in row] for row in reply.keyboard],
-                    "resize_keyboard": True, "is_persistent": True}
+        if (reply.keyboard is not None or reply.contact_button) and messages:
+            menu = self.reply_keyboard(reply)
             if boards and len(messages) == 1:
                 messages.append(TelegramMessage("send", continued))
             messages[0] = _with_markup(messages[0], menu)
         if boards:
             messages[-1] = _with_markup(messages[-1], boards[0])
             messages.extend(TelegramMessage("send", continued, board) for board in boards[1:])
-        if reply.replace_previous and messages and messages[0].method == "send" and reply.keyboard is None:
+        if (reply.replace_previous and messages and messages[0].method == "send" and reply.keyboard is None
+                and not reply.contact_button):
             messages[0] = TelegramMessage("edit", messages[0].text, messages[0].reply_markup)
         return Rendered(messages=list(messages))
 

@@ -136,6 +136,8 @@ class Reply:
     notice: bool = False
     # The persistent main menu (reply-keyboard words on Telegram); None leaves it as it is.
     keyboard: tuple[tuple[str, ...], ...] | None = None
+    # "Share my phone number" on channels with contacts: a one-time keyboard above `keyboard`'s words.
+    contact_button: str | None = None
 
     @classmethod
     def of(cls, *blocks: Block | str, choices: Sequence[Sequence[Choice]] = (), **kwargs: object) -> Reply:
@@ -158,3 +160,45 @@ class Rendered:
 
     messages: list[object] = field(default_factory=list)
     menu: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def from_staff_html(text: str) -> tuple[Inline, ...]:
+    """Staff's stored announcement text (Telegram's HTML subset, already checked) as markup nodes, so it
+    shows formatted on Telegram and as plain words elsewhere — never as raw tags or `&amp;`."""
+    from html.parser import HTMLParser
+
+    root: list[Inline] = []
+    stack: list[tuple[str, list[Inline], str | None]] = []
+
+    def sink() -> list[Inline]:
+        return stack[-1][1] if stack else root
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            stack.append((tag, [], dict(attrs).get("href") if tag == "a" else None))
+
+        def handle_endtag(self, tag: str) -> None:
+            if not stack or stack[-1][0] != tag:
+                return
+            name, parts, href = stack.pop()
+            if name in ("b", "strong"):
+                sink().append(Bold(*parts))
+            elif name in ("i", "em", "blockquote"):
+                sink().append(Italic(*parts))
+            elif name == "a" and href:
+                sink().append(Link(plain_text(parts), href))
+            elif name in ("code", "pre"):
+                sink().append(Code(plain_text(parts)))
+            else:  # u, s, spoilers: their words, plainly
+                sink().extend(parts)
+
+        def handle_data(self, data: str) -> None:
+            sink().append(data)
+
+    parser = Parser(convert_charrefs=True)
+    parser.feed(text)
+    parser.close()
+    while stack:  # unclosed tags (not expected after the check): keep their words
+        _name, parts, _href = stack.pop()
+        sink().extend(parts)
+    return tuple(root)

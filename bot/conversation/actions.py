@@ -1,0 +1,31 @@
+"""Every action id a choice can carry, in one place: flows, services and renderers import them from here.
+
+An id is short (it travels in Telegram's 64-byte callback data with its argument) and stable (a
+button or numbered line shown yesterday must still mean the same thing today).
+"""
+
+from __future__ import annotations
+
+# Forms (argument: "<form>|<step>|<value>", so a press on an old step is recognised as stale).
+FORM_CHOOSE = "f.c"
+FORM_BACK = "f.b"
+FORM_SKIP = "f.s"
+FORM_CANCEL = "f.x"
+FORM_CONFIRM = "f.ok"
+FORM_EDIT = "f.ed"
+FORM_PAGE = "f.p"
+
+FORM_ACTIONS = frozenset({FORM_CHOOSE, FORM_BACK, FORM_SKIP, FORM_CANCEL, FORM_CONFIRM, FORM_EDIT, FORM_PAGE})
+
+# The main menu (the "0." line on text channels).
+MENU = "menu"
+
+
+def form_arg(form: str, step: str | None, value: str = "") -> str:
+    return f"{form}|{step or ''}|{value}"
+
+
+def parse_form_arg(arg: str) -> tuple[str, str, str]:
+    form, _sep, rest = arg.partition("|")
+    step, _sep, value = rest.partition("|")
+    return form, step, value

@@ -1,0 +1,121 @@
+"""A form step as neutral replies: the same questions and choices on every channel.
+
+On Telegram the choices become buttons; on a text channel numbered lines, so every step — choices,
+lookup candidates, skip, back, confirm, edit from the summary, paging — can be done by typing.
+Someone's own words (staff questions, looked-up names, answers) are plain text nodes: they can never
+become markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.channels.capabilities import Capabilities
+from bot.conversation import actions as A
+from bot.conversation.replies import Block, Bold, Choice, Inline, Italic, Reply, from_staff_html
+from bot.services.forms import EDIT, SUMMARY, FieldKind, FormState
+from bot.services.forms import Choice as FormChoice
+from bot.services.forms.engine import FormEngine
+
+PAGE_SIZE = 8
+SUMMARY_VALUE_LIMIT = 300  # a long answer (an announcement's body) is shortened in the summary
+Gettext = Callable[[str], str]
+
+
+def _choice(_: Gettext, state: FormState, label: str, action: str, value: str = "") -> Choice:
+    return Choice(label, action, A.form_arg(state.form, state.step, value))
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def value_nodes(_: Gettext, value: Any, *, html: bool = False) -> tuple[Inline, ...]:
+    """A summary value: a choice's label, staff's formatted text as markup, anything else as plain words."""
+    if value is None:
+        return ("—",)
+    if isinstance(value, FormChoice):
+        return (_(value.label) if value.translate else value.label,)
+    if value in ("photo", "document"):
+        return (_("photo") if value == "photo" else _("document"),)
+    text = shorten(str(value), SUMMARY_VALUE_LIMIT)
+    return from_staff_html(text) if html else (text,)
+
+
+def summary_reply(engine: FormEngine, state: FormState, _: Gettext, note: str | None = None) -> Reply:
+    form = engine.form_of(state)
+    lines: list[Inline] = []
+    for fld, value in engine.summary(state):
+        label = _(fld.label) if fld.translate else fld.label
+        lines.extend(["\n" if lines else "", "• ", Bold(label, ":"), " ",
+                      *value_nodes(_, value, html=fld.html)])
+    blocks = [Block(note)] if note else []
+    blocks += [Block(Bold(_(form.title)), "\n", _("Please check your answers:")), Block(*lines)]
+    return Reply(blocks=tuple(blocks), choices=(
+        (_choice(_, state, _("✅ Confirm"), A.FORM_CONFIRM),),
+        (_choice(_, state, _("✏️ Edit"), A.FORM_EDIT), _choice(_, state, _("✖ Cancel"), A.FORM_CANCEL)),
+    ))
+
+
+def edit_menu_reply(engine: FormEngine, state: FormState, _: Gettext, note: str | None = None) -> Reply:
+    form = engine.form_of(state)
+    rows = [(_choice(_, state, _(f.label) if f.translate else f.label, A.FORM_CHOOSE, f.name),)
+            for f in form.fields if f.applies(state.data)]
+    rows.append((_choice(_, state, _("◀ Back"), A.FORM_BACK), _choice(_, state, _("✖ Cancel"), A.FORM_CANCEL)))
+    blocks = [Block(note)] if note else []
+    return Reply(blocks=(*blocks, Block(_("Which answer do you want to change?"))), choices=tuple(rows))
+
+
+def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabilities, *,
+                 note: str | None = None, options: Sequence[FormChoice] | None = None,
+                 page: int = 0) -> list[Reply]:
+    """What to show for the current step. `options` are a lookup's candidates (the caller searched or
+    browsed them); `page` the page of them to show."""
+    step = engine.step(state)
+    if step.kind == SUMMARY:
+        return [summary_reply(engine, state, _, note)]
+    if step.kind == EDIT:
+        return [edit_menu_reply(engine, state, _, note)]
+    fld = step.field
+    assert fld is not None
+    blocks = [Block(note)] if note else []
+    blocks.append(Block(_(fld.prompt) if fld.translate else fld.prompt))
+    if fld.hint:
+        blocks.append(Block(Italic(_(fld.hint))))
+    rows: list[tuple[Choice, ...]] = []
+    if fld.kind is FieldKind.CHOICE:
+        rows += [(_choice(_, state, _(c.label) if c.translate else c.label, A.FORM_CHOOSE, c.value),)
+                 for c in step.choices]
+    elif fld.kind is FieldKind.LOOKUP:
+        rows += _lookup_rows(_, state, list(options or ()), page)
+    back = _choice(_, state, _("◀ Back"), A.FORM_BACK) if step.can_back else None
+    cancel = _choice(_, state, _("✖ Cancel"), A.FORM_CANCEL)
+    skip = _choice(_, state, _("Skip ➜"), A.FORM_SKIP) if step.can_skip else None
+    if fld.kind is FieldKind.PHONE and caps.contacts:
+        # Telegram: the share-contact keyboard, with Back and Cancel as words on it; Skip under a note.
+        words = tuple(c.label for c in (back, cancel) if c)
+        first = Reply(blocks=tuple(blocks), keyboard=(words,), contact_button=_("📱 Share my phone number"))
+        if skip is None:
+            return [first]
+        return [first, Reply.of(_("No phone number? Press Skip."), choices=[[skip], [cancel]])]
+    if skip:
+        rows.append((skip,))
+    rows.append(tuple(c for c in (back, cancel) if c))
+    return [Reply(blocks=tuple(blocks), choices=tuple(rows))]
+
+
+def _lookup_rows(_: Gettext, state: FormState, options: list[FormChoice], page: int) -> list[tuple[Choice, ...]]:
+    pages = max(1, -(-len(options) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    shown = options[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+    rows: list[tuple[Choice, ...]] = [
+        (_choice(_, state, _(c.label) if c.translate else c.label, A.FORM_CHOOSE, c.value),) for c in shown]
+    nav = []
+    if page > 0:
+        nav.append(_choice(_, state, "◀", A.FORM_PAGE, str(page - 1)))
+    if page + 1 < pages:
+        nav.append(_choice(_, state, "▶", A.FORM_PAGE, str(page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    return rows
