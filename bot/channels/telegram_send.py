@@ -1,0 +1,90 @@
+"""Sends what the Telegram renderer produced, handling Telegram's quirks once, here:
+
+* a pressed button's callback is answered exactly once (with the reply's notice, or empty);
+* an edit that changes nothing ("message is not modified") is a success, not an error;
+* an edit Telegram refuses (too old, not found, a photo) is sent as a new message instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from bot.channels.telegram_render import TelegramMessage
+from bot.conversation.replies import MediaRef
+
+MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile]]
+_EDIT_REFUSED = ("message can't be edited", "message to edit not found", "there is no text in the message")
+
+
+def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if not data:
+        return None
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.model_validate(data)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.model_validate(data)
+    if data.get("remove_keyboard"):
+        return ReplyKeyboardRemove()
+    return None
+
+
+class TelegramReplySender:
+    def __init__(self, bot: Bot, media_file: MediaFile | None = None) -> None:
+        self.bot = bot
+        self.media_file = media_file
+
+    async def deliver(self, chat_id: int, messages: Sequence[TelegramMessage], *,
+                      edit_message_id: int | None = None, callback_query_id: str | None = None) -> list[int]:
+        """Send the messages in order; returns the ids of the messages now showing them."""
+        shown: list[int] = []
+        pending = list(messages)
+        if callback_query_id is not None:
+            notice = pending.pop(0) if pending and pending[0].method == "notice" else None
+            await self.bot.answer_callback_query(callback_query_id, text=notice.text if notice else None)
+        for message in pending:
+            edited = None
+            if message.method == "edit" and edit_message_id is not None:
+                edited = await self._edit(chat_id, edit_message_id, message)
+            if edited is not None:
+                shown.append(edited)
+                continue
+            shown.append(await self._send(chat_id, message))
+        return shown
+
+    async def _edit(self, chat_id: int, message_id: int, message: TelegramMessage) -> int | None:
+        markup = markup_of(message.reply_markup)
+        try:
+            await self.bot.edit_message_text(
+                chat_id=chat_id, message_id=message_id, text=message.text, parse_mode="HTML",
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None)
+        except TelegramBadRequest as exc:
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                return message_id  # a double tap: what they see is already right
+            if any(reason in text for reason in _EDIT_REFUSED):
+                return None
+            raise
+        return message_id
+
+    async def _send(self, chat_id: int, message: TelegramMessage) -> int:
+        markup = markup_of(message.reply_markup)
+        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
+            file = await self.media_file(message.media)
+            send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
+            sent: Message = await send(chat_id, file, caption=message.text or None, parse_mode="HTML",
+                                       reply_markup=markup)
+            return sent.message_id
+        sent = await self.bot.send_message(chat_id=chat_id, text=message.text or "…", parse_mode="HTML",
+                                           reply_markup=markup)
+        return sent.message_id
