@@ -293,3 +293,15 @@ class DigestRun(SQLModel, table=True):
     day: date = Field(primary_key=True)
     covered_until: datetime = _ts(nullable=False)
     created_at: datetime = _ts(nullable=False)
+
+
+class PendingMenu(SQLModel, table=True):
+    """The numbers a text-only channel last showed a person ("1" → an action), per channel identity, so a
+    typed "2" means what that person saw — also after a restart."""
+
+    __tablename__ = "pending_menus"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    external_id: str = Field(primary_key=True, max_length=64)
+    items: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts(nullable=False)

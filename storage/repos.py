@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, User
+from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, PendingMenu, User
 
 # --- users ---
 
@@ -207,6 +207,27 @@ async def save_conversation(session: AsyncSession, *, user_id: int, form: str, s
 
 async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:
     await session.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))  # type: ignore[call-overload]
+
+
+# --- pending menus (text-only channels) ---
+
+
+async def pending_menu(session: AsyncSession, *, channel: str, external_id: str) -> dict[str, Any]:
+    row = await session.get(PendingMenu, (channel, external_id))
+    return dict(row.items) if row is not None else {}
+
+
+async def save_pending_menu(session: AsyncSession, *, channel: str, external_id: str, items: dict[str, Any],
+                            now: datetime) -> None:
+    """Replace what the person was last shown as numbers (an empty menu clears it)."""
+    row = await session.get(PendingMenu, (channel, external_id))
+    if row is None:
+        if not items:
+            return
+        row = PendingMenu(channel=channel, external_id=external_id, updated_at=now)
+    row.items, row.updated_at = dict(items), now
+    session.add(row)
+    await session.flush()
 
 
 # --- outbox ---

@@ -1,0 +1,208 @@
+"""One unit of work per event, on any channel.
+
+    event → who is it (and their open form) → the flow for what they did → replies
+          → rendered for their channel (a text channel's numbers saved as the pending menu)
+          → commit → the channel sends
+
+Nothing is sent inside the transaction, and nothing is committed that the person will not see: a
+failing flow is rolled back and answered with an apology (domain errors with their own message).
+A person's events are handled one at a time, in order; different people's run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.channels.capabilities import Capabilities
+from bot.channels.text import resolve_number
+from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import (
+    Action,
+    ChooseEvent,
+    CommandEvent,
+    ContactEvent,
+    Event,
+    MediaEvent,
+    TextEvent,
+    UnsupportedEvent,
+    Who,
+)
+from bot.conversation.replies import Block, Choice, Rendered, Reply
+from bot.domain import Role
+from bot.errors import DomainError
+from bot.i18n_marker import N_
+from bot.services.accounts import effective_role, locale_from_language_code
+from storage import repos
+from storage.models import Conversation, User
+
+log = logging.getLogger(__name__)
+
+SORRY = N_("Sorry, something went wrong on our side. Please try again in a moment.")
+CHOOSE_HINT = N_("Type the number of your choice.")
+MENU_LINE = N_("Menu")
+
+
+@dataclass
+class Turn:
+    """Everything a flow may use while handling one event; it adds replies, the pipeline sends them."""
+
+    app: AppContext
+    session: AsyncSession
+    who: Who
+    user: User | None
+    role: Role
+    locale: str
+    caps: Capabilities
+    conversation: Conversation | None
+    replies: list[Reply] = field(default_factory=list)
+
+    def _(self, msgid: str) -> str:
+        return self.app.i18n.gettext(msgid, locale=self.locale)
+
+    def say(self, *blocks: Block | str, **kwargs: Any) -> None:
+        self.replies.append(Reply.of(*blocks, **kwargs))
+
+    def add(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+
+Flow = Callable[[Turn, Action], Awaitable[None]]
+
+
+class Renderer(Protocol):
+    caps: Capabilities
+
+    def render(self, reply: Reply, **kwargs: Any) -> Rendered: ...
+
+
+class Flows:
+    """Which flow handles what: commands by name, choices by action id, words that mean a command,
+    and the flows for answers to an open form, for anything else, and for what cannot be used."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, Flow] = {}
+        self.actions: dict[str, Flow] = {}
+        self.words: dict[str, str] = {}  # folded word → command name ("menu", "tro giup" → help)
+        self.form_input: Flow | None = None
+        self.fallback: Flow | None = None
+        self.unsupported: Flow | None = None
+
+    def command(self, *names: str) -> Callable[[Flow], Flow]:
+        def register(fn: Flow) -> Flow:
+            for name in names:
+                self.commands[name] = fn
+            return fn
+        return register
+
+    def action(self, *ids: str) -> Callable[[Flow], Flow]:
+        def register(fn: Flow) -> Flow:
+            for action_id in ids:
+                self.actions[action_id] = fn
+            return fn
+        return register
+
+    def route(self, turn: Turn, action: Action, menu: dict[str, Any]) -> tuple[Flow | None, Action]:
+        """The flow for an action; a typed number becomes the choice it stood for."""
+        if isinstance(action, TextEvent):
+            if (hit := resolve_number(action.text, menu)) is not None:
+                action = ChooseEvent(*hit)
+            elif (command := self.words.get(_fold(action.text))) is not None:
+                action = CommandEvent(command)
+        if isinstance(action, CommandEvent):
+            return self.commands.get(action.name) or self.fallback, action
+        if isinstance(action, ChooseEvent):
+            return self.actions.get(action.action) or self.fallback, action
+        if isinstance(action, TextEvent | ContactEvent | MediaEvent):
+            return (self.form_input if turn.conversation is not None else None) or self.fallback, action
+        if isinstance(action, UnsupportedEvent):
+            return self.unsupported or self.fallback, action
+        return self.fallback, action
+
+
+def _fold(text: str) -> str:
+    from bot.services.validation import fold
+
+    return fold(text).strip()
+
+
+class Pipeline:
+    def __init__(self, app: AppContext, flows: Flows) -> None:
+        self.app, self.flows = app, flows
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def handle(self, event: Event, renderer: Renderer) -> list[Rendered]:
+        """Handle one event; returns what to send, already committed."""
+        key = event.who.address
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._handle(event, renderer)
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+    async def _handle(self, event: Event, renderer: Renderer) -> list[Rendered]:
+        who = event.who
+        async with self.app.session_maker() as session:
+            user, conversation = await repos.user_with_conversation(session, channel=who.channel,
+                                                                    external_id=who.external_id)
+            turn = self._turn(session, who, user, conversation, renderer.caps)
+            menu = await self._menu(session, who, renderer.caps)
+            try:
+                flow, action = self.flows.route(turn, event.action, menu)
+                if flow is not None:
+                    await flow(turn, action)
+                rendered = await self._render(turn, renderer)
+                await session.commit()
+            except DomainError as exc:
+                await session.rollback()
+                return [renderer.render(Reply.of(exc.message.render(turn._)))]
+            except Exception:
+                log.exception("unhandled error while handling %s from %s", type(event.action).__name__,
+                              who.channel)
+                await session.rollback()
+                return [renderer.render(Reply.of(turn._(SORRY)))]
+        if session.info.get("outbox_dirty") and self.app.outbox is not None:
+            self.app.outbox.notify()
+        return rendered
+
+    def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
+              caps: Capabilities) -> Turn:
+        telegram_id = int(who.external_id) if who.channel == "telegram" and who.external_id.isdigit() else None
+        role = effective_role(user, self.app.settings.admin_ids, telegram_id=telegram_id)
+        locale = user.locale if user is not None else locale_from_language_code(
+            who.language, self.app.settings.default_locale)
+        return Turn(self.app, session, who, user, role, locale, caps, conversation)
+
+    async def _menu(self, session: AsyncSession, who: Who, caps: Capabilities) -> dict[str, Any]:
+        if caps.buttons:
+            return {}
+        return await repos.pending_menu(session, channel=who.channel, external_id=who.external_id)
+
+    async def _render(self, turn: Turn, renderer: Renderer) -> list[Rendered]:
+        """Render in the transaction: on a text channel the numbers shown become the pending menu."""
+        if renderer.caps.buttons:
+            return [renderer.render(reply) for reply in turn.replies]
+        zero = Choice(turn._(MENU_LINE), A.MENU)
+        rendered = []
+        menu: dict[str, Any] = {}
+        for reply in turn.replies:
+            out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT)) if reply.choices else \
+                renderer.render(reply)
+            menu = {k: list(v) for k, v in out.menu.items()} or menu
+            rendered.append(out)
+        if turn.replies:
+            await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
+                                          items=menu, now=turn.app.clock.now())
+        return rendered
+
+
+def flatten(rendered: Sequence[Rendered]) -> list[object]:
+    return [message for out in rendered for message in out.messages]

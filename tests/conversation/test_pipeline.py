@@ -1,0 +1,107 @@
+"""The unit of work: route an event to its flow, render, save a text channel's numbers, commit, then send."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app
+from bot.channels.telegram_render import TelegramRenderer
+from bot.channels.text import TextRenderer
+from bot.clock import FakeClock
+from bot.conversation.events import ChooseEvent, CommandEvent, Event, TextEvent, Who
+from bot.conversation.pipeline import Flows, Pipeline, Turn, flatten
+from bot.conversation.replies import Choice
+from bot.errors import DomainError
+from storage import repos
+from storage.models import User
+from tests.conftest import make_settings
+
+ZALO = Who("zalo", "a1b2c3d4", "Lan", "en")
+
+
+def demo_flows(log: list[str] | None = None, gate: asyncio.Event | None = None,
+               entered: asyncio.Event | None = None) -> Flows:
+    flows = Flows()
+    flows.words["menu"] = "start"
+
+    @flows.command("start")
+    async def start(turn: Turn, action: CommandEvent) -> None:
+        turn.say("Chọn ngành:", choices=[[Choice("Thực phẩm", "pick", "food")], [Choice("Cơ khí", "pick", "mech")]])
+
+    @flows.action("pick")
+    async def pick(turn: Turn, action: ChooseEvent) -> None:
+        turn.say(f"Đã chọn: {action.arg}")
+
+    @flows.command("fail")
+    async def fail(turn: Turn, action: CommandEvent) -> None:
+        turn.session.add(User(channel="zalo", external_id="x", created_at=turn.app.clock.now(),
+                              updated_at=turn.app.clock.now()))
+        raise DomainError("This invitation link is not valid.")
+
+    @flows.command("slow")
+    async def slow(turn: Turn, action: CommandEvent) -> None:
+        assert log is not None and gate is not None
+        log.append(f"start {action.args}")
+        if action.args == "1":
+            assert entered is not None
+            entered.set()
+            await gate.wait()
+        log.append(f"end {action.args}")
+
+    async def fallback(turn: Turn, action: object) -> None:
+        turn.say("Xin lỗi, tôi chưa hiểu.")
+
+    flows.fallback = fallback
+    return flows
+
+
+def texts(rendered) -> list[str]:
+    return [m.text for m in flatten(rendered)]
+
+
+async def test_a_typed_number_means_what_the_person_saw_even_after_a_restart(engine: AsyncEngine,
+                                                                              clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    shown = await Pipeline(app, demo_flows()).handle(Event(ZALO, CommandEvent("start")), TextRenderer())
+    assert texts(shown) == ["Chọn ngành:\n\n1. Thực phẩm\n2. Cơ khí\n0. Menu\nType the number of your choice."]
+    restarted = Pipeline(create_app(make_settings(), engine, clock=clock), demo_flows())
+    assert texts(await restarted.handle(Event(ZALO, TextEvent(" 2 ")), TextRenderer())) == ["Đã chọn: mech"]
+    # That reply had no numbers: "2" means nothing any more, and the person is told so.
+    assert texts(await restarted.handle(Event(ZALO, TextEvent("2")), TextRenderer())) == ["Xin lỗi, tôi chưa hiểu."]
+    assert texts(await restarted.handle(Event(ZALO, TextEvent("Menu")), TextRenderer()))[0].startswith("Chọn ngành")
+
+
+async def test_buttons_channels_keep_no_pending_menu(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    pipeline = Pipeline(app, demo_flows())
+    who = Who("telegram", "4242", "Lan", "vi")
+    await pipeline.handle(Event(who, CommandEvent("start")), TelegramRenderer())
+    async with app.session_maker() as session:
+        assert await repos.pending_menu(session, channel="telegram", external_id="4242") == {}
+    shown = await pipeline.handle(Event(who, ChooseEvent("pick", "food")), TelegramRenderer())
+    assert texts(shown) == ["Đã chọn: food"]
+
+
+async def test_a_failing_flow_saves_nothing_and_says_why(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    shown = await Pipeline(app, demo_flows()).handle(Event(ZALO, CommandEvent("fail")), TextRenderer())
+    assert texts(shown) == ["This invitation link is not valid."]
+    async with app.session_maker() as session:
+        assert await repos.get_user(session, channel="zalo", external_id="x") is None
+
+
+async def test_one_persons_events_are_handled_in_order(engine: AsyncEngine, clock: FakeClock) -> None:
+    log: list[str] = []
+    gate, entered = asyncio.Event(), asyncio.Event()
+    pipeline = Pipeline(create_app(make_settings(), engine, clock=clock), demo_flows(log, gate, entered))
+    first = asyncio.create_task(pipeline.handle(Event(ZALO, CommandEvent("slow", "1")), TextRenderer()))
+    second = asyncio.create_task(pipeline.handle(Event(ZALO, CommandEvent("slow", "2")), TextRenderer()))
+    await entered.wait()
+    for _ in range(20):  # let the second event run as far as it can
+        await asyncio.sleep(0)
+    assert log == ["start 1"]
+    gate.set()
+    await asyncio.gather(first, second)
+    assert log == ["start 1", "end 1", "start 2", "end 2"]
