@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
 from bot.channels.telegram import TelegramSender
+from bot.channels.telegram_bridge import bridge_router
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import AppContext
+from bot.conversation.pipeline import Pipeline
 from bot.i18n import create_i18n
 from bot.i18n_marker import N_
 from bot.middlewares import (
@@ -36,6 +38,7 @@ from bot.services.communes import CommuneDirectory
 from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
 from bot.services.outbox import OutboxWorker
+from handlers.flows import build_flows
 from handlers.menu import MenuButtons
 from storage.db import create_session_maker
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
                          now_local=lambda: clock.now().astimezone(settings.tz)),
     )
     app.forms.register_factory("signup", signup_form)
+    app.pipeline = Pipeline(app, build_flows())
     return app
 
 
@@ -93,7 +97,11 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.message.outer_middleware(MenuButtons(app.i18n))
     dp.message.outer_middleware(ErrorReplyMiddleware())
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
-    for router in handlers.routers():
+    routers = handlers.routers()
+    # Flows already on the channel-neutral pipeline come right after open forms (which take answers first).
+    after_forms = next(i for i, r in enumerate(routers) if r.name == "forms") + 1
+    routers.insert(after_forms, bridge_router(app.pipeline.flows) if app.pipeline else Router())
+    for router in routers:
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.
         router._parent_router = None

@@ -18,6 +18,7 @@ from bot.services.forms.engine import FormEngine
 if TYPE_CHECKING:
     from aiogram.utils.i18n import I18n
 
+    from bot.conversation.pipeline import Pipeline
     from bot.services.outbox import OutboxWorker
 
 
@@ -30,6 +31,7 @@ class AppContext:
     communes: CommuneDirectory
     forms: FormEngine
     outbox: OutboxWorker | None = None
+    pipeline: Pipeline | None = None
     commune_lookup: CommuneLookup = field(init=False)
 
     def __post_init__(self) -> None:

@@ -17,12 +17,11 @@ def routers() -> list[Router]:
         profile,
         reports,
         start,
-        subscriptions,
         throttle,
     )
 
     # Throttle first (it only matches flagged updates), forms before commands (an open form gets
     # the answer), fallback last.
     return [throttle.router, forms.router, start.router, profile.router, needs.router, inbox.router,
-            invites.router, privacy.router, announcements.router, subscriptions.router, reports.router,
+            invites.router, privacy.router, announcements.router, reports.router,
             fallback.router]

@@ -57,10 +57,6 @@ class RecipientCb(CallbackData, prefix="ar"):
     id: int
 
 
-class TopicCb(CallbackData, prefix="tp"):
-    topic: str  # a topic, or "all" / "none"
-
-
 class ReportCb(CallbackData, prefix="rp"):
     action: str  # f=fill (collaborator), s=status, csv=export (staff)
     id: int

@@ -1,79 +1,83 @@
-"""/subscriptions (announcement topics) and /stop (no announcements at all; /start turns them back on)."""
+"""/subscriptions (announcement topics) and /stop (no announcements at all; /start turns them back on).
+
+Channel-neutral flows: they take an event and add replies; the pipeline renders them as buttons on
+Telegram and as numbered lines on a text channel.
+"""
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Bold, Choice, Reply
 from bot.domain import KIND_LABELS, TOPICS
+from bot.i18n_marker import N_
+from bot.services import accounts
 from bot.services import announcements as svc
-from handlers.callbacks import TopicCb
-from handlers.common import ensure_user
-from handlers.keyboards import inline
 from storage.models import User
 
-router = Router(name="subscriptions")
+ALL, NONE = "all", "none"
 
 
-def _topics_keyboard(user: User) -> InlineKeyboardMarkup:
+def topics_reply(turn: Turn, user: User, *, replace: bool = False) -> Reply:
+    _ = turn._
     followed = set(user.topics) if user.topics is not None else {t.value for t in TOPICS}
-    rows = [[(("✅ " if t.value in followed else "⬜ ") + _(KIND_LABELS[t]), TopicCb(topic=t.value).pack())]
+    rows = [[Choice(("✅ " if t.value in followed else "⬜ ") + _(KIND_LABELS[t]), A.TOPIC, t.value)]
             for t in TOPICS]
-    rows.append([(_("Follow all"), TopicCb(topic="all").pack()), (_("Follow none"), TopicCb(topic="none").pack())])
-    return inline(rows)
-
-
-def _topics_text(user: User) -> str:
-    text = _("<b>Announcement topics</b>\nPress a topic to follow or stop following it. "
-             "General announcements and news about your own needs always arrive.")
+    rows.append([Choice(_("Follow all"), A.TOPIC, ALL), Choice(_("Follow none"), A.TOPIC, NONE)])
+    blocks = [Block(Bold(_("Announcement topics"))),
+              Block(_("Choose a topic to follow it or to stop following it. General announcements and news "
+                      "about your own needs always arrive."))]
     if user.announcements_off:
-        text += "\n\n" + _("Announcements are turned off (/stop). Send /start to turn them back on.")
-    return text
+        blocks.append(Block(_("Announcements are turned off (/stop). Send /start to turn them back on.")))
+    return Reply.of(*blocks, choices=rows, replace_previous=replace)
 
 
-@router.message(Command("subscriptions"))
-async def subscriptions(message: Message, app: AppContext, session: AsyncSession, user: User | None,
-                        i18n: I18n) -> None:
+async def _person(turn: Turn) -> User:
+    if turn.user is not None:
+        return turn.user
+    turn.user = await accounts.first_contact(
+        turn.session, clock=turn.app.clock, channel=turn.who.channel, external_id=turn.who.external_id,
+        full_name=turn.who.display_name or None, username=None, locale=turn.locale)
+    return turn.user
+
+
+async def subscriptions(turn: Turn, action: Action) -> None:
     """/subscriptions: the topics this person follows, as toggles."""
-    user = await ensure_user(message, app=app, session=session, user=user, tg_user=message.from_user,
-                             locale=i18n.current_locale)
-    await message.answer(_topics_text(user), reply_markup=_topics_keyboard(user))
+    turn.add(topics_reply(turn, await _person(turn)))
 
 
-@router.callback_query(TopicCb.filter())
-async def toggle_topic(query: CallbackQuery, callback_data: TopicCb, app: AppContext, session: AsyncSession,
-                       user: User | None, i18n: I18n) -> None:
-    """A topic toggle under /subscriptions."""
-    user = await ensure_user(query.message, app=app, session=session, user=user, tg_user=query.from_user,
-                             locale=i18n.current_locale)
+async def toggle_topic(turn: Turn, action: ChooseEvent) -> None:
+    """A topic toggle, "follow all" or "follow none"."""
+    user = await _person(turn)
     everything = [t.value for t in TOPICS]
     followed = list(user.topics) if user.topics is not None else everything
-    topic = callback_data.topic
-    if topic == "all":
+    if action.arg == ALL:
         followed = everything
-    elif topic == "none":
+    elif action.arg == NONE:
         followed = []
-    elif topic in everything:
-        followed = [t for t in followed if t != topic] if topic in followed else [*followed, topic]
+    elif action.arg in everything:
+        followed = [t for t in followed if t != action.arg] if action.arg in followed else [*followed, action.arg]
     else:
-        await query.answer(_("This button is no longer active."))
+        turn.say(turn._(STALE), notice=True)
         return
-    await svc.set_topics(session, clock=app.clock, user=user, topics=None if set(followed) == set(everything)
-                         else sorted(followed))
-    await query.answer(_("Saved."))
-    await query.message.edit_text(_topics_text(user), reply_markup=_topics_keyboard(user))
+    await svc.set_topics(turn.session, clock=turn.app.clock, user=user,
+                         topics=None if set(followed) == set(everything) else sorted(followed))
+    turn.say(turn._("Saved."), notice=True)
+    turn.add(topics_reply(turn, user, replace=True))
 
 
-@router.message(Command("stop"))
-async def stop(message: Message, app: AppContext, session: AsyncSession, user: User | None, i18n: I18n) -> None:
+async def stop(turn: Turn, action: Action) -> None:
     """/stop: no more announcements; the bot keeps working for this person."""
-    user = await ensure_user(message, app=app, session=session, user=user, tg_user=message.from_user,
-                             locale=i18n.current_locale)
-    await svc.set_announcements_off(session, clock=app.clock, user=user, off=True)
-    await message.answer(_("You will no longer receive announcements. Replies about your own needs still arrive. "
-                           "Send /start to turn announcements back on."))
+    await svc.set_announcements_off(turn.session, clock=turn.app.clock, user=await _person(turn), off=True)
+    turn.say(turn._("You will no longer receive announcements. Replies about your own needs still arrive. "
+                    "Send /start to turn announcements back on."))
+
+
+STALE = N_("This button is no longer active.")
+
+
+def register(flows: Flows) -> None:
+    flows.command("subscriptions")(subscriptions)
+    flows.command("stop")(stop)
+    flows.action(A.TOPIC)(toggle_topic)

@@ -20,6 +20,9 @@ FORM_ACTIONS = frozenset({FORM_CHOOSE, FORM_BACK, FORM_SKIP, FORM_CANCEL, FORM_C
 # The main menu (the "0." line on text channels).
 MENU = "menu"
 
+# Announcement topics: follow or stop following one (argument: a topic, "all" or "none").
+TOPIC = "sub.t"
+
 
 def form_arg(form: str, step: str | None, value: str = "") -> str:
     return f"{form}|{step or ''}|{value}"

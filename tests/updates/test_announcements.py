@@ -102,7 +102,7 @@ async def test_audience_roles_communes_sectors_topics_and_stop(chat: ChatHarness
 
     # Topic subscription and /stop
     await chat.send(who["owner_cd"], "/subscriptions")
-    await chat.press(who["owner_cd"], "tp:training")
+    await chat.press(who["owner_cd"], "sub.t:training")
     await chat.press(STAFF, f"an:au:{ann_id}:")
     assert "👥 <b>0</b> people" in chat.last(STAFF).text
     await chat.press(STAFF, f"an:t:{ann_id}:")  # topic filter off: reaches them again

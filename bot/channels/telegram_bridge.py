@@ -1,0 +1,64 @@
+"""The Telegram side of the conversation pipeline: updates for flows that have moved to the channel-neutral
+layer go through it (event → pipeline → Telegram renderer → send); the rest still reach their aiogram
+routers while the move goes on."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Filter
+from aiogram.types import CallbackQuery, Message
+
+from bot.channels.telegram_inbound import event_of_callback, event_of_message
+from bot.channels.telegram_render import TelegramRenderer, unpack_callback
+from bot.channels.telegram_send import TelegramReplySender
+from bot.context import AppContext
+from bot.conversation.pipeline import Flows, flatten
+
+RENDERER = TelegramRenderer()
+
+
+class FlowCommand(Filter):
+    def __init__(self, flows: Flows) -> None:
+        self.flows = flows
+
+    async def __call__(self, message: Message) -> bool:
+        text = message.text or ""
+        if not text.startswith("/"):
+            return False
+        name = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else ""
+        return name in self.flows.commands
+
+
+class FlowAction(Filter):
+    def __init__(self, flows: Flows) -> None:
+        self.flows = flows
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        return query.data is not None and unpack_callback(query.data)[0] in self.flows.actions
+
+
+def bridge_router(flows: Flows) -> Router:
+    router = Router(name="pipeline")
+
+    @router.message(FlowCommand(flows))
+    async def on_command(message: Message, bot: Bot, app: AppContext) -> None:
+        event = event_of_message(message)
+        if event is None or app.pipeline is None:
+            return
+        rendered = await app.pipeline.handle(event, RENDERER)
+        await TelegramReplySender(bot).deliver(message.chat.id, flatten(rendered))  # type: ignore[arg-type]
+
+    @router.callback_query(FlowAction(flows))
+    async def on_press(query: CallbackQuery, bot: Bot, app: AppContext) -> None:
+        event = event_of_callback(query)
+        if event is None or app.pipeline is None:
+            await query.answer()
+            return
+        rendered = await app.pipeline.handle(event, RENDERER)
+        shown = query.message
+        chat_id = shown.chat.id if shown is not None else query.from_user.id
+        await TelegramReplySender(bot).deliver(
+            chat_id, flatten(rendered), callback_query_id=query.id,  # type: ignore[arg-type]
+            edit_message_id=shown.message_id if isinstance(shown, Message) else None)
+
+    return router
