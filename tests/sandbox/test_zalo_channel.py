@@ -1,0 +1,74 @@
+"""The bot on Zalo: updates from the sandbox's Zalo server through the pipeline, replies as numbered text."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app
+from bot.channels.zalo.client import ZaloClient
+from bot.channels.zalo.runner import ZaloChannel
+from bot.clock import FakeClock
+from bot.sandbox.limits import RateLimits
+from bot.sandbox.zalo import ZaloSandbox
+from tests.conftest import make_settings
+
+TOKEN = "1234567890:zalo-test-secret"
+
+
+@pytest.fixture
+async def zalo(sqlite_engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[tuple[ZaloSandbox, ZaloChannel]]:
+    server = ZaloSandbox(bot_token=TOKEN, limits=RateLimits(enabled=False))
+    await server.start()
+    app = create_app(make_settings(), sqlite_engine, clock=clock)
+    assert app.pipeline is not None
+    client = ZaloClient(TOKEN, base=server.base_url)
+    channel = ZaloChannel(client, app.pipeline, poll_timeout=5)
+    polling = asyncio.create_task(channel.run_polling())
+    await server.polling.wait()
+    yield server, channel
+    polling.cancel()
+    await asyncio.gather(polling, return_exceptions=True)
+    await channel.stop()
+    await client.close()
+    await server.stop()
+
+
+async def say(server: ZaloSandbox, user: str, text: str, replies: int = 1) -> list[str]:
+    mark = server.last_seq(user)
+    await server.send_text(user, text)
+    out = []
+    for _ in range(replies):
+        event = await server.wait_for(user, after=mark, timeout=15)
+        out.append(event["text"])
+        mark = event["seq"]
+    return out
+
+
+async def test_a_person_on_zalo_follows_topics_by_typing(zalo: tuple[ZaloSandbox, ZaloChannel]) -> None:
+    server, _channel = zalo
+    server.user("5a6b7c", "Trần Văn Ba")
+    (listing,) = await say(server, "5a6b7c", "/subscriptions")
+    assert "1. ✅ Hội chợ" in listing and "0. Về menu chính" in listing
+    saved, listing = await say(server, "5a6b7c", "1", replies=2)
+    assert saved == "Đã lưu." and "1. ⬜ Hội chợ" in listing
+
+
+@pytest.mark.parametrize("hostile", ["<b>đậm</b> & </i>", "x" * 2500, "\u202eabc", "tên\u0000NUL"])
+async def test_hostile_texts_get_a_polite_answer(zalo: tuple[ZaloSandbox, ZaloChannel], hostile: str) -> None:
+    server, _channel = zalo
+    (answer,) = await say(server, "77aa", hostile)
+    assert answer.startswith("Xin lỗi")
+
+
+async def test_stickers_and_unknown_events_are_answered(zalo: tuple[ZaloSandbox, ZaloChannel]) -> None:
+    server, _channel = zalo
+    mark = server.last_seq("88bb")
+    await server.send_sticker("88bb")
+    first = await server.wait_for("88bb", after=mark)
+    await server.send_event("88bb", "message.location.received")
+    second = await server.wait_for("88bb", after=first["seq"])
+    assert first["text"] == second["text"] != ""
