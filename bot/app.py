@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -36,6 +37,7 @@ from bot.services.communes import CommuneDirectory
 from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
 from bot.services.outbox import OutboxWorker
+from handlers.forms import OpenFormGuard
 from handlers.menu import MenuButtons
 from storage.db import create_session_maker
 
@@ -64,7 +66,8 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
         i18n=create_i18n(settings.default_locale),
         communes=CommuneDirectory(settings.province_code),
         forms=FormEngine(FORMS, today=lambda: clock.now().astimezone(settings.tz).date(),
-                         now_local=lambda: clock.now().astimezone(settings.tz)),
+                         now_local=lambda: clock.now().astimezone(settings.tz),
+                         ttl=timedelta(hours=settings.form_ttl_hours)),
     )
     app.forms.register_factory("signup", signup_form)
     return app
@@ -93,6 +96,8 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.message.outer_middleware(MenuButtons(app.i18n))
     dp.message.outer_middleware(ErrorReplyMiddleware())
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
+    dp.message.outer_middleware(OpenFormGuard(app))
+    dp.callback_query.outer_middleware(OpenFormGuard(app))
     for router in handlers.routers():
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.

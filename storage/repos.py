@@ -24,6 +24,14 @@ async def get_user_by_id(session: AsyncSession, *, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def lock_user(session: AsyncSession, *, user: User) -> User:
+    """Read the person's row again, locked until the transaction ends (PostgreSQL; SQLite locks the database
+    on write anyway): a check of their role cannot interleave with a revocation."""
+    await session.flush()
+    await session.refresh(user, with_for_update=True)
+    return user
+
+
 async def add(session: AsyncSession, *, obj: Any) -> Any:
     session.add(obj)
     await session.flush()

@@ -35,6 +35,13 @@ def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id
     return Role(user.role) if user is not None else Role.USER
 
 
+async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int]) -> Role:
+    """The person's role as it is now, in this transaction (their row locked): what completes a form
+    or acts on their behalf re-checks it, so a revocation takes effect at once."""
+    await repos.lock_user(session, user=user)
+    return effective_role(user, admin_ids)
+
+
 async def first_contact(
     session: AsyncSession, *, clock: Clock, channel: str, external_id: str, full_name: str | None,
     username: str | None, locale: str,
