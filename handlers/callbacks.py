@@ -38,6 +38,11 @@ class CollabCb(CallbackData, prefix="co"):
     id: int
 
 
+class InviteCb(CallbackData, prefix="iv"):
+    action: str  # x=ask to cancel, xy=cancel confirmed
+    token: str
+
+
 class ForgetCb(CallbackData, prefix="fg"):
     confirm: bool
 

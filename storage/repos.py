@@ -43,6 +43,13 @@ async def list_users_by_role(session: AsyncSession, *, role: str) -> Sequence[Us
     return result.all()
 
 
+async def users_by_external_ids(session: AsyncSession, *, channel: str, external_ids: Sequence[str]) -> Sequence[User]:
+    if not external_ids:
+        return []
+    return (await session.exec(
+        select(User).where(User.channel == channel, col(User.external_id).in_(external_ids)))).all()
+
+
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:
     await session.exec(delete(User).where(col(User.id) == user_id))  # type: ignore[call-overload]
 
@@ -167,6 +174,18 @@ async def need_events(session: AsyncSession, *, need_id: int) -> Sequence[NeedEv
 
 async def get_invite(session: AsyncSession, *, token: str) -> Invite | None:
     return await session.get(Invite, token)
+
+
+async def pending_invites(session: AsyncSession, *, now: datetime) -> Sequence[Invite]:
+    """Invitations not used yet and not expired, oldest first."""
+    return (await session.exec(
+        select(Invite).where(col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
+        .order_by(col(Invite.created_at))
+    )).all()
+
+
+async def delete_invite(session: AsyncSession, *, token: str) -> None:
+    await session.exec(delete(Invite).where(col(Invite.token) == token))  # type: ignore[call-overload]
 
 
 async def claim_invite(session: AsyncSession, *, token: str, user_id: int, now: datetime) -> bool:

@@ -103,8 +103,9 @@ async def test_staff_lists_and_revokes_collaborators(chat: ChatHarness) -> None:
     calls = await chat.send(STAFF, "/collaborators")
     assert "Lê Văn Cộng" in calls[-1].text and "Xã Mỹ Hòa Hưng" in calls[-1].text
     await chat.press_button(STAFF, "Revoke")
-    calls = await chat.press_button(STAFF, "Yes, revoke")
-    assert "no longer a collaborator" in calls[-1].text
+    await chat.press_button(STAFF, "Yes, revoke")
+    assert "no longer a collaborator" in chat.last(STAFF).text
+    assert "Your access as collaborator of the khuyến công centre has been withdrawn" in chat.last(ctv).text
     user = await _user(chat, 2007)
     assert user is not None and user.role == "user" and user.commune_code is None
 
