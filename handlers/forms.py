@@ -35,7 +35,7 @@ from bot.services.forms import (
 )
 from bot.services.forms.engine import FORM_REVOKED
 from bot.services.needs import FacilityLookup
-from handlers.callbacks import FormCb
+from handlers.callbacks import FormCb, small_number
 from handlers.keyboards import contact_keyboard, form_step_keyboard, summary_keyboard
 from handlers.menu import main_menu
 from storage import repos
@@ -347,11 +347,15 @@ async def form_button(query: CallbackQuery, callback_data: FormCb, app: AppConte
         done = app.forms.confirm(state)
         if done is not None:
             await _finish(run, state, done.data)
+        else:
+            await render(message, app=app, session=session, state=state)
     elif action == "ed":
         app.forms.to_edit_menu(state)
         await _save(session, app, user, state)
         await render(message, app=app, session=session, state=state)
-    elif action == "p" and value.isdigit():
-        await render(message, app=app, session=session, state=state, page=int(value))
+    elif action == "p" and (page := small_number(value)) is not None:
+        await render(message, app=app, session=session, state=state, page=page)
     elif action == "c":
         await _apply(run, state, await app.forms.answer(state, ChoiceInput(value), providers_for(app, session)))
+    else:  # forged or unknown: show the step again rather than leave the person without buttons
+        await render(message, app=app, session=session, state=state)

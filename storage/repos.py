@@ -239,6 +239,14 @@ async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:
 # --- outbox ---
 
 
+async def got_announcement(session: AsyncSession, *, ann_id: int, user_id: int) -> bool:
+    """Was this announcement sent to this person (a row that left or may have left, not one waiting or cancelled)?"""
+    row = (await session.exec(select(OutboxMessage).where(
+        OutboxMessage.dedupe_key == f"ann:{ann_id}:{user_id}",
+        col(OutboxMessage.status).not_in(("pending", "cancelled"))))).first()
+    return row is not None
+
+
 async def outbox_rows(session: AsyncSession, *, user_id: int | None = None) -> Sequence[OutboxMessage]:
     query = select(OutboxMessage)
     if user_id is not None:
