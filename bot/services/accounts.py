@@ -173,7 +173,7 @@ async def staff_members(session: AsyncSession, *, admin_ids: Collection[int]) ->
     return sorted(people.values(), key=lambda p: (p[0].full_name or "", p[0].id or 0))
 
 
-async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User, user_id: int,
+async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User | None, user_id: int,
                         admin_ids: Collection[int], translate: Translator) -> tuple[User, Role]:
     """Take a collaborator's or an invited staff member's access away: their open form is closed at once
     and they are told. Staff from ADMIN_IDS can only be removed in the settings."""
@@ -184,7 +184,7 @@ async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User, use
     role = effective_role(user, admin_ids)
     if role is Role.USER:
         raise NotFound()
-    if user.id == actor.id:
+    if actor is not None and user.id == actor.id:
         raise DomainError(N_("You cannot revoke your own access. Ask another staff member."))
     if Role(user.role) is not role:
         raise DomainError(N_("{name} is staff through the ADMIN_IDS setting. To revoke it, remove their id from "

@@ -108,3 +108,26 @@ async def test_an_invitation_cancelled_while_its_join_form_is_open_grants_nothin
     calls = await chat.press(newcomer, form_cb("ok", "join", "__summary__"))
     assert "not valid" in calls[-1].text
     assert (await _user(chat, 4005)).role == "user"
+
+
+async def test_console_lists_revokes_and_cancels(chat: ChatHarness) -> None:
+    from bot import console
+
+    second = Person(4006, language_code=EN)
+    await join(chat, second, await make_invite(chat, role="staff"))
+    pending = await make_invite(chat, commune="long xuyen")
+    lines = await console.access_lines(chat.app)
+    assert any(line.strip().startswith(f"{STAFF_ID}") and "(ADMIN_IDS)" in line for line in lines)
+    assert any(line.strip().startswith("4006") and "(by invitation)" in line for line in lines)
+    assert any(pending in line and "Phường Long Xuyên" in line for line in lines)
+
+    assert "Refused:" in await console.revoke(chat.app, str(STAFF_ID))
+    assert "ADMIN_IDS" in await console.revoke(chat.app, str(STAFF_ID))
+    assert "is no longer staff" in await console.revoke(chat.app, "4006")
+    assert (await _user(chat, 4006)).role == "user"
+    assert "Refused:" in await console.revoke(chat.app, "4006")
+    assert "cancelled" in await console.cancel_invite(chat.app, pending)
+    assert "Refused:" in await console.cancel_invite(chat.app, pending)
+    assert [i.token for i in await _invites(chat) if i.used_at is None] == []
+    await chat.deliver()
+    assert "has been withdrawn" in chat.last(second).text
