@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, User
+from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, Signup, User
 
 # --- users ---
 
@@ -240,11 +240,16 @@ async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:
 
 
 async def got_announcement(session: AsyncSession, *, ann_id: int, user_id: int) -> bool:
-    """Was this announcement sent to this person (a row that left or may have left, not one waiting or cancelled)?"""
-    row = (await session.exec(select(OutboxMessage).where(
+    """Was this announcement sent to this person (a row that left or may have left, not one waiting or
+    cancelled), or have they answered it (reminders carry its buttons too)?"""
+    sent = (await session.exec(select(OutboxMessage.id).where(
         OutboxMessage.dedupe_key == f"ann:{ann_id}:{user_id}",
         col(OutboxMessage.status).not_in(("pending", "cancelled"))))).first()
-    return row is not None
+    if sent is not None:
+        return True
+    answered = (await session.exec(select(Signup.id).where(
+        Signup.announcement_id == ann_id, Signup.user_id == user_id))).first()
+    return answered is not None
 
 
 async def outbox_rows(session: AsyncSession, *, user_id: int | None = None) -> Sequence[OutboxMessage]:

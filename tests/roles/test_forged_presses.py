@@ -111,3 +111,24 @@ async def test_a_forged_form_page_or_action_shows_the_step_again(chat: ChatHarne
         assert "What kind of support do you need?" in calls[-1].text
     calls = await chat.press(owner, form_cb("zz", "need", "category"))
     assert "What kind of support do you need?" in calls[-1].text
+
+
+async def test_someone_who_answered_may_still_act_without_the_original_message_row(chat: ChatHarness) -> None:
+    """A reminder carries the announcement's buttons; having signed up is proof enough of having received it."""
+    owner = Person(5010, language_code=EN)
+    await register_facility(chat, owner)
+    ann_id = await compose(chat, kind="competition", questions=None)
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    await chat.press(owner, f"ar:s:{ann_id}")
+    async with chat.app.session_maker() as s:
+        from sqlalchemy import delete
+
+        from storage.models import OutboxMessage
+        await s.exec(delete(OutboxMessage))
+        await s.commit()
+    calls = await chat.press(owner, f"ar:done:{ann_id}")
+    assert "no more deadline reminders" in calls[-1].params["text"]
+    async with chat.app.session_maker() as s:
+        (signup,) = (await s.exec(select(Signup))).all()
+    assert signup.completed_at is not None
