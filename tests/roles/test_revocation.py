@@ -134,3 +134,16 @@ async def test_form_ttl_is_a_setting(chat: ChatHarness) -> None:
     calls = await short.press(owner, form_cb("c", "need", "category", "training"))
     assert "more than 1 hours and has expired" in short.last(owner).text
     assert calls[-1].method == "AnswerCallbackQuery"
+
+
+async def test_the_same_command_after_expiry_starts_the_form_afresh(chat: ChatHarness) -> None:
+    owner = Person(3404, language_code=EN)
+    await register_facility(chat, owner)
+    await chat.send(owner, "/need")
+    await chat.press(owner, form_cb("c", "need", "category", "machinery"))
+    chat.clock.advance(timedelta(hours=25).total_seconds())
+    calls = await chat.send(owner, "/need")
+    assert "has expired" in calls[0].text
+    assert "What kind of support do you need?" in calls[-1].text
+    (conv,) = await _rows(chat, Conversation)
+    assert (conv.form, conv.step, conv.data) == ("need", "category", {})
