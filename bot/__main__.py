@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
     rev.add_argument("message")
     sub.add_parser("compile-locales", help="compile .po catalogs to .mo")
+    sub.add_parser("access", help="list collaborators, staff and pending invitations")
+    rv = sub.add_parser("revoke", help="take a collaborator's or invited staff member's access away")
+    rv.add_argument("telegram_id")
+    ci = sub.add_parser("cancel-invite", help="cancel an invitation that has not been used")
+    ci.add_argument("token")
     sb = sub.add_parser("sandbox", help="try the bot without Telegram: local Bot API, web chat, demo data")
     sb.add_argument("--host", default="127.0.0.1")
     sb.add_argument("--port", type=int, default=8080)
@@ -46,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from bot.runner import deliver, make_revision_cmd, migrate_cmd, run
+    from bot.runner import access_cmd, deliver, make_revision_cmd, migrate_cmd, run
 
-    if args.command == "deliver":
+    if args.command in ("access", "revoke", "cancel-invite"):
+        print(asyncio.run(access_cmd(settings, args.command, getattr(args, "telegram_id", None)
+                                     or getattr(args, "token", None))))
+    elif args.command == "deliver":
         asyncio.run(deliver(settings))
     elif args.command == "migrate":
         asyncio.run(migrate_cmd(settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -39,6 +40,7 @@ from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
 from bot.services.outbox import OutboxWorker
 from handlers.flows import build_flows
+from handlers.forms import OpenFormGuard
 from handlers.menu import MenuButtons
 from storage.db import create_session_maker
 
@@ -67,7 +69,8 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
         i18n=create_i18n(settings.default_locale),
         communes=CommuneDirectory(settings.province_code),
         forms=FormEngine(FORMS, today=lambda: clock.now().astimezone(settings.tz).date(),
-                         now_local=lambda: clock.now().astimezone(settings.tz)),
+                         now_local=lambda: clock.now().astimezone(settings.tz),
+                         ttl=timedelta(hours=settings.form_ttl_hours)),
     )
     app.forms.register_factory("signup", signup_form)
     app.pipeline = Pipeline(app, build_flows())
@@ -97,6 +100,8 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.message.outer_middleware(MenuButtons(app.i18n))
     dp.message.outer_middleware(ErrorReplyMiddleware())
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
+    dp.message.outer_middleware(OpenFormGuard(app))
+    dp.callback_query.outer_middleware(OpenFormGuard(app))
     routers = handlers.routers()
     # Flows already on the channel-neutral pipeline come right after open forms (which take answers first).
     after_forms = next(i for i, r in enumerate(routers) if r.name == "forms") + 1

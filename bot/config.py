@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # Reminders and digests wait outside these local hours ("21:00", "07:00").
     quiet_start: time = time(21, 0)
     quiet_end: time = time(7, 0)
+    # An open form left unanswered this long is closed (nothing from it is saved).
+    form_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     @field_validator("bot_token")
     @classmethod

@@ -26,6 +26,23 @@ async def migrate_cmd(settings: Settings) -> None:
     log.info("database is at the latest revision")
 
 
+async def access_cmd(settings: Settings, command: str, arg: str | None) -> str:
+    """`access`, `revoke <telegram id>`, `cancel-invite <token>` on the configured database."""
+    from bot import console
+
+    await migrate_in_child(settings)
+    engine = create_engine(settings.database_url)
+    app = create_app(settings, engine)
+    try:
+        if command == "revoke":
+            return await console.revoke(app, arg or "")
+        if command == "cancel-invite":
+            return await console.cancel_invite(app, arg or "")
+        return "\n".join(await console.access_lines(app))
+    finally:
+        await engine.dispose()
+
+
 async def make_revision_cmd(settings: Settings, message: str) -> None:
     from storage.migrate import make_revision, upgrade_to_head
 

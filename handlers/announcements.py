@@ -358,14 +358,17 @@ async def _show_signups(query: CallbackQuery, app: AppContext, session: AsyncSes
 
 @router.callback_query(RecipientCb.filter())
 async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app: AppContext,
-                          session: AsyncSession, user: User | None, i18n: I18n) -> None:
-    """Sign up / not interested / share under an announcement."""
+                          session: AsyncSession, user: User | None, role: Role, i18n: I18n) -> None:
+    """Sign up / not interested / share under an announcement — only by someone it was sent to."""
     a, ann_id = callback_data.action, callback_data.id
     if a == "pv":
         await query.answer(_("This is only a preview."))
         return
+    if a not in ("sh", "s", "n", "done"):
+        raise NotFound()
+    # Staff may open any announcement's plain text; answering it takes having received it.
+    ann = await svc.for_recipient(session, ann_id=ann_id, user=user, role=role if a == "sh" else Role.USER)
     if a == "sh":
-        ann = await svc.get(session, ann_id=ann_id)
         await query.answer()
         await query.message.answer(escape(svc.render_plain(ann, _)))
         await query.message.answer(_("👆 Copy this text and forward it to facilities that are not on Telegram."))
@@ -381,8 +384,6 @@ async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app:
         await svc.answer(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user, status="declined")
         await query.answer(_("Noted. You will not be reminded about this one."))
         return
-    if a != "s":
-        raise NotFound()
     await query.answer()
     if ann.questions:
         await start_form(query.message, app=app, session=session, user=user, form=f"signup.{ann.id}",

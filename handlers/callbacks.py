@@ -1,8 +1,27 @@
-"""Typed callback data. Every press is re-checked against the database: stale or forged data changes nothing."""
+"""Typed callback data. Every press is re-checked against the database: stale or forged data changes nothing.
+
+Numbers are bounded where they are parsed: a forged id beyond a database integer (PostgreSQL's INTEGER,
+the smaller of the two) does not match, and the press gets the polite "no longer active".
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+Small = Annotated[int, Field(ge=0, le=10_000)]
+
+
+def small_number(value: str) -> int | None:
+    """A button's free-form value as a bounded whole number (ASCII digits only), or None."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 class FormCb(CallbackData, prefix="f"):
@@ -20,22 +39,27 @@ class LangCb(CallbackData, prefix="lang"):
 
 class MyNeedCb(CallbackData, prefix="mn"):
     action: str  # w=ask to withdraw, wy=withdraw confirmed
-    id: int
+    id: Id
 
 
 class InboxCb(CallbackData, prefix="ib"):
     action: str  # l=list, o=open, m=move, fs/fc/fm=filter menus
     status: str = ""
     category: str = ""
-    commune: int = 0
-    page: int = 0
-    id: int = 0
+    commune: Id = 0
+    page: Small = 0
+    id: Id = 0
     to: str = ""
 
 
 class CollabCb(CallbackData, prefix="co"):
     action: str  # r=ask to revoke, ry=revoke confirmed
-    id: int
+    id: Id
+
+
+class InviteCb(CallbackData, prefix="iv"):
+    action: str  # x=ask to cancel, xy=cancel confirmed
+    token: str
 
 
 class ForgetCb(CallbackData, prefix="fg"):
@@ -46,17 +70,17 @@ class AnCb(CallbackData, prefix="an"):
     """Staff actions on an announcement."""
 
     action: str
-    id: int
+    id: Id
     value: str = ""
 
 
 class RecipientCb(CallbackData, prefix="ar"):
     """A recipient's buttons under an announcement (built as plain strings by the service)."""
 
-    action: str  # s=sign up, n=not interested, sh=share, pv=preview (inert)
-    id: int
+    action: str  # s=sign up, n=not interested, sh=share, pv=preview (inert), done=dossier handed in
+    id: Id
 
 
 class ReportCb(CallbackData, prefix="rp"):
-    action: str  # f=fill (collaborator), s=status, csv=export (staff)
-    id: int
+    action: str  # f=fill (collaborator), csv=export (staff)
+    id: Id

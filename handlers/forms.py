@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import BaseMiddleware, Bot, Router
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
 from bot.domain import Role
+from bot.services import accounts
 from bot.services.forms import (
     EDIT,
     SUMMARY,
@@ -32,8 +33,9 @@ from bot.services.forms import (
     LookupProvider,
     TextInput,
 )
+from bot.services.forms.engine import FORM_REVOKED
 from bot.services.needs import FacilityLookup
-from handlers.callbacks import FormCb
+from handlers.callbacks import FormCb, small_number
 from handlers.keyboards import contact_keyboard, form_step_keyboard, summary_keyboard
 from handlers.menu import main_menu
 from storage import repos
@@ -179,6 +181,11 @@ async def render(
 
 async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
     await repos.delete_conversation(run.session, user_id=run.user.id or 0)
+    # The role is read again, locked, in the transaction that will hold the form's result.
+    run.role = await accounts.current_role(run.session, user=run.user, admin_ids=run.app.settings.admin_ids)
+    if not run.app.forms.allows(state.form, state.context, run.role):
+        await _closed_notice(run.message, run.app, state, FORM_REVOKED, run.role)
+        return
     # Forms built at run time ("signup.12") share the completer of their prefix.
     completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(".")[0])
     if completer is None:
@@ -191,6 +198,46 @@ async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
 async def cancel(message: Message, *, session: AsyncSession, user: User, role: Role) -> None:
     await repos.delete_conversation(session, user_id=user.id or 0)
     await message.answer(_("Cancelled. Nothing was saved."), reply_markup=main_menu(role))
+
+
+async def _closed_notice(message: Message, app: AppContext, state: FormState, msgid: str, role: Role) -> None:
+    try:
+        title = _(app.forms.form_of(state).title)
+    except KeyError:
+        title = state.form
+    hours = f"{app.settings.form_ttl_hours:g}"
+    await message.answer("⚠️ " + _(msgid).format(form=escape(title), hours=hours), reply_markup=main_menu(role))
+
+
+class OpenFormGuard(BaseMiddleware):
+    """Before anything reads an open form: close it if it expired or its role was taken away.
+
+    The person is told which form was closed and that nothing was saved. A command goes on to its
+    handler (they start fresh); an answer meant for the closed form goes no further.
+    """
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        conv: Conversation | None = data.get("conversation")
+        role: Role = data["role"]
+        if conv is None:
+            return await handler(event, data)
+        reason = self.app.forms.closed_reason(conv.form, conv.context, role=role, updated_at=conv.updated_at,
+                                              now=self.app.clock.now())
+        if reason is None:
+            return await handler(event, data)
+        session: AsyncSession = data["session"]
+        await repos.delete_conversation(session, user_id=conv.user_id)
+        data["conversation"] = None
+        message = event.message if isinstance(event, CallbackQuery) else event
+        if isinstance(message, Message):
+            await _closed_notice(message, self.app, _state(conv), reason, role)
+        if isinstance(event, Message) and not (event.text or "").startswith("/"):
+            return None
+        return await handler(event, data)
 
 
 class InForm(Filter):
@@ -300,11 +347,15 @@ async def form_button(query: CallbackQuery, callback_data: FormCb, app: AppConte
         done = app.forms.confirm(state)
         if done is not None:
             await _finish(run, state, done.data)
+        else:
+            await render(message, app=app, session=session, state=state)
     elif action == "ed":
         app.forms.to_edit_menu(state)
         await _save(session, app, user, state)
         await render(message, app=app, session=session, state=state)
-    elif action == "p" and value.isdigit():
-        await render(message, app=app, session=session, state=state, page=int(value))
+    elif action == "p" and (page := small_number(value)) is not None:
+        await render(message, app=app, session=session, state=state, page=page)
     elif action == "c":
         await _apply(run, state, await app.forms.answer(state, ChoiceInput(value), providers_for(app, session)))
+    else:  # forged or unknown: show the step again rather than leave the person without buttons
+        await render(message, app=app, session=session, state=state)

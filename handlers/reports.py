@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
 from bot.domain import Role
-from bot.errors import PermissionDenied
+from bot.errors import NotFound, PermissionDenied
 from bot.i18n_marker import N_
 from bot.services import reminders
 from handlers.callbacks import ReportCb
@@ -107,14 +107,20 @@ async def reports_status(message: Message, app: AppContext, session: AsyncSessio
 async def report_press(query: CallbackQuery, callback_data: ReportCb, app: AppContext, session: AsyncSession,
                        user: User | None, role: Role) -> None:
     """Report buttons: a collaborator picks a report; staff export the status."""
-    schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
+    # Who may press comes first: a refusal must not tell whether the schedule exists.
     if callback_data.action == "f":
         if user is None or role is not Role.COLLABORATOR:
             raise PermissionDenied(N_("Only collaborators send periodic reports."))
+        schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
+        if not schedule.active:
+            raise NotFound()
         await query.answer()
         await _start_report(query.message, app, session, user, schedule)
         return
     ensure_staff(role)
+    if callback_data.action != "csv":
+        raise NotFound()
+    schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
     period, _deadline, rows = await reminders.report_status(session, schedule=schedule, today=app.today())
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -10,7 +10,17 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, PendingMenu, User
+from storage.models import (
+    Conversation,
+    Facility,
+    Invite,
+    Need,
+    NeedEvent,
+    OutboxMessage,
+    PendingMenu,
+    Signup,
+    User,
+)
 
 # --- users ---
 
@@ -24,6 +34,14 @@ async def get_user_by_id(session: AsyncSession, *, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def lock_user(session: AsyncSession, *, user: User) -> User:
+    """Read the person's row again, locked until the transaction ends (PostgreSQL; SQLite locks the database
+    on write anyway): a check of their role cannot interleave with a revocation."""
+    await session.flush()
+    await session.refresh(user, with_for_update=True)
+    return user
+
+
 async def add(session: AsyncSession, *, obj: Any) -> Any:
     session.add(obj)
     await session.flush()
@@ -33,6 +51,13 @@ async def add(session: AsyncSession, *, obj: Any) -> Any:
 async def list_users_by_role(session: AsyncSession, *, role: str) -> Sequence[User]:
     result = await session.exec(select(User).where(User.role == role).order_by(col(User.full_name)))
     return result.all()
+
+
+async def users_by_external_ids(session: AsyncSession, *, channel: str, external_ids: Sequence[str]) -> Sequence[User]:
+    if not external_ids:
+        return []
+    return (await session.exec(
+        select(User).where(User.channel == channel, col(User.external_id).in_(external_ids)))).all()
 
 
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:
@@ -161,6 +186,18 @@ async def get_invite(session: AsyncSession, *, token: str) -> Invite | None:
     return await session.get(Invite, token)
 
 
+async def pending_invites(session: AsyncSession, *, now: datetime) -> Sequence[Invite]:
+    """Invitations not used yet and not expired, oldest first."""
+    return (await session.exec(
+        select(Invite).where(col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
+        .order_by(col(Invite.created_at))
+    )).all()
+
+
+async def delete_invite(session: AsyncSession, *, token: str) -> None:
+    await session.exec(delete(Invite).where(col(Invite.token) == token))  # type: ignore[call-overload]
+
+
 async def claim_invite(session: AsyncSession, *, token: str, user_id: int, now: datetime) -> bool:
     """Mark an unused, unexpired invite used; False if someone else got there first."""
     result = await session.exec(
@@ -231,6 +268,19 @@ async def save_pending_menu(session: AsyncSession, *, channel: str, external_id:
 
 
 # --- outbox ---
+
+
+async def got_announcement(session: AsyncSession, *, ann_id: int, user_id: int) -> bool:
+    """Was this announcement sent to this person (a row that left or may have left, not one waiting or
+    cancelled), or have they answered it (reminders carry its buttons too)?"""
+    sent = (await session.exec(select(OutboxMessage.id).where(
+        OutboxMessage.dedupe_key == f"ann:{ann_id}:{user_id}",
+        col(OutboxMessage.status).not_in(("pending", "cancelled"))))).first()
+    if sent is not None:
+        return True
+    answered = (await session.exec(select(Signup.id).where(
+        Signup.announcement_id == ann_id, Signup.user_id == user_id))).first()
+    return answered is not None
 
 
 async def outbox_rows(session: AsyncSession, *, user_id: int | None = None) -> Sequence[OutboxMessage]:

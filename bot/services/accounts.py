@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +12,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES
 from bot.domain import Role
-from bot.errors import InvalidInvite, NotFound
+from bot.errors import DomainError, InvalidInvite, NotFound
 from bot.i18n_marker import N_
+from bot.services import outbox
 from storage import repos
 from storage.models import Facility, Invite, User
 
 INVITE_TTL = timedelta(days=7)
+Translator = Callable[[str, str], str]  # (message id, locale) → text
+
+
+ROLE_LABELS = {Role.COLLABORATOR: N_("collaborator"), Role.STAFF: N_("staff member")}
 
 
 def locale_from_language_code(language_code: str | None, default: str) -> str:
@@ -33,6 +38,13 @@ def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id
     if telegram_id is not None and telegram_id in admin_ids:
         return Role.STAFF
     return Role(user.role) if user is not None else Role.USER
+
+
+async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int]) -> Role:
+    """The person's role as it is now, in this transaction (their row locked): what completes a form
+    or acts on their behalf re-checks it, so a revocation takes effect at once."""
+    await repos.lock_user(session, user=user)
+    return effective_role(user, admin_ids)
 
 
 async def first_contact(
@@ -150,15 +162,57 @@ async def collaborators(session: AsyncSession) -> list[User]:
     return list(await repos.list_users_by_role(session, role=Role.COLLABORATOR))
 
 
-async def revoke_collaborator(session: AsyncSession, *, clock: Clock, user_id: int) -> User:
+async def staff_members(session: AsyncSession, *, admin_ids: Collection[int]) -> list[tuple[User, bool]]:
+    """Everyone with staff access who has a row, and whether it comes from ADMIN_IDS (settings)."""
+    by_invite = await repos.list_users_by_role(session, role=Role.STAFF)
+    from_settings = await repos.users_by_external_ids(session, channel="telegram",
+                                                      external_ids=[str(i) for i in admin_ids])
+    people = {u.id: (u, True) for u in from_settings}
+    for person in by_invite:
+        people.setdefault(person.id, (person, False))
+    return sorted(people.values(), key=lambda p: (p[0].full_name or "", p[0].id or 0))
+
+
+async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User | None, user_id: int,
+                        admin_ids: Collection[int], translate: Translator) -> tuple[User, Role]:
+    """Take a collaborator's or an invited staff member's access away: their open form is closed at once
+    and they are told. Staff from ADMIN_IDS can only be removed in the settings."""
     user = await repos.get_user_by_id(session, user_id=user_id)
-    if user is None or user.role != Role.COLLABORATOR:
+    if user is None:
         raise NotFound()
+    await repos.lock_user(session, user=user)
+    role = effective_role(user, admin_ids)
+    if role is Role.USER:
+        raise NotFound()
+    if actor is not None and user.id == actor.id:
+        raise DomainError(N_("You cannot revoke your own access. Ask another staff member."))
+    if Role(user.role) is not role:
+        raise DomainError(N_("{name} is staff through the ADMIN_IDS setting. To revoke it, remove their id from "
+                             "ADMIN_IDS and restart the bot."), name=user.full_name or user.external_id)
     user.role = Role.USER
     user.commune_code = None
     user.updated_at = clock.now()
     session.add(user)
-    return user
+    await repos.delete_conversation(session, user_id=user.id or 0)
+    text = translate(N_("Your access as {role} of the khuyến công centre has been withdrawn. Any form you had "
+                        "open was closed and nothing from it was saved."), user.locale).format(
+        role=translate(ROLE_LABELS[role], user.locale))
+    await outbox.enqueue(session, clock=clock, user=user, kind="access_revoked", text=text)
+    return user, role
+
+
+async def pending_invites(session: AsyncSession, *, clock: Clock) -> list[Invite]:
+    return list(await repos.pending_invites(session, now=clock.now()))
+
+
+async def cancel_invite(session: AsyncSession, *, clock: Clock, token: str) -> Invite:
+    """Withdraw an invitation nobody has used yet: its link is refused from now on."""
+    invite = await repos.get_invite(session, token=token) if _token_shape_ok(token) else None
+    if invite is None or invite.used_at is not None or invite.expires_at <= clock.now():
+        raise NotFound(N_("This invitation has already been used, has expired or was cancelled. Nothing was "
+                          "changed."))
+    await repos.delete_invite(session, token=token)
+    return invite
 
 
 # --- personal data (Decree 13/2023) ---

@@ -384,6 +384,16 @@ def signup_form(key: str, context: Mapping[str, Any]) -> Form | None:
     return Form(f"signup.{key}", N_("Sign-up"), fields)
 
 
+async def for_recipient(session: AsyncSession, *, ann_id: int, user: User | None, role: Role) -> Announcement:
+    """The announcement behind a recipient's button, if this person may act on it: staff may see any; anyone
+    else only one they were sent. Otherwise "not found", exactly as for an id that does not exist."""
+    ann = await session.get(Announcement, ann_id)
+    if ann is None or (role is not Role.STAFF and (
+            user is None or not await repos.got_announcement(session, ann_id=ann_id, user_id=user.id or 0))):
+        raise NotFound()
+    return ann
+
+
 async def check_signup(session: AsyncSession, *, ann_id: int, today: date) -> Announcement:
     ann = await get(session, ann_id=ann_id)
     if ann.kind not in SIGNUP_KINDS:

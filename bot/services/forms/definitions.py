@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from bot.domain import CATEGORY_LABELS, KIND_LABELS, SECTOR_LABELS, NeedCategory
+from bot.domain import CATEGORY_LABELS, KIND_LABELS, SECTOR_LABELS, NeedCategory, Role
 from bot.i18n_marker import N_
 from bot.services.forms.engine import Choice, Field, FieldKind, Form
 
 SECTOR_CHOICES = tuple(Choice(s.value, label) for s, label in SECTOR_LABELS.items())
 CATEGORY_CHOICES = tuple(Choice(c.value, label) for c, label in CATEGORY_LABELS.items())
 NEW_FACILITY = "new"
+STAFF = frozenset({Role.STAFF.value})
+COLLABORATOR = frozenset({Role.COLLABORATOR.value})
 
 
 def _is_machinery(data: dict) -> bool:
@@ -110,14 +112,15 @@ NEED_FIELDS = (
 )
 
 NEED = Form("need", N_("New need"), NEED_FIELDS)
-NEED_PROXY = Form("need_proxy", N_("New need for a facility"), (FACILITY_PICK, *NEW_FACILITY_FIELDS, *NEED_FIELDS))
+NEED_PROXY = Form("need_proxy", N_("New need for a facility"), (FACILITY_PICK, *NEW_FACILITY_FIELDS, *NEED_FIELDS),
+                  roles=COLLABORATOR)
 
 DECLINE = Form(
     "decline", N_("Decline a need"),
     (Field("reason", FieldKind.TEXT, max_length=500, needs_letters=True,
            prompt=N_("Why is this need declined? The registrant will see this reason."),
            label=N_("Reason")),),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 
 FORMS = {f.name: f for f in (REGISTER, JOIN, NEED, NEED_PROXY, DECLINE)}
@@ -132,7 +135,7 @@ INVITE = Form(
               prompt=N_("Which commune or ward will the collaborator cover? Type part of the name."),
               label=N_("Commune/ward")),
     ),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 FORMS[INVITE.name] = INVITE
 
@@ -171,18 +174,19 @@ ANNOUNCE = Form(
               prompt=N_("Questions to ask people who sign up, one per line (up to 5). For example: "
                         "“Products to exhibit?” Or Skip.")),
     ),
+    roles=STAFF,
 )
 SCHEDULE = Form(
     "schedule", N_("Schedule"),
     (Field("when", FieldKind.DATETIME, label=N_("Send at"),
            prompt=N_("When should it be sent? Type local date and time, like 31/3/2026 08:00.")),),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 ANN_COMMUNE = Form(
     "ann_commune", N_("Add a commune"),
     (Field("commune", FieldKind.LOOKUP, lookup="commune", label=N_("Commune/ward"),
            prompt=N_("Type part of a commune or ward name to add it to the audience.")),),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 for _form in (ANNOUNCE, SCHEDULE, ANN_COMMUNE):
     FORMS[_form.name] = _form
@@ -193,13 +197,13 @@ NEW_DEADLINE = Form(
     "new_deadline", N_("Change the deadline"),
     (Field("deadline_on", FieldKind.DATE, label=N_("Deadline"),
            prompt=N_("New deadline, like 31/3/2026? Reminders will move with it.")),),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 REMINDER_DAYS = Form(
     "reminder_days", N_("Reminder days"),
     (Field("days", FieldKind.DAYS, label=N_("Days before the deadline"),
            prompt=N_("How many days before the deadline should reminders go out? For example: 7, 3, 1")),),
-    confirm=False,
+    confirm=False, roles=STAFF,
 )
 REPORT_SCHEDULE = Form(
     "report_schedule", N_("Collaborator report deadline"),
@@ -216,6 +220,7 @@ REPORT_SCHEDULE = Form(
         Field("reminder_days", FieldKind.DAYS, label=N_("Reminders"),
               prompt=N_("How many days before should collaborators be reminded? For example: 3, 1")),
     ),
+    roles=STAFF,
 )
 REPORT = Form(
     "report", N_("Collaborator report"),
@@ -227,6 +232,7 @@ REPORT = Form(
         Field("notes", FieldKind.TEXT, optional=True, max_length=1000, label=N_("Notes"),
               prompt=N_("Anything to tell the centre? (or Skip)")),
     ),
+    roles=COLLABORATOR,
 )
 for _form in (NEW_DEADLINE, REMINDER_DAYS, REPORT_SCHEDULE, REPORT):
     FORMS[_form.name] = _form

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -79,6 +79,8 @@ class Form:
     title: str  # message id
     fields: tuple[Field, ...]
     confirm: bool = True  # end on a summary with Confirm / Edit / Cancel
+    # Roles allowed to fill it in (role values); empty means anyone. Re-checked at every answer and at the end.
+    roles: frozenset[str] = frozenset()
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -175,12 +177,19 @@ class LookupProvider(Protocol):
     async def browse(self, context: Mapping[str, Any]) -> Sequence[Choice]: ...
 
 
+FORM_REVOKED = N_("“{form}” has been closed: your access has changed, so it can no longer be completed. "
+                  "Nothing from it was saved.")
+FORM_EXPIRED = N_("“{form}” was left unanswered for more than {hours} hours and has expired. "
+                  "Nothing from it was saved — please start again.")
+
+
 class FormEngine:
     """Runs forms from a registry; lookups are resolved through named providers."""
 
     def __init__(self, forms: Mapping[str, Form], today: Callable[[], date],
-                 now_local: Callable[[], datetime] | None = None) -> None:
+                 now_local: Callable[[], datetime] | None = None, ttl: timedelta | None = None) -> None:
         self.forms = dict(forms)
+        self.ttl = ttl
         self._today = today
         self._now_local = now_local or (lambda: datetime.combine(today(), datetime.min.time()))
         self._factories: dict[str, Callable[[str, Mapping[str, Any]], Form | None]] = {}
@@ -189,6 +198,29 @@ class FormEngine:
         """Forms built at run time, named "<prefix>.<key>", from the key and the form's context
         (e.g. an announcement's sign-up questions, copied into the context when the form starts)."""
         self._factories[prefix] = factory
+
+    # --- whether an open form may go on ---
+
+    def allows(self, form_name: str, context: Mapping[str, Any], role: str) -> bool:
+        """May a person with this role (now) fill in this form? Unknown forms are not allowed."""
+        try:
+            form = self.form_of(FormState(form=form_name, step=None, context=dict(context)))
+        except KeyError:
+            return False
+        return not form.roles or role in form.roles
+
+    def closed_reason(self, form_name: str, context: Mapping[str, Any], *, role: str, updated_at: datetime,
+                      now: datetime) -> str | None:
+        """Why an open form can no longer go on (a message id with {form} and {hours}), or None.
+
+        A form whose role the person lost (revoked, removed from ADMIN_IDS) is closed, and so is one
+        left unanswered longer than the time-to-live.
+        """
+        if not self.allows(form_name, context, role):
+            return FORM_REVOKED
+        if self.ttl is not None and now - updated_at > self.ttl:
+            return FORM_EXPIRED
+        return None
 
     # --- navigation ---
 
