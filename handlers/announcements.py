@@ -29,7 +29,7 @@ from bot.errors import NotFound
 from bot.services import announcements as svc
 from bot.services.outbox import enqueue
 from bot.services.validation import format_phone
-from handlers.callbacks import AnCb, RecipientCb
+from handlers.callbacks import AnCb, RecipientCb, small_number
 from handlers.common import ensure_staff, ensure_user, staff_actor
 from handlers.forms import FormRun, on_complete, start_form
 from handlers.keyboards import inline
@@ -154,8 +154,8 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
         aud = svc.Audience.of(ann.audience)
         if a == "r" and value in AUDIENCE_ROLES:
             aud.roles = [r for r in aud.roles if r != value] if value in aud.roles else [*aud.roles, value]
-        elif a == "cr" and value.isdigit():
-            aud.communes = [c for c in aud.communes if c != int(value)]
+        elif a == "cr" and (code := small_number(value)) is not None:
+            aud.communes = [c for c in aud.communes if c != code]
         elif a == "t":
             aud.by_topic = not aud.by_topic
         elif a == "s" and value in SECTOR_LABELS:

@@ -92,6 +92,10 @@ async def test_audience_roles_communes_sectors_topics_and_stop(chat: ChatHarness
     await chat.send(STAFF, "chau doc")
     assert "👥 <b>1</b> people" in chat.last(STAFF).text and "Phường Châu Đốc" in chat.last(STAFF).text
     await chat.press(STAFF, f"an:cr:{ann_id}:30280")  # wrong code: nothing removed
+    for forged in ("²", "9" * 25):  # not a number we could have shown: nothing removed, no error
+        calls = await chat.press(STAFF, f"an:cr:{ann_id}:{forged}")
+        assert not any("went wrong" in c.text for c in calls)
+    assert "Phường Châu Đốc" in chat.last(STAFF).text
     await chat.press(STAFF, f"an:s:{ann_id}:food")
     async with chat.app.session_maker() as s:
         ann = await s.get(Announcement, ann_id)
