@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 # --- inline markup ------------------------------------------------------------------------------
 
@@ -202,3 +202,58 @@ def from_staff_html(text: str) -> tuple[Inline, ...]:
         _name, parts, _href = stack.pop()
         sink().extend(parts)
     return tuple(root)
+
+
+# --- storage: a reply kept in an outbox row, rendered for the recipient's channel when it is sent ----------
+
+
+def _inline_to_json(part: Inline) -> Any:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Bold):
+        return {"b": [_inline_to_json(p) for p in part.parts]}
+    if isinstance(part, Italic):
+        return {"i": [_inline_to_json(p) for p in part.parts]}
+    if isinstance(part, Link):
+        return {"a": part.label, "href": part.url}
+    if isinstance(part, Code):
+        return {"code": part.text}
+    raise TypeError(f"not inline markup: {part!r}")
+
+
+def _inline_from_json(data: Any) -> Inline:
+    if isinstance(data, str):
+        return data
+    if "b" in data:
+        return Bold(*(_inline_from_json(p) for p in data["b"]))
+    if "i" in data:
+        return Italic(*(_inline_from_json(p) for p in data["i"]))
+    if "a" in data:
+        return Link(str(data["a"]), str(data["href"]))
+    if "code" in data:
+        return Code(str(data["code"]))
+    raise ValueError(f"not stored markup: {data!r}")
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
+    out: dict[str, Any] = {"blocks": [[_inline_to_json(p) for p in block.parts] for block in reply.blocks]}
+    if reply.choices:
+        out["choices"] = [[[c.label, c.action, c.arg] for c in row] for row in reply.choices]
+    if reply.media is not None:
+        out["media"] = [reply.media.ref, reply.media.kind, reply.media.name]
+    for flag in ("replace_previous", "notice"):
+        if getattr(reply, flag):
+            out[flag] = True
+    return out
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    media = data.get("media")
+    return Reply(
+        blocks=tuple(Block(*(_inline_from_json(p) for p in block)) for block in data.get("blocks", ())),
+        choices=tuple(tuple(Choice(str(label), str(action), str(arg)) for label, action, arg in row)
+                      for row in data.get("choices", ())),
+        media=MediaRef(str(media[0]), str(media[1]), media[2]) if media else None,
+        replace_previous=bool(data.get("replace_previous")),
+        notice=bool(data.get("notice")),
+    )

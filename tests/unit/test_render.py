@@ -179,3 +179,17 @@ def test_runs_merge_and_plain_text() -> None:
     parts = ("a", "b", Bold("c"), Bold("d"))
     assert [(r.text, r.bold) for r in runs_of(parts)] == [("ab", False), ("cd", True)]
     assert plain_text(parts) == "abcd"
+
+
+def test_a_reply_survives_the_outbox_as_json() -> None:
+    import json
+
+    from bot.conversation.replies import reply_from_json, reply_to_json
+
+    reply = Reply.of(Block(Bold("Hội chợ ", Italic("Vĩnh Long")), " <2026> ", Link("thể lệ", "https://x.vn"),
+                           Code("NC-1")), "Hạn chót 15/4",
+                     choices=[[Choice("Đăng ký", "ar.s", "12"), Choice("Không quan tâm", "ar.n", "12")]],
+                     media=MediaRef("m1", "photo", None), notice=False)
+    stored = json.loads(json.dumps(reply_to_json(reply)))
+    assert reply_from_json(stored) == reply
+    assert TelegramRenderer().render(reply_from_json(stored)) == TelegramRenderer().render(reply)
