@@ -27,7 +27,7 @@ from bot.context import AppContext
 from bot.middlewares import CommitBeforeReply, RetryAfterMiddleware
 from bot.services.outbox import OutboxWorker
 from storage.db import create_engine
-from storage.migrate import upgrade_to_head
+from storage.migrate import is_at_head, upgrade_to_head
 from tests.fakebot import BOT_ID, Call, RecordingSession
 
 STAFF_ID = 9001
@@ -51,7 +51,15 @@ def pg_schema_engine(url: str) -> AsyncEngine:
 
 
 async def _fresh_postgres(url: str) -> AsyncEngine:
+    """PG_SCHEMA at the latest revision with empty tables: migrated once per run, then emptied per test."""
     engine = pg_schema_engine(url)
+    if await is_at_head(engine):
+        async with engine.begin() as conn:
+            tables = (await conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                {"s": PG_SCHEMA})).scalars().all()
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        return engine
     async with engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
         await conn.execute(text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
