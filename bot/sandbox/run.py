@@ -33,7 +33,7 @@ def fresh_folder(data_dir: str, keep: bool) -> Path:
 
 
 class PortTaken(Exception):
-    """The sandbox's port is in use (often: another sandbox is running)."""
+    """The sandbox cannot listen where asked (usually: another sandbox has the port)."""
 
 
 async def start_server(host: str, port: int) -> SandboxServer:
@@ -41,8 +41,10 @@ async def start_server(host: str, port: int) -> SandboxServer:
     try:
         await server.start(host, port)
     except OSError as exc:
-        reason = "the port is in use (another sandbox?)" if exc.errno == errno.EADDRINUSE else str(exc)
-        raise PortTaken(f"The sandbox cannot listen on {host}:{port}: {reason}. "
+        if exc.errno != errno.EADDRINUSE:
+            raise PortTaken(f"The sandbox cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                            "Check --host (e.g. 127.0.0.1) and --port.") from None
+        raise PortTaken(f"The sandbox cannot listen on {host}:{port}: the port is in use (another sandbox?). "
                         f"Choose another port: python -m bot sandbox --port {port + 1}") from None
     return server
 
