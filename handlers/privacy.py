@@ -24,12 +24,15 @@ router = Router(name="privacy")
 @router.message(Command("mydata"))
 async def my_data(message: Message, app: AppContext, session: AsyncSession, user: User | None) -> None:
     """/mydata: everything stored about the person."""
+    # The id is what staff put in ADMIN_IDS (or a person tells the centre); Telegram shows it nowhere else.
+    your_id = _("Your Telegram id: <code>{id}</code>").format(id=message.chat.id)
     if user is None:
-        await message.answer(_("We store nothing about you."))
+        await message.answer(_("We store nothing about you.") + "\n" + your_id)
         return
     data = await accounts.my_data(session, user=user)
     lines = [
         _("<b>What we store about you</b>"),
+        your_id,
         _("Name: {name}").format(name=escape(user.full_name or "—")),
         _("Telegram username: {username}").format(username=escape(user.username or "—")),
         _("Phone: {phone}").format(phone=escape(format_phone(user.phone) or "—")),

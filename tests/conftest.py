@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 from aiogram.types import Update
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.app import create_app, create_dispatcher
 from bot.channels.telegram import TelegramSender
@@ -25,12 +27,15 @@ from bot.context import AppContext
 from bot.middlewares import CommitBeforeReply, RetryAfterMiddleware
 from bot.services.outbox import OutboxWorker
 from storage.db import create_engine
-from storage.migrate import upgrade_to_head
+from storage.migrate import is_at_head, upgrade_to_head
 from tests.fakebot import BOT_ID, Call, RecordingSession
 
 STAFF_ID = 9001
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DB_PARAMS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
+# The tests' own schema in the TEST_DATABASE_URL database, unique per test process (several runs at once —
+# CI and a developer — never meet); created per test, dropped at the end. Nothing else there is touched.
+PG_SCHEMA = f"kc_test_{os.getpid()}_{secrets.token_hex(3)}"
 
 
 @pytest.fixture
@@ -39,13 +44,41 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
 
 
+def pg_schema_engine(url: str) -> AsyncEngine:
+    """An engine whose connections see only PG_SCHEMA (search_path): Alembic creates every table there."""
+    return create_async_engine(url, pool_pre_ping=True,
+                               connect_args={"server_settings": {"search_path": PG_SCHEMA}})
+
+
 async def _fresh_postgres(url: str) -> AsyncEngine:
-    engine = create_engine(url)
+    """PG_SCHEMA at the latest revision with empty tables: migrated once per run, then emptied per test."""
+    engine = pg_schema_engine(url)
+    if await is_at_head(engine):
+        async with engine.begin() as conn:
+            tables = (await conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"),
+                {"s": PG_SCHEMA})).scalars().all()
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        return engine
     async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+        await conn.execute(text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
     await upgrade_to_head(engine)
     return engine
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if PG_URL:
+        asyncio.run(_drop_pg_schema(PG_URL))
+
+
+async def _drop_pg_schema(url: str) -> None:
+    engine = pg_schema_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=DB_PARAMS)
@@ -56,6 +89,16 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
     else:
         eng = create_engine(f"sqlite+aiosqlite:///{tmp_path}/test.db")
         await upgrade_to_head(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def pg_engine() -> AsyncIterator[AsyncEngine]:
+    """PostgreSQL only (in the tests' own schema), for what SQLite cannot do; skipped without TEST_DATABASE_URL."""
+    if not PG_URL:
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL")
+    eng = await _fresh_postgres(PG_URL)
     yield eng
     await eng.dispose()
 

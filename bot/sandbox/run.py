@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.config import Settings
@@ -30,24 +32,57 @@ def fresh_folder(data_dir: str, keep: bool) -> Path:
     return folder
 
 
-async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sandbox-data",
-                  keep: bool = False) -> None:
-    """Start everything; Ctrl-C stops it all. The database is fresh (and seeded) unless `keep`."""
-    folder = fresh_folder(data_dir, keep)
+class PortTaken(Exception):
+    """The sandbox cannot listen where asked (usually: another sandbox has the port)."""
+
+
+async def start_server(host: str, port: int) -> SandboxServer:
     server = SandboxServer(bot_token=TOKEN, personas=personas())
-    base = await server.start(host, port)
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, bot_token=TOKEN, telegram_api_base=base, admin_ids=str(STAFF.id),
-        database_url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}",
-    )
-    print(f"\n  Sandbox ready: open http://{host}:{port} in a browser (Ctrl-C stops).\n", flush=True)
     try:
-        await run(settings, seed_demo=True)
+        await server.start(host, port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise PortTaken(f"The sandbox cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                            "Check --host (e.g. 127.0.0.1) and --port.") from None
+        raise PortTaken(f"The sandbox cannot listen on {host}:{port}: the port is in use (another sandbox?). "
+                        f"Choose another port: python -m bot sandbox --port {port + 1}") from None
+    return server
+
+
+async def announce_when_ready(server: SandboxServer, say: Callable[[str], None] = print) -> None:
+    """The address, once the bot polls the server (a browser opened earlier would get no answers)."""
+    await server.polling.wait()
+    say(f"\n  Sandbox ready: open {server.base_url} in a browser (Ctrl-C stops).\n")
+
+
+async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sandbox-data",
+                  keep: bool = False, *, bot: Callable[..., Awaitable[None]] = run,
+                  say: Callable[[str], None] = print) -> None:
+    """Start everything; Ctrl-C stops it all. The database is fresh (and seeded) unless `keep`.
+
+    The port is bound before any data is touched: a taken port (another sandbox) loses nothing.
+    """
+    server = await start_server(host, port)
+    try:
+        folder = fresh_folder(data_dir, keep)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, bot_token=TOKEN, telegram_api_base=server.base_url, admin_ids=str(STAFF.id),
+            database_url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}",
+        )
+        say("Sandbox server listening; starting the bot (the address follows once it answers) …")
+        ready = asyncio.create_task(announce_when_ready(server, say))
+        try:
+            await bot(settings, seed_demo=True)
+        finally:
+            ready.cancel()
     finally:
         await server.stop()
         log.info("sandbox stopped")
 
 
-def main(host: str, port: int, keep: bool) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sandbox(host, port, keep=keep))
+def main(host: str, port: int, keep: bool, data_dir: str = "sandbox-data") -> None:
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(sandbox(host, port, data_dir, keep))
+    except PortTaken as exc:
+        raise SystemExit(str(exc)) from None

@@ -9,6 +9,7 @@ connections). The same server backs the web chat, the end-to-end tests and the b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -114,6 +115,8 @@ class SandboxServer:
         self._updates: list[dict[str, Any]] = []
         self._pending_queries: dict[str, int] = {}  # callback query id → user, until answered
         self.polling = asyncio.Event()  # set by the first getUpdates: a bot is listening
+        self.open_long_polls = 0  # getUpdates and web-chat event requests waiting right now
+        self._closing = False  # set by stop(): open long polls are answered at once
         self._per_user: dict[int, asyncio.Event] = {}  # woken when that person's chat changes
         self._update_ids = itertools.count(1)
         self._event_seq = itertools.count(1)
@@ -146,19 +149,49 @@ class SandboxServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Bind and serve; OSError (e.g. the port is taken) leaves nothing behind."""
+        self._closing = False
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         # A deep accept queue: bursts of connections must queue, as at api.telegram.org, not be reset.
         site = web.TCPSite(self._runner, host, port, backlog=2048)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         actual = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://{host}:{actual}"
         return self.base_url
 
     async def stop(self) -> None:
+        """Answer every open long poll at once (empty), then close: stopping never waits them out."""
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _long_poll(self, ready: Callable[[], bool], seconds: float) -> None:
+        """Wait until `ready()`, `seconds` pass, or the server stops (woken by changes, never polled)."""
+        if ready() or seconds <= 0 or self._closing:
+            return
+        self.open_long_polls += 1
+        try:
+            async with self._changed:
+                self._changed.notify_all()  # for wait_long_polls
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(seconds):
+                        await self._changed.wait_for(lambda: ready() or self._closing)
+        finally:
+            self.open_long_polls -= 1
+
+    async def wait_long_polls(self, count: int) -> None:
+        """Until at least `count` long polls are open (tests)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.open_long_polls >= count)
 
     def _next_seq(self) -> int:
         self._last_seq = next(self._event_seq)
@@ -248,16 +281,7 @@ class SandboxServer:
         if offset:
             # Telegram forgets every update below the offset: they are confirmed.
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-        deadline = asyncio.get_running_loop().time() + timeout
-        async with self._changed:
-            while not self._updates:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    break
+        await self._long_poll(lambda: bool(self._updates), timeout)
         return self._updates[:limit]
 
     def _chat_of(self, p: dict[str, Any]) -> Chat:
@@ -609,13 +633,7 @@ class SandboxServer:
         except (KeyError, ValueError):
             raise web.HTTPBadRequest(text="user (int), after (int), wait (seconds)") from None
         self.user(user_id)
-        if wait and not self.events(user_id, after):
-            try:
-                async with asyncio.timeout(wait), self._changed:
-                    while not self.events(user_id, after):
-                        await self._changed.wait()
-            except TimeoutError:
-                pass
+        await self._long_poll(lambda: bool(self.events(user_id, after)), wait)
         return web.json_response({"events": self.events(user_id, after)}, dumps=_dumps)
 
     async def _api_block(self, request: web.Request) -> web.StreamResponse:

@@ -198,9 +198,9 @@ async def test_graceful_stop_finishes_what_is_in_flight(engine, clock) -> None:
 
 
 @pytest.mark.postgres
-async def test_two_workers_share_the_work_without_duplicates_and_within_the_rate(engine, clock) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SKIP LOCKED sharing needs PostgreSQL")
+async def test_two_workers_share_the_work_without_duplicates_and_within_the_rate(pg_engine, clock) -> None:
+    """SKIP LOCKED sharing needs PostgreSQL: this test has no SQLite twin."""
+    engine = pg_engine
     users = await make_users(engine, clock, 200)
     await queue_for(engine, clock, users)
     sender = FakeSender(clock, latency=0.002)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,28 @@ from bot.sandbox.server import SandboxServer
 TOKEN = "123456789:e2e-token"
 STAFF = 1001
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def migrate_template(path: Path) -> Path:
+    """One migrated SQLite database, copied for each bot: the bot sees it is at the latest revision and
+    skips its migration child process (one Python start, 5-7 s on a loaded machine, less per test)."""
+    from storage.db import create_engine
+    from storage.migrate import upgrade_to_head
+
+    async def migrate() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade_to_head(engine)
+        await engine.dispose()  # the last connection checkpoints the WAL into the file
+
+    asyncio.run(migrate())
+    return path
+
+
+def copy_database(template: Path, workdir: Path) -> Path:
+    """A migrated database for one bot, at the path BotProcess uses."""
+    target = workdir / "bot.db"
+    shutil.copyfile(template, target)
+    return target
 
 
 class BotProcess:
@@ -32,15 +55,35 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.log = workdir / "bot.log"
 
-    async def start(self, timeout: float = 30) -> None:
+    async def start(self, timeout: float = 120) -> None:
+        """Start and wait until the bot polls the server (its readiness signal), or fail at once if it exits.
+
+        The limit is generous (a loaded 2-core machine takes 5-7 s only to import aiogram); on any failure
+        the process is killed, never left running, and the error shows the end of its log.
+        """
         self.server.polling.clear()
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=self.env,
                                                              stdout=out, stderr=subprocess.STDOUT)
+        polling = asyncio.ensure_future(self.server.polling.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
         try:
-            await asyncio.wait_for(self.server.polling.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"the bot did not start polling:\n{self.log.read_text()[-3000:]}") from None
+            done, _ = await asyncio.wait({polling, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if polling not in done:
+                why = f"exited with code {self.proc.returncode}" if exited in done else \
+                    f"did not start polling within {timeout:g} s"
+                raise AssertionError(f"the bot {why}:\n{self.log.read_text(errors='replace')[-3000:]}")
+        except BaseException:
+            await self._kill_if_running()
+            raise
+        finally:
+            polling.cancel()
+            exited.cancel()
+
+    async def _kill_if_running(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
 
     async def kill(self) -> None:
         """SIGKILL: the process dies wherever it is."""

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from storage.db import create_engine, create_session_maker
-from storage.migrate import upgrade_to_head
 from storage.models import Announcement, Reminder, Signup, User
 from tests.e2e.harness import STAFF, BotProcess, Person
 
@@ -17,10 +16,8 @@ RECIPIENTS = 300
 BLOCKED = {3000 + i for i in range(0, RECIPIENTS, 33)}  # about 3 %
 
 
-async def test_broadcast_to_a_few_hundred_people(server, tmp_path) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    engine = create_engine(db_url)
-    await upgrade_to_head(engine)
+async def test_broadcast_to_a_few_hundred_people(server, tmp_path, bot_db) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{bot_db}")
     now = datetime.now(UTC)
     async with create_session_maker(engine)() as s:
         for i in range(RECIPIENTS):
@@ -73,10 +70,10 @@ async def test_broadcast_to_a_few_hundred_people(server, tmp_path) -> None:
         await engine.dispose()
 
 
-async def test_a_due_reminder_reaches_the_persons_chat(server, tmp_path) -> None:
+async def test_a_due_reminder_reaches_the_persons_chat(server, tmp_path, bot_db) -> None:
     bot = BotProcess(server, tmp_path)
     await bot.start()
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    engine = create_engine(f"sqlite+aiosqlite:///{bot_db}")
     try:
         lan = Person(server, 4001)
         await lan.say("/start")  # she exists for the bot

@@ -186,3 +186,18 @@ async def test_echo_bot_with_real_polling(server) -> None:
     finally:
         await dp.stop_polling()
         await polling
+
+
+async def test_stop_answers_open_long_polls_at_once(server) -> None:
+    """Ctrl-C must not wait out the bot's getUpdates or the web chat's event poll: both are answered, empty."""
+    async with ClientSession() as http:
+        get_updates = asyncio.create_task(http.post(f"{server.base_url}/bot{TOKEN}/getUpdates",
+                                                    json={"timeout": 3600}))
+        events = asyncio.create_task(http.get(f"{server.base_url}/sandbox/api/events",
+                                              params={"user": "1", "after": "999", "wait": "30"}))
+        await server.wait_long_polls(2)
+        await server.stop()
+        assert server.open_long_polls == 0
+        updates, web = await get_updates, await events
+        assert (updates.status, await updates.json()) == (200, {"ok": True, "result": []})
+        assert (web.status, await web.json()) == (200, {"events": []})

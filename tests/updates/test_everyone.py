@@ -50,12 +50,13 @@ async def test_language_choice_is_stored_and_used(chat: ChatHarness) -> None:
 
 async def test_mydata_lists_everything_stored(chat: ChatHarness) -> None:
     p = Person(4008, language_code=EN)
-    assert "store nothing" in (await chat.send(p, "/mydata"))[-1].text
+    first = (await chat.send(p, "/mydata"))[-1].text
+    assert "store nothing" in first and "Your Telegram id: <code>4008</code>" in first  # for ADMIN_IDS
     await register_facility(chat, p)
     await file_need(chat, p)
     text = (await chat.send(p, "/mydata"))[-1].text
-    for expected in ("Nguyễn Thị Lan", "0912 345 678", "Cơ sở nước mắm Hưng Thịnh", "Phường Long Xuyên",
-                     "nước mắm, khô cá", "NC-2026-0001", "Cần tập huấn quản lý sản xuất"):
+    for expected in ("Telegram id: <code>4008</code>", "Nguyễn Thị Lan", "0912 345 678", "Cơ sở nước mắm Hưng Thịnh",
+                     "Phường Long Xuyên", "nước mắm, khô cá", "NC-2026-0001", "Cần tập huấn quản lý sản xuất"):
         assert expected in text
 
 
