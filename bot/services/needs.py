@@ -24,7 +24,7 @@ from bot.services import outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms import Choice
 from bot.services.forms.definitions import NEW_FACILITY
-from bot.services.validation import fold, format_million, format_month, format_phone
+from bot.services.validation import ascii_int, fold, format_million, format_month, format_phone
 from storage import repos
 from storage.models import Facility, Need, NeedEvent, User
 
@@ -59,7 +59,8 @@ class FacilityLookup:
     async def get(self, value: str, context: Mapping[str, Any]) -> Choice | None:
         if value == NEW_FACILITY:
             return self._new()
-        facility = await repos.get_facility(self.session, facility_id=int(value)) if value.isdigit() else None
+        facility_id = ascii_int(value)
+        facility = await repos.get_facility(self.session, facility_id=facility_id) if facility_id is not None else None
         if facility is None or facility.commune_code != context["commune_code"]:
             return None
         return Choice(str(facility.id), facility.name, translate=False)

@@ -66,7 +66,7 @@ def fold(text: str) -> str:
 def parse_phone(raw: str) -> str:
     """Validate a Vietnamese (or +country) phone number; returns E.164, e.g. +84912345678."""
     candidate = raw.strip()
-    if not re.fullmatch(r"[+\d\s().\-]{8,20}", candidate):
+    if not re.fullmatch(r"[+0-9\s().\-]{8,20}", candidate):
         raise Invalid(Text(N_("That doesn't look like a phone number. Please type it like 0912 345 678.")))
     try:
         number = phonenumbers.parse(candidate, "VN")
@@ -92,7 +92,7 @@ def format_phone(e164: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-_AMOUNT = re.compile(r"^(?P<num>\d[\d.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
+_AMOUNT = re.compile(r"^(?P<num>[0-9][0-9.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
 
 
 def parse_million(raw: str) -> Decimal:
@@ -109,11 +109,11 @@ def parse_million(raw: str) -> Decimal:
             raise Invalid(Text(N_("The amount must be greater than zero.")))
         raise Invalid(hint)
     num = re.sub(r"\s+", "", match.group("num"))
-    if re.fullmatch(r"\d{1,3}(\.\d{3})+", num):
+    if re.fullmatch(r"[0-9]{1,3}(\.[0-9]{3})+", num):
         num = num.replace(".", "")  # Vietnamese thousand groups: 1.500 = 1500
-    elif re.fullmatch(r"\d+[.,]\d+", num):
+    elif re.fullmatch(r"[0-9]+[.,][0-9]+", num):
         num = num.replace(",", ".")  # decimal comma or point: 12,5 = 12.5
-    elif not num.isdigit():
+    elif not (num.isascii() and num.isdigit()):
         raise Invalid(hint)
     try:
         value = Decimal(num).quantize(Decimal("0.01"))  # amounts are kept to the 10,000 đồng
@@ -140,7 +140,7 @@ def format_million(value: Decimal | None) -> str:
 
 
 _MONTH = re.compile(
-    r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>\d{1,2})\s*[/.\-]\s*)?(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$",
+    r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>[0-9]{1,2})\s*[/.\-]\s*)?(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})$",
     re.IGNORECASE,
 )
 
@@ -177,9 +177,9 @@ def format_month(value: date | None) -> str:
     return f"{value.month}/{value.year}" if value else ""
 
 
-_DATE = re.compile(r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$")
+_DATE = re.compile(r"^(?P<d>[0-9]{1,2})\s*[/.\-]\s*(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})$")
 _DATETIME = re.compile(
-    r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})\s+(?:lúc\s+)?(?P<H>\d{1,2})\s*[:hg]\s*(?P<M>\d{2})?$",
+    r"^(?P<d>[0-9]{1,2})\s*[/.\-]\s*(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})\s+(?:lúc\s+)?(?P<H>[0-9]{1,2})\s*[:hg]\s*(?P<M>[0-9]{2})?$",
     re.IGNORECASE,
 )
 
@@ -273,24 +273,33 @@ def html_to_plain(text: str) -> str:
     return _html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
+_ASCII_INT = re.compile(r"[0-9]{1,9}")  # digits 0–9 only: "²" or "٣" are digits to str.isdigit(), not to people
+
+
+def ascii_int(value: str) -> int | None:
+    """An id or list number typed or sent back by a button: digits 0–9 only, at most 9 of them; else None."""
+    return int(value) if _ASCII_INT.fullmatch(value) else None
+
+
 def parse_count(raw: str, *, maximum: int = 100_000) -> int:
-    """A whole number ≥ 0 typed with digits ("12", "1.200")."""
+    """A whole number from 0 to `maximum`, typed with the digits 0–9 ("12", "1.200")."""
     text = raw.strip().replace(".", "").replace(",", "").replace(" ", "")
-    if not text.isdigit():
-        if text.startswith("-"):
+    hint = Text(N_("Please type a whole number from 0 to {limit} with the digits 0–9, e.g. 12."), {"limit": maximum})
+    if not text.isascii() or not text.isdigit():
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
             raise Invalid(Text(N_("The number cannot be negative.")))
-        raise Invalid(Text(N_("Please type a whole number with digits, e.g. 12.")))
-    value = int(text)
-    if value > maximum:
+        raise Invalid(hint)
+    if not _ASCII_INT.fullmatch(text) or int(text) > maximum:
         raise Invalid(Text(N_("That number is too large (at most {limit})."), {"limit": maximum}))
-    return value
+    return int(text)
 
 
 def parse_days_list(raw: str, *, maximum: int = 60) -> list[int]:
-    """Reminder offsets in days, e.g. "7, 3, 1" → [7, 3, 1] (distinct, largest first)."""
+    """Reminder offsets in days, e.g. "7, 3, 1" → [7, 3, 1] (distinct, largest first; digits 0–9 only)."""
     parts = [p for p in re.split(r"[\s,;]+", raw.strip()) if p]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise Invalid(Text(N_("Please type numbers of days separated by commas, like 7, 3, 1.")))
+    if not parts or len(parts) > 10 or not all(_ASCII_INT.fullmatch(p) for p in parts):
+        raise Invalid(Text(N_("Please type up to 10 numbers of days from 1 to {limit} with the digits 0–9, "
+                              "separated by commas, like 7, 3, 1."), {"limit": maximum}))
     days = sorted({int(p) for p in parts}, reverse=True)
     if days[0] > maximum or days[-1] < 1:
         raise Invalid(Text(N_("Each number of days must be between 1 and {limit}."), {"limit": maximum}))

@@ -280,3 +280,68 @@ def test_fold_turns_d_with_stroke_into_d() -> None:
 def test_fold_collapses_punctuation_and_nfd_input() -> None:
     assert fold("  Long-Xuyên,  An Giang! ") == "long xuyen an giang"
     assert fold(unicodedata.normalize("NFD", "Hòa")) == "hoa"
+
+
+# --- whole numbers: ASCII digits only, with bounds ---
+
+COUNT_HINT = "Please type a whole number from 0 to {limit} with the digits 0–9, e.g. 12."
+COUNT_TOO_LARGE = "That number is too large (at most {limit})."
+DAYS_HINT = ("Please type up to 10 numbers of days from 1 to {limit} with the digits 0–9, "
+             "separated by commas, like 7, 3, 1.")
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "１２", "1²", "mười hai", "3.5e2", ""])
+def test_counts_take_only_ascii_digits(raw: str) -> None:
+    from bot.services.validation import parse_count
+
+    message = refused(parse_count, raw)
+    assert message.msgid == COUNT_HINT and message.params == {"limit": 100_000}
+
+
+@pytest.mark.parametrize("raw", ["9" * 5000, "1" * 10, "100001"])
+def test_huge_counts_are_too_large_not_a_crash(raw: str) -> None:
+    from bot.services.validation import parse_count
+
+    message = refused(parse_count, raw)
+    assert message.msgid == COUNT_TOO_LARGE and message.params == {"limit": 100_000}
+
+
+def test_counts_parse_with_groups_and_bounds() -> None:
+    from bot.services.validation import parse_count
+
+    assert parse_count(" 1.200 ") == 1200
+    assert parse_count("0") == 0
+    assert parse_count("28", maximum=28) == 28
+    assert refused(parse_count, "-3").msgid == "The number cannot be negative."
+
+
+@pytest.mark.parametrize("raw", ["²", "7, ٣", "7, 3, 1²", "9" * 5000, ",".join(["1"] * 11)])
+def test_days_take_only_ascii_digits(raw: str) -> None:
+    from bot.services.validation import parse_days_list
+
+    message = refused(parse_days_list, raw)
+    assert message.msgid == DAYS_HINT and message.params == {"limit": 60}
+
+
+def test_days_parse() -> None:
+    from bot.services.validation import parse_days_list
+
+    assert parse_days_list("7, 3,1 3") == [7, 3, 1]
+    assert refused(parse_days_list, "0, 3").msgid == "Each number of days must be between 1 and {limit}."
+
+
+@pytest.mark.parametrize("raw", ["٣/2026", "5/２０２６", "5/2026²"])
+def test_month_takes_only_ascii_digits(raw: str) -> None:
+    assert refused(parse_month, raw, TODAY).msgid == MONTH_FORMAT
+
+
+@pytest.mark.parametrize("raw", ["١٥٠", "150²"])
+def test_amount_takes_only_ascii_digits(raw: str) -> None:
+    assert refused(parse_million, raw).msgid == AMOUNT_HINT
+
+
+def test_ascii_int_for_ids_and_list_numbers() -> None:
+    from bot.services.validation import ascii_int
+
+    assert ascii_int("12") == 12
+    assert [ascii_int(v) for v in ("²", "٣", "", "-1", "1" * 10, "9" * 5000)] == [None] * 6

@@ -406,8 +406,9 @@ class FormEngine:
     def _match_choice_text(choices: Sequence[Choice], text: str) -> str | None:
         """A typed answer picks a choice by its number in the list or by its (accent-free) value."""
         folded = validation.fold(text)
-        if folded.isdigit() and 1 <= int(folded) <= len(choices):
-            return choices[int(folded) - 1].value
+        number = validation.ascii_int(folded)
+        if number is not None and 1 <= number <= len(choices):
+            return choices[number - 1].value
         for c in choices:
             if folded and folded == validation.fold(c.value):
                 return c.value
