@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,7 +18,7 @@ from bot.clock import Clock
 from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, TRANSITIONS, NeedCategory, NeedStatus, Role
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.i18n_marker import N_
-from bot.services import outbox
+from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms import Choice
 from bot.services.forms.definitions import NEW_FACILITY
@@ -221,11 +219,9 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
                      translate: Callable[[str], str]) -> bytes:
     """All needs as CSV, UTF-8 with BOM so Excel shows Vietnamese correctly."""
     require_staff(actor)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([translate(h) for h in EXPORT_COLUMNS])
+    rows = []
     for need, facility in await repos.all_needs_with_facility(session):
-        writer.writerow([
+        rows.append([
             need.ref,
             need.created_at.astimezone(tz).strftime("%d/%m/%Y"),
             facility.name if facility else "",
@@ -242,4 +238,4 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
             need.decline_reason or "",
             translate(N_("yes")) if need.filed_by_user_id else "",
         ])
-    return buf.getvalue().encode("utf-8-sig")
+    return exports.csv_bytes([translate(h) for h in EXPORT_COLUMNS], rows)
