@@ -35,17 +35,18 @@ def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id
     return Role(user.role) if user is not None else Role.USER
 
 
-async def first_contact(
-    session: AsyncSession, *, clock: Clock, channel: str, external_id: str, full_name: str | None,
-    username: str | None, locale: str,
-) -> User:
-    """The user row, created on first contact (/start), never on every message."""
+async def first_contact(session: AsyncSession, *, clock: Clock, channel: str, external_id: str, locale: str) -> User:
+    """The user row, created on first contact (/start), never on every message.
+
+    Before consent it holds only what is needed to answer: the channel's id for the person and their
+    language. Their name (and phone) arrive with the registration or invitation form, with consent;
+    the channel's display name and username are never stored.
+    """
     user = await repos.get_user(session, channel=channel, external_id=external_id)
     if user is not None:
         return user
     now = clock.now()
-    user = User(channel=channel, external_id=external_id, full_name=full_name, username=username,
-                locale=locale, created_at=now, updated_at=now)
+    user = User(channel=channel, external_id=external_id, locale=locale, created_at=now, updated_at=now)
     return await repos.add(session, obj=user)
 
 

@@ -377,7 +377,8 @@ def signup_form(key: str, context: Mapping[str, Any]) -> Form | None:
     if not questions:
         return None
     fields = tuple(
-        Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False)
+        Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False,
+              multiline=True)
         for i, question in enumerate(questions, start=1)
     )
     return Form(f"signup.{key}", N_("Sign-up"), fields)

@@ -16,6 +16,11 @@ from bot.i18n_marker import N_, Text
 _INVISIBLE = dict.fromkeys(
     [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]
 )
+# Every way of breaking a line: CR LF, CR, vertical tab, form feed, NEL, line and paragraph separators.
+_LINE_BREAK = re.compile(r"\r\n|[\r\v\f\x85\u2028\u2029]")
+# Combining marks on one letter: Vietnamese needs none after NFC (every letter is precomposed), other
+# scripts at most two; a pile of them ("Zalgo" text) spills over the lines above and below.
+MAX_COMBINING_MARKS = 2
 MAX_COST_MILLION = Decimal(100_000)  # 100 billion đồng: above any khuyến công grant by far
 
 
@@ -32,15 +37,23 @@ class TextRules:
     max_length: int
     min_length: int = 1
     needs_letters: bool = False
+    # Descriptions, notes and answers keep their line breaks; names, titles, places and products are one
+    # line, so that a name cannot fake further fields ("Trạng thái: Đã duyệt") on the lines below it.
+    multiline: bool = False
 
 
 def clean_text(raw: str, rules: TextRules) -> str:
     """Normalise free text (NFC, no invisible or control characters, trimmed) and check its length."""
-    text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
+    text = _LINE_BREAK.sub("\n", unicodedata.normalize("NFC", raw).translate(_INVISIBLE))
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = re.sub(r"[ \t]+", " ", text).strip()
     if not text:
         raise Invalid(Text(N_("Please type something — an empty answer can't be saved.")))
+    if not rules.multiline and "\n" in text:
+        raise Invalid(Text(N_("Please write this on one line, without line breaks.")))
+    if _stacked_marks(text) > MAX_COMBINING_MARKS:
+        raise Invalid(Text(N_("This text has too many accent marks piled on one letter. "
+                              "Please type it again with ordinary letters.")))
     if len(text) > rules.max_length:
         raise Invalid(
             Text(
@@ -54,6 +67,31 @@ def clean_text(raw: str, rules: TextRules) -> str:
     if rules.needs_letters and not any(ch.isalnum() for ch in text):
         raise Invalid(Text(N_("Please write it with letters or digits, not only symbols or emoji.")))
     return text
+
+
+def _stacked_marks(text: str) -> int:
+    """The longest run of combining marks on one base character."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.category(ch) in ("Mn", "Me") else 0
+        longest = max(longest, run)
+    return longest
+
+
+def channel_text(raw: str | None, max_length: int) -> str | None:
+    """Text that comes from the channel, not typed in answer to us (a Telegram name, a file name): made
+    storable rather than refused — NFC, no control characters (NUL included) or line breaks, cut to the
+    column's length (a file name keeps its extension). None when nothing is left."""
+    if not raw:
+        return None
+    text = _LINE_BREAK.sub(" ", unicodedata.normalize("NFC", raw).translate(_INVISIBLE))
+    text = "".join(" " if ch in "\n\t" else ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > max_length:
+        stem, dot, ext = text.rpartition(".")
+        keep = dot + ext if dot and stem and 0 < len(ext) <= 10 else ""
+        text = text[: max_length - len(keep)].rstrip() + keep
+    return text or None
 
 
 def fold(text: str) -> str:

@@ -86,15 +86,15 @@ async def test_users_are_unique_per_channel_and_external_id(maker, clock) -> Non
 
 async def test_first_contact_creates_the_user_once(maker, clock) -> None:
     async with maker() as s:
-        first = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001",
-                                             full_name="Lan", username=None, locale="en")
-        again = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001",
-                                             full_name="Other", username=None, locale="vi")
+        first = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001", locale="en")
+        again = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001", locale="vi")
         await s.commit()
     assert again.id == first.id
     async with maker() as s:
         users = (await s.exec(select(User))).all()
-    assert [(u.full_name, u.locale) for u in users] == [("Lan", "en")]
+    # Nothing personal before consent: no name, no username, no phone.
+    assert [(u.external_id, u.full_name, u.username, u.phone, u.locale) for u in users] == [
+        ("1001", None, None, None, "en")]
 
 
 # --- facilities ---

@@ -104,9 +104,55 @@ def test_text_is_nfc_normalised() -> None:
     assert clean_text(unicodedata.normalize("NFD", "Xã Mỹ Hòa Hưng"), RULES) == "Xã Mỹ Hòa Hưng"
 
 
-def test_control_characters_are_removed_but_newlines_kept() -> None:
+MULTILINE = TextRules(max_length=200, multiline=True)
+ONE_LINE = "Please write this on one line, without line breaks."
+ZALGO = "This text has too many accent marks piled on one letter. Please type it again with ordinary letters."
+FAKE_FIELDS = "Cơ sở A\nĐiện thoại: 0900 000 000\nTrạng thái: Đã duyệt"
+
+
+def test_control_characters_are_removed_but_newlines_kept_in_multiline_fields() -> None:
     assert clean_text("a\x00b\x07c\x1bd\x7f", RULES) == "abcd"
-    assert clean_text("dòng 1\ndòng 2", RULES) == "dòng 1\ndòng 2"
+    assert clean_text("dòng 1\ndòng 2", MULTILINE) == "dòng 1\ndòng 2"
+
+
+@pytest.mark.parametrize("raw", [FAKE_FIELDS, "Cơ sở A\r\nTrạng thái: Đã duyệt", "Cơ sở A\rB", "Cơ sở A\u2028B",
+                                 "Cơ sở A\u2029B", "Cơ sở A\x85B", "Cơ sở A\x0bB", "Cơ sở A\x0cB"])
+def test_single_line_fields_refuse_every_kind_of_line_break(raw: str) -> None:
+    assert refused(clean_text, raw, NAME_RULES).msgid == ONE_LINE
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (FAKE_FIELDS, FAKE_FIELDS), ("a\r\nb", "a\nb"), ("a\rb", "a\nb"), ("a\u2028b\u2029c", "a\nb\nc")])
+def test_multiline_fields_keep_line_breaks_as_newlines(raw: str, expected: str) -> None:
+    assert clean_text(raw, MULTILINE) == expected
+
+
+def test_a_trailing_newline_is_not_a_line_break() -> None:
+    assert clean_text("  Cơ sở A \n", NAME_RULES) == "Cơ sở A"
+
+
+@pytest.mark.parametrize("raw", ["Z\u0351\u0308\u0303algo", "C\u0300\u0301\u0302\u0303\u0304\u0305ơ sở",
+                                 "a" + "\u0336" * 40, "x\u20dd\u20de\u20df"])
+def test_piles_of_combining_marks_are_refused(raw: str) -> None:
+    for rules in (NAME_RULES, MULTILINE):
+        assert refused(clean_text, raw, rules).msgid == ZALGO
+
+
+@pytest.mark.parametrize("raw", ["Nguyễn Thị Ngọc Diệp", "Xưởng cơ khí Đức Thịnh", "क्षत्रिय", "ที่นี่", "e\u0301\u0323"])
+def test_ordinary_accents_pass(raw: str) -> None:
+    assert clean_text(unicodedata.normalize("NFD", raw), NAME_RULES) == unicodedata.normalize("NFC", raw)
+
+
+@pytest.mark.parametrize(("raw", "limit", "expected"), [
+    ("Lan\x00 An", 120, "Lan An"), ("Lan\nTrạng thái: Đã duyệt", 120, "Lan Trạng thái: Đã duyệt"),
+    ("A" * 300, 120, "A" * 120), ("x" * 300 + ".pdf", 255, "x" * 251 + ".pdf"), ("\x00\u200b ", 64, None),
+    (None, 64, None), ("Hòa", 10, "Hòa")])
+def test_channel_text_is_made_storable(raw: str | None, limit: int, expected: str | None) -> None:
+    from bot.services.validation import channel_text
+
+    assert channel_text(raw, limit) == expected
+    if raw:
+        assert channel_text(unicodedata.normalize("NFD", raw), limit) == expected
 
 
 def test_runs_of_spaces_and_tabs_collapse_and_ends_are_trimmed() -> None:

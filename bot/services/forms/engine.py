@@ -56,6 +56,7 @@ class Field:
     max_length: int = 200
     needs_letters: bool = False
     html: bool = False  # staff text that may use Telegram's HTML subset
+    multiline: bool = False  # TEXT: line breaks allowed (descriptions, notes, answers); else one line
     maximum: int = 100_000  # largest value of a NUMBER field
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
@@ -348,7 +349,7 @@ class FormEngine:
         if kind is FieldKind.TEXT:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please answer with a text message.")), fld.hint)
-            rules = TextRules(max_length=fld.max_length, needs_letters=fld.needs_letters)
+            rules = TextRules(max_length=fld.max_length, needs_letters=fld.needs_letters, multiline=fld.multiline)
             text = validation.clean_text(inp.text, rules)
             return self._accept(state, fld, validation.check_staff_html(text) if fld.html else text)
         if kind is FieldKind.PHONE:
@@ -382,7 +383,9 @@ class FormEngine:
             return self._accept(state, fld, when.isoformat())
         if kind is FieldKind.FILE:
             if isinstance(inp, FileInput):
-                return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": inp.name})
+                # The file name comes from the channel: cleaned and cut to its column (need.attachment_name).
+                name = validation.channel_text(inp.name, 255)
+                return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": name})
             return Invalid(Text(N_("Please send a photo or a document, or press Skip.")), fld.hint)
         if kind is FieldKind.CHOICE:
             return self._answer_choice(state, fld, inp)
