@@ -14,7 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
-from bot.domain import Role
+from bot.domain import Role, shown
 from bot.errors import PermissionDenied
 from bot.i18n_marker import N_
 from bot.services import exports, reminders
@@ -123,7 +123,7 @@ async def report_press(query: CallbackQuery, callback_data: ReportCb, app: AppCo
     data = exports.csv_bytes([vi(h) for h in EXPORT_HEADERS], [
         [app.communes.name(person.commune_code), person.full_name, format_phone(person.phone),
          vi(N_("yes")) if sub else vi(N_("no")), sub.facilities_visited if sub else None,
-         sub.needs_collected if sub else None, sub.notes if sub else None]
+         sub.needs_collected if sub else None, shown(sub.notes, vi) if sub else None]
         for person, sub in rows])
     await query.answer()
     await query.message.answer_document(BufferedInputFile(data, filename=f"bao-cao-ctv-{period}.csv"))

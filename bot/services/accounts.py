@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,11 +12,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES
-from bot.domain import Role
+from bot.domain import ERASED, Role
 from bot.errors import InvalidInvite, NotFound
 from bot.i18n_marker import N_
 from storage import repos
-from storage.models import Facility, Invite, User
+from storage.models import (
+    Announcement,
+    Facility,
+    Invite,
+    Need,
+    Reminder,
+    ReportSchedule,
+    ReportSubmission,
+    Signup,
+    User,
+)
 
 INVITE_TTL = timedelta(days=7)
 
@@ -165,17 +176,47 @@ async def revoke_collaborator(session: AsyncSession, *, clock: Clock, user_id: i
 # --- personal data (Decree 13/2023) ---
 
 
-async def my_data(session: AsyncSession, *, user: User) -> dict[str, Any]:
-    facility = await repos.facility_of_owner(session, user_id=user.id or 0)
-    needs = await repos.needs_of_user(session, user_id=user.id or 0, limit=1000)
-    return {"user": user, "facility": facility, "needs": needs}
+@dataclass
+class PersonalData:
+    """Everything stored about one person (/mydata)."""
+
+    user: User
+    facility: Facility | None
+    needs: Sequence[Need]
+    signups: Sequence[tuple[Signup, Announcement]]
+    reminders: Sequence[tuple[Reminder, Announcement | None, ReportSchedule | None]]
+    reports: Sequence[tuple[ReportSubmission, ReportSchedule]]
+    open_form: str | None
+
+
+async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
+    uid = user.id or 0
+    conversation = await repos.get_conversation(session, user_id=uid)
+    return PersonalData(
+        user=user,
+        facility=await repos.facility_of_owner(session, user_id=uid),
+        needs=await repos.needs_of_user(session, user_id=uid, limit=1000),
+        signups=await repos.signups_of_user(session, user_id=uid),
+        reminders=await repos.pending_reminders_of_user(session, user_id=uid),
+        reports=await repos.reports_of_user(session, user_id=uid),
+        open_form=conversation.form if conversation else None,
+    )
 
 
 async def forget(session: AsyncSession, *, user: User) -> None:
-    """Delete the person's data; their needs stay as anonymous records for statistics."""
+    """Erase the person and what they wrote; keep anonymous records so that counts do not change.
+
+    Kept, unlinked: their needs (category, status, dates, commune), sign-ups (signed up or not), report
+    figures and sent messages (status only). Erased: name, phone, account, open form, pending reminders
+    and messages, and free text that may describe them (their own needs' descriptions and attachments,
+    sign-up answers, report notes), which becomes the ERASED marker.
+    """
     user_id = user.id or 0
     await repos.anonymise_facilities_of(session, user_id=user_id)
+    await repos.erase_need_texts_of(session, registrant_id=user_id, marker=ERASED)
     await repos.unlink_needs_of(session, user_id=user_id)
-    await repos.forget_outbox_of(session, user_id=user_id)
+    await repos.erase_signups_of(session, user_id=user_id, marker=ERASED)
+    await repos.erase_reports_of(session, user_id=user_id, marker=ERASED)
+    await repos.anonymise_outbox_of(session, user_id=user_id)
     await repos.delete_conversation(session, user_id=user_id)
-    await repos.delete_user(session, user_id=user_id)
+    await repos.delete_user(session, user_id=user_id)  # pending reminders go with it (ON DELETE CASCADE)

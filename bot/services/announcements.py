@@ -23,6 +23,7 @@ from bot.domain import (
     AnnouncementStatus,
     OutboxStatus,
     Role,
+    shown,
 )
 from bot.errors import Conflict, DomainError, NotFound
 from bot.i18n_marker import N_
@@ -488,7 +489,7 @@ async def signups_csv(session: AsyncSession, *, ann: Announcement, communes: Com
             (user.full_name or "") if user else "", format_phone(user.phone) if user else "",
             facility.name if facility else "",
             communes.name(facility.commune_code if facility else (user.commune_code if user else None)),
-            *[signup.answers.get(f"q{i}", "") for i in range(1, len(ann.questions) + 1)],
+            *[shown(signup.answers.get(f"q{i}"), translate) for i in range(1, len(ann.questions) + 1)],
         ])
     return exports.csv_bytes(header, rows)
 

@@ -15,7 +15,16 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, TRANSITIONS, NeedCategory, NeedStatus, Role
+from bot.domain import (
+    CATEGORY_LABELS,
+    SECTOR_LABELS,
+    STATUS_LABELS,
+    TRANSITIONS,
+    NeedCategory,
+    NeedStatus,
+    Role,
+    shown,
+)
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.i18n_marker import N_
 from bot.services import exports, outbox
@@ -156,6 +165,11 @@ async def _move(session: AsyncSession, *, clock: Clock, need: Need, to: NeedStat
     await session.refresh(need)
 
 
+def has_recipient(need: Need) -> bool:
+    """Someone to tell about this need: False once the registrant (and any filing collaborator) used /forget."""
+    return bool(need.registrant_user_id or need.filed_by_user_id)
+
+
 def require_staff(actor: Actor) -> None:
     if actor.role is not Role.STAFF:
         raise PermissionDenied()
@@ -230,7 +244,7 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
             communes.name(need.commune_code),
             translate(SECTOR_LABELS.get(facility.sector, "")) if facility and facility.sector in SECTOR_LABELS else "",
             translate(CATEGORY_LABELS[NeedCategory(need.category)]),
-            need.description,
+            shown(need.description, translate),
             need.machine or "",
             format_million(need.est_cost_million),
             format_month(need.desired_month),

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.migrate
 from bot.channels.base import RateLimited, TransientError, Unreachable
 from bot.clock import FakeClock
-from bot.domain import NeedStatus, Role
+from bot.domain import ERASED, NeedStatus, Role
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.services import accounts, needs
 from bot.services.forms.definitions import NEW_FACILITY
@@ -355,9 +355,12 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
             "Cơ sở nước mắm Hưng Thịnh", None, None, None, None)
         kept_need = await repos.get_need(s, need_id=need.id)
         assert kept_need.registrant_user_id is None
-        assert kept_need.facility_id == facility.id and kept_need.description == "Cần hỗ trợ"
+        # Kept for statistics, but what the person wrote about themselves is erased.
+        assert kept_need.facility_id == facility.id and kept_need.description == ERASED
         assert [e.actor_user_id for e in await repos.need_events(s, need_id=need.id)] == [None]
-        assert [r.user_id for r in await repos.outbox_rows(s)] == [keep.id]
+        # Their queued message is cancelled and anonymised, not deleted; the other person's is untouched.
+        assert [(r.user_id, r.text, r.chat_id, r.status) for r in await repos.outbox_rows(s)] == [
+            (None, "", "", "cancelled"), (keep.id, "hello", "1002", "pending")]
         assert await repos.get_conversation(s, user_id=owner.id) is None
 
 
