@@ -23,8 +23,11 @@ from bot.domain import (
     shown,
 )
 from bot.services import accounts
+from bot.services.forms import FormState
 from bot.services.validation import format_phone, html_to_plain
 from handlers.callbacks import ForgetCb
+from handlers.forms import _field_text as field_text  # the form summary's own rendering
+from handlers.forms import _value_text as value_text
 from handlers.keyboards import inline
 from storage.models import Conversation, User
 
@@ -53,8 +56,22 @@ def _account(app: AppContext, data: accounts.PersonalData) -> list[str]:
     ]
     if user.commune_code:
         lines.append(_("Collaborator for: {commune}").format(commune=escape(app.communes.name(user.commune_code))))
-    if data.open_form:
-        lines.append(_("A form you have started is kept until you finish or cancel it."))
+    return lines
+
+
+def _open_form(app: AppContext, conversation: Conversation | None) -> list[str]:
+    """The answers of a form in progress: stored too (so that a restart loses nothing)."""
+    if conversation is None:
+        return []
+    state = FormState(form=conversation.form, step=conversation.step, data=dict(conversation.data),
+                      context=dict(conversation.context))
+    try:
+        title, rows = app.forms.form_of(state).title, app.forms.summary(state)
+    except KeyError:
+        return []
+    lines = ["", _("<b>Answers of the form you are filling in (“{form}”)</b>").format(form=escape(_(title)))]
+    lines += [f"• {field_text(fld.label, fld.translate)}: {value_text(value)}" for fld, value in rows
+              if value is not None]
     return lines
 
 
@@ -120,14 +137,16 @@ def _reminders_and_reports(app: AppContext, data: accounts.PersonalData) -> list
 
 
 @router.message(Command("mydata"))
-async def my_data(message: Message, app: AppContext, session: AsyncSession, user: User | None) -> None:
+async def my_data(message: Message, app: AppContext, session: AsyncSession, user: User | None,
+                  conversation: Conversation | None = None) -> None:
     """/mydata: everything stored about the person — as a text file when it is too long for one message."""
     if user is None:
         await message.answer(_("We store nothing about you."))
         return
     data = await accounts.my_data(session, user=user)
-    lines = [*_account(app, data), *_facility(app, data), *_needs(data), *_signups(app, data),
-             *_reminders_and_reports(app, data), "", _("To delete your personal data, send /forget.")]
+    lines = [*_account(app, data), *_open_form(app, conversation), *_facility(app, data), *_needs(data),
+             *_signups(app, data), *_reminders_and_reports(app, data), "",
+             _("To delete your personal data, send /forget.")]
     text = "\n".join(lines)
     if len(text) <= MESSAGE_LIMIT:
         await message.answer(text)

@@ -186,12 +186,10 @@ class PersonalData:
     signups: Sequence[tuple[Signup, Announcement]]
     reminders: Sequence[tuple[Reminder, Announcement | None, ReportSchedule | None]]
     reports: Sequence[tuple[ReportSubmission, ReportSchedule]]
-    open_form: str | None
 
 
 async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
     uid = user.id or 0
-    conversation = await repos.get_conversation(session, user_id=uid)
     return PersonalData(
         user=user,
         facility=await repos.facility_of_owner(session, user_id=uid),
@@ -199,7 +197,6 @@ async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
         signups=await repos.signups_of_user(session, user_id=uid),
         reminders=await repos.pending_reminders_of_user(session, user_id=uid),
         reports=await repos.reports_of_user(session, user_id=uid),
-        open_form=conversation.form if conversation else None,
     )
 
 

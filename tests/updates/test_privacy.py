@@ -135,7 +135,7 @@ async def test_forget_while_a_form_is_open_closes_the_form(chat: ChatHarness) ->
     await chat.send(owner, "/need")
     await chat.press(owner, form_cb("c", "need", "category", "training"))
     mydata = (await chat.send(owner, "/mydata"))[-1].text  # not "You are filling in…"
-    assert "What we store about you" in mydata and "A form you have started is kept" in mydata
+    assert "What we store about you" in mydata and "• Kind of need: Training and management skills" in mydata
     calls = await chat.send(owner, "/forget")
     assert "The form you have open will be closed too." in calls[-1].text
     await chat.press(owner, "fg:0")  # "No": the form goes on
