@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from bot.i18n_marker import N_
@@ -144,3 +145,15 @@ AUDIENCE_ROLE_LABELS = {
     "collaborator": N_("Collaborators"),
     "staff": N_("Staff"),
 }
+
+
+# What /forget leaves in place of personal free text (need descriptions, sign-up answers, report notes).
+# Stored as this message id and translated where it is shown, so the row and its counts stay.
+ERASED = N_("(erased at the person's request)")
+
+
+def shown(text: str | None, translate: Callable[[str], str]) -> str:
+    """Stored free text as it is shown: the erasure marker in the reader's language, anything else as is."""
+    if text is None:
+        return ""
+    return translate(ERASED) if text == ERASED else text

@@ -24,6 +24,7 @@ from bot.domain import (
     AnnouncementKind,
     AnnouncementStatus,
     Role,
+    shown,
 )
 from bot.errors import NotFound
 from bot.services import announcements as svc
@@ -347,7 +348,7 @@ async def _show_signups(query: CallbackQuery, app: AppContext, session: AsyncSes
     for signup, user, facility in signed[:30]:
         who = escape(facility.name if facility else (user.full_name if user and user.full_name else "—"))
         phone = escape(format_phone(user.phone)) if user and user.phone else ""
-        answers = "; ".join(escape(str(v)) for v in signup.answers.values())
+        answers = "; ".join(escape(shown(str(v), _)) for v in signup.answers.values())
         lines.append(f"• {who} {phone}" + (f"\n  {answers}" if answers else ""))
     await query.answer()
     await query.message.answer("\n".join(lines))

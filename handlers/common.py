@@ -26,11 +26,9 @@ async def ensure_user(message: Message | None, *, app: AppContext, session: Asyn
                       tg_user: TgUser, locale: str) -> User:
     if user is not None:
         return user
-    full_name = " ".join(p for p in (tg_user.first_name, tg_user.last_name) if p) or None
-    return await accounts.first_contact(
-        session, clock=app.clock, channel=CHANNEL, external_id=str(tg_user.id), full_name=full_name,
-        username=tg_user.username, locale=locale,
-    )
+    # Nothing personal before consent: not the Telegram name, not the username (see accounts.first_contact).
+    return await accounts.first_contact(session, clock=app.clock, channel=CHANNEL, external_id=str(tg_user.id),
+                                        locale=locale)
 
 
 def actor(user: User, role: Role) -> Actor:

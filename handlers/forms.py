@@ -240,11 +240,18 @@ class OpenFormGuard(BaseMiddleware):
         return await handler(event, data)
 
 
+# The rights over one's personal data work at any time, also in the middle of a form.
+ALWAYS_AVAILABLE = frozenset({"/mydata", "/forget"})
+
+
 class InForm(Filter):
-    """Matches when the person has a form open."""
+    """Matches when the person has a form open (except for the commands that always work)."""
 
     async def __call__(self, event: TelegramObject, conversation: Conversation | None = None) -> bool:
-        return conversation is not None
+        if conversation is None:
+            return False
+        words = (getattr(event, "text", None) or "").split(maxsplit=1)
+        return not words or words[0].split("@")[0].lower() not in ALWAYS_AVAILABLE
 
 
 def _input_of(message: Message) -> Input | None:

@@ -13,7 +13,16 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, TRANSITIONS, NeedCategory, NeedStatus, Role
+from bot.domain import (
+    CATEGORY_LABELS,
+    SECTOR_LABELS,
+    STATUS_LABELS,
+    TRANSITIONS,
+    NeedCategory,
+    NeedStatus,
+    Role,
+    shown,
+)
 from bot.errors import NotFound
 from bot.services import needs as needs_service
 from bot.services.validation import format_million, format_month, format_phone
@@ -105,7 +114,7 @@ def _detail(app: AppContext, need: Need, facility: Facility | None) -> str:
                                          else "—"),
         ]
     lines.append(_("Commune/ward: {commune}").format(commune=escape(app.communes.name(need.commune_code) or "—")))
-    lines.append(_("Description: {text}").format(text=escape(need.description)))
+    lines.append(_("Description: {text}").format(text=escape(shown(need.description, _))))
     if need.machine:
         lines.append(_("Machine/equipment: {machine}").format(machine=escape(need.machine)))
     if need.est_cost_million is not None:
@@ -114,6 +123,8 @@ def _detail(app: AppContext, need: Need, facility: Facility | None) -> str:
         lines.append(_("Desired time: {month}").format(month=format_month(need.desired_month)))
     if need.filed_by_user_id:
         lines.append(_("Filed by a collaborator."))
+    if not needs_service.has_recipient(need):
+        lines.append(_("The person who filed this need has deleted their personal data."))
     if need.decline_reason:
         lines.append(_("Decline reason: {reason}").format(reason=escape(need.decline_reason)))
     return "\n".join(lines)
@@ -172,7 +183,8 @@ async def inbox_press(query: CallbackQuery, callback_data: InboxCb, app: AppCont
         need = await needs_service.change_status(session, clock=app.clock, actor=staff, need_id=f.id,
                                                  to=NeedStatus(f.to), translate=app.translate)
         facility = await repos.get_facility(session, facility_id=need.facility_id) if need.facility_id else None
-        await query.answer(_("Status changed. The registrant will be notified."))
+        await query.answer(_("Status changed. The registrant will be notified.") if needs_service.has_recipient(need)
+                           else _("Status changed. Nobody is notified: the person has deleted their data."))
         await query.message.edit_text(_detail(app, need, facility), reply_markup=_detail_keyboard(need, f))
         return
     else:
@@ -187,7 +199,11 @@ async def declined(run: FormRun, data: dict[str, Any]) -> None:
         run.session, clock=run.app.clock, actor=actor(run.user, run.role), need_id=run.context["need_id"],
         to=NeedStatus.DECLINED, reason=data["reason"], translate=run.app.translate,
     )
-    await run.reply(_("Need <b>{ref}</b> has been declined. The registrant will be notified.").format(ref=need.ref))
+    if needs_service.has_recipient(need):
+        text = _("Need <b>{ref}</b> has been declined. The registrant will be notified.")
+    else:
+        text = _("Need <b>{ref}</b> has been declined. Nobody is notified: the person has deleted their data.")
+    await run.reply(text.format(ref=need.ref))
 
 
 @router.message(Command("export"))

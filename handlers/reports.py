@@ -3,8 +3,6 @@ collaborators answer /report."""
 
 from __future__ import annotations
 
-import csv
-import io
 from html import escape
 from typing import Any
 
@@ -16,10 +14,11 @@ from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
-from bot.domain import Role
+from bot.domain import Role, shown
 from bot.errors import NotFound, PermissionDenied
 from bot.i18n_marker import N_
-from bot.services import reminders
+from bot.services import exports, reminders
+from bot.services.validation import format_phone
 from handlers.callbacks import ReportCb
 from handlers.common import ensure_staff, staff_actor
 from handlers.forms import FormRun, on_complete, start_form
@@ -122,17 +121,15 @@ async def report_press(query: CallbackQuery, callback_data: ReportCb, app: AppCo
         raise NotFound()
     schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
     period, _deadline, rows = await reminders.report_status(session, schedule=schedule, today=app.today())
-    buf = io.StringIO()
-    writer = csv.writer(buf)
+
     def vi(msgid: str) -> str:
         # Exports use the centre's Vietnamese headers, whoever asks.
         return app.i18n.gettext(msgid, locale="vi")
 
-    writer.writerow([vi(h) for h in EXPORT_HEADERS])
-    for person, sub in rows:
-        writer.writerow([app.communes.name(person.commune_code), person.full_name or "", person.phone or "",
-                         vi(N_("yes")) if sub else vi(N_("no")), sub.facilities_visited if sub else "",
-                         sub.needs_collected if sub else "", (sub.notes or "") if sub else ""])
+    data = exports.csv_bytes([vi(h) for h in EXPORT_HEADERS], [
+        [app.communes.name(person.commune_code), person.full_name, format_phone(person.phone),
+         vi(N_("yes")) if sub else vi(N_("no")), sub.facilities_visited if sub else None,
+         sub.needs_collected if sub else None, shown(sub.notes, vi) if sub else None]
+        for person, sub in rows])
     await query.answer()
-    await query.message.answer_document(BufferedInputFile(buf.getvalue().encode("utf-8-sig"),
-                                                          filename=f"bao-cao-ctv-{period}.csv"))
+    await query.message.answer_document(BufferedInputFile(data, filename=f"bao-cao-ctv-{period}.csv"))

@@ -16,6 +16,7 @@ from bot.context import AppContext
 from bot.domain import Role
 from bot.services import accounts
 from bot.services.announcements import set_announcements_off
+from bot.services.validation import channel_text
 from handlers.callbacks import LangCb
 from handlers.common import ensure_user
 from handlers.forms import FormRun, on_complete, start_form
@@ -90,7 +91,7 @@ async def start(message: Message, app: AppContext, session: AsyncSession, user: 
         await message.answer(_("Announcements are turned back on. Use /subscriptions to choose topics."))
     facility = await repos.facility_of_owner(session, user_id=user.id or 0)
     if facility is not None or role is not Role.USER:
-        name = escape(user.full_name or message.from_user.first_name)
+        name = escape(user.full_name or channel_text(message.from_user.first_name, 64) or "")
         await message.answer(_("Welcome back, {name}!").format(name=name) + "\n\n" + help_text(role),
                              reply_markup=main_menu(role))
         return

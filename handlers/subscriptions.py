@@ -36,9 +36,10 @@ def topics_reply(turn: Turn, user: User, *, replace: bool = False) -> Reply:
 async def _person(turn: Turn) -> User:
     if turn.user is not None:
         return turn.user
+    # Nothing personal before consent: the channel's id and the language only (see accounts.first_contact).
     turn.user = await accounts.first_contact(
         turn.session, clock=turn.app.clock, channel=turn.who.channel, external_id=turn.who.external_id,
-        full_name=turn.who.display_name or None, username=None, locale=turn.locale)
+        locale=turn.locale)
     return turn.user
 
 

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    Announcement,
     Conversation,
     Facility,
     Invite,
@@ -18,6 +19,9 @@ from storage.models import (
     NeedEvent,
     OutboxMessage,
     PendingMenu,
+    Reminder,
+    ReportSchedule,
+    ReportSubmission,
     Signup,
     User,
 )
@@ -290,8 +294,77 @@ async def outbox_rows(session: AsyncSession, *, user_id: int | None = None) -> S
     return (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
 
 
-async def forget_outbox_of(session: AsyncSession, *, user_id: int) -> None:
-    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.user_id) == user_id))  # type: ignore[call-overload]
+async def anonymise_outbox_of(session: AsyncSession, *, user_id: int) -> None:
+    """A forgotten person's messages: what was still to be sent is cancelled, and every row loses its text,
+    chat and person — the rows stay, so a broadcast's figures do not change."""
+    mine = col(OutboxMessage.user_id) == user_id
+    await session.exec(
+        update(OutboxMessage).where(mine, col(OutboxMessage.status) == "pending")  # type: ignore[call-overload]
+        .values(status="cancelled", last_error="recipient erased their data")
+    )
+    await session.exec(
+        update(OutboxMessage).where(mine)  # type: ignore[call-overload]
+        .values(text="", payload={}, chat_id="", user_id=None)
+    )
+
+
+# --- personal data (Decree 13) ---
+
+
+async def signups_of_user(session: AsyncSession, *, user_id: int) -> Sequence[tuple[Signup, Announcement]]:
+    result = await session.exec(
+        select(Signup, Announcement).join(Announcement, col(Announcement.id) == col(Signup.announcement_id))
+        .where(Signup.user_id == user_id).order_by(col(Signup.created_at), col(Signup.id))
+    )
+    return result.all()
+
+
+async def pending_reminders_of_user(
+    session: AsyncSession, *, user_id: int
+) -> Sequence[tuple[Reminder, Announcement | None, ReportSchedule | None]]:
+    result = await session.exec(
+        select(Reminder, Announcement, ReportSchedule)
+        .join(Announcement, col(Announcement.id) == col(Reminder.announcement_id), isouter=True)
+        .join(ReportSchedule, col(ReportSchedule.id) == col(Reminder.schedule_id), isouter=True)
+        .where(Reminder.user_id == user_id, Reminder.status == "pending").order_by(col(Reminder.due_at))
+    )
+    return result.all()
+
+
+async def reports_of_user(session: AsyncSession, *, user_id: int) -> Sequence[tuple[ReportSubmission, ReportSchedule]]:
+    result = await session.exec(
+        select(ReportSubmission, ReportSchedule)
+        .join(ReportSchedule, col(ReportSchedule.id) == col(ReportSubmission.schedule_id))
+        .where(ReportSubmission.user_id == user_id).order_by(col(ReportSubmission.created_at))
+    )
+    return result.all()
+
+
+async def erase_need_texts_of(session: AsyncSession, *, registrant_id: int, marker: str) -> None:
+    """Descriptions and attachments of a person's own needs may describe them: replaced by the marker."""
+    await session.exec(
+        update(Need).where(col(Need.registrant_user_id) == registrant_id)  # type: ignore[call-overload]
+        .values(description=marker, attachment_file_id=None, attachment_kind=None, attachment_name=None)
+    )
+
+
+async def erase_signups_of(session: AsyncSession, *, user_id: int, marker: str) -> None:
+    """Sign-ups stay (the counts), unlinked; every answer is replaced by the marker."""
+    for signup in (await session.exec(select(Signup).where(Signup.user_id == user_id))).all():
+        signup.answers = {key: marker for key in signup.answers}
+        signup.user_id = None
+        session.add(signup)
+    await session.flush()
+
+
+async def erase_reports_of(session: AsyncSession, *, user_id: int, marker: str) -> None:
+    """Report submissions stay (the figures), unlinked; their notes are replaced by the marker."""
+    mine = col(ReportSubmission.user_id) == user_id
+    await session.exec(
+        update(ReportSubmission).where(mine, col(ReportSubmission.notes).is_not(None))  # type: ignore[call-overload]
+        .values(notes=marker)
+    )
+    await session.exec(update(ReportSubmission).where(mine).values(user_id=None))  # type: ignore[call-overload]
 
 
 # --- bulk (Core executemany: far faster than ORM bulk for thousands of rows) ---

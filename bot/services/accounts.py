@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +12,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES
-from bot.domain import Role
+from bot.domain import ERASED, Role
 from bot.errors import DomainError, InvalidInvite, NotFound
 from bot.i18n_marker import N_
 from bot.services import outbox
 from storage import repos
-from storage.models import Facility, Invite, User
+from storage.models import (
+    Announcement,
+    Facility,
+    Invite,
+    Need,
+    Reminder,
+    ReportSchedule,
+    ReportSubmission,
+    Signup,
+    User,
+)
 
 INVITE_TTL = timedelta(days=7)
 Translator = Callable[[str, str], str]  # (message id, locale) → text
@@ -47,17 +58,18 @@ async def current_role(session: AsyncSession, *, user: User, admin_ids: Collecti
     return effective_role(user, admin_ids)
 
 
-async def first_contact(
-    session: AsyncSession, *, clock: Clock, channel: str, external_id: str, full_name: str | None,
-    username: str | None, locale: str,
-) -> User:
-    """The user row, created on first contact (/start), never on every message."""
+async def first_contact(session: AsyncSession, *, clock: Clock, channel: str, external_id: str, locale: str) -> User:
+    """The user row, created on first contact (/start), never on every message.
+
+    Before consent it holds only what is needed to answer: the channel's id for the person and their
+    language. Their name (and phone) arrive with the registration or invitation form, with consent;
+    the channel's display name and username are never stored.
+    """
     user = await repos.get_user(session, channel=channel, external_id=external_id)
     if user is not None:
         return user
     now = clock.now()
-    user = User(channel=channel, external_id=external_id, full_name=full_name, username=username,
-                locale=locale, created_at=now, updated_at=now)
+    user = User(channel=channel, external_id=external_id, locale=locale, created_at=now, updated_at=now)
     return await repos.add(session, obj=user)
 
 
@@ -218,17 +230,44 @@ async def cancel_invite(session: AsyncSession, *, clock: Clock, token: str) -> I
 # --- personal data (Decree 13/2023) ---
 
 
-async def my_data(session: AsyncSession, *, user: User) -> dict[str, Any]:
-    facility = await repos.facility_of_owner(session, user_id=user.id or 0)
-    needs = await repos.needs_of_user(session, user_id=user.id or 0, limit=1000)
-    return {"user": user, "facility": facility, "needs": needs}
+@dataclass
+class PersonalData:
+    """Everything stored about one person (/mydata)."""
+
+    user: User
+    facility: Facility | None
+    needs: Sequence[Need]
+    signups: Sequence[tuple[Signup, Announcement]]
+    reminders: Sequence[tuple[Reminder, Announcement | None, ReportSchedule | None]]
+    reports: Sequence[tuple[ReportSubmission, ReportSchedule]]
+
+
+async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
+    uid = user.id or 0
+    return PersonalData(
+        user=user,
+        facility=await repos.facility_of_owner(session, user_id=uid),
+        needs=await repos.needs_of_user(session, user_id=uid, limit=1000),
+        signups=await repos.signups_of_user(session, user_id=uid),
+        reminders=await repos.pending_reminders_of_user(session, user_id=uid),
+        reports=await repos.reports_of_user(session, user_id=uid),
+    )
 
 
 async def forget(session: AsyncSession, *, user: User) -> None:
-    """Delete the person's data; their needs stay as anonymous records for statistics."""
+    """Erase the person and what they wrote; keep anonymous records so that counts do not change.
+
+    Kept, unlinked: their needs (category, status, dates, commune), sign-ups (signed up or not), report
+    figures and sent messages (status only). Erased: name, phone, account, open form, pending reminders
+    and messages, and free text that may describe them (their own needs' descriptions and attachments,
+    sign-up answers, report notes), which becomes the ERASED marker.
+    """
     user_id = user.id or 0
     await repos.anonymise_facilities_of(session, user_id=user_id)
+    await repos.erase_need_texts_of(session, registrant_id=user_id, marker=ERASED)
     await repos.unlink_needs_of(session, user_id=user_id)
-    await repos.forget_outbox_of(session, user_id=user_id)
+    await repos.erase_signups_of(session, user_id=user_id, marker=ERASED)
+    await repos.erase_reports_of(session, user_id=user_id, marker=ERASED)
+    await repos.anonymise_outbox_of(session, user_id=user_id)
     await repos.delete_conversation(session, user_id=user_id)
-    await repos.delete_user(session, user_id=user_id)
+    await repos.delete_user(session, user_id=user_id)  # pending reminders go with it (ON DELETE CASCADE)

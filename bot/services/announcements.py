@@ -3,8 +3,6 @@ progress figures, stop/cancel, sign-ups and topic subscriptions."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,12 +23,14 @@ from bot.domain import (
     AnnouncementStatus,
     OutboxStatus,
     Role,
+    shown,
 )
 from bot.errors import Conflict, DomainError, NotFound
 from bot.i18n_marker import N_
+from bot.services import exports
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
-from bot.services.validation import html_to_plain
+from bot.services.validation import format_phone, html_to_plain
 from storage import repos
 from storage.models import Announcement, Facility, OutboxMessage, Signup, User
 
@@ -378,7 +378,8 @@ def signup_form(key: str, context: Mapping[str, Any]) -> Form | None:
     if not questions:
         return None
     fields = tuple(
-        Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False)
+        Field(f"q{i}", FieldKind.TEXT, prompt=question, label=question, max_length=500, translate=False,
+              multiline=True)
         for i, question in enumerate(questions, start=1)
     )
     return Form(f"signup.{key}", N_("Sign-up"), fields)
@@ -488,20 +489,19 @@ async def signups(session: AsyncSession, *, ann_id: int) -> Sequence[tuple[Signu
 
 async def signups_csv(session: AsyncSession, *, ann: Announcement, communes: CommuneDirectory, tz: ZoneInfo,
                       translate: Callable[[str], str]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([translate(N_("Answer")), translate(N_("Date")), translate(N_("Name")), translate(N_("Phone")),
-                     translate(N_("Facility")), translate(N_("Commune/ward")), *ann.questions])
+    header = [translate(N_("Answer")), translate(N_("Date")), translate(N_("Name")), translate(N_("Phone")),
+              translate(N_("Facility")), translate(N_("Commune/ward")), *ann.questions]
+    rows = []
     for signup, user, facility in await signups(session, ann_id=ann.id or 0):
-        writer.writerow([
+        rows.append([
             translate(N_("Signed up")) if signup.status == "signed_up" else translate(N_("Not interested")),
             signup.created_at.astimezone(tz).strftime("%d/%m/%Y"),
-            (user.full_name or "") if user else "", (user.phone or "") if user else "",
+            (user.full_name or "") if user else "", format_phone(user.phone) if user else "",
             facility.name if facility else "",
             communes.name(facility.commune_code if facility else (user.commune_code if user else None)),
-            *[signup.answers.get(f"q{i}", "") for i in range(1, len(ann.questions) + 1)],
+            *[shown(signup.answers.get(f"q{i}"), translate) for i in range(1, len(ann.questions) + 1)],
         ])
-    return buf.getvalue().encode("utf-8-sig")
+    return exports.csv_bytes(header, rows)
 
 
 async def set_topics(session: AsyncSession, *, clock: Clock, user: User, topics: list[str] | None) -> None:

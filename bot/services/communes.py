@@ -10,7 +10,7 @@ from typing import Any
 from vietnam_provinces import Province, ProvinceCode, Ward
 
 from bot.services.forms import Choice
-from bot.services.validation import fold
+from bot.services.validation import ascii_int, fold
 
 _TYPE_WORDS = ("xa ", "phuong ", "dac khu ")
 _TYPE_TOKENS = {"xa", "phuong", "p", "dac", "khu"}
@@ -86,7 +86,8 @@ class CommuneLookup:
         return [Choice(str(c.code), c.name, translate=False) for c in chosen]
 
     async def get(self, value: str, context: Mapping[str, Any]) -> Choice | None:
-        commune = self.directory.get(int(value)) if value.isdigit() else None
+        code = ascii_int(value)
+        commune = self.directory.get(code) if code is not None else None
         return Choice(str(commune.code), commune.name, translate=False) if commune else None
 
     async def browse(self, context: Mapping[str, Any]) -> Sequence[Choice]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -17,14 +15,23 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, TRANSITIONS, NeedCategory, NeedStatus, Role
+from bot.domain import (
+    CATEGORY_LABELS,
+    SECTOR_LABELS,
+    STATUS_LABELS,
+    TRANSITIONS,
+    NeedCategory,
+    NeedStatus,
+    Role,
+    shown,
+)
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.i18n_marker import N_
-from bot.services import outbox
+from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms import Choice
 from bot.services.forms.definitions import NEW_FACILITY
-from bot.services.validation import fold, format_million, format_month, format_phone
+from bot.services.validation import ascii_int, fold, format_million, format_month, format_phone
 from storage import repos
 from storage.models import Facility, Need, NeedEvent, User
 
@@ -59,7 +66,8 @@ class FacilityLookup:
     async def get(self, value: str, context: Mapping[str, Any]) -> Choice | None:
         if value == NEW_FACILITY:
             return self._new()
-        facility = await repos.get_facility(self.session, facility_id=int(value)) if value.isdigit() else None
+        facility_id = ascii_int(value)
+        facility = await repos.get_facility(self.session, facility_id=facility_id) if facility_id is not None else None
         if facility is None or facility.commune_code != context["commune_code"]:
             return None
         return Choice(str(facility.id), facility.name, translate=False)
@@ -157,6 +165,11 @@ async def _move(session: AsyncSession, *, clock: Clock, need: Need, to: NeedStat
     await session.refresh(need)
 
 
+def has_recipient(need: Need) -> bool:
+    """Someone to tell about this need: False once the registrant (and any filing collaborator) used /forget."""
+    return bool(need.registrant_user_id or need.filed_by_user_id)
+
+
 def require_staff(actor: Actor) -> None:
     if actor.role is not Role.STAFF:
         raise PermissionDenied()
@@ -220,11 +233,9 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
                      translate: Callable[[str], str]) -> bytes:
     """All needs as CSV, UTF-8 with BOM so Excel shows Vietnamese correctly."""
     require_staff(actor)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([translate(h) for h in EXPORT_COLUMNS])
+    rows = []
     for need, facility in await repos.all_needs_with_facility(session):
-        writer.writerow([
+        rows.append([
             need.ref,
             need.created_at.astimezone(tz).strftime("%d/%m/%Y"),
             facility.name if facility else "",
@@ -233,7 +244,7 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
             communes.name(need.commune_code),
             translate(SECTOR_LABELS.get(facility.sector, "")) if facility and facility.sector in SECTOR_LABELS else "",
             translate(CATEGORY_LABELS[NeedCategory(need.category)]),
-            need.description,
+            shown(need.description, translate),
             need.machine or "",
             format_million(need.est_cost_million),
             format_month(need.desired_month),
@@ -241,4 +252,4 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
             need.decline_reason or "",
             translate(N_("yes")) if need.filed_by_user_id else "",
         ])
-    return buf.getvalue().encode("utf-8-sig")
+    return exports.csv_bytes([translate(h) for h in EXPORT_COLUMNS], rows)

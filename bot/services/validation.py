@@ -16,6 +16,11 @@ from bot.i18n_marker import N_, Text
 _INVISIBLE = dict.fromkeys(
     [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]
 )
+# Every way of breaking a line: CR LF, CR, vertical tab, form feed, NEL, line and paragraph separators.
+_LINE_BREAK = re.compile(r"\r\n|[\r\v\f\x85\u2028\u2029]")
+# Combining marks on one letter: Vietnamese needs none after NFC (every letter is precomposed), other
+# scripts at most two; a pile of them ("Zalgo" text) spills over the lines above and below.
+MAX_COMBINING_MARKS = 2
 MAX_COST_MILLION = Decimal(100_000)  # 100 billion đồng: above any khuyến công grant by far
 
 
@@ -32,15 +37,23 @@ class TextRules:
     max_length: int
     min_length: int = 1
     needs_letters: bool = False
+    # Descriptions, notes and answers keep their line breaks; names, titles, places and products are one
+    # line, so that a name cannot fake further fields ("Trạng thái: Đã duyệt") on the lines below it.
+    multiline: bool = False
 
 
 def clean_text(raw: str, rules: TextRules) -> str:
     """Normalise free text (NFC, no invisible or control characters, trimmed) and check its length."""
-    text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE)
+    text = _LINE_BREAK.sub("\n", unicodedata.normalize("NFC", raw).translate(_INVISIBLE))
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     text = re.sub(r"[ \t]+", " ", text).strip()
     if not text:
         raise Invalid(Text(N_("Please type something — an empty answer can't be saved.")))
+    if not rules.multiline and "\n" in text:
+        raise Invalid(Text(N_("Please write this on one line, without line breaks.")))
+    if _stacked_marks(text) > MAX_COMBINING_MARKS:
+        raise Invalid(Text(N_("This text has too many accent marks piled on one letter. "
+                              "Please type it again with ordinary letters.")))
     if len(text) > rules.max_length:
         raise Invalid(
             Text(
@@ -56,6 +69,31 @@ def clean_text(raw: str, rules: TextRules) -> str:
     return text
 
 
+def _stacked_marks(text: str) -> int:
+    """The longest run of combining marks on one base character."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.category(ch) in ("Mn", "Me") else 0
+        longest = max(longest, run)
+    return longest
+
+
+def channel_text(raw: str | None, max_length: int) -> str | None:
+    """Text that comes from the channel, not typed in answer to us (a Telegram name, a file name): made
+    storable rather than refused — NFC, no control characters (NUL included) or line breaks, cut to the
+    column's length (a file name keeps its extension). None when nothing is left."""
+    if not raw:
+        return None
+    text = _LINE_BREAK.sub(" ", unicodedata.normalize("NFC", raw).translate(_INVISIBLE))
+    text = "".join(" " if ch in "\n\t" else ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > max_length:
+        stem, dot, ext = text.rpartition(".")
+        keep = dot + ext if dot and stem and 0 < len(ext) <= 10 else ""
+        text = text[: max_length - len(keep)].rstrip() + keep
+    return text or None
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII form for accent- and case-insensitive matching ('Mỹ Hòa Hưng' → 'my hoa hung')."""
     text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
@@ -66,7 +104,7 @@ def fold(text: str) -> str:
 def parse_phone(raw: str) -> str:
     """Validate a Vietnamese (or +country) phone number; returns E.164, e.g. +84912345678."""
     candidate = raw.strip()
-    if not re.fullmatch(r"[+\d\s().\-]{8,20}", candidate):
+    if not re.fullmatch(r"[+0-9\s().\-]{8,20}", candidate):
         raise Invalid(Text(N_("That doesn't look like a phone number. Please type it like 0912 345 678.")))
     try:
         number = phonenumbers.parse(candidate, "VN")
@@ -92,7 +130,7 @@ def format_phone(e164: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-_AMOUNT = re.compile(r"^(?P<num>\d[\d.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
+_AMOUNT = re.compile(r"^(?P<num>[0-9][0-9.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
 
 
 def parse_million(raw: str) -> Decimal:
@@ -109,11 +147,11 @@ def parse_million(raw: str) -> Decimal:
             raise Invalid(Text(N_("The amount must be greater than zero.")))
         raise Invalid(hint)
     num = re.sub(r"\s+", "", match.group("num"))
-    if re.fullmatch(r"\d{1,3}(\.\d{3})+", num):
+    if re.fullmatch(r"[0-9]{1,3}(\.[0-9]{3})+", num):
         num = num.replace(".", "")  # Vietnamese thousand groups: 1.500 = 1500
-    elif re.fullmatch(r"\d+[.,]\d+", num):
+    elif re.fullmatch(r"[0-9]+[.,][0-9]+", num):
         num = num.replace(",", ".")  # decimal comma or point: 12,5 = 12.5
-    elif not num.isdigit():
+    elif not (num.isascii() and num.isdigit()):
         raise Invalid(hint)
     try:
         value = Decimal(num).quantize(Decimal("0.01"))  # amounts are kept to the 10,000 đồng
@@ -140,7 +178,7 @@ def format_million(value: Decimal | None) -> str:
 
 
 _MONTH = re.compile(
-    r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>\d{1,2})\s*[/.\-]\s*)?(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$",
+    r"^(?:(?:tháng|thang|th)\s*)?(?:(?P<d>[0-9]{1,2})\s*[/.\-]\s*)?(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})$",
     re.IGNORECASE,
 )
 
@@ -177,9 +215,9 @@ def format_month(value: date | None) -> str:
     return f"{value.month}/{value.year}" if value else ""
 
 
-_DATE = re.compile(r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})$")
+_DATE = re.compile(r"^(?P<d>[0-9]{1,2})\s*[/.\-]\s*(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})$")
 _DATETIME = re.compile(
-    r"^(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})\s+(?:lúc\s+)?(?P<H>\d{1,2})\s*[:hg]\s*(?P<M>\d{2})?$",
+    r"^(?P<d>[0-9]{1,2})\s*[/.\-]\s*(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})\s+(?:lúc\s+)?(?P<H>[0-9]{1,2})\s*[:hg]\s*(?P<M>[0-9]{2})?$",
     re.IGNORECASE,
 )
 
@@ -273,24 +311,33 @@ def html_to_plain(text: str) -> str:
     return _html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
+_ASCII_INT = re.compile(r"[0-9]{1,9}")  # digits 0–9 only: "²" or "٣" are digits to str.isdigit(), not to people
+
+
+def ascii_int(value: str) -> int | None:
+    """An id or list number typed or sent back by a button: digits 0–9 only, at most 9 of them; else None."""
+    return int(value) if _ASCII_INT.fullmatch(value) else None
+
+
 def parse_count(raw: str, *, maximum: int = 100_000) -> int:
-    """A whole number ≥ 0 typed with digits ("12", "1.200")."""
+    """A whole number from 0 to `maximum`, typed with the digits 0–9 ("12", "1.200")."""
     text = raw.strip().replace(".", "").replace(",", "").replace(" ", "")
-    if not text.isdigit():
-        if text.startswith("-"):
+    hint = Text(N_("Please type a whole number from 0 to {limit} with the digits 0–9, e.g. 12."), {"limit": maximum})
+    if not text.isascii() or not text.isdigit():
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
             raise Invalid(Text(N_("The number cannot be negative.")))
-        raise Invalid(Text(N_("Please type a whole number with digits, e.g. 12.")))
-    value = int(text)
-    if value > maximum:
+        raise Invalid(hint)
+    if not _ASCII_INT.fullmatch(text) or int(text) > maximum:
         raise Invalid(Text(N_("That number is too large (at most {limit})."), {"limit": maximum}))
-    return value
+    return int(text)
 
 
 def parse_days_list(raw: str, *, maximum: int = 60) -> list[int]:
-    """Reminder offsets in days, e.g. "7, 3, 1" → [7, 3, 1] (distinct, largest first)."""
+    """Reminder offsets in days, e.g. "7, 3, 1" → [7, 3, 1] (distinct, largest first; digits 0–9 only)."""
     parts = [p for p in re.split(r"[\s,;]+", raw.strip()) if p]
-    if not parts or not all(p.isdigit() for p in parts):
-        raise Invalid(Text(N_("Please type numbers of days separated by commas, like 7, 3, 1.")))
+    if not parts or len(parts) > 10 or not all(_ASCII_INT.fullmatch(p) for p in parts):
+        raise Invalid(Text(N_("Please type up to 10 numbers of days from 1 to {limit} with the digits 0–9, "
+                              "separated by commas, like 7, 3, 1."), {"limit": maximum}))
     days = sorted({int(p) for p in parts}, reverse=True)
     if days[0] > maximum or days[-1] < 1:
         raise Invalid(Text(N_("Each number of days must be between 1 and {limit}."), {"limit": maximum}))

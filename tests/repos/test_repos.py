@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.migrate
 from bot.channels.base import RateLimited, TransientError, Unreachable
 from bot.clock import FakeClock
-from bot.domain import NeedStatus, Role
+from bot.domain import ERASED, NeedStatus, Role
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.services import accounts, needs
 from bot.services.forms.definitions import NEW_FACILITY
@@ -86,15 +86,15 @@ async def test_users_are_unique_per_channel_and_external_id(maker, clock) -> Non
 
 async def test_first_contact_creates_the_user_once(maker, clock) -> None:
     async with maker() as s:
-        first = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001",
-                                             full_name="Lan", username=None, locale="en")
-        again = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001",
-                                             full_name="Other", username=None, locale="vi")
+        first = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001", locale="en")
+        again = await accounts.first_contact(s, clock=clock, channel="telegram", external_id="1001", locale="vi")
         await s.commit()
     assert again.id == first.id
     async with maker() as s:
         users = (await s.exec(select(User))).all()
-    assert [(u.full_name, u.locale) for u in users] == [("Lan", "en")]
+    # Nothing personal before consent: no name, no username, no phone.
+    assert [(u.external_id, u.full_name, u.username, u.phone, u.locale) for u in users] == [
+        ("1001", None, None, None, "en")]
 
 
 # --- facilities ---
@@ -355,9 +355,12 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
             "Cơ sở nước mắm Hưng Thịnh", None, None, None, None)
         kept_need = await repos.get_need(s, need_id=need.id)
         assert kept_need.registrant_user_id is None
-        assert kept_need.facility_id == facility.id and kept_need.description == "Cần hỗ trợ"
+        # Kept for statistics, but what the person wrote about themselves is erased.
+        assert kept_need.facility_id == facility.id and kept_need.description == ERASED
         assert [e.actor_user_id for e in await repos.need_events(s, need_id=need.id)] == [None]
-        assert [r.user_id for r in await repos.outbox_rows(s)] == [keep.id]
+        # Their queued message is cancelled and anonymised, not deleted; the other person's is untouched.
+        assert [(r.user_id, r.text, r.chat_id, r.status) for r in await repos.outbox_rows(s)] == [
+            (None, "", "", "cancelled"), (keep.id, "hello", "1002", "pending")]
         assert await repos.get_conversation(s, user_id=owner.id) is None
 
 

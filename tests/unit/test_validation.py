@@ -104,9 +104,55 @@ def test_text_is_nfc_normalised() -> None:
     assert clean_text(unicodedata.normalize("NFD", "Xã Mỹ Hòa Hưng"), RULES) == "Xã Mỹ Hòa Hưng"
 
 
-def test_control_characters_are_removed_but_newlines_kept() -> None:
+MULTILINE = TextRules(max_length=200, multiline=True)
+ONE_LINE = "Please write this on one line, without line breaks."
+ZALGO = "This text has too many accent marks piled on one letter. Please type it again with ordinary letters."
+FAKE_FIELDS = "Cơ sở A\nĐiện thoại: 0900 000 000\nTrạng thái: Đã duyệt"
+
+
+def test_control_characters_are_removed_but_newlines_kept_in_multiline_fields() -> None:
     assert clean_text("a\x00b\x07c\x1bd\x7f", RULES) == "abcd"
-    assert clean_text("dòng 1\ndòng 2", RULES) == "dòng 1\ndòng 2"
+    assert clean_text("dòng 1\ndòng 2", MULTILINE) == "dòng 1\ndòng 2"
+
+
+@pytest.mark.parametrize("raw", [FAKE_FIELDS, "Cơ sở A\r\nTrạng thái: Đã duyệt", "Cơ sở A\rB", "Cơ sở A\u2028B",
+                                 "Cơ sở A\u2029B", "Cơ sở A\x85B", "Cơ sở A\x0bB", "Cơ sở A\x0cB"])
+def test_single_line_fields_refuse_every_kind_of_line_break(raw: str) -> None:
+    assert refused(clean_text, raw, NAME_RULES).msgid == ONE_LINE
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (FAKE_FIELDS, FAKE_FIELDS), ("a\r\nb", "a\nb"), ("a\rb", "a\nb"), ("a\u2028b\u2029c", "a\nb\nc")])
+def test_multiline_fields_keep_line_breaks_as_newlines(raw: str, expected: str) -> None:
+    assert clean_text(raw, MULTILINE) == expected
+
+
+def test_a_trailing_newline_is_not_a_line_break() -> None:
+    assert clean_text("  Cơ sở A \n", NAME_RULES) == "Cơ sở A"
+
+
+@pytest.mark.parametrize("raw", ["Z\u0351\u0308\u0303algo", "C\u0300\u0301\u0302\u0303\u0304\u0305ơ sở",
+                                 "a" + "\u0336" * 40, "x\u20dd\u20de\u20df"])
+def test_piles_of_combining_marks_are_refused(raw: str) -> None:
+    for rules in (NAME_RULES, MULTILINE):
+        assert refused(clean_text, raw, rules).msgid == ZALGO
+
+
+@pytest.mark.parametrize("raw", ["Nguyễn Thị Ngọc Diệp", "Xưởng cơ khí Đức Thịnh", "क्षत्रिय", "ที่นี่", "e\u0301\u0323"])
+def test_ordinary_accents_pass(raw: str) -> None:
+    assert clean_text(unicodedata.normalize("NFD", raw), NAME_RULES) == unicodedata.normalize("NFC", raw)
+
+
+@pytest.mark.parametrize(("raw", "limit", "expected"), [
+    ("Lan\x00 An", 120, "Lan An"), ("Lan\nTrạng thái: Đã duyệt", 120, "Lan Trạng thái: Đã duyệt"),
+    ("A" * 300, 120, "A" * 120), ("x" * 300 + ".pdf", 255, "x" * 251 + ".pdf"), ("\x00\u200b ", 64, None),
+    (None, 64, None), ("Hòa", 10, "Hòa")])
+def test_channel_text_is_made_storable(raw: str | None, limit: int, expected: str | None) -> None:
+    from bot.services.validation import channel_text
+
+    assert channel_text(raw, limit) == expected
+    if raw:
+        assert channel_text(unicodedata.normalize("NFD", raw), limit) == expected
 
 
 def test_runs_of_spaces_and_tabs_collapse_and_ends_are_trimmed() -> None:
@@ -280,3 +326,68 @@ def test_fold_turns_d_with_stroke_into_d() -> None:
 def test_fold_collapses_punctuation_and_nfd_input() -> None:
     assert fold("  Long-Xuyên,  An Giang! ") == "long xuyen an giang"
     assert fold(unicodedata.normalize("NFD", "Hòa")) == "hoa"
+
+
+# --- whole numbers: ASCII digits only, with bounds ---
+
+COUNT_HINT = "Please type a whole number from 0 to {limit} with the digits 0–9, e.g. 12."
+COUNT_TOO_LARGE = "That number is too large (at most {limit})."
+DAYS_HINT = ("Please type up to 10 numbers of days from 1 to {limit} with the digits 0–9, "
+             "separated by commas, like 7, 3, 1.")
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "１２", "1²", "mười hai", "3.5e2", ""])
+def test_counts_take_only_ascii_digits(raw: str) -> None:
+    from bot.services.validation import parse_count
+
+    message = refused(parse_count, raw)
+    assert message.msgid == COUNT_HINT and message.params == {"limit": 100_000}
+
+
+@pytest.mark.parametrize("raw", ["9" * 5000, "1" * 10, "100001"])
+def test_huge_counts_are_too_large_not_a_crash(raw: str) -> None:
+    from bot.services.validation import parse_count
+
+    message = refused(parse_count, raw)
+    assert message.msgid == COUNT_TOO_LARGE and message.params == {"limit": 100_000}
+
+
+def test_counts_parse_with_groups_and_bounds() -> None:
+    from bot.services.validation import parse_count
+
+    assert parse_count(" 1.200 ") == 1200
+    assert parse_count("0") == 0
+    assert parse_count("28", maximum=28) == 28
+    assert refused(parse_count, "-3").msgid == "The number cannot be negative."
+
+
+@pytest.mark.parametrize("raw", ["²", "7, ٣", "7, 3, 1²", "9" * 5000, ",".join(["1"] * 11)])
+def test_days_take_only_ascii_digits(raw: str) -> None:
+    from bot.services.validation import parse_days_list
+
+    message = refused(parse_days_list, raw)
+    assert message.msgid == DAYS_HINT and message.params == {"limit": 60}
+
+
+def test_days_parse() -> None:
+    from bot.services.validation import parse_days_list
+
+    assert parse_days_list("7, 3,1 3") == [7, 3, 1]
+    assert refused(parse_days_list, "0, 3").msgid == "Each number of days must be between 1 and {limit}."
+
+
+@pytest.mark.parametrize("raw", ["٣/2026", "5/２０２６", "5/2026²"])
+def test_month_takes_only_ascii_digits(raw: str) -> None:
+    assert refused(parse_month, raw, TODAY).msgid == MONTH_FORMAT
+
+
+@pytest.mark.parametrize("raw", ["١٥٠", "150²"])
+def test_amount_takes_only_ascii_digits(raw: str) -> None:
+    assert refused(parse_million, raw).msgid == AMOUNT_HINT
+
+
+def test_ascii_int_for_ids_and_list_numbers() -> None:
+    from bot.services.validation import ascii_int
+
+    assert ascii_int("12") == 12
+    assert [ascii_int(v) for v in ("²", "٣", "", "-1", "1" * 10, "9" * 5000)] == [None] * 6

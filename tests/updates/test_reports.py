@@ -55,3 +55,31 @@ async def test_reports_are_refused_to_others(chat: ChatHarness) -> None:
     assert "only available to staff" in (await chat.send(facility, "/reports"))[-1].text
     assert "only available to staff" in (await chat.send(facility, "/reportschedule"))[-1].text
     assert "Only collaborators send periodic reports" in (await chat.send(facility, "/report"))[-1].text
+
+
+async def test_number_fields_refuse_unicode_digits_and_huge_numbers_politely(chat: ChatHarness) -> None:
+    ctv = Person(7004, language_code=EN)
+    await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
+    await chat.send(STAFF, "/reportschedule")
+    await chat.send(STAFF, "Báo cáo tháng")
+    await chat.press(STAFF, form_cb("c", "report_schedule", "frequency", "monthly"))
+    for typed in ("²", "٣", "9" * 5000):
+        reply = (await chat.send(STAFF, typed))[-1].text
+        assert "whole number from 0 to 28 with the digits 0–9" in reply or "at most 28" in reply, reply
+    await chat.send(STAFF, "10")
+    for typed in ("3, ²", "٣", "1" * 4000):
+        assert "with the digits 0–9" in (await chat.send(STAFF, typed))[-1].text
+    await chat.send(STAFF, "3, 1")
+    await chat.press(STAFF, form_cb("ok", "report_schedule", "__summary__"))
+
+    await chat.send(ctv, "/report")
+    assert "from 0 to 10000 with the digits 0–9" in (await chat.send(ctv, "²"))[-1].text
+    assert "at most 10000" in (await chat.send(ctv, "9" * 5000))[-1].text
+    await chat.send(ctv, "12")
+    await chat.send(ctv, "3")
+    await chat.press(ctv, form_cb("s", "report", "notes"))
+    calls = await chat.press(ctv, form_cb("ok", "report", "__summary__"))
+    assert "has been received" in calls[-1].text
+    async with chat.app.session_maker() as s:
+        (sub,) = (await s.exec(select(ReportSubmission))).all()
+    assert (sub.facilities_visited, sub.needs_collected) == (12, 3)

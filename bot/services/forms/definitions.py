@@ -94,7 +94,7 @@ NEW_FACILITY_FIELDS = (
 NEED_FIELDS = (
     Field("category", FieldKind.CHOICE, choices=CATEGORY_CHOICES,
           prompt=N_("What kind of support do you need?"), label=N_("Kind of need")),
-    Field("description", FieldKind.TEXT, max_length=1000, needs_letters=True,
+    Field("description", FieldKind.TEXT, max_length=1000, needs_letters=True, multiline=True,
           prompt=N_("Describe the need in a few sentences: what you want to do and why."),
           label=N_("Description")),
     Field("machine", FieldKind.TEXT, max_length=200, needs_letters=True, when=_is_machinery,
@@ -117,7 +117,7 @@ NEED_PROXY = Form("need_proxy", N_("New need for a facility"), (FACILITY_PICK, *
 
 DECLINE = Form(
     "decline", N_("Decline a need"),
-    (Field("reason", FieldKind.TEXT, max_length=500, needs_letters=True,
+    (Field("reason", FieldKind.TEXT, max_length=500, needs_letters=True, multiline=True,
            prompt=N_("Why is this need declined? The registrant will see this reason."),
            label=N_("Reason")),),
     confirm=False, roles=STAFF,
@@ -157,7 +157,7 @@ ANNOUNCE = Form(
               label=N_("Kind")),
         Field("title", FieldKind.TEXT, max_length=200, needs_letters=True, label=N_("Title"),
               prompt=N_("Title? For example: Hội chợ hàng CNNT khu vực phía Nam 2026.")),
-        Field("body", FieldKind.TEXT, max_length=3000, needs_letters=True, html=True, label=N_("Text"),
+        Field("body", FieldKind.TEXT, max_length=3000, needs_letters=True, html=True, multiline=True, label=N_("Text"),
               prompt=N_("The text of the announcement. You may use <b>bold</b> and <i>italic</i>.")),
         Field("place", FieldKind.TEXT, max_length=200, optional=True, label=N_("Place"),
               prompt=N_("Where does it take place? (or Skip)")),
@@ -169,7 +169,8 @@ ANNOUNCE = Form(
               prompt=N_("Deadline for registration or dossiers, like 31/3/2026 (or Skip)")),
         Field("attachment", FieldKind.FILE, optional=True, label=N_("Photo or PDF"),
               prompt=N_("You can attach a photo or a PDF (or Skip).")),
-        Field("questions", FieldKind.TEXT, optional=True, max_length=1000, label=N_("Sign-up questions"),
+        Field("questions", FieldKind.TEXT, optional=True, max_length=1000, multiline=True,
+              label=N_("Sign-up questions"),
               when=lambda d: d.get("kind") in ("fair", "competition"),
               prompt=N_("Questions to ask people who sign up, one per line (up to 5). For example: "
                         "“Products to exhibit?” Or Skip.")),
@@ -229,7 +230,7 @@ REPORT = Form(
               prompt=N_("How many facilities did you visit in this period?")),
         Field("needs_collected", FieldKind.NUMBER, maximum=10_000, label=N_("Needs collected"),
               prompt=N_("How many needs did you collect?")),
-        Field("notes", FieldKind.TEXT, optional=True, max_length=1000, label=N_("Notes"),
+        Field("notes", FieldKind.TEXT, optional=True, max_length=1000, multiline=True, label=N_("Notes"),
               prompt=N_("Anything to tell the centre? (or Skip)")),
     ),
     roles=COLLABORATOR,

@@ -56,6 +56,7 @@ class Field:
     max_length: int = 200
     needs_letters: bool = False
     html: bool = False  # staff text that may use Telegram's HTML subset
+    multiline: bool = False  # TEXT: line breaks allowed (descriptions, notes, answers); else one line
     maximum: int = 100_000  # largest value of a NUMBER field
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
@@ -380,7 +381,7 @@ class FormEngine:
         if kind is FieldKind.TEXT:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please answer with a text message.")), fld.hint)
-            rules = TextRules(max_length=fld.max_length, needs_letters=fld.needs_letters)
+            rules = TextRules(max_length=fld.max_length, needs_letters=fld.needs_letters, multiline=fld.multiline)
             text = validation.clean_text(inp.text, rules)
             return self._accept(state, fld, validation.check_staff_html(text) if fld.html else text)
         if kind is FieldKind.PHONE:
@@ -414,7 +415,9 @@ class FormEngine:
             return self._accept(state, fld, when.isoformat())
         if kind is FieldKind.FILE:
             if isinstance(inp, FileInput):
-                return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": inp.name})
+                # The file name comes from the channel: cleaned and cut to its column (need.attachment_name).
+                name = validation.channel_text(inp.name, 255)
+                return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": name})
             return Invalid(Text(N_("Please send a photo or a document, or press Skip.")), fld.hint)
         if kind is FieldKind.CHOICE:
             return self._answer_choice(state, fld, inp)
@@ -438,8 +441,9 @@ class FormEngine:
     def _match_choice_text(choices: Sequence[Choice], text: str) -> str | None:
         """A typed answer picks a choice by its number in the list or by its (accent-free) value."""
         folded = validation.fold(text)
-        if folded.isdigit() and 1 <= int(folded) <= len(choices):
-            return choices[int(folded) - 1].value
+        number = validation.ascii_int(folded)
+        if number is not None and 1 <= number <= len(choices):
+            return choices[number - 1].value
         for c in choices:
             if folded and folded == validation.fold(c.value):
                 return c.value
