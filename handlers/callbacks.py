@@ -33,10 +33,6 @@ class FormCb(CallbackData, prefix="f"):
     value: str = ""
 
 
-class LangCb(CallbackData, prefix="lang"):
-    code: str
-
-
 class MyNeedCb(CallbackData, prefix="mn"):
     action: str  # w=ask to withdraw, wy=withdraw confirmed
     id: Id

@@ -21,9 +21,10 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import subscriptions
+    from handlers import help, subscriptions
 
     flows = Flows()
+    help.register(flows)
     subscriptions.register(flows)
     flows.fallback = not_understood
     flows.unsupported = cannot_use

@@ -15,22 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain import Role
-from bot.i18n_marker import N_
-
-BUTTONS: dict[Role, tuple[tuple[tuple[str, str], ...], ...]] = {
-    Role.USER: (
-        ((N_("📝 New need"), "/need"), (N_("📋 My needs"), "/needs")),
-        ((N_("🏭 My facility"), "/profile"), (N_("❓ Help"), "/help")),
-    ),
-    Role.COLLABORATOR: (
-        ((N_("📝 File a need"), "/need"), (N_("📋 Needs filed"), "/needs")),
-        ((N_("📊 Send report"), "/report"), (N_("❓ Help"), "/help")),
-    ),
-    Role.STAFF: (
-        ((N_("📥 Inbox"), "/inbox"), (N_("📢 Announce"), "/announce")),
-        ((N_("📊 Broadcasts"), "/broadcasts"), (N_("❓ Help"), "/help")),
-    ),
-}
+from handlers.menu_words import BUTTONS
 
 
 def main_menu(role: Role) -> ReplyKeyboardMarkup:

@@ -6,21 +6,21 @@ from html import escape
 from typing import Any
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels.telegram_render import html_text
 from bot.context import AppContext
 from bot.domain import Role
 from bot.services import accounts
 from bot.services.announcements import set_announcements_off
 from bot.services.validation import channel_text
-from handlers.callbacks import LangCb
 from handlers.common import ensure_user
 from handlers.forms import FormRun, on_complete, start_form
-from handlers.keyboards import inline
+from handlers.help import help_blocks
 from handlers.menu import main_menu
 from storage import repos
 from storage.models import User
@@ -29,39 +29,8 @@ router = Router(name="start")
 
 
 def help_text(role: Role) -> str:
-    """What this person can do — only their role's commands."""
-    lines = [
-        _("<b>What I can do for you</b>"),
-        _("/start – register your facility"),
-        _("/profile – see or change your facility's details"),
-        _("/need – ask the centre for support (machinery, fairs, training…)"),
-        _("/needs – your needs and their status"),
-        _("/subscriptions – choose which announcements you receive; /stop – no announcements"),
-    ]
-    if role is Role.COLLABORATOR:
-        lines.append(_("/need – as a collaborator: file a need for a facility in your commune"))
-        lines.append(_("/report – send your periodic report to the centre"))
-    if role is Role.STAFF:
-        lines += [
-            "",
-            _("<b>Staff</b>"),
-            _("/inbox – review needs, filter them and change their status"),
-            _("/export – download all needs as a spreadsheet (CSV)"),
-            _("/invite – create an invitation link for a collaborator or staff member"),
-            _("/collaborators – list collaborators and revoke access"),
-            _("/announce – send an announcement (fair, competition, call, training, news)"),
-            _("/broadcasts – announcements sent, running and scheduled, with sign-ups"),
-            _("/reportschedule – set a recurring report deadline for collaborators"),
-            _("/reports – which collaborators have reported"),
-        ]
-    lines += [
-        "",
-        _("/language – change language"),
-        _("/mydata – see everything stored about you"),
-        _("/forget – delete your personal data"),
-        _("/cancel – stop what you are filling in"),
-    ]
-    return "\n".join(lines)
+    """What this person can do — only their role's commands (see handlers/help.py)."""
+    return html_text(help_blocks(_, role))
 
 
 @router.message(CommandStart(deep_link=True))
@@ -129,33 +98,3 @@ async def joined(run: FormRun, data: dict[str, Any]) -> None:
     await run.reply(text + "\n\n" + help_text(role), reply_markup=main_menu(role))
 
 
-@router.message(Command("help"))
-async def show_help(message: Message, role: Role) -> None:
-    """/help: the commands of this person's role, with the menu buttons."""
-    await message.answer(help_text(role), reply_markup=main_menu(role))
-
-
-@router.message(Command("cancel"))
-async def nothing_to_cancel(message: Message) -> None:
-    """/cancel outside a form."""
-    await message.answer(_("There is nothing to cancel."))
-
-
-@router.message(Command("language"))
-async def choose_language(message: Message) -> None:
-    """/language: offer Vietnamese and English."""
-    await message.answer(_("Choose your language:"), reply_markup=inline([
-        [("🇻🇳 Tiếng Việt", LangCb(code="vi").pack()), ("🇬🇧 English", LangCb(code="en").pack())],
-    ]))
-
-
-@router.callback_query(LangCb.filter())
-async def set_language(query: CallbackQuery, callback_data: LangCb, app: AppContext, session: AsyncSession,
-                       user: User | None, role: Role, i18n: I18n) -> None:
-    """A press on a language button: store it and answer in the new language."""
-    user = await ensure_user(query.message, app=app, session=session, user=user, tg_user=query.from_user,
-                             locale=callback_data.code)
-    await accounts.set_locale(session, clock=app.clock, user=user, locale=callback_data.code)
-    with i18n.use_locale(callback_data.code):
-        await query.answer()
-        await query.message.answer(_("Language set to English.") + "\n\n" + help_text(role))

@@ -8,12 +8,13 @@ callback data over 64 bytes is refused, and more than 100 buttons are spread ove
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from bot.channels.capabilities import TELEGRAM, Capabilities
-from bot.conversation.replies import Choice, MediaRef, Rendered, Reply, Run, runs_of
+from bot.conversation.replies import Block, Choice, MediaRef, Rendered, Reply, Run, runs_of
 from bot.conversation.split import pack_blocks, utf16_len
 
 NOTICE_LIMIT = 200  # answerCallbackQuery's text
@@ -54,6 +55,11 @@ def html_of(runs: list[Run]) -> str:
             text = f'<a href="{escape(run.url, quote=True)}">{text}</a>'
         out.append(text)
     return "".join(out)
+
+
+def html_text(blocks: Sequence[Block]) -> str:
+    """Blocks as one HTML text (for the aiogram handlers still being moved to the pipeline)."""
+    return "\n\n".join(html_of(runs_of(block.parts)) for block in blocks)
 
 
 class TelegramRenderer:

@@ -20,6 +20,9 @@ FORM_ACTIONS = frozenset({FORM_CHOOSE, FORM_BACK, FORM_SKIP, FORM_CANCEL, FORM_C
 # The main menu (the "0." line on text channels).
 MENU = "menu"
 
+# The reader's language (argument: "vi" or "en").
+LANGUAGE = "lang"
+
 # Announcement topics: follow or stop following one (argument: a topic, "all" or "none").
 TOPIC = "sub.t"
 

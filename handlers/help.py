@@ -1,0 +1,87 @@
+"""/help (only the reader's role's commands, with the main menu), /language, and /cancel with nothing open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.config import SUPPORTED_LOCALES
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Bold, Choice, Reply
+from bot.domain import Role
+from bot.services import accounts
+from handlers.menu_words import menu_words
+
+LANGUAGES = (("vi", "🇻🇳 Tiếng Việt"), ("en", "🇬🇧 English"))
+
+
+def help_blocks(_: Callable[[str], str], role: Role) -> list[Block]:
+    """What this person can do — only their role's commands."""
+    lines = [_("/start – register your facility"),
+             _("/profile – see or change your facility's details"),
+             _("/need – ask the centre for support (machinery, fairs, training…)"),
+             _("/needs – your needs and their status"),
+             _("/subscriptions – choose which announcements you receive; /stop – no announcements")]
+    if role is Role.COLLABORATOR:
+        lines += [_("/need – as a collaborator: file a need for a facility in your commune"),
+                  _("/report – send your periodic report to the centre")]
+    blocks = [Block(Bold(_("What I can do for you")), "\n", "\n".join(lines))]
+    if role is Role.STAFF:
+        staff = [_("/inbox – review needs, filter them and change their status"),
+                 _("/export – download all needs as a spreadsheet (CSV)"),
+                 _("/invite – create an invitation link for a collaborator or staff member"),
+                 _("/collaborators – list collaborators and revoke access"),
+                 _("/announce – send an announcement (fair, competition, call, training, news)"),
+                 _("/broadcasts – announcements sent, running and scheduled, with sign-ups"),
+                 _("/reportschedule – set a recurring report deadline for collaborators"),
+                 _("/reports – which collaborators have reported")]
+        blocks.append(Block(Bold(_("Staff")), "\n", "\n".join(staff)))
+    blocks.append(Block("\n".join([_("/language – change language"), _("/mydata – see everything stored about you"),
+                                   _("/forget – delete your personal data"),
+                                   _("/cancel – stop what you are filling in")])))
+    return blocks
+
+
+def help_reply(_: Callable[[str], str], role: Role, *, before: tuple[Block, ...] = ()) -> Reply:
+    return Reply(blocks=(*before, *help_blocks(_, role)), keyboard=menu_words(_, role))
+
+
+async def show_help(turn: Turn, action: Action) -> None:
+    """/help: the commands of this person's role, with the main menu."""
+    turn.add(help_reply(turn._, turn.role))
+
+
+async def choose_language(turn: Turn, action: Action) -> None:
+    """/language: offer Vietnamese and English."""
+    turn.say(turn._("Choose your language:"),
+             choices=[[Choice(label, A.LANGUAGE, code) for code, label in LANGUAGES]])
+
+
+async def set_language(turn: Turn, action: ChooseEvent) -> None:
+    """A language chosen: stored, and the answer (and the main menu's words) in the new language."""
+    if action.arg not in SUPPORTED_LOCALES:
+        turn.say(turn._("This button is no longer active."), notice=True)
+        return
+    user = turn.user or await accounts.first_contact(
+        turn.session, clock=turn.app.clock, channel=turn.who.channel, external_id=turn.who.external_id,
+        locale=action.arg)
+    turn.user = user
+    await accounts.set_locale(turn.session, clock=turn.app.clock, user=user, locale=action.arg)
+    turn.locale = action.arg
+    turn.add(help_reply(turn._, turn.role, before=(Block(turn._("Language set to English.")),)))
+
+
+async def nothing_to_cancel(turn: Turn, action: Action) -> None:
+    """/cancel with no form open (an open form takes its own /cancel)."""
+    turn.say(turn._("There is nothing to cancel."))
+
+
+def register(flows: Flows) -> None:
+    flows.command("help")(show_help)
+    flows.action(A.MENU)(show_help)
+    flows.command("language")(choose_language)
+    flows.command("cancel")(nothing_to_cancel)
+    flows.action(A.LANGUAGE)(set_language)
+    for word in ("menu", "help", "tro giup", "giup", "huong dan"):
+        flows.words[word] = "help"
