@@ -48,10 +48,10 @@ THINK = 0.4
 
 FLOW: list[tuple[str, str]] = [
     ("text", "/start"), ("text", "Cơ sở nước mắm Hưng Thịnh"), ("text", "Nguyễn Thị Lan"),
-    ("contact", "+84912345678"), ("text", "long xuyen"), ("press", "f:c:register:sector:food"),
-    ("text", "nước mắm, khô cá"), ("press", "f:c:register:consent:yes"), ("press", "f:ok:register"),
-    ("text", "/need"), ("press", "f:c:need:category:training"), ("text", "Tập huấn quản lý sản xuất"),
-    ("text", "5/2027"), ("press", "f:s:need:attachment"), ("press", "f:ok:need"),
+    ("contact", "+84912345678"), ("text", "long xuyen"), ("press", "f.c:register|sector|food"),
+    ("text", "nước mắm, khô cá"), ("press", "f.c:register|consent|yes"), ("press", "f.ok:register|__summary__|"),
+    ("text", "/need"), ("press", "f.c:need|category|training"), ("text", "Tập huấn quản lý sản xuất"),
+    ("text", "5/2027"), ("press", "f.s:need|attachment|"), ("press", "f.ok:need|__summary__|"),
 ]
 
 

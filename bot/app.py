@@ -103,9 +103,9 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.message.outer_middleware(OpenFormGuard(app))
     dp.callback_query.outer_middleware(OpenFormGuard(app))
     routers = handlers.routers()
-    # Flows already on the channel-neutral pipeline come right after open forms (which take answers first).
-    after_forms = next(i for i, r in enumerate(routers) if r.name == "forms") + 1
-    routers.insert(after_forms, bridge_router(app.pipeline.flows) if app.pipeline else Router())
+    # Open forms and the flows already on the channel-neutral pipeline come right after the throttle.
+    after_throttle = next(i for i, r in enumerate(routers) if r.name == "throttle") + 1
+    routers.insert(after_throttle, bridge_router(app.pipeline.flows) if app.pipeline else Router())
     for router in routers:
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.

@@ -32,6 +32,8 @@ class AppContext:
     forms: FormEngine
     outbox: OutboxWorker | None = None
     pipeline: Pipeline | None = None
+    # The Telegram bot's @username, for deep links (known once the bot has asked Telegram who it is).
+    bot_username: str | None = None
     commune_lookup: CommuneLookup = field(init=False)
 
     def __post_init__(self) -> None:

@@ -96,6 +96,7 @@ async def run(settings: Settings, *, seed_demo: bool = False) -> None:
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
         await reminders_tick("main")
         me = await bot.me()
+        app.bot_username = me.username
         log.info("bot @%s is running", me.username)
 
     @dp.shutdown()

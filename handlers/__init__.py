@@ -9,19 +9,16 @@ def routers() -> list[Router]:
     from handlers import (
         announcements,
         fallback,
-        forms,
         inbox,
         invites,
-        needs,
         privacy,
         profile,
         reports,
-        start,
         throttle,
     )
 
-    # Throttle first (it only matches flagged updates), forms before commands (an open form gets
-    # the answer), fallback last.
-    return [throttle.router, forms.router, start.router, profile.router, needs.router, inbox.router,
+    # Throttle first (it only matches flagged updates), then the pipeline's bridge (open forms and the
+    # flows that moved; see bot/app.py), fallback last.
+    return [throttle.router, profile.router, inbox.router,
             invites.router, privacy.router, announcements.router, reports.router,
             fallback.router]

@@ -33,11 +33,6 @@ class FormCb(CallbackData, prefix="f"):
     value: str = ""
 
 
-class MyNeedCb(CallbackData, prefix="mn"):
-    action: str  # w=ask to withdraw, wy=withdraw confirmed
-    id: Id
-
-
 class InboxCb(CallbackData, prefix="ib"):
     action: str  # l=list, o=open, m=move, fs/fc/fm=filter menus
     status: str = ""

@@ -21,10 +21,13 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import help, subscriptions
+    from handlers import forms, help, needs, start, subscriptions
 
     flows = Flows()
+    forms.register(flows)
     help.register(flows)
+    needs.register(flows)
+    start.register(flows)
     subscriptions.register(flows)
     flows.fallback = not_understood
     flows.unsupported = cannot_use

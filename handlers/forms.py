@@ -1,27 +1,35 @@
-"""Runs any declared form over Telegram: renders steps, feeds answers to the engine, stores state."""
+"""Runs any declared form on any channel, through the conversation pipeline.
+
+A step is shown as neutral replies (`bot/conversation/form_view.py`): buttons on Telegram, numbered lines
+on a text channel. Answers arrive as events: typed text, a shared contact, a file, or a choice (a pressed
+button or a typed number). State lives in the `conversations` table, so a restart resumes at the same step.
+Completers (`on_complete`) get a `FormRun` and add their replies to the same turn.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Router
-from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels.capabilities import TELEGRAM
+from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent, CommandEvent, ContactEvent, MediaEvent, TextEvent, Who
+from bot.conversation.form_view import step_replies
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Choice, Reply, from_staff_html
 from bot.domain import Role
 from bot.services import accounts
 from bot.services.forms import (
-    EDIT,
-    SUMMARY,
     Candidates,
-    Choice,
     ChoiceInput,
     ContactInput,
     Done,
@@ -33,32 +41,57 @@ from bot.services.forms import (
     LookupProvider,
     TextInput,
 )
+from bot.services.forms import Choice as FormChoice
 from bot.services.forms.engine import FORM_REVOKED
 from bot.services.needs import FacilityLookup
-from handlers.callbacks import FormCb, small_number
-from handlers.keyboards import contact_keyboard, form_step_keyboard, summary_keyboard
-from handlers.menu import main_menu
+from bot.services.validation import fold
+from handlers.menu_words import menu_words
 from storage import repos
 from storage.models import Conversation, User
 
 log = logging.getLogger(__name__)
-router = Router(name="forms")
+
+# The rights over one's personal data work at any time, also in the middle of a form.
+ALWAYS_AVAILABLE = frozenset({"mydata", "forget"})
+BACK_WORDS = frozenset({"back", "quay lai", "tro lai", "lui"})
+CANCEL_WORDS = frozenset({"cancel", "huy", "thoi", "dung"})
+
+
+# --- what completers get ------------------------------------------------------------------------
 
 
 @dataclass
 class FormRun:
-    """What a completed form's handler gets: the answers and where to reply."""
+    """What a completed form's handler gets: the answers' context and the turn to reply in."""
 
     app: AppContext
     session: AsyncSession
     user: User
     role: Role
-    message: Message
-    bot: Bot
+    turn: Turn
     context: dict[str, Any]
 
-    async def reply(self, text: str, **kwargs: Any) -> Message:
-        return await self.message.answer(text, **kwargs)
+    async def reply(self, text: str, reply_markup: Any = None, **_ignored: Any) -> None:
+        """A reply in Telegram's HTML subset with an aiogram keyboard (the completers' language while they
+        move to neutral replies), added to the turn as a neutral reply."""
+        self.turn.add(legacy_reply(text, reply_markup))
+
+    def say(self, *replies: Reply) -> None:
+        self.turn.add(*replies)
+
+
+def legacy_reply(text: str, markup: Any = None) -> Reply:
+    """HTML text and an aiogram keyboard → a neutral reply that renders back to the same on Telegram:
+    button data is kept as it was, so the press still reaches the handler that made it."""
+    blocks = tuple(Block(*from_staff_html(part)) for part in text.split("\n\n") if part.strip())
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    keyboard = None
+    if isinstance(markup, InlineKeyboardMarkup):
+        choices = tuple(tuple(Choice(b.text, *unpack_callback(b.callback_data or "")) for b in row)
+                        for row in markup.inline_keyboard)
+    elif isinstance(markup, ReplyKeyboardMarkup):
+        keyboard = tuple(tuple(b.text for b in row) for row in markup.keyboard)
+    return Reply(blocks=blocks, choices=choices, keyboard=keyboard)
 
 
 Completer = Callable[[FormRun, dict[str, Any]], Awaitable[None]]
@@ -75,146 +108,263 @@ def on_complete(form_name: str) -> Callable[[Completer], Completer]:
     return register
 
 
+# --- state and display ----------------------------------------------------------------------------
+
+
 def providers_for(app: AppContext, session: AsyncSession) -> dict[str, LookupProvider]:
     return {"commune": app.commune_lookup, "facility": FacilityLookup(session)}
 
 
-def _state(conv: Conversation) -> FormState:
+def state_of(conv: Conversation) -> FormState:
     return FormState(form=conv.form, step=conv.step, data=dict(conv.data), history=list(conv.history),
                      context=dict(conv.context))
 
 
-async def _save(session: AsyncSession, app: AppContext, user: User, state: FormState) -> None:
-    await repos.save_conversation(session, user_id=user.id or 0, form=state.form, step=state.step,
-                                  data=state.data, history=state.history, context=state.context,
-                                  now=app.clock.now())
+async def _save(turn: Turn, state: FormState) -> None:
+    assert turn.user is not None
+    conv = await repos.save_conversation(turn.session, user_id=turn.user.id or 0, form=state.form, step=state.step,
+                                         data=state.data, history=state.history, context=state.context,
+                                         now=turn.app.clock.now())
+    turn.conversation = conv
 
 
-def _label(choice: Choice) -> str:
-    return _(choice.label) if choice.translate else choice.label
+async def show(turn: Turn, state: FormState, *, note: Block | str | None = None,
+               candidates: tuple[FormChoice, ...] | None = None, page: int = 0) -> None:
+    """Add the current step's replies to the turn."""
+    options = candidates
+    step = turn.app.forms.step(state)
+    if step.field is not None and step.field.kind is FieldKind.LOOKUP and options is None:
+        provider = providers_for(turn.app, turn.session)[step.field.lookup or ""]
+        query = state.context.get("_query")
+        options = tuple(await (provider.search(query, state.context) if query else provider.browse(state.context)))
+    turn.add(*step_replies(turn.app.forms, state, turn._, turn.caps, note=note, options=options, page=page))
 
 
-def _field_text(text: str, translate: bool) -> str:
-    """A field's prompt or label: translated when it is a message id, escaped when it is staff's own words."""
-    return _(text) if translate else escape(text)
+def _title(turn: Turn, state: FormState) -> str:
+    try:
+        return turn._(turn.app.forms.form_of(state).title)
+    except KeyError:
+        return state.form
 
 
-def _value_text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, Choice):
-        return escape(_label(value))
-    if value in ("photo", "document"):
-        return _("photo") if value == "photo" else _("document")
-    return escape(str(value))
-
-
-async def start_form(
-    message: Message, *, app: AppContext, session: AsyncSession, user: User, form: str,
-    data: dict[str, Any] | None = None, context: dict[str, Any] | None = None, intro: str | None = None,
-) -> None:
+async def start(turn: Turn, *, form: str, data: dict[str, Any] | None = None,
+                context: dict[str, Any] | None = None, intro: Block | str | None = None) -> None:
     """Begin a form (or jump to its summary when `data` already answers every field)."""
-    state = app.forms.start(form, data=data, context=context)
-    await _save(session, app, user, state)
-    await render(message, app=app, session=session, state=state, note=intro)
+    state = turn.app.forms.start(form, data=data, context=context)
+    await _save(turn, state)
+    await show(turn, state, note=intro)
 
 
-async def render(
-    message: Message, *, app: AppContext, session: AsyncSession, state: FormState, note: str | None = None,
-    candidates: tuple[Choice, ...] | None = None, page: int = 0,
-) -> None:
-    """Show the current step as a new message."""
-    step = app.forms.step(state)
-    form = app.forms.form_of(state)
-    parts = [note] if note else []
-    back = _("◀ Back") if step.can_back else None
-    cancel = _("✖ Cancel")
-    if step.kind == SUMMARY:
-        lines = [f"<b>{escape(_(form.title))}</b>", _("Please check your answers:"), ""]
-        for fld, value in app.forms.summary(state):
-            lines.append(f"• <b>{_field_text(fld.label, fld.translate)}:</b> {_value_text(value)}")
-        parts.append("\n".join(lines))
-        markup = summary_keyboard(form=state.form, step=SUMMARY, confirm=_("✅ Confirm"), edit=_("✏️ Edit"),
-                                  cancel=cancel)
-        await message.answer("\n\n".join(parts), reply_markup=markup)
+async def start_form(message: Message, *, app: AppContext, session: AsyncSession, user: User, form: str,
+                     data: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
+                     intro: str | None = None) -> None:
+    """Begin a form from a handler still on aiogram: the first step is rendered like every other step."""
+    from aiogram.utils.i18n import get_i18n
+
+    from bot.channels.telegram_send import TelegramReplySender
+
+    locale = get_i18n().current_locale
+    who = Who("telegram", str(message.chat.id), "", locale)
+    turn = Turn(app, session, who, user, accounts.effective_role(user, app.settings.admin_ids), locale,
+                TELEGRAM, None)
+    note = Block(*from_staff_html(intro)) if intro else None
+    await start(turn, form=form, data=data, context=context, intro=note)
+    renderer = TelegramRenderer()
+    messages = [m for reply in turn.replies for m in renderer.render(reply).messages]
+    await TelegramReplySender(message.bot).deliver(message.chat.id, messages)  # type: ignore[arg-type]
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+def _input_of(action: Action) -> Input | None:
+    if isinstance(action, ContactEvent):
+        return ContactInput(action.phone)
+    if isinstance(action, MediaEvent):
+        file_id = action.ref.removeprefix("tg:")
+        return FileInput(file_id, action.kind, action.name)
+    if isinstance(action, TextEvent):
+        return TextInput(action.text)
+    return None
+
+
+async def form_input(turn: Turn, action: Action) -> None:
+    """Anything a person sends while a form is open: an answer, a typed Back/Cancel, or a command."""
+    assert turn.conversation is not None and turn.user is not None
+    state = state_of(turn.conversation)
+    if isinstance(action, CommandEvent):
+        await _command_in_form(turn, state, action)
         return
-    if step.kind == EDIT:
-        parts.append(_("Which answer do you want to change?"))
-        # Button texts are not HTML: staff's own words go on them as written.
-        choices = [(f.name, _(f.label) if f.translate else f.label) for f in form.fields if f.applies(state.data)]
-        await message.answer("\n\n".join(parts), reply_markup=form_step_keyboard(
-            form=state.form, step=EDIT, choices=choices, back=back, skip=None, cancel=cancel))
+    if isinstance(action, TextEvent):
+        word = fold(action.text).strip().strip(".!")
+        if action.text.strip() in (turn._("✖ Cancel"),) or word in CANCEL_WORDS:
+            await cancel(turn)
+            return
+        if action.text.strip() in (turn._("◀ Back"),) or word in BACK_WORDS:
+            await _go_back(turn, state)
+            return
+    inp = _input_of(action)
+    if inp is None:
+        await show(turn, state, note=turn._("I can't use that kind of message here."))
         return
-    fld = step.field
-    assert fld is not None
-    parts.append(_field_text(fld.prompt, fld.translate))
-    if fld.hint:
-        parts.append(f"<i>{escape(_(fld.hint))}</i>")
-    text = "\n\n".join(parts)
-    if fld.kind is FieldKind.PHONE:
-        await message.answer(text, reply_markup=contact_keyboard(
-            share=_("📱 Share my phone number"), back=back, cancel=cancel))
-        if fld.optional:
-            await message.answer(_("No phone number? Press Skip."), reply_markup=form_step_keyboard(
-                form=state.form, step=fld.name, choices=[], back=None, skip=_("Skip ➜"), cancel=cancel))
-        return
-    choices: list[tuple[str, str]] = []
-    paged = False
-    if fld.kind is FieldKind.CHOICE:
-        choices = [(c.value, _label(c)) for c in step.choices]
-    elif fld.kind is FieldKind.LOOKUP:
-        paged = True
-        options = candidates
-        if options is None and "_query" in state.context:
-            provider = providers_for(app, session)[fld.lookup or ""]
-            options = tuple(await provider.search(state.context["_query"], state.context))
-        if options is None:
-            provider = providers_for(app, session)[fld.lookup or ""]
-            options = tuple(await provider.browse(state.context))
-        choices = [(c.value, _label(c)) for c in options]
-    markup = form_step_keyboard(
-        form=state.form, step=fld.name, choices=choices, page=page, paged=paged, back=back,
-        skip=_("Skip ➜") if step.can_skip else None, cancel=cancel,
-    )
-    await message.answer(text, reply_markup=markup)
+    on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE
+    outcome = await turn.app.forms.answer(state, inp, providers_for(turn.app, turn.session))
+    await _apply(turn, state, outcome, had_contact_kb=on_phone_step and turn.caps.contacts)
 
 
-async def _finish(run: FormRun, state: FormState, data: dict[str, Any]) -> None:
-    await repos.delete_conversation(run.session, user_id=run.user.id or 0)
+async def _command_in_form(turn: Turn, state: FormState, action: CommandEvent) -> None:
+    if action.name == "cancel":
+        await cancel(turn)
+        return
+    note = turn._("You are filling in “{form}”. Please answer below, or press Cancel to stop.").format(
+        form=_title(turn, state))
+    if action.name == "help":
+        note = turn._("To stop this form, press Cancel or send /cancel.") + "\n\n" + note
+    await show(turn, state, note=note)
+
+
+async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: bool = False) -> None:
+    if isinstance(outcome, Invalid):
+        await show(turn, state, note="⚠️ " + outcome.message.render(turn._))
+        return
+    if isinstance(outcome, Candidates):
+        await _save(turn, state)
+        note = turn._("Several matches for “{query}”. Please choose:").format(query=outcome.query)
+        await show(turn, state, note=note, candidates=outcome.choices)
+        return
+    if not isinstance(outcome, Done):
+        await _save(turn, state)
+    if had_contact_kb:
+        # The share-contact keyboard gives way to the main menu again.
+        turn.add(Reply.of(turn._("✅ Saved."), keyboard=menu_words(turn._, turn.role)))
+    if isinstance(outcome, Done):
+        await _finish(turn, state, outcome.data)
+        return
+    await show(turn, state)
+
+
+async def _go_back(turn: Turn, state: FormState) -> None:
+    if not turn.app.forms.back(state):
+        await show(turn, state, note=turn._("This is the first question. Press Cancel to stop."))
+        return
+    await _save(turn, state)
+    await show(turn, state)
+
+
+async def _finish(turn: Turn, state: FormState, data: dict[str, Any]) -> None:
+    assert turn.user is not None
+    await repos.delete_conversation(turn.session, user_id=turn.user.id or 0)
+    turn.conversation = None
     # The role is read again, locked, in the transaction that will hold the form's result.
-    run.role = await accounts.current_role(run.session, user=run.user, admin_ids=run.app.settings.admin_ids)
-    if not run.app.forms.allows(state.form, state.context, run.role):
-        await _closed_notice(run.message, run.app, state, FORM_REVOKED, run.role)
+    turn.role = await accounts.current_role(turn.session, user=turn.user, admin_ids=turn.app.settings.admin_ids)
+    if not turn.app.forms.allows(state.form, state.context, turn.role):
+        closed_notice(turn, state, FORM_REVOKED)
         return
     # Forms built at run time ("signup.12") share the completer of their prefix.
     completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(".")[0])
     if completer is None:
         log.error("no completer registered for form %s", state.form)
-        await run.reply(_("Sorry, something went wrong on our side. Please try again in a moment."))
+        turn.say(turn._("Sorry, something went wrong on our side. Please try again in a moment."))
         return
-    await completer(run, data)
+    await completer(FormRun(turn.app, turn.session, turn.user, turn.role, turn, state.context), data)
 
 
-async def cancel(message: Message, *, session: AsyncSession, user: User, role: Role) -> None:
-    await repos.delete_conversation(session, user_id=user.id or 0)
-    await message.answer(_("Cancelled. Nothing was saved."), reply_markup=main_menu(role))
+async def cancel(turn: Turn) -> None:
+    if turn.user is not None:
+        await repos.delete_conversation(turn.session, user_id=turn.user.id or 0)
+    turn.conversation = None
+    turn.add(Reply.of(turn._("Cancelled. Nothing was saved."), keyboard=menu_words(turn._, turn.role)))
 
 
-async def _closed_notice(message: Message, app: AppContext, state: FormState, msgid: str, role: Role) -> None:
-    try:
-        title = _(app.forms.form_of(state).title)
-    except KeyError:
-        title = state.form
-    hours = f"{app.settings.form_ttl_hours:g}"
-    await message.answer("⚠️ " + _(msgid).format(form=escape(title), hours=hours), reply_markup=main_menu(role))
+def closed_notice(turn: Turn, state: FormState, msgid: str) -> None:
+    hours = f"{turn.app.settings.form_ttl_hours:g}"
+    text = "⚠️ " + turn._(msgid).format(form=_title(turn, state), hours=hours)
+    turn.add(Reply.of(text, keyboard=menu_words(turn._, turn.role)))
+
+
+# --- choices (buttons, or typed numbers) -------------------------------------------------------------------
+
+
+async def form_choice(turn: Turn, action: ChooseEvent) -> None:
+    """A form choice; refused when it belongs to a step that is no longer current."""
+    form, step, value = A.parse_form_arg(action.arg)
+    conv = turn.conversation
+    if turn.user is None or conv is None or conv.form != form or (conv.step or "") != step:
+        turn.say(turn._("This button is no longer active."), notice=True)
+        return
+    state = state_of(conv)
+    # Take the buttons off the answered message, so an old press cannot be repeated.
+    turn.add(Reply(retire_previous=True))
+    handler = _CHOICES.get(action.action)
+    if handler is None:
+        await show(turn, state)
+        return
+    await handler(turn, state, value)
+
+
+async def _choose(turn: Turn, state: FormState, value: str) -> None:
+    outcome = await turn.app.forms.answer(state, ChoiceInput(value), providers_for(turn.app, turn.session))
+    await _apply(turn, state, outcome)
+
+
+async def _skip(turn: Turn, state: FormState, value: str) -> None:
+    on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE
+    await _apply(turn, state, turn.app.forms.skip(state), had_contact_kb=on_phone_step and turn.caps.contacts)
+
+
+async def _confirm(turn: Turn, state: FormState, value: str) -> None:
+    done = turn.app.forms.confirm(state)
+    if done is None:
+        await show(turn, state)
+        return
+    await _finish(turn, state, done.data)
+
+
+async def _edit_menu(turn: Turn, state: FormState, value: str) -> None:
+    turn.app.forms.to_edit_menu(state)
+    await _save(turn, state)
+    await show(turn, state)
+
+
+async def _page(turn: Turn, state: FormState, value: str) -> None:
+    page = int(value) if value.isascii() and value.isdigit() and len(value) < 6 else 0
+    await show(turn, state, page=page)
+
+
+async def _back(turn: Turn, state: FormState, value: str) -> None:
+    await _go_back(turn, state)
+
+
+async def _cancel(turn: Turn, state: FormState, value: str) -> None:
+    await cancel(turn)
+
+
+_CHOICES: dict[str, Callable[[Turn, FormState, str], Awaitable[None]]] = {
+    A.FORM_CHOOSE: _choose, A.FORM_SKIP: _skip, A.FORM_CONFIRM: _confirm, A.FORM_EDIT: _edit_menu,
+    A.FORM_PAGE: _page, A.FORM_BACK: _back, A.FORM_CANCEL: _cancel,
+}
+
+
+# --- the guard: an open form that expired or whose role was taken away is closed ------------------------------
+
+
+async def guard(turn: Turn, action: Action) -> bool:
+    """Close an open form that can no longer go on; True when the event should go no further."""
+    conv = turn.conversation
+    if conv is None:
+        return False
+    reason = turn.app.forms.closed_reason(conv.form, conv.context, role=turn.role, updated_at=conv.updated_at,
+                                          now=turn.app.clock.now())
+    if reason is None:
+        return False
+    await repos.delete_conversation(turn.session, user_id=conv.user_id)
+    turn.conversation = None
+    closed_notice(turn, state_of(conv), reason)
+    return not isinstance(action, CommandEvent)
 
 
 class OpenFormGuard(BaseMiddleware):
-    """Before anything reads an open form: close it if it expired or its role was taken away.
-
-    The person is told which form was closed and that nothing was saved. A command goes on to its
-    handler (they start fresh); an answer meant for the closed form goes no further.
-    """
+    """The same guard for updates still handled by aiogram routers (they read the open form themselves)."""
 
     def __init__(self, app: AppContext) -> None:
         self.app = app
@@ -222,147 +372,49 @@ class OpenFormGuard(BaseMiddleware):
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         conv: Conversation | None = data.get("conversation")
-        role: Role = data["role"]
         if conv is None:
             return await handler(event, data)
-        reason = self.app.forms.closed_reason(conv.form, conv.context, role=role, updated_at=conv.updated_at,
-                                              now=self.app.clock.now())
+        reason = self.app.forms.closed_reason(conv.form, conv.context, role=data["role"],
+                                              updated_at=conv.updated_at, now=self.app.clock.now())
         if reason is None:
             return await handler(event, data)
-        session: AsyncSession = data["session"]
-        await repos.delete_conversation(session, user_id=conv.user_id)
+        await repos.delete_conversation(data["session"], user_id=conv.user_id)
         data["conversation"] = None
         message = event.message if isinstance(event, CallbackQuery) else event
         if isinstance(message, Message):
-            await _closed_notice(message, self.app, _state(conv), reason, role)
+            hours = f"{self.app.settings.form_ttl_hours:g}"
+            try:
+                title = _(self.app.forms.form_of(state_of(conv)).title)
+            except KeyError:
+                title = conv.form
+            await message.answer("⚠️ " + _(reason).format(form=title, hours=hours))
         if isinstance(event, Message) and not (event.text or "").startswith("/"):
             return None
         return await handler(event, data)
 
 
-# The rights over one's personal data work at any time, also in the middle of a form.
-ALWAYS_AVAILABLE = frozenset({"/mydata", "/forget"})
+def _field_text(text: str, translate: bool) -> str:
+    """A field's prompt or label as HTML (for /mydata, still on aiogram): translated, or escaped staff words."""
+    from html import escape
+
+    return _(text) if translate else escape(text)
 
 
-class InForm(Filter):
-    """Matches when the person has a form open (except for the commands that always work)."""
+def _value_text(value: Any) -> str:
+    from html import escape
 
-    async def __call__(self, event: TelegramObject, conversation: Conversation | None = None) -> bool:
-        if conversation is None:
-            return False
-        words = (getattr(event, "text", None) or "").split(maxsplit=1)
-        return not words or words[0].split("@")[0].lower() not in ALWAYS_AVAILABLE
-
-
-def _input_of(message: Message) -> Input | None:
-    if message.contact is not None:
-        return ContactInput(message.contact.phone_number)
-    if message.document is not None:
-        return FileInput(message.document.file_id, "document", message.document.file_name)
-    if message.photo:
-        return FileInput(message.photo[-1].file_id, "photo", None)
-    if message.text is not None:
-        return TextInput(message.text)
-    return None
+    if value is None:
+        return "—"
+    if isinstance(value, FormChoice):
+        return escape(_(value.label) if value.translate else value.label)
+    if value in ("photo", "document"):
+        return _("photo") if value == "photo" else _("document")
+    return escape(str(value))
 
 
-@router.message(InForm())
-async def form_message(message: Message, app: AppContext, session: AsyncSession, user: User, role: Role,
-                       conversation: Conversation, bot: Bot) -> None:
-    """A message while a form is open: an answer, a typed Back/Cancel, or a command."""
-    state = _state(conversation)
-    text = (message.text or "").strip()
-    if text in (_("✖ Cancel"), "/cancel") or text.startswith("/cancel"):
-        await cancel(message, session=session, user=user, role=role)
-        return
-    if text == _("◀ Back"):
-        await _go_back(message, app, session, user, state)
-        return
-    if text.startswith("/"):
-        title = _(app.forms.form_of(state).title)
-        note = _("You are filling in “{form}”. Please answer below, or press Cancel to stop.").format(
-            form=escape(title))
-        if text.startswith("/help"):
-            note = _("To stop this form, press Cancel or send /cancel.") + "\n\n" + note
-        await render(message, app=app, session=session, state=state, note=note)
-        return
-    inp = _input_of(message)
-    if inp is None:
-        await render(message, app=app, session=session, state=state,
-                     note=_("I can't use that kind of message here."))
-        return
-    run = FormRun(app, session, user, role, message, bot, state.context)
-    on_phone_step = app.forms.step(state).kind == FieldKind.PHONE
-    await _apply(run, state, await app.forms.answer(state, inp, providers_for(app, session)),
-                 had_contact_kb=on_phone_step)
-
-
-async def _apply(run: FormRun, state: FormState, outcome: Any, *, had_contact_kb: bool = False) -> None:
-    app, session, message = run.app, run.session, run.message
-    if isinstance(outcome, Invalid):
-        note = "⚠️ " + outcome.message.render(_)
-        await render(message, app=app, session=session, state=state, note=note)
-        return
-    if isinstance(outcome, Candidates):
-        await _save(session, app, run.user, state)
-        note = _("Several matches for “{query}”. Please choose:").format(query=escape(outcome.query))
-        await render(message, app=app, session=session, state=state, note=note, candidates=outcome.choices)
-        return
-    if not isinstance(outcome, Done):
-        await _save(session, app, run.user, state)  # saved before anything is shown (see CommitBeforeReply)
-    if had_contact_kb:
-        # The share-contact keyboard gives way to the main menu again.
-        await message.answer(_("✅ Saved."), reply_markup=main_menu(run.role))
-    if isinstance(outcome, Done):
-        await _finish(run, state, outcome.data)
-        return
-    await render(message, app=app, session=session, state=state)
-
-
-async def _go_back(message: Message, app: AppContext, session: AsyncSession, user: User, state: FormState) -> None:
-    if not app.forms.back(state):
-        await render(message, app=app, session=session, state=state,
-                     note=_("This is the first question. Press Cancel to stop."))
-        return
-    await _save(session, app, user, state)
-    await render(message, app=app, session=session, state=state)
-
-
-@router.callback_query(FormCb.filter())
-async def form_button(query: CallbackQuery, callback_data: FormCb, app: AppContext, session: AsyncSession,
-                      user: User | None, role: Role, conversation: Conversation | None, bot: Bot) -> None:
-    """A press on a form button; refused when it belongs to a step that is no longer current."""
-    message = query.message
-    if (user is None or conversation is None or not isinstance(message, Message)
-            or conversation.form != callback_data.form or conversation.step != callback_data.step):
-        await query.answer(_("This button is no longer active."), show_alert=False)
-        return
-    state = _state(conversation)
-    await query.answer()
-    # Take the buttons off the answered message so an old press cannot be repeated.
-    await message.edit_reply_markup(reply_markup=None)
-    action, value = callback_data.action, callback_data.value
-    run = FormRun(app, session, user, role, message, bot, state.context)
-    if action == "x":
-        await cancel(message, session=session, user=user, role=role)
-    elif action == "b":
-        await _go_back(message, app, session, user, state)
-    elif action == "s":
-        on_phone_step = app.forms.step(state).kind == FieldKind.PHONE
-        await _apply(run, state, app.forms.skip(state), had_contact_kb=on_phone_step)
-    elif action == "ok":
-        done = app.forms.confirm(state)
-        if done is not None:
-            await _finish(run, state, done.data)
-        else:
-            await render(message, app=app, session=session, state=state)
-    elif action == "ed":
-        app.forms.to_edit_menu(state)
-        await _save(session, app, user, state)
-        await render(message, app=app, session=session, state=state)
-    elif action == "p" and (page := small_number(value)) is not None:
-        await render(message, app=app, session=session, state=state, page=page)
-    elif action == "c":
-        await _apply(run, state, await app.forms.answer(state, ChoiceInput(value), providers_for(app, session)))
-    else:  # forged or unknown: show the step again rather than leave the person without buttons
-        await render(message, app=app, session=session, state=state)
+def register(flows: Flows) -> None:
+    flows.form_input = form_input
+    flows.before = guard
+    flows.always.update(ALWAYS_AVAILABLE)
+    for action_id in A.FORM_ACTIONS:
+        flows.action(action_id)(form_choice)

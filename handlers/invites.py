@@ -40,8 +40,7 @@ async def invite_created(run: FormRun, data: dict[str, Any]) -> None:
     commune = int(data["commune"]) if data.get("commune") else None
     inv = await accounts.create_invite(run.session, clock=run.app.clock, creator=run.user, role=Role(data["role"]),
                                        commune_code=commune)
-    me = await run.bot.me()
-    link = f"https://t.me/{me.username}?start={inv.token}"
+    link = f"https://t.me/{run.app.bot_username}?start={inv.token}"
     who = (_("collaborator for {commune}").format(commune=escape(run.app.communes.name(commune)))
            if commune else _("staff member"))
     await run.reply(

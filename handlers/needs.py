@@ -1,45 +1,41 @@
-"""/need (file a need, own or on behalf of a facility) and /needs (list, withdraw)."""
+"""/need (file a need, own or on behalf of a facility) and /needs (list, withdraw) — on every channel."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Bold, Choice, Reply, from_staff_html
 from bot.domain import CATEGORY_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, Role
 from bot.services import needs as needs_service
-from handlers.callbacks import MyNeedCb
+from handlers import forms
+from handlers.callbacks import small_number
 from handlers.common import actor
-from handlers.forms import FormRun, on_complete, start_form
-from handlers.keyboards import inline
+from handlers.forms import FormRun, on_complete
 from storage import repos
-from storage.models import User
 
-router = Router(name="needs")
+NOT_YOURS = "This item no longer exists or is not yours. Nothing was changed."
 
 
-@router.message(Command("need"))
-async def new_need(message: Message, app: AppContext, session: AsyncSession, user: User | None,
-                   role: Role) -> None:
+async def new_need(turn: Turn, action: Action) -> None:
     """/need: collaborators file for a facility in their commune; owners for their own facility."""
-    if user is not None and role is Role.COLLABORATOR and user.commune_code:
-        await start_form(message, app=app, session=session, user=user, form="need_proxy",
-                         context={"commune_code": user.commune_code},
-                         intro=_("New need for a facility in {commune}.").format(
-                             commune=escape(app.communes.name(user.commune_code))))
+    user = turn.user
+    if user is not None and turn.role is Role.COLLABORATOR and user.commune_code:
+        intro = turn._("New need for a facility in {commune}.").format(
+            commune=turn.app.communes.name(user.commune_code))
+        await forms.start(turn, form="need_proxy", context={"commune_code": user.commune_code}, intro=intro)
         return
-    facility = await repos.facility_of_owner(session, user_id=user.id) if user and user.id else None
+    facility = await repos.facility_of_owner(turn.session, user_id=user.id) if user and user.id else None
     if user is None or facility is None:
-        await message.answer(_("Please register your facility first with /start."))
+        turn.say(turn._("Please register your facility first with /start."))
         return
-    await start_form(message, app=app, session=session, user=user, form="need",
-                     intro=_("New need for <b>{facility}</b>.").format(facility=escape(facility.name)))
+    intro = turn._("New need for <b>{facility}</b>.").format(facility=escape(facility.name))
+    await forms.start(turn, form="need", intro=Block(*from_staff_html(intro)))
 
 
 @on_complete("need")
@@ -54,44 +50,49 @@ async def need_filed(run: FormRun, data: dict[str, Any]) -> None:
     )
 
 
-@router.message(Command("needs"))
-async def list_needs(message: Message, app: AppContext, session: AsyncSession, user: User | None) -> None:
+async def list_needs(turn: Turn, action: Action) -> None:
     """/needs: one's own needs (and those filed for others) with their status."""
-    rows = await needs_service.my_needs(session, user=user) if user else []
+    user = turn.user
+    rows = await needs_service.my_needs(turn.session, user=user) if user else []
     if not rows:
-        await message.answer(_("You have no needs yet. Send /need to file one."))
+        turn.say(turn._("You have no needs yet. Send /need to file one."))
         return
-    lines = [_("<b>Your needs</b>")]
-    buttons = []
+    _t = turn._
+    items = [Block(Bold(_t("Your needs")))]
+    choices = []
     for need, facility in rows:
-        line = "• <b>{ref}</b> · {category} · {date}\n  {status}".format(
-            ref=need.ref, category=_(CATEGORY_LABELS[NeedCategory(need.category)]),
-            date=need.created_at.astimezone(app.tz).strftime("%d/%m/%Y"),
-            status=_(STATUS_LABELS[NeedStatus(need.status)]),
-        )
-        if facility is not None and need.filed_by_user_id == (user.id if user else None):
-            line += f" · {escape(facility.name)}"
-        lines.append(line)
+        line = ["• ", Bold(need.ref or ""), " · {category} · {date}\n  {status}".format(
+            category=_t(CATEGORY_LABELS[NeedCategory(need.category)]),
+            date=need.created_at.astimezone(turn.app.tz).strftime("%d/%m/%Y"),
+            status=_t(STATUS_LABELS[NeedStatus(need.status)]))]
+        if facility is not None and user is not None and need.filed_by_user_id == user.id:
+            line.append(f" · {facility.name}")
+        items.append(Block(*line))
         if need.status == NeedStatus.RECEIVED:
-            buttons.append([(_("Withdraw {ref}").format(ref=need.ref), MyNeedCb(action="w", id=need.id).pack())])
-    await message.answer("\n".join(lines), reply_markup=inline(buttons) if buttons else None)
+            choices.append([Choice(_t("Withdraw {ref}").format(ref=need.ref), A.MY_NEED, f"w:{need.id}")])
+    turn.add(Reply.of(*items, choices=choices))
 
 
-@router.callback_query(MyNeedCb.filter())
-async def withdraw_need(query: CallbackQuery, callback_data: MyNeedCb, app: AppContext, session: AsyncSession,
-                        user: User | None) -> None:
-    """Withdraw buttons under /needs: ask, then withdraw (only one's own, only while received)."""
-    need = await repos.get_need(session, need_id=callback_data.id)
+async def withdraw_need(turn: Turn, action: ChooseEvent) -> None:
+    """Withdraw under /needs: ask, then withdraw (only one's own, only while received)."""
+    step, _sep, raw_id = action.arg.partition(":")
+    need_id = small_number(raw_id)
+    need = await repos.get_need(turn.session, need_id=need_id) if need_id is not None else None
+    user = turn.user
     if user is None or need is None or user.id not in (need.registrant_user_id, need.filed_by_user_id):
-        await query.answer(_("This item no longer exists or is not yours. Nothing was changed."), show_alert=True)
+        turn.say(turn._(NOT_YOURS), notice=True)
         return
-    if callback_data.action == "w":
-        await query.answer()
-        await query.message.answer(
-            _("Withdraw need <b>{ref}</b>? The centre will stop reviewing it.").format(ref=need.ref),
-            reply_markup=inline([[(_("Yes, withdraw"), MyNeedCb(action="wy", id=need.id).pack())]]),
-        )
+    if step == "w":
+        question = turn._("Withdraw need <b>{ref}</b>? The centre will stop reviewing it.").format(ref=need.ref)
+        turn.add(Reply.of(Block(*from_staff_html(question)),
+                          choices=[[Choice(turn._("Yes, withdraw"), A.MY_NEED, f"wy:{need.id}")]]))
         return
-    await needs_service.withdraw(session, clock=app.clock, user=user, need_id=need.id or 0)
-    await query.answer()
-    await query.message.edit_text(_("Need <b>{ref}</b> has been withdrawn.").format(ref=need.ref))
+    await needs_service.withdraw(turn.session, clock=turn.app.clock, user=user, need_id=need.id or 0)
+    done = turn._("Need <b>{ref}</b> has been withdrawn.").format(ref=need.ref)
+    turn.add(Reply(blocks=(Block(*from_staff_html(done)),), replace_previous=True))
+
+
+def register(flows: Flows) -> None:
+    flows.command("need")(new_need)
+    flows.command("needs")(list_needs)
+    flows.action(A.MY_NEED)(withdraw_need)

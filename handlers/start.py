@@ -1,31 +1,29 @@
-"""/start (with or without an invite link), registration, /help, /language, /cancel."""
+"""/start (with or without an invitation code) and what completes registration and joining."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import CommandObject, CommandStart
-from aiogram.types import Message
-from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.telegram_render import html_text
-from bot.context import AppContext
+from bot.conversation.events import CommandEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, from_staff_html
 from bot.domain import Role
 from bot.services import accounts
 from bot.services.announcements import set_announcements_off
-from bot.services.validation import channel_text
-from handlers.common import ensure_user
-from handlers.forms import FormRun, on_complete, start_form
-from handlers.help import help_blocks
+from handlers import forms
+from handlers.forms import FormRun, on_complete
+from handlers.help import help_blocks, help_reply
 from handlers.menu import main_menu
 from storage import repos
 from storage.models import User
 
-router = Router(name="start")
+# Typed instead of /start (accent-free, as people type them): greetings start registration for a newcomer
+# and greet a registered person with the menu.
+START_WORDS = ("start", "bat dau", "dang ky", "dang ki", "chao", "xin chao", "chao ban", "alo", "hello", "hi")
 
 
 def help_text(role: Role) -> str:
@@ -33,42 +31,47 @@ def help_text(role: Role) -> str:
     return html_text(help_blocks(_, role))
 
 
-@router.message(CommandStart(deep_link=True))
-async def start_with_invite(message: Message, command: CommandObject, app: AppContext, session: AsyncSession,
-                            user: User | None, i18n: I18n) -> None:
-    """/start <token> from an invitation link: check it, then confirm name and phone."""
-    invite = await accounts.check_invite(session, clock=app.clock, token=command.args or "")
-    user = await ensure_user(message, app=app, session=session, user=user, tg_user=message.from_user,
-                             locale=i18n.current_locale)
-    if invite.role == Role.STAFF:
-        intro = _("You have been invited to join as <b>staff</b> of the khuyến công centre.")
-    else:
-        intro = _("You have been invited to be the khuyến công <b>collaborator</b> for {commune}.").format(
-            commune=escape(app.communes.name(invite.commune_code)))
-    await start_form(message, app=app, session=session, user=user, form="join", context={"token": invite.token},
-                     intro=intro + "\n" + _("Please confirm your details."))
+async def person(turn: Turn) -> User:
+    """The person's row, created on first contact with nothing personal in it (see accounts.first_contact)."""
+    if turn.user is None:
+        turn.user = await accounts.first_contact(turn.session, clock=turn.app.clock, channel=turn.who.channel,
+                                                 external_id=turn.who.external_id, locale=turn.locale)
+    return turn.user
 
 
-@router.message(CommandStart())
-async def start(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role,
-                i18n: I18n) -> None:
-    """/start: welcome; a newcomer goes straight into facility registration."""
-    user = await ensure_user(message, app=app, session=session, user=user, tg_user=message.from_user,
-                             locale=i18n.current_locale)
-    if user.announcements_off:
-        await set_announcements_off(session, clock=app.clock, user=user, off=False)
-        await message.answer(_("Announcements are turned back on. Use /subscriptions to choose topics."))
-    facility = await repos.facility_of_owner(session, user_id=user.id or 0)
-    if facility is not None or role is not Role.USER:
-        name = escape(user.full_name or channel_text(message.from_user.first_name, 64) or "")
-        await message.answer(_("Welcome back, {name}!").format(name=name) + "\n\n" + help_text(role),
-                             reply_markup=main_menu(role))
+async def start(turn: Turn, action: CommandEvent) -> None:
+    """/start: welcome; a newcomer goes straight into facility registration; an invitation code joins."""
+    if action.args:
+        await start_with_invite(turn, action.args)
         return
-    intro = _(
+    user = await person(turn)
+    if user.announcements_off:
+        await set_announcements_off(turn.session, clock=turn.app.clock, user=user, off=False)
+        turn.say(turn._("Announcements are turned back on. Use /subscriptions to choose topics."))
+    facility = await repos.facility_of_owner(turn.session, user_id=user.id or 0)
+    if facility is not None or turn.role is not Role.USER:
+        name = user.full_name or turn.who.display_name
+        greeting = Block(turn._("Welcome back, {name}!").format(name=name))
+        turn.add(help_reply(turn._, turn.role, before=(greeting,)))
+        return
+    intro = Block(turn._(
         "Hello! I am the assistant of the provincial khuyến công (industrial extension) centre. "
         "I help rural manufacturers register, ask for support and follow their requests."
-    ) + "\n\n" + _("First, let's register your facility. It takes about 2 minutes.")
-    await start_form(message, app=app, session=session, user=user, form="register", intro=intro)
+    ) + "\n\n" + turn._("First, let's register your facility. It takes about 2 minutes."))
+    await forms.start(turn, form="register", intro=intro)
+
+
+async def start_with_invite(turn: Turn, token: str) -> None:
+    """/start <token> from an invitation link: check it, then confirm name and phone."""
+    invite = await accounts.check_invite(turn.session, clock=turn.app.clock, token=token)
+    await person(turn)
+    if invite.role == Role.STAFF:
+        intro = turn._("You have been invited to join as <b>staff</b> of the khuyến công centre.")
+    else:
+        intro = turn._("You have been invited to be the khuyến công <b>collaborator</b> for {commune}.").format(
+            commune=escape(turn.app.communes.name(invite.commune_code)))
+    intro += "\n" + turn._("Please confirm your details.")
+    await forms.start(turn, form="join", context={"token": invite.token}, intro=Block(*from_staff_html(intro)))
 
 
 @on_complete("register")
@@ -98,3 +101,7 @@ async def joined(run: FormRun, data: dict[str, Any]) -> None:
     await run.reply(text + "\n\n" + help_text(role), reply_markup=main_menu(role))
 
 
+def register(flows: Flows) -> None:
+    flows.command("start")(start)
+    for word in START_WORDS:
+        flows.words[word] = "start"

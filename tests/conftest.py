@@ -134,6 +134,7 @@ class ChatHarness:
         self.dp = create_dispatcher(app.settings, app)
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(10_000)
+        app.bot_username = "khuyencong_test_bot"  # what the runner learns from getMe at start-up
         app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, clock)
 
     def _user(self, p: Person) -> dict[str, Any]:
@@ -227,9 +228,11 @@ async def chat(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[ChatHarne
 
 
 def form_cb(action: str, form: str, step: str, value: str = "") -> str:
-    from handlers.callbacks import FormCb
+    """A form button's data: action c=choose, b=back, s=skip, x=cancel, ok=confirm, ed=edit menu, p=page."""
+    from bot.channels.telegram_render import pack_callback
+    from bot.conversation.actions import form_arg
 
-    return FormCb(action=action, form=form, step=step, value=value).pack()
+    return pack_callback(f"f.{action}", form_arg(form, step, value))
 
 
 async def register_facility(chat: ChatHarness, p: Person, *, name: str = "Cơ sở nước mắm Hưng Thịnh",

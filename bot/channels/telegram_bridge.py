@@ -13,20 +13,30 @@ from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.channels.telegram_send import TelegramReplySender
 from bot.context import AppContext
 from bot.conversation.pipeline import Flows, flatten
+from storage.models import Conversation
 
 RENDERER = TelegramRenderer()
 
 
+def command_name(message: Message) -> str | None:
+    text = message.text or ""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
 class FlowCommand(Filter):
+    """A command a moved flow handles, or anything while a form is open (the form takes it), except the
+    commands that always work (they may still be on aiogram)."""
+
     def __init__(self, flows: Flows) -> None:
         self.flows = flows
 
-    async def __call__(self, message: Message) -> bool:
-        text = message.text or ""
-        if not text.startswith("/"):
-            return False
-        name = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else ""
-        return name in self.flows.commands
+    async def __call__(self, message: Message, conversation: Conversation | None = None) -> bool:
+        name = command_name(message)
+        if conversation is not None:
+            return name not in self.flows.always
+        return name is not None and name in self.flows.commands
 
 
 class FlowAction(Filter):
@@ -37,6 +47,12 @@ class FlowAction(Filter):
         return query.data is not None and unpack_callback(query.data)[0] in self.flows.actions
 
 
+async def know_username(app: AppContext, bot: Bot) -> None:
+    """Deep links name the bot; aiogram caches getMe, so this asks Telegram once."""
+    if app.bot_username is None:
+        app.bot_username = (await bot.me()).username
+
+
 def bridge_router(flows: Flows) -> Router:
     router = Router(name="pipeline")
 
@@ -45,6 +61,7 @@ def bridge_router(flows: Flows) -> Router:
         event = event_of_message(message)
         if event is None or app.pipeline is None:
             return
+        await know_username(app, bot)
         rendered = await app.pipeline.handle(event, RENDERER)
         await TelegramReplySender(bot).deliver(message.chat.id, flatten(rendered))  # type: ignore[arg-type]
 
@@ -54,6 +71,7 @@ def bridge_router(flows: Flows) -> Router:
         if event is None or app.pipeline is None:
             await query.answer()
             return
+        await know_username(app, bot)
         rendered = await app.pipeline.handle(event, RENDERER)
         shown = query.message
         chat_id = shown.chat.id if shown is not None else query.from_user.id

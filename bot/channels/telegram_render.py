@@ -23,7 +23,7 @@ SEPARATOR = ":"
 
 @dataclass(frozen=True)
 class TelegramMessage:
-    method: str  # "send" | "edit" | "photo" | "document" | "notice"
+    method: str  # "send" | "edit" | "photo" | "document" | "notice" | "retire" (take the buttons off)
     text: str
     reply_markup: dict[str, Any] | None = None
     media: MediaRef | None = None
@@ -90,6 +90,8 @@ class TelegramRenderer:
 
     def render(self, reply: Reply, *, continued: str = "⋯") -> Rendered:
         """`continued` is the text of extra messages that only carry more buttons (translated)."""
+        if reply.retire_previous and not reply.blocks:
+            return Rendered(messages=[TelegramMessage("retire", "")])
         if reply.notice and not reply.choices and reply.media is None:
             text = "\n\n".join("".join(r.text for r in runs_of(b.parts)) for b in reply.blocks)
             if utf16_len(text) <= NOTICE_LIMIT:

@@ -53,6 +53,10 @@ class TelegramReplySender:
             notice = pending.pop(0) if pending and pending[0].method == "notice" else None
             await self.bot.answer_callback_query(callback_query_id, text=notice.text if notice else None)
         for message in pending:
+            if message.method == "retire":
+                if edit_message_id is not None:
+                    await self._retire(chat_id, edit_message_id)
+                continue
             edited = None
             if message.method == "edit" and edit_message_id is not None:
                 edited = await self._edit(chat_id, edit_message_id, message)
@@ -61,6 +65,14 @@ class TelegramReplySender:
                 continue
             shown.append(await self._send(chat_id, message))
         return shown
+
+    async def _retire(self, chat_id: int, message_id: int) -> None:
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+        except TelegramBadRequest as exc:
+            text = exc.message.lower()
+            if "message is not modified" not in text and not any(reason in text for reason in _EDIT_REFUSED):
+                raise
 
     async def _edit(self, chat_id: int, message_id: int, message: TelegramMessage) -> int | None:
         markup = markup_of(message.reply_markup)

@@ -23,6 +23,9 @@ MENU = "menu"
 # The reader's language (argument: "vi" or "en").
 LANGUAGE = "lang"
 
+# One's own needs under /needs (argument: "w:<id>" asks, "wy:<id>" withdraws).
+MY_NEED = "mn"
+
 # Announcement topics: follow or stop following one (argument: a topic, "all" or "none").
 TOPIC = "sub.t"
 

@@ -43,14 +43,20 @@ def value_nodes(_: Gettext, value: Any, *, html: bool = False) -> tuple[Inline, 
     return from_staff_html(text) if html else (text,)
 
 
-def summary_reply(engine: FormEngine, state: FormState, _: Gettext, note: str | None = None) -> Reply:
+def _note(note: Block | str | None) -> list[Block]:
+    if not note:
+        return []
+    return [note if isinstance(note, Block) else Block(note)]
+
+
+def summary_reply(engine: FormEngine, state: FormState, _: Gettext, note: Block | str | None = None) -> Reply:
     form = engine.form_of(state)
     lines: list[Inline] = []
     for fld, value in engine.summary(state):
         label = _(fld.label) if fld.translate else fld.label
         lines.extend(["\n" if lines else "", "• ", Bold(label, ":"), " ",
                       *value_nodes(_, value, html=fld.html)])
-    blocks = [Block(note)] if note else []
+    blocks = _note(note)
     blocks += [Block(Bold(_(form.title)), "\n", _("Please check your answers:")), Block(*lines)]
     return Reply(blocks=tuple(blocks), choices=(
         (_choice(_, state, _("✅ Confirm"), A.FORM_CONFIRM),),
@@ -58,17 +64,17 @@ def summary_reply(engine: FormEngine, state: FormState, _: Gettext, note: str | 
     ))
 
 
-def edit_menu_reply(engine: FormEngine, state: FormState, _: Gettext, note: str | None = None) -> Reply:
+def edit_menu_reply(engine: FormEngine, state: FormState, _: Gettext, note: Block | str | None = None) -> Reply:
     form = engine.form_of(state)
     rows = [(_choice(_, state, _(f.label) if f.translate else f.label, A.FORM_CHOOSE, f.name),)
             for f in form.fields if f.applies(state.data)]
     rows.append((_choice(_, state, _("◀ Back"), A.FORM_BACK), _choice(_, state, _("✖ Cancel"), A.FORM_CANCEL)))
-    blocks = [Block(note)] if note else []
+    blocks = _note(note)
     return Reply(blocks=(*blocks, Block(_("Which answer do you want to change?"))), choices=tuple(rows))
 
 
 def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabilities, *,
-                 note: str | None = None, options: Sequence[FormChoice] | None = None,
+                 note: Block | str | None = None, options: Sequence[FormChoice] | None = None,
                  page: int = 0) -> list[Reply]:
     """What to show for the current step. `options` are a lookup's candidates (the caller searched or
     browsed them); `page` the page of them to show."""
@@ -79,7 +85,7 @@ def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabil
         return [edit_menu_reply(engine, state, _, note)]
     fld = step.field
     assert fld is not None
-    blocks = [Block(note)] if note else []
+    blocks = _note(note)
     blocks.append(Block(_(fld.prompt) if fld.translate else fld.prompt))
     if fld.hint:
         blocks.append(Block(Italic(_(fld.hint))))
@@ -99,6 +105,12 @@ def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabil
         if skip is None:
             return [first]
         return [first, Reply.of(_("No phone number? Press Skip."), choices=[[skip], [cancel]])]
+    if not caps.buttons and fld.kind not in (FieldKind.CHOICE, FieldKind.LOOKUP):
+        # A typed answer may be a number ("2" facilities visited): no numbered lines here, words instead.
+        words = [_("Type “back” for the previous question.") if back else "",
+                 _("Type “skip” if you have none.") if skip else "", _("Type “cancel” to stop.")]
+        blocks.append(Block(Italic(" ".join(w for w in words if w))))
+        return [Reply(blocks=tuple(blocks))]
     if skip:
         rows.append((skip,))
     rows.append(tuple(c for c in (back, cancel) if c))

@@ -93,6 +93,10 @@ class Flows:
         self.form_input: Flow | None = None
         self.fallback: Flow | None = None
         self.unsupported: Flow | None = None
+        # Runs first while a form is open; True means the event goes no further (e.g. the form expired).
+        self.before: Callable[[Turn, Action], Awaitable[bool]] | None = None
+        # Commands that work in the middle of a form (the rights over one's data); others reach the form.
+        self.always: set[str] = set()
 
     def command(self, *names: str) -> Callable[[Flow], Flow]:
         def register(fn: Flow) -> Flow:
@@ -113,15 +117,19 @@ class Flows:
         if isinstance(action, TextEvent):
             if (hit := resolve_number(action.text, menu)) is not None:
                 action = ChooseEvent(*hit)
-            elif (command := self.words.get(_fold(action.text))) is not None:
+            elif turn.conversation is None and (command := self.words.get(_fold(action.text))) is not None:
                 action = CommandEvent(command)
         if isinstance(action, CommandEvent):
+            if turn.conversation is not None and self.form_input is not None and action.name not in self.always:
+                return self.form_input, action
             return self.commands.get(action.name) or self.fallback, action
         if isinstance(action, ChooseEvent):
             return self.actions.get(action.action) or self.fallback, action
         if isinstance(action, TextEvent | ContactEvent | MediaEvent):
             return (self.form_input if turn.conversation is not None else None) or self.fallback, action
         if isinstance(action, UnsupportedEvent):
+            if turn.conversation is not None and self.form_input is not None and action.what != "group":
+                return self.form_input, action  # the form says what it can use, and asks again
             return self.unsupported or self.fallback, action
         return self.fallback, action
 
@@ -156,9 +164,8 @@ class Pipeline:
             turn = self._turn(session, who, user, conversation, renderer.caps)
             menu = await self._menu(session, who, renderer.caps)
             try:
-                flow, action = self.flows.route(turn, event.action, menu)
-                if flow is not None:
-                    await flow(turn, action)
+                with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
+                    await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer)
                 await session.commit()
             except DomainError as exc:
@@ -172,6 +179,13 @@ class Pipeline:
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
+
+    async def _run(self, turn: Turn, action: Action, menu: dict[str, Any]) -> None:
+        if turn.conversation is not None and self.flows.before is not None and await self.flows.before(turn, action):
+            return
+        flow, action = self.flows.route(turn, action, menu)
+        if flow is not None:
+            await flow(turn, action)
 
     def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
               caps: Capabilities) -> Turn:

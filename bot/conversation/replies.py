@@ -138,6 +138,8 @@ class Reply:
     keyboard: tuple[tuple[str, ...], ...] | None = None
     # "Share my phone number" on channels with contacts: a one-time keyboard above `keyboard`'s words.
     contact_button: str | None = None
+    # The choices under the message acted on no longer apply (Telegram takes its buttons off).
+    retire_previous: bool = False
 
     @classmethod
     def of(cls, *blocks: Block | str, choices: Sequence[Sequence[Choice]] = (), **kwargs: object) -> Reply:

@@ -34,12 +34,12 @@ async def test_broadcast_to_a_few_hundred_people(server, tmp_path, bot_db) -> No
         staff = Person(server, STAFF, first_name="Hà", language_code="en")
         await staff.say("/start")
         await staff.say("/announce")
-        await staff.press("f:c:announce:kind:general")
+        await staff.press("f.c:announce|kind|general")
         await staff.say("Thông báo lịch tập huấn")
         await staff.say("Lớp tập huấn <b>thương mại điện tử</b> cho cơ sở CNNT.")
         for step in ("place", "starts_on", "deadline_on", "attachment"):
-            await staff.press(f"f:s:announce:{step}")
-        audience = await staff.press("f:ok:announce")
+            await staff.press(f"f.s:announce|{step}|")
+        audience = await staff.press("f.ok:announce|__summary__|")
         # Everyone plus the staff member; the bot cannot know yet who blocked it.
         assert f"<b>{RECIPIENTS + 1}</b>" in audience["text"]
         await staff.press("an:pv:")

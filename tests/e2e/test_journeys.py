@@ -16,22 +16,22 @@ async def register(p: Person, name: str = "Cơ sở nước mắm Hưng Thịnh"
     await p.server.send_contact(p.id, "+84912345678")
     await p.next_message(mark, contains="long xuyen")  # the commune question follows the saved phone
     await p.say("long xuyen")
-    await p.press("f:c:register:sector:food")
+    await p.press("f.c:register|sector|food")
     await p.say("nước mắm, khô cá")
-    await p.press("f:c:register:consent:yes")
-    done = await p.press("f:ok:register")
+    await p.press("f.c:register|consent|yes")
+    done = await p.press("f.ok:register|__summary__|")
     assert "đã được đăng ký" in done["text"]
 
 
 async def file_need(p: Person) -> str:
     await p.say("/need")
-    await p.press("f:c:need:category:machinery")
+    await p.press("f.c:need|category|machinery")
     await p.say("Mở rộng sản xuất")
     await p.say("Máy sấy lạnh 500 kg/mẻ")
     await p.say("150")
     await p.say("5/2027")
-    await p.press("f:s:need:attachment")
-    done = await p.press("f:ok:need")
+    await p.press("f.s:need|attachment|")
+    done = await p.press("f.ok:need|__summary__|")
     ref = re.search(r"NC-\d{4}-\d{4}", done["text"])
     assert ref, done["text"]
     return ref.group(0)
@@ -49,7 +49,7 @@ async def test_staff_invites_a_collaborator_who_files_for_a_facility(server, bot
     staff = Person(server, STAFF, first_name="Hà")
     await staff.say("/start")
     await staff.say("/invite")
-    await staff.press("f:c:invite:role:collaborator")
+    await staff.press("f.c:invite|role|collaborator")
     link = await staff.say("my hoa hung")
     token = re.search(r"https://t\.me/\w+\?start=([A-Za-z0-9_-]+)", link["text"]).group(1)
     ctv = Person(server, 2002, first_name="Cộng")
@@ -57,19 +57,19 @@ async def test_staff_invites_a_collaborator_who_files_for_a_facility(server, bot
     assert "Xã Mỹ Hòa Hưng" in intro["text"]
     await ctv.say("Lê Văn Cộng")
     await ctv.say("0987 654 321")
-    joined = await ctv.press("f:ok:join")
+    joined = await ctv.press("f.ok:join|__summary__|")
     assert "Xã Mỹ Hòa Hưng" in joined["text"]
     await ctv.say("/need")
-    await ctv.press("f:c:need_proxy:facility:new")
+    await ctv.press("f.c:need_proxy|facility|new")
     await ctv.say("Cơ sở đan đát lục bình Mỹ Hòa")
     await ctv.say("Võ Thị Mai")
-    await ctv.press("f:s:need_proxy:new_phone")
-    await ctv.press("f:c:need_proxy:new_sector:handicraft")
-    await ctv.press("f:c:need_proxy:category:consulting")
+    await ctv.press("f.s:need_proxy|new_phone|")
+    await ctv.press("f.c:need_proxy|new_sector|handicraft")
+    await ctv.press("f.c:need_proxy|category|consulting")
     await ctv.say("Thiết kế nhãn hiệu và bao bì")
     await ctv.say("8/2027")
-    await ctv.press("f:s:need_proxy:attachment")
-    done = await ctv.press("f:ok:need_proxy")
+    await ctv.press("f.s:need_proxy|attachment|")
+    done = await ctv.press("f.ok:need_proxy|__summary__|")
     assert re.search(r"NC-\d{4}-\d{4}", done["text"])
     again = await Person(server, 2003).say(f"/start {token}")
     assert "đã được sử dụng" in again["text"]  # single use
@@ -108,10 +108,10 @@ async def test_killed_mid_form_then_restarted_the_user_finishes(server, bot: Bot
     await server.send_contact(lan.id, "+84912345678")  # the phone step, where she was
     await lan.next_message(mark, contains="long xuyen")
     await lan.say("long xuyen")
-    await lan.press("f:c:register:sector:food")
+    await lan.press("f.c:register|sector|food")
     await lan.say("bánh pía")
-    await lan.press("f:c:register:consent:yes")
-    done = await lan.press("f:ok:register")
+    await lan.press("f.c:register|consent|yes")
+    done = await lan.press("f.ok:register|__summary__|")
     assert "Cơ sở bánh pía Tân Huê" in done["text"] and "đã được đăng ký" in done["text"]
 
 

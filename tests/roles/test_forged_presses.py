@@ -96,11 +96,13 @@ async def test_ids_out_of_range_are_not_found(chat: ChatHarness, data: str) -> N
         for number in HUGE:
             calls = await chat.press(person, data.format(id=number))
             assert calls[-1].method == "AnswerCallbackQuery"
-            assert calls[-1].params["text"] == "This button is no longer active."
+            # The aiogram routers refuse a malformed button; the moved flows say the item is not found.
+            assert calls[-1].params["text"] in ("This button is no longer active.",
+                                                "This item no longer exists or is not yours. Nothing was changed.")
             assert "something went wrong" not in _texts(calls)
 
 
-async def test_a_forged_form_page_or_action_shows_the_step_again(chat: ChatHarness) -> None:
+async def test_a_forged_form_page_shows_the_step_again_and_an_unknown_action_is_refused(chat: ChatHarness) -> None:
     owner = Person(5009, language_code=EN)
     await register_facility(chat, owner)
     await chat.send(owner, "/profile")
@@ -109,8 +111,8 @@ async def test_a_forged_form_page_or_action_shows_the_step_again(chat: ChatHarne
         calls = await chat.press(owner, form_cb("p", "need", "category", value))
         assert "something went wrong" not in _texts(calls)
         assert "What kind of support do you need?" in calls[-1].text
-    calls = await chat.press(owner, form_cb("zz", "need", "category"))
-    assert "What kind of support do you need?" in calls[-1].text
+    calls = await chat.press(owner, form_cb("zz", "need", "category"))  # an action no form has
+    assert [(c.method, c.text) for c in calls] == [("AnswerCallbackQuery", "This button is no longer active.")]
 
 
 async def test_someone_who_answered_may_still_act_without_the_original_message_row(chat: ChatHarness) -> None:

@@ -66,7 +66,7 @@ async def test_commune_lookup_ignores_accents_and_pages_many_matches(chat: ChatH
     calls = await chat.send(p, "xa")  # every xã: many matches → paged buttons
     assert "Several matches" in calls[-1].text
     buttons = calls[-1].buttons()
-    commune_buttons = [b for b in buttons if b[1].startswith("f:c:register:commune:")]
+    commune_buttons = [b for b in buttons if b[1].startswith("f.c:register|commune|")]
     assert len(commune_buttons) == 8
     assert any(b[0] == "▶" for b in buttons)
     next_page = next(d for t, d in buttons if t == "▶")

@@ -1,0 +1,80 @@
+"""Journeys on a text-only channel (Zalo): everything a button does on Telegram is done by typing."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from bot.app import create_app
+from bot.channels.text import TextRenderer
+from bot.channels.zalo.inbound import command_or_text as text_event
+from bot.clock import FakeClock
+from bot.conversation.events import Event, Who
+from bot.conversation.pipeline import Pipeline, flatten
+from storage.models import Facility, Need
+from tests.conftest import make_settings
+
+
+class Phone:
+    """A person typing on a text-only phone; `last` is what the bot last said."""
+
+    def __init__(self, pipeline: Pipeline, who: Who) -> None:
+        self.pipeline, self.who, self.last = pipeline, who, ""
+
+    async def type(self, text: str) -> str:
+        rendered = await self.pipeline.handle(Event(self.who, text_event(text)), TextRenderer())
+        self.last = "\n---\n".join(m.text for m in flatten(rendered))
+        return self.last
+
+    def number_of(self, label: str) -> str:
+        """The number shown in front of a line containing `label`."""
+        for line in self.last.splitlines():
+            number, dot, rest = line.partition(". ")
+            if dot and number.isdigit() and label in rest:
+                return number
+        raise AssertionError(f"no numbered line with {label!r} in:\n{self.last}")
+
+
+async def test_register_and_file_a_need_by_typing_only(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    lan = Phone(app.pipeline, Who("zalo", "a0b1c2d3", "Lan", "en"))
+    assert "let's register your facility" in await lan.type("chao")
+    await lan.type("Cơ sở nước mắm Hưng Thịnh")
+    assert "phone number" in await lan.type("Nguyễn Thị Lan")
+    assert "Type “cancel” to stop." in lan.last and "Share" not in lan.last.split("\n\n")[-1]
+    await lan.type("0912 345 678")
+    assert "Which sector" in await lan.type("long xuyen")
+    await lan.type(lan.number_of("Food processing"))
+    await lan.type("nước mắm, khô cá")
+    await lan.type(lan.number_of("I agree"))
+    assert "Please check your answers" in lan.last and "• Commune/ward: Phường Long Xuyên" in lan.last
+    assert "is registered" in await lan.type(lan.number_of("Confirm"))
+
+    await lan.type("/need")
+    await lan.type(lan.number_of("Training"))
+    await lan.type("Cần tập huấn quản lý sản xuất")
+    await lan.type("5/2026")
+    assert "Type “skip” if you have none." in lan.last
+    await lan.type("bỏ qua")
+    assert "Please check your answers" in lan.last
+    await lan.type(lan.number_of("Edit"))  # edit from the summary, by number
+    await lan.type(lan.number_of("Description"))
+    await lan.type("Cần tập huấn quản lý sản xuất và bán hàng online")
+    assert "bán hàng online" in lan.last
+    assert "NC-2026-" in await lan.type(lan.number_of("Confirm"))
+    async with app.session_maker() as session:
+        facility = (await session.exec(select(Facility))).one()
+        need = (await session.exec(select(Need))).one()
+    assert facility.name == "Cơ sở nước mắm Hưng Thịnh" and facility.phone == "+84912345678"
+    assert need.description == "Cần tập huấn quản lý sản xuất và bán hàng online"
+
+
+async def test_a_number_answer_is_an_answer_not_a_menu_choice(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    ba = Phone(app.pipeline, Who("zalo", "d4c3b2a1", "Ba", "en"))
+    await ba.type("/start")
+    assert "Type “cancel” to stop." in ba.last
+    await ba.type("2")  # an answer, not a menu number: the form goes on to the next question
+    assert "What is the owner's full name?" in ba.last
+    await ba.type("huỷ")
+    assert "Cancelled. Nothing was saved." in ba.last
