@@ -294,8 +294,9 @@ async def broadcasts(message: Message, app: AppContext, session: AsyncSession, r
         if ann.status == AnnouncementStatus.SCHEDULED and ann.scheduled_at:
             line += " " + ann.scheduled_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")
         if counts["total"]:
-            line += "\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}").format(
-                sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"])
+            line += "\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}, unknown {unknown}").format(
+                sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"],
+                unknown=counts["unknown"])
         lines.append(line)
         rows.append([(ann.title[:40], AnCb(action="o", id=ann.id or 0).pack())])
     await message.answer("\n".join(lines), reply_markup=inline(rows))

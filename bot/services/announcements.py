@@ -121,6 +121,9 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
         t(N_("Blocked the bot: {n}")).format(n=counts["blocked"]),
         t(N_("Failed: {n}")).format(n=counts["failed"]),
     ]
+    if counts["unknown"]:
+        # The request may have left (timeout, dropped connection, crash): not resent, so not "failed".
+        figures_.append(t(N_("Delivery unknown (not resent, to avoid a second copy): {n}")).format(n=counts["unknown"]))
     if ann.status == AnnouncementStatus.SENT:
         return "\n".join([t(N_("✅ Finished “{title}”.")).format(title=title), *figures_])
     if ann.status == AnnouncementStatus.STOPPED:

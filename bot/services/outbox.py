@@ -1,6 +1,6 @@
 """The one delivery path: rows in `outbox`, sent by workers through a per-channel sender.
 
-Row states: pending → sending → sent | failed | blocked (| cancelled, for a stopped broadcast).
+Row states: pending → sending → sent | failed | blocked | unknown (| cancelled, for a stopped broadcast).
 
 * Pacing: every worker draws from one token bucket stored in the database (`send_budget`), so all
   sender processes together stay under the global rate; a worker also keeps ≥ 1 s between two
@@ -10,11 +10,15 @@ Row states: pending → sending → sent | failed | blocked (| cancelled, for a 
   same row.
 * 429: the row goes back to pending, due after `retry_after`; a burst of 429s pauses every worker.
   403 / chat not found: `blocked`, and the person is marked unreachable until they write again.
-  Network errors and 5xx: retried with exponential backoff, then `failed` with the reason.
+  Errors that prove nothing left (cannot connect, DNS, a 5xx answered with a body): retried with
+  exponential backoff, then `failed` with the reason.
+* A timeout after the request was sent, a dropped connection, an unreadable answer: the message may
+  have left, so the row becomes `unknown` and is never resent (nobody gets two copies); counted apart
+  from `failed`.
 * Stopping: `stop()` stops claiming and lets the sends in flight finish and be recorded (SIGTERM).
 * A crash mid-send (SIGKILL, power loss) leaves rows in `sending` whose outcome is unknown: the
-  message may have left. After STALE_SENDING they are marked `failed` ("interrupted"), never resent:
-  nobody gets two copies; the broadcast report counts them.
+  message may have left. Once older than the client timeout plus a margin they are marked `unknown`,
+  never resent; the broadcast report counts them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.base import ChannelSender, PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.base import (
+    ChannelSender,
+    DeliveryUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    Unreachable,
+)
 from bot.clock import Clock
 from bot.domain import OutboxStatus
 from storage.models import OutboxMessage, SendBudget, User
@@ -42,7 +53,8 @@ from storage.models import OutboxMessage, SendBudget, User
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-STALE_SENDING = timedelta(minutes=2)
+SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), well above Telegram's latency
+STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
 MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
 BUDGET = "telegram"
@@ -96,6 +108,7 @@ class OutboxWorker:
         *,
         rate: float = 25.0,
         concurrency: int = 16,
+        send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self.session_maker = session_maker
         self.senders = dict(senders)
@@ -104,24 +117,26 @@ class OutboxWorker:
         # A small bucket: at most rate + rate/10 messages in any one-second window (27 at 25/s).
         self.capacity = max(1.0, rate / 10)
         self.concurrency = concurrency
+        # No call can still be running after its timeout: older `sending` rows belong to a dead process.
+        self.stale_after = timedelta(seconds=send_timeout + STALE_MARGIN)
         self._lock = asyncio.Lock()
         self._stopping = False
         self._running = False
         self._wake = asyncio.Event()
         self._last_sent: dict[str, float] = {}
         self._recent_429: deque[float] = deque(maxlen=3)
-        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0}
+        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0}
 
     # --- recovery ---
 
     async def recover_interrupted(self) -> int:
-        """Rows left in `sending` by a dead process: outcome unknown, so failed rather than a duplicate."""
-        cutoff = self.clock.now() - STALE_SENDING
+        """Rows left in `sending` by a dead process: the message may have left, so `unknown`, never resent."""
+        cutoff = self.clock.now() - self.stale_after
         async with self.session_maker() as session:
             result = await session.exec(
                 update(OutboxMessage)  # type: ignore[call-overload]
                 .where(col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < cutoff)
-                .values(status=OutboxStatus.FAILED, last_error="interrupted: delivery unknown, not resent")
+                .values(status=OutboxStatus.UNKNOWN, last_error="interrupted: delivery unknown, not resent")
             )
             await session.commit()
             return int(result.rowcount or 0)
@@ -329,13 +344,16 @@ class OutboxWorker:
                 status, error, unreachable = OutboxStatus.BLOCKED, str(exc)[:500], True
             except PermanentError as exc:
                 status, error = OutboxStatus.FAILED, str(exc)[:500]
-            except (TransientError, OSError, TimeoutError) as exc:
+            except (TransientError, ConnectionRefusedError) as exc:
                 error = (str(exc) or type(exc).__name__)[:500]
                 if attempts >= MAX_ATTEMPTS:
                     status = OutboxStatus.FAILED
                 else:
                     status = OutboxStatus.PENDING
                     retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** attempts))
+            except (DeliveryUnknown, OSError) as exc:  # timeouts and resets included
+                # The request may have left: resending could give a second copy.
+                status, error = OutboxStatus.UNKNOWN, (str(exc) or type(exc).__name__)[:500]
             except Exception as exc:  # a bug in a sender must not leave the row in `sending`
                 log.exception("sender crashed on outbox row %s", row.id)
                 status, error = OutboxStatus.FAILED, f"internal error: {type(exc).__name__}"
@@ -355,11 +373,10 @@ class OutboxWorker:
                     update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
                 )
             await session.commit()
-        key = {OutboxStatus.SENT: "sent", OutboxStatus.BLOCKED: "blocked", OutboxStatus.FAILED: "failed"}.get(status)
-        if key:
-            self.stats[key] += 1
-        if status == OutboxStatus.FAILED:
-            log.warning("outbox row %s failed: %s", row.id, error)
+        if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+            self.stats[status.value] += 1
+        if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+            log.warning("outbox row %s %s: %s", row.id, status.value, error)
 
     async def _note_429(self, retry_after: float) -> None:
         """Several 429s within a second mean a global flood: pause every worker."""

@@ -745,7 +745,7 @@ async def test_transient_errors_fail_after_max_attempts(maker, clock) -> None:
     assert len(sender.calls) == MAX_ATTEMPTS  # a failed row is not retried
 
 
-async def test_recover_interrupted_fails_stale_sending_rows_only(maker, clock) -> None:
+async def test_recover_interrupted_marks_stale_sending_rows_unknown_only(maker, clock) -> None:
     await _queued(maker, clock, 3)
     async with maker() as s:
         rows = list(await repos.outbox_rows(s))
@@ -758,7 +758,7 @@ async def test_recover_interrupted_fails_stale_sending_rows_only(maker, clock) -
     worker = OutboxWorker(maker, {"telegram": sender}, clock)
     assert await worker.recover_interrupted() == 1
     stale, fresh, pending = await _rows(maker)
-    assert stale.status == "failed" and stale.last_error.startswith("interrupted")
+    assert stale.status == "unknown" and stale.last_error.startswith("interrupted")
     assert fresh.status == "sending" and fresh.last_error is None
     assert pending.status == "pending"
     await worker.deliver_due(drain=True)
