@@ -184,8 +184,9 @@ class OutboxWorker:
 
     # --- claiming ---
 
-    async def _claim(self) -> tuple[list[OutboxMessage], float | None]:
-        """Claim what the budget allows; returns (rows, seconds to wait) — wait None when nothing is due."""
+    async def _claim(self, slots: int) -> tuple[list[OutboxMessage], float | None]:
+        """Claim what the budget and the free send slots allow; returns (rows, seconds to wait) — wait None
+        when nothing is due. A claimed row is sent at once: none waits in `sending` for a slot."""
         now = self.clock.now()
         mono = self.clock.monotonic()
         async with self.session_maker() as session:
@@ -224,6 +225,7 @@ class OutboxWorker:
                     continue
                 seen.add(row.chat_id)
                 chosen.append(row)
+            chosen = chosen[:slots]
             take, budget_wait = await self._take_budget(session, len(chosen), now) if chosen else (0, math.inf)
             chosen = chosen[:take]
             for row in chosen:
@@ -247,10 +249,9 @@ class OutboxWorker:
         row is pending at all — for tests with a fake clock and for benchmarks.
         """
         async with self._lock:
-            sem = asyncio.Semaphore(self.concurrency)
             tasks: set[asyncio.Task[None]] = set()
             try:
-                handled = await self._deliver_loop(sem, tasks, drain)
+                handled = await self._deliver_loop(tasks, drain)
             except asyncio.CancelledError:
                 # Killed: sends in flight die with us and their rows stay `sending` (see recover_interrupted).
                 for task in tasks:
@@ -263,21 +264,23 @@ class OutboxWorker:
                 self._last_sent = {k: v for k, v in self._last_sent.items() if v > horizon}
             return handled
 
-    async def _deliver_loop(self, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]], drain: bool) -> int:
+    async def _deliver_loop(self, tasks: set[asyncio.Task[None]], drain: bool) -> int:
         handled = 0
         finished = [0]  # sends completed so far (a list so the done-callback can count)
 
         def done(_task: asyncio.Task[None]) -> None:
-            sem.release()
             finished[0] += 1
 
         while not self._stopping:
+            if len(tasks) >= self.concurrency:
+                # Every send slot is busy: wait for one before claiming (a claimed row never waits).
+                await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
             finished_before = finished[0]
-            rows, wait = await self._claim()
+            rows, wait = await self._claim(self.concurrency - len(tasks))
             if rows:
                 for row in rows:
                     self._last_sent[row.chat_id] = self.clock.monotonic()
-                    await sem.acquire()
                     task = asyncio.create_task(self._deliver(row))
                     task.add_done_callback(done)
                     tasks.add(task)
