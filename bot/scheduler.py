@@ -46,12 +46,16 @@ async def wake_outbox(app_id: str) -> None:
 
 
 async def broadcasts_tick(app_id: str) -> None:
-    """Tick: start scheduled broadcasts that are due; refresh staff progress messages; close finished ones."""
+    """Tick: start scheduled broadcasts that are due; settle rows a dead sender left in `sending`; refresh
+    staff progress messages; close finished ones (final report, deadline reminders planned)."""
     rt = _RUNTIMES.get(app_id)
     if rt is None:
         return
     try:
         await start_due_broadcasts(rt)
+        if rt.app.outbox is not None:
+            # Not only at start-up: after a quick restart, rows of the killed process become stale later.
+            await rt.app.outbox.recover_interrupted()
         await refresh_progress(rt)
     except Exception:
         log.exception("broadcast tick failed")
