@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -115,5 +116,6 @@ async def set_command_menu(bot: Bot, i18n: I18n, default_locale: str) -> None:
 
 def attach_outbox(app: AppContext, bot: Bot) -> OutboxWorker:
     app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, app.clock,
-                              rate=app.settings.send_rate, send_timeout=app.settings.send_timeout)
+                              rate=app.settings.send_rate, send_timeout=app.settings.send_timeout,
+                              retry_span=timedelta(hours=app.settings.retry_hours))
     return app.outbox

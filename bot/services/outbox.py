@@ -11,7 +11,10 @@ Row states: pending → sending → sent | failed | blocked | unknown (| cancell
 * 429: the row goes back to pending, due after `retry_after`; a burst of 429s pauses every worker.
   403 / chat not found: `blocked`, and the person is marked unreachable until they write again.
   Errors that prove nothing left (cannot connect, DNS, a 5xx answered with a body): retried with
-  exponential backoff, then `failed` with the reason.
+  capped exponential backoff for the retry span (RETRY_HOURS), then `failed` with the reason.
+* Outages: after DOWN_AFTER transient or unknown outcomes in a row the channel is "down": every worker
+  pauses (2, 4, 8 … PAUSE_CAP seconds) and sends one probe at a time instead of burning every row;
+  `send_budget.down_since` tells the broadcast progress to say "paused"; the first success clears it.
 * A timeout after the request was sent, a dropped connection, an unreadable answer: the message may
   have left, so the row becomes `unknown` and is never resent (nobody gets two copies); counted apart
   from `failed`.
@@ -29,10 +32,11 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -52,7 +56,10 @@ from storage.models import OutboxMessage, SendBudget, User
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+RETRY_SPAN = timedelta(hours=6)  # default of the RETRY_HOURS setting
+BACKOFF_CAP = 300.0  # seconds between two tries of one row, at most
+DOWN_AFTER = 3  # transient/unknown outcomes in a row that mean the channel is down
+PAUSE_CAP = 60.0  # seconds; longest pause while the channel is down
 SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), well above Telegram's latency
 STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
@@ -92,6 +99,22 @@ async def enqueue(
     return row
 
 
+@dataclass
+class _Outcome:
+    status: OutboxStatus
+    error: str | None
+    retry_at: datetime | None = None
+    attempts: int | None = None  # None: as claimed
+    unreachable: bool = False
+    trouble: bool | None = False  # True: the channel may be down; False: it answered; None: no news
+
+
+async def channel_down(session: AsyncSession, *, channel: str = BUDGET) -> bool:
+    """True while the senders consider the channel unreachable (sends paused)."""
+    down = (await session.exec(select(SendBudget.down_since).where(SendBudget.name == channel))).first()
+    return down is not None
+
+
 def _log_task_error(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background delivery failed", exc_info=task.exception())
@@ -109,6 +132,7 @@ class OutboxWorker:
         rate: float = 25.0,
         concurrency: int = 16,
         send_timeout: float = SEND_TIMEOUT,
+        retry_span: timedelta = RETRY_SPAN,
     ) -> None:
         self.session_maker = session_maker
         self.senders = dict(senders)
@@ -119,13 +143,18 @@ class OutboxWorker:
         self.concurrency = concurrency
         # No call can still be running after its timeout: older `sending` rows belong to a dead process.
         self.stale_after = timedelta(seconds=send_timeout + STALE_MARGIN)
+        self.retry_span = retry_span
+        self._trouble_run = 0  # transient/unknown outcomes in a row
+        self._pauses = 0  # pauses since the channel went down (for the back-off)
+        self._pause_ends = -math.inf
+        self._down_seen = False  # this worker knows `down_since` is set
         self._lock = asyncio.Lock()
         self._stopping = False
         self._running = False
         self._wake = asyncio.Event()
         self._last_sent: dict[str, float] = {}
         self._recent_429: deque[float] = deque(maxlen=3)
-        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0}
+        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0, "paused": 0}
 
     # --- recovery ---
 
@@ -156,6 +185,7 @@ class OutboxWorker:
             except IntegrityError:
                 pass  # another worker created it first
             budget = (await session.exec(query)).one()
+        self._down_seen = budget.down_since is not None
         if budget.paused_until is not None and budget.paused_until > now:
             return 0, (budget.paused_until - now).total_seconds()
         elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
@@ -174,13 +204,46 @@ class OutboxWorker:
                 .values(tokens=SendBudget.tokens + tokens)
             )
 
-    async def _pause_all(self, seconds: float) -> None:
+    async def _pause_all(self, seconds: float, *, down: bool = False) -> None:
+        now = self.clock.now()
+        values: dict[str, Any] = {"paused_until": now + timedelta(seconds=seconds)}
+        if down:
+            values["down_since"] = func.coalesce(SendBudget.down_since, now)
         async with self.session_maker() as session:
             await session.exec(
                 update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
-                .values(paused_until=self.clock.now() + timedelta(seconds=seconds))
+                .values(**values)
             )
             await session.commit()
+
+    async def _note_trouble(self) -> None:
+        """A transient or unknown outcome; several in a row mean the channel is down: pause everyone."""
+        self._trouble_run += 1
+        mono = self.clock.monotonic()
+        if self._trouble_run < DOWN_AFTER or mono < self._pause_ends:
+            return  # sends of the same burst failing together extend nothing
+        self._pauses += 1
+        seconds = min(PAUSE_CAP, 2.0**self._pauses)
+        self._pause_ends = mono + seconds
+        self._down_seen = True
+        self.stats["paused"] += 1
+        log.warning("channel unreachable (%d errors in a row): pausing sends for %.0fs", self._trouble_run, seconds)
+        await self._pause_all(seconds, down=True)
+
+    async def _note_reachable(self) -> None:
+        """The server answered: the channel is up again."""
+        if self._trouble_run == 0 and not self._down_seen:
+            return
+        self._trouble_run, self._pauses, self._pause_ends = 0, 0, -math.inf
+        if self._down_seen:
+            self._down_seen = False
+            async with self.session_maker() as session:
+                await session.exec(
+                    update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
+                    .values(down_since=None, paused_until=None)
+                )
+                await session.commit()
+            log.info("channel reachable again: sending resumes")
 
     # --- claiming ---
 
@@ -329,49 +392,55 @@ class OutboxWorker:
         async with self._lock:
             pass
 
+    async def _attempt(self, sender: ChannelSender, row: OutboxMessage) -> _Outcome:
+        """One API call for the row, and what it means for the row."""
+        try:
+            await sender.send(row.chat_id, row.text, row.payload)
+        except RateLimited as exc:
+            self.stats["retries_429"] += 1
+            await self._note_429(exc.retry_after)
+            # Being told to wait is not a failed attempt.
+            return _Outcome(OutboxStatus.PENDING, None, self.clock.now() + timedelta(seconds=exc.retry_after),
+                            attempts=row.attempts - 1)
+        except Unreachable as exc:
+            return _Outcome(OutboxStatus.BLOCKED, str(exc)[:500], unreachable=True)
+        except PermanentError as exc:
+            return _Outcome(OutboxStatus.FAILED, str(exc)[:500])
+        except (TransientError, ConnectionRefusedError) as exc:  # nothing left: try again later
+            error = (str(exc) or type(exc).__name__)[:500]
+            now = self.clock.now()
+            if now - (row.retry_from or row.created_at) >= self.retry_span:
+                return _Outcome(OutboxStatus.FAILED, error, trouble=True)
+            backoff = timedelta(seconds=min(BACKOFF_CAP, 2.0**row.attempts))
+            return _Outcome(OutboxStatus.PENDING, error, now + backoff, trouble=True)
+        except (DeliveryUnknown, OSError) as exc:  # timeouts and resets included
+            # The request may have left: resending could give a second copy.
+            return _Outcome(OutboxStatus.UNKNOWN, (str(exc) or type(exc).__name__)[:500], trouble=True)
+        except Exception as exc:  # a bug in a sender must not leave the row in `sending`
+            log.exception("sender crashed on outbox row %s", row.id)
+            return _Outcome(OutboxStatus.FAILED, f"internal error: {type(exc).__name__}", trouble=None)
+        return _Outcome(OutboxStatus.SENT, None)
+
     async def _deliver(self, row: OutboxMessage) -> None:
         sender = self.senders.get(row.channel)
-        status, error, retry_at, unreachable = OutboxStatus.SENT, None, None, False
-        attempts = row.attempts
         if sender is None:
-            status, error = OutboxStatus.FAILED, f"no sender for channel {row.channel}"
+            out = _Outcome(OutboxStatus.FAILED, f"no sender for channel {row.channel}", trouble=None)
         else:
-            try:
-                await sender.send(row.chat_id, row.text, row.payload)
-            except RateLimited as exc:
-                status, retry_at = OutboxStatus.PENDING, self.clock.now() + timedelta(seconds=exc.retry_after)
-                attempts -= 1  # being told to wait is not a failed attempt
-                self.stats["retries_429"] += 1
-                await self._note_429(exc.retry_after)
-            except Unreachable as exc:
-                status, error, unreachable = OutboxStatus.BLOCKED, str(exc)[:500], True
-            except PermanentError as exc:
-                status, error = OutboxStatus.FAILED, str(exc)[:500]
-            except (TransientError, ConnectionRefusedError) as exc:
-                error = (str(exc) or type(exc).__name__)[:500]
-                if attempts >= MAX_ATTEMPTS:
-                    status = OutboxStatus.FAILED
-                else:
-                    status = OutboxStatus.PENDING
-                    retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** attempts))
-            except (DeliveryUnknown, OSError) as exc:  # timeouts and resets included
-                # The request may have left: resending could give a second copy.
-                status, error = OutboxStatus.UNKNOWN, (str(exc) or type(exc).__name__)[:500]
-            except Exception as exc:  # a bug in a sender must not leave the row in `sending`
-                log.exception("sender crashed on outbox row %s", row.id)
-                status, error = OutboxStatus.FAILED, f"internal error: {type(exc).__name__}"
+            out = await self._attempt(sender, row)
+        status = out.status
         now = self.clock.now()
-        values: dict[str, Any] = {"status": status, "last_error": error, "attempts": attempts}
+        values: dict[str, Any] = {"status": status, "last_error": out.error,
+                                  "attempts": row.attempts if out.attempts is None else out.attempts}
         if status == OutboxStatus.SENT:
             values["sent_at"] = now
-        if retry_at is not None:
-            values["next_attempt_at"] = retry_at
+        if out.retry_at is not None:
+            values["next_attempt_at"] = out.retry_at
         async with self.session_maker() as session:
             await session.exec(
                 update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
                 .values(**values)
             )
-            if unreachable and row.user_id is not None:
+            if out.unreachable and row.user_id is not None:
                 await session.exec(
                     update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
                 )
@@ -379,7 +448,11 @@ class OutboxWorker:
         if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
-            log.warning("outbox row %s %s: %s", row.id, status.value, error)
+            log.warning("outbox row %s %s: %s", row.id, status.value, out.error)
+        if out.trouble:
+            await self._note_trouble()
+        elif out.trouble is False:
+            await self._note_reachable()
 
     async def _note_429(self, retry_after: float) -> None:
         """Several 429s within a second mean a global flood: pause every worker."""
