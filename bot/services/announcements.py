@@ -127,7 +127,9 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
         # The request may have left (timeout, dropped connection, crash): not resent, so not "failed".
         figures_.append(t(N_("Delivery unknown (not resent, to avoid a second copy): {n}")).format(n=counts["unknown"]))
     if ann.status == AnnouncementStatus.SENT:
-        return "\n".join([t(N_("✅ Finished “{title}”.")).format(title=title), *figures_])
+        head = N_("⚠️ Finished “{title}”, but not every message is known to have arrived.") if (
+            counts["failed"] or counts["unknown"]) else N_("✅ Finished “{title}”.")
+        return "\n".join([t(head).format(title=title), *figures_])
     if ann.status == AnnouncementStatus.STOPPED:
         return "\n".join([t(N_("⏹ Stopped “{title}”.")).format(title=title), *figures_,
                           t(N_("Cancelled: {n}")).format(n=counts["cancelled"])])

@@ -56,7 +56,7 @@ async def test_resend_to_those_who_failed_and_to_unknown_only_after_a_warning(ch
     await refresh_progress(rt)
     assert (copies(chat, who["owner_lx"]), copies(chat, who["ctv"])) == (1, 0)  # unknown not touched
     report = [c for c in chat.api.calls if c.method == "EditMessageText"][-1].text
-    assert report.startswith("✅ Finished") and "Sent: 3 of 4" in report and "Failed: 0" in report
+    assert report.startswith("⚠️ Finished") and "Sent: 3 of 4" in report and "Failed: 0" in report
 
     warning = [c for c in await chat.press(STAFF, f"an:rsu:{ann_id}:") if c.chat_id == STAFF.id][-1]
     assert "some of these people will get a second copy" in warning.text
@@ -66,6 +66,8 @@ async def test_resend_to_those_who_failed_and_to_unknown_only_after_a_warning(ch
     await chat.press(STAFF, f"an:rsu:{ann_id}:yes")
     await chat.deliver()
     await refresh_progress(rt)
+    report = [c for c in chat.api.calls if c.method == "EditMessageText"][-1].text
+    assert report.startswith("✅ Finished") and "Sent: 4 of 4" in report
     assert (copies(chat, who["owner_lx"]), copies(chat, who["ctv"]), copies(chat, who["owner_cd"])) == (1, 1, 1)
     refused = await chat.press(Person(6100, language_code="en"), f"an:rsf:{ann_id}:")
     assert "only available to staff" in refused[-1].params["text"]

@@ -52,6 +52,7 @@ def test_the_report_counts_unknown_apart_from_failed() -> None:
     ann = Announcement(kind="general", title="Hội chợ", body="x", status=AnnouncementStatus.SENT)
     counts = {s.value: 0 for s in OutboxStatus} | {"sent": 7, "failed": 1, "unknown": 2, "total": 10}
     text = progress_text(ann, counts, 25, lambda m: m)
+    assert text.startswith("⚠️ Finished “Hội chợ”, but not every message is known to have arrived.")
     assert "Failed: 1" in text and "Delivery unknown (not resent, to avoid a second copy): 2" in text
 
 
