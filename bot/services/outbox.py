@@ -216,19 +216,21 @@ class OutboxWorker:
             )
             await session.commit()
 
-    async def _note_trouble(self) -> None:
-        """A transient or unknown outcome; several in a row mean the channel is down: pause everyone."""
+    def _note_trouble(self) -> float | None:
+        """A transient or unknown outcome; several in a row mean the channel is down: returns the pause.
+
+        Synchronous, so this worker stops claiming at once (before the shared pause is written)."""
         self._trouble_run += 1
         mono = self.clock.monotonic()
         if self._trouble_run < DOWN_AFTER or mono < self._pause_ends:
-            return  # sends of the same burst failing together extend nothing
+            return None  # sends of the same burst failing together extend nothing
         self._pauses += 1
         seconds = min(PAUSE_CAP, 2.0**self._pauses)
         self._pause_ends = mono + seconds
         self._down_seen = True
         self.stats["paused"] += 1
         log.warning("channel unreachable (%d errors in a row): pausing sends for %.0fs", self._trouble_run, seconds)
-        await self._pause_all(seconds, down=True)
+        return seconds
 
     async def _note_reachable(self) -> None:
         """The server answered: the channel is up again."""
@@ -335,12 +337,19 @@ class OutboxWorker:
             finished[0] += 1
 
         while not self._stopping:
-            if len(tasks) >= self.concurrency:
+            paused = self._pause_ends - self.clock.monotonic()
+            if paused > 0:  # this worker saw the channel go down: claim nothing until the pause ends
+                if paused > MAX_INLINE_WAIT and not drain:
+                    break
+                await self.clock.sleep(paused)
+                continue
+            down = self._trouble_run >= DOWN_AFTER  # one probe at a time until the channel answers
+            if len(tasks) >= (1 if down else self.concurrency):
                 # Every send slot is busy: wait for one before claiming (a claimed row never waits).
                 await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             finished_before = finished[0]
-            rows, wait = await self._claim(self.concurrency - len(tasks))
+            rows, wait = await self._claim(1 if down else self.concurrency - len(tasks))
             if rows:
                 for row in rows:
                     self._last_sent[row.chat_id] = self.clock.monotonic()
@@ -427,6 +436,7 @@ class OutboxWorker:
             out = _Outcome(OutboxStatus.FAILED, f"no sender for channel {row.channel}", trouble=None)
         else:
             out = await self._attempt(sender, row)
+        pause = self._note_trouble() if out.trouble else None
         status = out.status
         now = self.clock.now()
         values: dict[str, Any] = {"status": status, "last_error": out.error,
@@ -449,8 +459,8 @@ class OutboxWorker:
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             log.warning("outbox row %s %s: %s", row.id, status.value, out.error)
-        if out.trouble:
-            await self._note_trouble()
+        if pause:
+            await self._pause_all(pause, down=True)
         elif out.trouble is False:
             await self._note_reachable()
 

@@ -68,3 +68,38 @@ async def test_the_progress_says_paused_while_telegram_is_unreachable_then_finis
     report = [c for c in chat.api.calls if c.method == "EditMessageText"][-1].text
     assert report.startswith("✅ Finished") and "Sent: 4 of 4" in report and "Failed: 0" in report
     assert sorted(Counter(outage.delivered).values()) == [1] * 4
+
+
+class HangThenTimeOut:
+    """Calls hang until `release`, then time out together (Telegram stopped answering); later ones at once."""
+
+    channel = "telegram"
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
+        self.tried.append(chat_id)
+        self.started.set()
+        await self.release.wait()
+        raise TimeoutError()
+
+
+async def test_when_every_answer_times_out_the_worker_pauses_and_probes_one_at_a_time(engine, clock) -> None:
+    users = await make_users(engine, clock, 100)
+    await queue_for(engine, clock, users)
+    sender = HangThenTimeOut()
+    worker = OutboxWorker(create_session_maker(engine), {"telegram": sender}, clock, rate=30, concurrency=4)
+    task = asyncio.create_task(worker.deliver_due())
+    while len(sender.tried) < 4:
+        sender.started.clear()
+        await sender.started.wait()
+    sender.release.set()  # the four calls in flight time out together
+    await task  # returns once the pause is longer than it waits inline
+    counts = await statuses(engine)
+    # The four in flight could not be helped; after them a single probe, not another batch.
+    assert counts["unknown"] == len(sender.tried) == 5 and counts["pending"] == 95
+    async with create_session_maker(engine)() as s:
+        assert await channel_down(s)
