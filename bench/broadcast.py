@@ -134,6 +134,8 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
                     .values(status=OutboxStatus.UNKNOWN, last_error="interrupted: delivery unknown"))
                 await s.commit()
         if time.monotonic() - started > max(120, n / rate * 3 + outage_s * 3 + n * latency_ms / 16_000):
+            sender.send_signal(signal.SIGTERM)  # never leave the sender running behind us
+            await sender.wait()
             raise SystemExit(f"timed out; see {log}")
     seconds = time.monotonic() - started
     if outage_task is not None:
