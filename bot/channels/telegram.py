@@ -76,4 +76,10 @@ class TelegramSender:
             # Captions are limited to 1024 characters: the file first, then the full text with the buttons.
             send = self.bot.send_photo if attachment["kind"] == "photo" else self.bot.send_document
             await send(chat_id, attachment["file_id"])
+            try:
+                await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)
+            except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
+                # The file has left: sending the row again would give a second copy of it.
+                raise DeliveryUnknown(f"file sent, text not: {exc.message}"[:500]) from exc
+            return
         await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)

@@ -75,3 +75,18 @@ def test_the_client_timeout_is_the_setting(clock: FakeClock) -> None:
     bot = create_bot(make_settings(send_timeout=75), clock)
     assert bot.session.timeout == 75
     assert create_bot(make_settings(), clock).session.timeout == 60
+
+
+async def test_a_long_text_with_a_file_is_not_resent_when_only_the_text_failed(clock: FakeClock) -> None:
+    from aiogram import Bot
+
+    from bot.channels.base import DeliveryUnknown
+    from bot.channels.telegram import TelegramSender
+    from tests.fakebot import RecordingSession
+
+    session = RecordingSession()
+    bot = Bot("123456:TEST-token", session=session)
+    session.fail_next("SendMessage", 502, "Bad Gateway")
+    with pytest.raises(DeliveryUnknown, match="file sent"):
+        await TelegramSender(bot).send("7", "x" * 2000, {"attachment": {"kind": "document", "file_id": "F1"}})
+    assert [c.method for c in session.calls] == ["SendDocument"]  # the file left once; never sent again
