@@ -78,7 +78,8 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
 
 
 def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base),
+                             timeout=settings.send_timeout)
     if retry_flood:
         session.middleware(RetryAfterMiddleware(clock))
     session.middleware(CommitBeforeReply())
@@ -127,5 +128,6 @@ async def set_command_menu(bot: Bot, i18n: I18n, default_locale: str) -> None:
 
 def attach_outbox(app: AppContext, bot: Bot) -> OutboxWorker:
     app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, app.clock,
-                              rate=app.settings.send_rate)
+                              rate=app.settings.send_rate, send_timeout=app.settings.send_timeout,
+                              retry_span=timedelta(hours=app.settings.retry_hours))
     return app.outbox

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     throttle_burst: int = 6
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
+    # Seconds the HTTP client waits for an API answer. A message whose answer does not come in time may
+    # have left, so it is never resent ("delivery unknown"): keep this well above Telegram's latency.
+    send_timeout: float = Field(default=60.0, ge=5, le=600)
+    # Hours a message is retried after errors that prove nothing left (Telegram down, 5xx) before "failed".
+    retry_hours: float = Field(default=6.0, gt=0, le=72)
     # How often the scheduler ticks (outbox retries, scheduled broadcasts, progress); reminders every 5 ticks.
     tick_seconds: float = Field(default=2.0, gt=0, le=60)
     # Reminders and digests wait outside these local hours ("21:00", "07:00").

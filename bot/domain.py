@@ -92,6 +92,8 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     CANCELLED = "cancelled"
+    # The request may have left (timeout, dropped connection, crash mid-send): never resent.
+    UNKNOWN = "unknown"
 
 
 class AnnouncementKind(StrEnum):

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -190,8 +190,9 @@ class CommitBeforeReply(BaseRequestMiddleware):
 class RetryAfterMiddleware(BaseRequestMiddleware):
     """Any API call that meets flood control waits `retry_after` and is sent again; nothing is lost.
 
-    A call that could not even connect is retried too (nothing was sent, so no duplicate is possible);
-    other network errors are not, since the message may have left.
+    The outbox's rules apply to replies too: a call that could not even connect, or that got a 5xx answer
+    with a body, is retried with back-off (nothing was sent, so no duplicate is possible); a timeout or a
+    connection dropped mid-answer is not, since the message may have left.
     """
 
     def __init__(self, clock: Clock, max_retries: int = 8) -> None:
@@ -206,9 +207,12 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 log.info("flood control on %s: waiting %ss (attempt %d)", type(method).__name__,
                          exc.retry_after, attempt + 1)
                 await self.clock.sleep(exc.retry_after)
+            except TelegramServerError as exc:
+                log.info("server error on %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
+                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
             except TelegramNetworkError as exc:
                 if not isinstance(exc.__cause__, ClientConnectorError):
-                    raise
+                    raise  # the message may have left: never sent twice
                 log.info("could not connect for %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
                 await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
         return await make_request(bot, method)

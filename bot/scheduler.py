@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
 from bot.services import announcements as ann_svc
-from bot.services import reminders
+from bot.services import outbox, reminders
 from storage import repos
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,16 @@ async def wake_outbox(app_id: str) -> None:
 
 
 async def broadcasts_tick(app_id: str) -> None:
-    """Tick: start scheduled broadcasts that are due; refresh staff progress messages; close finished ones."""
+    """Tick: start scheduled broadcasts that are due; settle rows a dead sender left in `sending`; refresh
+    staff progress messages; close finished ones (final report, deadline reminders planned)."""
     rt = _RUNTIMES.get(app_id)
     if rt is None:
         return
     try:
         await start_due_broadcasts(rt)
+        if rt.app.outbox is not None:
+            # Not only at start-up: after a quick restart, rows of the killed process become stale later.
+            await rt.app.outbox.recover_interrupted()
         await refresh_progress(rt)
     except Exception:
         log.exception("broadcast tick failed")
@@ -90,6 +94,7 @@ async def start_due_broadcasts(rt: Runtime) -> int:
 async def refresh_progress(rt: Runtime) -> None:
     app = rt.app
     async with app.session_maker() as session:
+        paused = await outbox.channel_down(session)
         for ann in await ann_svc.running(session):
             await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
@@ -99,7 +104,7 @@ async def refresh_progress(rt: Runtime) -> None:
             author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
             locale = author.locale if author else app.settings.default_locale
             text = ann_svc.progress_text(ann, counts, app.settings.send_rate,
-                                         lambda m, loc=locale: app.i18n.gettext(m, locale=loc))
+                                         lambda m, loc=locale: app.i18n.gettext(m, locale=loc), paused=paused)
             if rt.progress_shown.get(ann.id or 0) == text:
                 continue
             try:

@@ -242,6 +242,8 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
         await message.answer(text, reply_markup=markup)
     elif a == "su":
         await _show_signups(query, app, session, ann_id)
+    elif a in ("rsf", "rsu"):
+        await _resend(query, app, session, ann_id, unknown=a == "rsu", confirmed=value == "yes")
     elif a == "csv":
         ann = await svc.get(session, ann_id=ann_id)
         data = await svc.signups_csv(session, ann=ann, communes=app.communes, tz=app.tz, translate=_)
@@ -295,8 +297,9 @@ async def broadcasts(message: Message, app: AppContext, session: AsyncSession, r
         if ann.status == AnnouncementStatus.SCHEDULED and ann.scheduled_at:
             line += " " + ann.scheduled_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")
         if counts["total"]:
-            line += "\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}").format(
-                sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"])
+            line += "\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}, unknown {unknown}").format(
+                sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"],
+                unknown=counts["unknown"])
         lines.append(line)
         rows.append([(ann.title[:40], AnCb(action="o", id=ann.id or 0).pack())])
     await message.answer("\n".join(lines), reply_markup=inline(rows))
@@ -331,11 +334,35 @@ async def _broadcast_detail(app: AppContext, session: AsyncSession, ann_id: int)
             rows.append([(_("Remind non-responders: on") if ann.remind_unanswered
                           else _("Remind non-responders: off"), AnCb(action="ru", id=i).pack())])
         rows.append([(_("✖ Withdraw (no more sign-ups or reminders)"), AnCb(action="wd", id=i).pack())])
+    if ann.status == AnnouncementStatus.SENT and counts["failed"]:
+        rows.append([(_("🔁 Resend to the {n} who failed").format(n=counts["failed"]),
+                      AnCb(action="rsf", id=i).pack())])
+    if ann.status == AnnouncementStatus.SENT and counts["unknown"]:
+        rows.append([(_("⚠️ Resend to the {n} with unknown delivery…").format(n=counts["unknown"]),
+                      AnCb(action="rsu", id=i).pack())])
     if ann.kind in SIGNUP_KINDS and ann.status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT,
                                                    AnnouncementStatus.STOPPED):
         rows.append([(_("📋 Sign-ups"), AnCb(action="su", id=i).pack()),
                      (_("⬇ Sign-ups (CSV)"), AnCb(action="csv", id=i).pack())])
     return "\n".join(lines), inline(rows)
+
+
+async def _resend(query: CallbackQuery, app: AppContext, session: AsyncSession, ann_id: int, *,
+                  unknown: bool, confirmed: bool) -> None:
+    """Resend to those who failed; those with unknown delivery only after a second, explicit confirmation."""
+    await query.answer()
+    if unknown and not confirmed:
+        counts = await svc.figures(session, ann_id=ann_id)
+        await query.message.answer(
+            _("⚠️ {n} messages may or may not have arrived (the connection broke while they were being sent). "
+              "Telegram cannot tell us which. If you resend, some of these people will get a second copy.")
+            .format(n=counts["unknown"]),
+            reply_markup=inline([[(_("Resend anyway (some may get it twice)"),
+                                   AnCb(action="rsu", id=ann_id, value="yes").pack())]]))
+        return
+    queued = await svc.resend(session, clock=app.clock, ann_id=ann_id, include_unknown=unknown)
+    await query.message.answer(_("🔁 {n} messages are queued again; the progress message will show the result.")
+                               .format(n=queued))
 
 
 async def _show_signups(query: CallbackQuery, app: AppContext, session: AsyncSession, ann_id: int) -> None:

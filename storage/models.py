@@ -164,6 +164,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_at: datetime | None = _ts()
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts()
+    # Transient errors are retried until RETRY_HOURS after this (created_at when NULL; a staff resend resets it).
+    retry_from: datetime | None = _ts()
 
 
 class Announcement(SQLModel, table=True):
@@ -227,6 +229,8 @@ class SendBudget(SQLModel, table=True):
     tokens: float = 0.0
     refilled_at: datetime = _ts(nullable=False)
     paused_until: datetime | None = _ts()
+    # Set while the channel is unreachable (several transient errors in a row): broadcasts show "paused".
+    down_since: datetime | None = _ts()
 
 
 class Reminder(SQLModel, table=True):

@@ -20,7 +20,11 @@ class Unreachable(DeliveryError):
 
 
 class TransientError(DeliveryError):
-    """Network trouble or a server error: try again later."""
+    """Nothing left (could not connect, DNS, a 5xx answer with a body): try again later."""
+
+
+class DeliveryUnknown(DeliveryError):
+    """The request may have left (a timeout after sending, a dropped connection): never send it again."""
 
 
 class PermanentError(DeliveryError):

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -14,10 +15,19 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiohttp import ClientConnectorError
 
-from bot.channels.base import PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
 
 CAPTION_LIMIT = 1024
+
+
+def nothing_left(exc: TelegramNetworkError) -> bool:
+    """True only when the request provably never reached the server (refused, DNS, cannot connect).
+
+    A timeout, a reset or a server that hung up mid-answer may come after the message left.
+    """
+    return isinstance(exc.__cause__, ClientConnectorError)
 
 
 def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -44,8 +54,14 @@ class TelegramSender:
             if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
                 raise Unreachable(exc.message) from exc
             raise PermanentError(exc.message) from exc
-        except (TelegramNetworkError, TelegramServerError) as exc:
-            raise TransientError(exc.message) from exc
+        except TelegramServerError as exc:
+            raise TransientError(exc.message) from exc  # a 5xx answered with a body: not sent
+        except TelegramNetworkError as exc:
+            if nothing_left(exc):
+                raise TransientError(exc.message) from exc
+            raise DeliveryUnknown(exc.message) from exc
+        except ClientDecodeError as exc:
+            raise DeliveryUnknown(f"unreadable answer: {str(exc)[:200]}") from exc
 
     async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
         markup = keyboard(payload.get("buttons"))
@@ -60,4 +76,10 @@ class TelegramSender:
             # Captions are limited to 1024 characters: the file first, then the full text with the buttons.
             send = self.bot.send_photo if attachment["kind"] == "photo" else self.bot.send_document
             await send(chat_id, attachment["file_id"])
+            try:
+                await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)
+            except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
+                # The file has left: sending the row again would give a second copy of it.
+                raise DeliveryUnknown(f"file sent, text not: {exc.message}"[:500]) from exc
+            return
         await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)

@@ -112,8 +112,10 @@ def eta_text(seconds: int, translate: Callable[[str], str]) -> str:
     return translate(N_("{n} minutes")).format(n=(seconds + 59) // 60)
 
 
-def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, translate: Callable[[str], str]) -> str:
-    """The staff member's progress message (while sending) or final report."""
+def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, translate: Callable[[str], str],
+                  *, paused: bool = False) -> str:
+    """The staff member's progress message (while sending; `paused` while Telegram is unreachable) or
+    final report."""
     t = translate
     title = escape(ann.title)
     figures_ = [
@@ -121,12 +123,20 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
         t(N_("Blocked the bot: {n}")).format(n=counts["blocked"]),
         t(N_("Failed: {n}")).format(n=counts["failed"]),
     ]
+    if counts["unknown"]:
+        # The request may have left (timeout, dropped connection, crash): not resent, so not "failed".
+        figures_.append(t(N_("Delivery unknown (not resent, to avoid a second copy): {n}")).format(n=counts["unknown"]))
     if ann.status == AnnouncementStatus.SENT:
-        return "\n".join([t(N_("✅ Finished “{title}”.")).format(title=title), *figures_])
+        head = N_("⚠️ Finished “{title}”, but not every message is known to have arrived.") if (
+            counts["failed"] or counts["unknown"]) else N_("✅ Finished “{title}”.")
+        return "\n".join([t(head).format(title=title), *figures_])
     if ann.status == AnnouncementStatus.STOPPED:
         return "\n".join([t(N_("⏹ Stopped “{title}”.")).format(title=title), *figures_,
                           t(N_("Cancelled: {n}")).format(n=counts["cancelled"])])
     left = counts["pending"] + counts["sending"]
+    if paused:
+        return "\n".join([t(N_("⏸ Paused: Telegram unreachable. “{title}” resumes by itself.")).format(title=title),
+                          *figures_, t(N_("Waiting: {n}")).format(n=left)])
     return "\n".join([t(N_("📨 Sending “{title}”…")).format(title=title), *figures_,
                       t(N_("About {eta} left.")).format(eta=eta_text(estimated_seconds(left, rate), t))])
 
@@ -321,6 +331,29 @@ async def stop(session: AsyncSession, *, clock: Clock, ann_id: int) -> int:
     ann.finished_at = clock.now()
     session.add(ann)
     return int(result.rowcount or 0)
+
+
+async def resend(session: AsyncSession, *, clock: Clock, ann_id: int, include_unknown: bool = False) -> int:
+    """Queue again the messages of a finished broadcast that failed (and, only when asked explicitly, those
+    whose delivery is unknown — some of these people may get a second copy); returns how many."""
+    ann = await get(session, ann_id=ann_id)
+    if ann.status != AnnouncementStatus.SENT:
+        raise Conflict(N_("Only a finished broadcast can be resent."))
+    wanted = [OutboxStatus.FAILED, *([OutboxStatus.UNKNOWN] if include_unknown else [])]
+    now = clock.now()
+    result = await session.exec(
+        update(OutboxMessage)  # type: ignore[call-overload]
+        .where(col(OutboxMessage.announcement_id) == ann_id, col(OutboxMessage.status).in_(wanted))
+        .values(status=OutboxStatus.PENDING, next_attempt_at=now, retry_from=now, attempts=0, last_error=None)
+    )
+    count = int(result.rowcount or 0)
+    if count:
+        ann.status = AnnouncementStatus.SENDING  # the tick closes it again, with a new final report
+        ann.finished_at = None
+        ann.updated_at = now
+        session.add(ann)
+        session.info["outbox_dirty"] = True
+    return count
 
 
 async def figures(session: AsyncSession, *, ann_id: int) -> dict[str, int]:

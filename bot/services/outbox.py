@@ -1,6 +1,6 @@
 """The one delivery path: rows in `outbox`, sent by workers through a per-channel sender.
 
-Row states: pending → sending → sent | failed | blocked (| cancelled, for a stopped broadcast).
+Row states: pending → sending → sent | failed | blocked | unknown (| cancelled, for a stopped broadcast).
 
 * Pacing: every worker draws from one token bucket stored in the database (`send_budget`), so all
   sender processes together stay under the global rate; a worker also keeps ≥ 1 s between two
@@ -10,11 +10,18 @@ Row states: pending → sending → sent | failed | blocked (| cancelled, for a 
   same row.
 * 429: the row goes back to pending, due after `retry_after`; a burst of 429s pauses every worker.
   403 / chat not found: `blocked`, and the person is marked unreachable until they write again.
-  Network errors and 5xx: retried with exponential backoff, then `failed` with the reason.
+  Errors that prove nothing left (cannot connect, DNS, a 5xx answered with a body): retried with
+  capped exponential backoff for the retry span (RETRY_HOURS), then `failed` with the reason.
+* Outages: after DOWN_AFTER transient or unknown outcomes in a row the channel is "down": every worker
+  pauses (2, 4, 8 … PAUSE_CAP seconds) and sends one probe at a time instead of burning every row;
+  `send_budget.down_since` tells the broadcast progress to say "paused"; the first success clears it.
+* A timeout after the request was sent, a dropped connection, an unreadable answer: the message may
+  have left, so the row becomes `unknown` and is never resent (nobody gets two copies); counted apart
+  from `failed`.
 * Stopping: `stop()` stops claiming and lets the sends in flight finish and be recorded (SIGTERM).
 * A crash mid-send (SIGKILL, power loss) leaves rows in `sending` whose outcome is unknown: the
-  message may have left. After STALE_SENDING they are marked `failed` ("interrupted"), never resent:
-  nobody gets two copies; the broadcast report counts them.
+  message may have left. Once older than the client timeout plus a margin they are marked `unknown`,
+  never resent; the broadcast report counts them.
 """
 
 from __future__ import annotations
@@ -25,24 +32,36 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.base import ChannelSender, PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.base import (
+    ChannelSender,
+    DeliveryUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    Unreachable,
+)
 from bot.clock import Clock
 from bot.domain import OutboxStatus
 from storage.models import OutboxMessage, SendBudget, User
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
-STALE_SENDING = timedelta(minutes=2)
+RETRY_SPAN = timedelta(hours=6)  # default of the RETRY_HOURS setting
+BACKOFF_CAP = 300.0  # seconds between two tries of one row, at most
+DOWN_AFTER = 3  # transient/unknown outcomes in a row that mean the channel is down
+PAUSE_CAP = 60.0  # seconds; longest pause while the channel is down
+SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), well above Telegram's latency
+STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
 MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
 BUDGET = "telegram"
@@ -80,6 +99,22 @@ async def enqueue(
     return row
 
 
+@dataclass
+class _Outcome:
+    status: OutboxStatus
+    error: str | None
+    retry_at: datetime | None = None
+    attempts: int | None = None  # None: as claimed
+    unreachable: bool = False
+    trouble: bool | None = False  # True: the channel may be down; False: it answered; None: no news
+
+
+async def channel_down(session: AsyncSession, *, channel: str = BUDGET) -> bool:
+    """True while the senders consider the channel unreachable (sends paused)."""
+    down = (await session.exec(select(SendBudget.down_since).where(SendBudget.name == channel))).first()
+    return down is not None
+
+
 def _log_task_error(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background delivery failed", exc_info=task.exception())
@@ -96,6 +131,8 @@ class OutboxWorker:
         *,
         rate: float = 25.0,
         concurrency: int = 16,
+        send_timeout: float = SEND_TIMEOUT,
+        retry_span: timedelta = RETRY_SPAN,
     ) -> None:
         self.session_maker = session_maker
         self.senders = dict(senders)
@@ -104,24 +141,31 @@ class OutboxWorker:
         # A small bucket: at most rate + rate/10 messages in any one-second window (27 at 25/s).
         self.capacity = max(1.0, rate / 10)
         self.concurrency = concurrency
+        # No call can still be running after its timeout: older `sending` rows belong to a dead process.
+        self.stale_after = timedelta(seconds=send_timeout + STALE_MARGIN)
+        self.retry_span = retry_span
+        self._trouble_run = 0  # transient/unknown outcomes in a row
+        self._pauses = 0  # pauses since the channel went down (for the back-off)
+        self._pause_ends = -math.inf
+        self._down_seen = False  # this worker knows `down_since` is set
         self._lock = asyncio.Lock()
         self._stopping = False
         self._running = False
         self._wake = asyncio.Event()
         self._last_sent: dict[str, float] = {}
         self._recent_429: deque[float] = deque(maxlen=3)
-        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0}
+        self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0, "paused": 0}
 
     # --- recovery ---
 
     async def recover_interrupted(self) -> int:
-        """Rows left in `sending` by a dead process: outcome unknown, so failed rather than a duplicate."""
-        cutoff = self.clock.now() - STALE_SENDING
+        """Rows left in `sending` by a dead process: the message may have left, so `unknown`, never resent."""
+        cutoff = self.clock.now() - self.stale_after
         async with self.session_maker() as session:
             result = await session.exec(
                 update(OutboxMessage)  # type: ignore[call-overload]
                 .where(col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < cutoff)
-                .values(status=OutboxStatus.FAILED, last_error="interrupted: delivery unknown, not resent")
+                .values(status=OutboxStatus.UNKNOWN, last_error="interrupted: delivery unknown, not resent")
             )
             await session.commit()
             return int(result.rowcount or 0)
@@ -141,6 +185,7 @@ class OutboxWorker:
             except IntegrityError:
                 pass  # another worker created it first
             budget = (await session.exec(query)).one()
+        self._down_seen = budget.down_since is not None
         if budget.paused_until is not None and budget.paused_until > now:
             return 0, (budget.paused_until - now).total_seconds()
         elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
@@ -159,18 +204,54 @@ class OutboxWorker:
                 .values(tokens=SendBudget.tokens + tokens)
             )
 
-    async def _pause_all(self, seconds: float) -> None:
+    async def _pause_all(self, seconds: float, *, down: bool = False) -> None:
+        now = self.clock.now()
+        values: dict[str, Any] = {"paused_until": now + timedelta(seconds=seconds)}
+        if down:
+            values["down_since"] = func.coalesce(SendBudget.down_since, now)
         async with self.session_maker() as session:
             await session.exec(
                 update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
-                .values(paused_until=self.clock.now() + timedelta(seconds=seconds))
+                .values(**values)
             )
             await session.commit()
 
+    def _note_trouble(self) -> float | None:
+        """A transient or unknown outcome; several in a row mean the channel is down: returns the pause.
+
+        Synchronous, so this worker stops claiming at once (before the shared pause is written)."""
+        self._trouble_run += 1
+        mono = self.clock.monotonic()
+        if self._trouble_run < DOWN_AFTER or mono < self._pause_ends:
+            return None  # sends of the same burst failing together extend nothing
+        self._pauses += 1
+        seconds = min(PAUSE_CAP, 2.0**self._pauses)
+        self._pause_ends = mono + seconds
+        self._down_seen = True
+        self.stats["paused"] += 1
+        log.warning("channel unreachable (%d errors in a row): pausing sends for %.0fs", self._trouble_run, seconds)
+        return seconds
+
+    async def _note_reachable(self) -> None:
+        """The server answered: the channel is up again."""
+        if self._trouble_run == 0 and not self._down_seen:
+            return
+        self._trouble_run, self._pauses, self._pause_ends = 0, 0, -math.inf
+        if self._down_seen:
+            self._down_seen = False
+            async with self.session_maker() as session:
+                await session.exec(
+                    update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
+                    .values(down_since=None, paused_until=None)
+                )
+                await session.commit()
+            log.info("channel reachable again: sending resumes")
+
     # --- claiming ---
 
-    async def _claim(self) -> tuple[list[OutboxMessage], float | None]:
-        """Claim what the budget allows; returns (rows, seconds to wait) — wait None when nothing is due."""
+    async def _claim(self, slots: int) -> tuple[list[OutboxMessage], float | None]:
+        """Claim what the budget and the free send slots allow; returns (rows, seconds to wait) — wait None
+        when nothing is due. A claimed row is sent at once: none waits in `sending` for a slot."""
         now = self.clock.now()
         mono = self.clock.monotonic()
         async with self.session_maker() as session:
@@ -209,6 +290,7 @@ class OutboxWorker:
                     continue
                 seen.add(row.chat_id)
                 chosen.append(row)
+            chosen = chosen[:slots]
             take, budget_wait = await self._take_budget(session, len(chosen), now) if chosen else (0, math.inf)
             chosen = chosen[:take]
             for row in chosen:
@@ -232,10 +314,9 @@ class OutboxWorker:
         row is pending at all — for tests with a fake clock and for benchmarks.
         """
         async with self._lock:
-            sem = asyncio.Semaphore(self.concurrency)
             tasks: set[asyncio.Task[None]] = set()
             try:
-                handled = await self._deliver_loop(sem, tasks, drain)
+                handled = await self._deliver_loop(tasks, drain)
             except asyncio.CancelledError:
                 # Killed: sends in flight die with us and their rows stay `sending` (see recover_interrupted).
                 for task in tasks:
@@ -248,21 +329,30 @@ class OutboxWorker:
                 self._last_sent = {k: v for k, v in self._last_sent.items() if v > horizon}
             return handled
 
-    async def _deliver_loop(self, sem: asyncio.Semaphore, tasks: set[asyncio.Task[None]], drain: bool) -> int:
+    async def _deliver_loop(self, tasks: set[asyncio.Task[None]], drain: bool) -> int:
         handled = 0
         finished = [0]  # sends completed so far (a list so the done-callback can count)
 
         def done(_task: asyncio.Task[None]) -> None:
-            sem.release()
             finished[0] += 1
 
         while not self._stopping:
+            paused = self._pause_ends - self.clock.monotonic()
+            if paused > 0:  # this worker saw the channel go down: claim nothing until the pause ends
+                if paused > MAX_INLINE_WAIT and not drain:
+                    break
+                await self.clock.sleep(paused)
+                continue
+            down = self._trouble_run >= DOWN_AFTER  # one probe at a time until the channel answers
+            if len(tasks) >= (1 if down else self.concurrency):
+                # Every send slot is busy: wait for one before claiming (a claimed row never waits).
+                await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
             finished_before = finished[0]
-            rows, wait = await self._claim()
+            rows, wait = await self._claim(1 if down else self.concurrency - len(tasks))
             if rows:
                 for row in rows:
                     self._last_sent[row.chat_id] = self.clock.monotonic()
-                    await sem.acquire()
                     task = asyncio.create_task(self._deliver(row))
                     task.add_done_callback(done)
                     tasks.add(task)
@@ -311,55 +401,68 @@ class OutboxWorker:
         async with self._lock:
             pass
 
+    async def _attempt(self, sender: ChannelSender, row: OutboxMessage) -> _Outcome:
+        """One API call for the row, and what it means for the row."""
+        try:
+            await sender.send(row.chat_id, row.text, row.payload)
+        except RateLimited as exc:
+            self.stats["retries_429"] += 1
+            await self._note_429(exc.retry_after)
+            # Being told to wait is not a failed attempt.
+            return _Outcome(OutboxStatus.PENDING, None, self.clock.now() + timedelta(seconds=exc.retry_after),
+                            attempts=row.attempts - 1)
+        except Unreachable as exc:
+            return _Outcome(OutboxStatus.BLOCKED, str(exc)[:500], unreachable=True)
+        except PermanentError as exc:
+            return _Outcome(OutboxStatus.FAILED, str(exc)[:500])
+        except (TransientError, ConnectionRefusedError) as exc:  # nothing left: try again later
+            error = (str(exc) or type(exc).__name__)[:500]
+            now = self.clock.now()
+            if now - (row.retry_from or row.created_at) >= self.retry_span:
+                return _Outcome(OutboxStatus.FAILED, error, trouble=True)
+            backoff = timedelta(seconds=min(BACKOFF_CAP, 2.0**row.attempts))
+            return _Outcome(OutboxStatus.PENDING, error, now + backoff, trouble=True)
+        except (DeliveryUnknown, OSError) as exc:  # timeouts and resets included
+            # The request may have left: resending could give a second copy.
+            return _Outcome(OutboxStatus.UNKNOWN, (str(exc) or type(exc).__name__)[:500], trouble=True)
+        except Exception as exc:  # a bug in a sender must not leave the row in `sending`
+            log.exception("sender crashed on outbox row %s", row.id)
+            return _Outcome(OutboxStatus.FAILED, f"internal error: {type(exc).__name__}", trouble=None)
+        return _Outcome(OutboxStatus.SENT, None)
+
     async def _deliver(self, row: OutboxMessage) -> None:
         sender = self.senders.get(row.channel)
-        status, error, retry_at, unreachable = OutboxStatus.SENT, None, None, False
-        attempts = row.attempts
         if sender is None:
-            status, error = OutboxStatus.FAILED, f"no sender for channel {row.channel}"
+            out = _Outcome(OutboxStatus.FAILED, f"no sender for channel {row.channel}", trouble=None)
         else:
-            try:
-                await sender.send(row.chat_id, row.text, row.payload)
-            except RateLimited as exc:
-                status, retry_at = OutboxStatus.PENDING, self.clock.now() + timedelta(seconds=exc.retry_after)
-                attempts -= 1  # being told to wait is not a failed attempt
-                self.stats["retries_429"] += 1
-                await self._note_429(exc.retry_after)
-            except Unreachable as exc:
-                status, error, unreachable = OutboxStatus.BLOCKED, str(exc)[:500], True
-            except PermanentError as exc:
-                status, error = OutboxStatus.FAILED, str(exc)[:500]
-            except (TransientError, OSError, TimeoutError) as exc:
-                error = (str(exc) or type(exc).__name__)[:500]
-                if attempts >= MAX_ATTEMPTS:
-                    status = OutboxStatus.FAILED
-                else:
-                    status = OutboxStatus.PENDING
-                    retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** attempts))
-            except Exception as exc:  # a bug in a sender must not leave the row in `sending`
-                log.exception("sender crashed on outbox row %s", row.id)
-                status, error = OutboxStatus.FAILED, f"internal error: {type(exc).__name__}"
+            out = await self._attempt(sender, row)
+        pause = self._note_trouble() if out.trouble else None
+        status = out.status
         now = self.clock.now()
-        values: dict[str, Any] = {"status": status, "last_error": error, "attempts": attempts}
+        values: dict[str, Any] = {"status": status, "last_error": out.error,
+                                  "attempts": row.attempts if out.attempts is None else out.attempts}
         if status == OutboxStatus.SENT:
             values["sent_at"] = now
-        if retry_at is not None:
-            values["next_attempt_at"] = retry_at
+        if out.retry_at is not None:
+            values["next_attempt_at"] = out.retry_at
         async with self.session_maker() as session:
             await session.exec(
                 update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
                 .values(**values)
             )
-            if unreachable and row.user_id is not None:
+            if out.unreachable and row.user_id is not None:
                 await session.exec(
                     update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
                 )
             await session.commit()
-        key = {OutboxStatus.SENT: "sent", OutboxStatus.BLOCKED: "blocked", OutboxStatus.FAILED: "failed"}.get(status)
-        if key:
-            self.stats[key] += 1
-        if status == OutboxStatus.FAILED:
-            log.warning("outbox row %s failed: %s", row.id, error)
+        if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+            self.stats[status.value] += 1
+        if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
+            log.warning("outbox row %s %s: %s", row.id, status.value, out.error)
+        if pause:
+            await self._pause_all(pause, down=True)
+        elif out.trouble is False:
+            await self._note_reachable()
 
     async def _note_429(self, retry_after: float) -> None:
         """Several 429s within a second mean a global flood: pause every worker."""
