@@ -7,10 +7,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.startup import connect_telegram, migrate_in_child, open_database
+from bot.startup import connect_telegram, finish_migration, migrate_in_child, open_database, start_migration
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -43,7 +42,11 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
     """
     settings.token()
     clock = SystemClock()
-    await migrate_in_child(settings)
+    migration = await start_migration(settings)
+    # aiogram and the handlers take seconds to import: while the migration child runs, on another core.
+    from bot.app import create_app, create_bot
+
+    await finish_migration(migration)
     engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
     if seed_demo:
@@ -69,6 +72,7 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
 
 
 async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot) -> None:
+    from bot.app import attach_outbox, create_dispatcher, set_command_menu
     from bot.scheduler import create_scheduler, reminders_tick
 
     worker = attach_outbox(app, outbox_bot)
@@ -116,6 +120,8 @@ async def seed_if_empty(app: AppContext) -> bool:
 async def deliver(settings: Settings) -> None:
     """A sender process only (no polling): several may run against PostgreSQL and share the work."""
     import signal
+
+    from bot.app import attach_outbox, create_app, create_bot
 
     settings.token()
     clock = SystemClock()

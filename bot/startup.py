@@ -94,11 +94,10 @@ async def make_revision_cmd(settings: Settings, message: str) -> None:
         await engine.dispose()
 
 
-async def migrate_in_child(settings: Settings) -> None:
-    """Run the migrations in a short-lived child process: Alembic (~35 MB) never stays in the bot's memory.
-
-    A database already at the latest revision is recognised with one query, so a restart is quick.
-    """
+async def start_migration(settings: Settings) -> asyncio.subprocess.Process | None:
+    """Start the migrations in a short-lived child process (Alembic, ~35 MB, never stays in the bot's
+    memory) and return without waiting, so the caller's own imports overlap it; None when the database
+    is already at the latest revision (recognised with one query, so a restart is quick)."""
     from storage.migrate import is_at_head
 
     engine = await open_database(settings.database_url)
@@ -106,13 +105,21 @@ async def migrate_in_child(settings: Settings) -> None:
         at_head = await is_at_head(engine)
     finally:
         await engine.dispose()
-    if not at_head:
-        log.info("migrating the database…")
-        env = {**os.environ, "DATABASE_URL": settings.database_url}
-        child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
-        if await child.wait() != 0:
-            raise StartupError("database migration failed (see above)")
+    if at_head:
+        return None
+    log.info("migrating the database…")
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
+
+
+async def finish_migration(child: asyncio.subprocess.Process | None) -> None:
+    if child is not None and await child.wait() != 0:
+        raise StartupError("database migration failed (see above)")
     log.info("database ready")
+
+
+async def migrate_in_child(settings: Settings) -> None:
+    await finish_migration(await start_migration(settings))
 
 
 async def connect_telegram(bot: Bot, api_base: str) -> User:
