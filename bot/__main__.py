@@ -1,4 +1,8 @@
-"""Command line: `python -m bot [run|migrate|makemigration MSG|compile-locales]`."""
+"""Command line: `python -m bot [run|migrate|deliver|sandbox|makemigration MSG|compile-locales]`.
+
+Heavy modules (aiogram, Alembic) are imported only by the commands that use them: `migrate`, the child
+process of every start, imports neither aiogram nor the handlers.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,8 @@ import asyncio
 import logging
 import sys
 
-from bot.config import SettingsError, load_settings
 
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Khuyến công bot")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot with long polling (default)")
@@ -18,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("deliver", help="run only the outbox sender (more senders may share a PostgreSQL database)")
     rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
     rev.add_argument("message")
-    sub.add_parser("compile-locales", help="compile .po catalogs to .mo")
+    sub.add_parser("compile-locales", help="check that the .po catalogs compile (done in memory at every start)")
     sub.add_parser("access", help="list collaborators, staff and pending invitations")
     rv = sub.add_parser("revoke", help="take a collaborator's or invited staff member's access away")
     rv.add_argument("telegram_id")
@@ -28,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     sb.add_argument("--host", default="127.0.0.1")
     sb.add_argument("--port", type=int, default=8080)
     sb.add_argument("--keep", action="store_true", help="keep the sandbox database from the last run")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Request URLs contain the token; keep aiohttp's and aiogram's request logs out of INFO.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -36,6 +41,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging()
+    from bot.config import SettingsError
+    from bot.startup import StartupError
+
+    try:
+        return dispatch(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         from bot.sandbox.run import main as sandbox_main
 
@@ -44,25 +69,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compile-locales":
         from bot.i18n import compile_catalogs
 
-        compile_catalogs()
+        for locale, data in compile_catalogs().items():
+            print(f"{locale}: {len(data)} bytes compiled")
         return 0
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    from bot.runner import access_cmd, deliver, make_revision_cmd, migrate_cmd, run
+    from bot.config import load_settings
 
+    settings = load_settings()
     if args.command in ("access", "revoke", "cancel-invite"):
+        from bot.runner import access_cmd
+
         print(asyncio.run(access_cmd(settings, args.command, getattr(args, "telegram_id", None)
                                      or getattr(args, "token", None))))
-    elif args.command == "deliver":
-        asyncio.run(deliver(settings))
     elif args.command == "migrate":
+        from bot.startup import migrate_cmd
+
         asyncio.run(migrate_cmd(settings))
     elif args.command == "makemigration":
+        from bot.startup import make_revision_cmd
+
         asyncio.run(make_revision_cmd(settings, args.message))
+    elif args.command == "deliver":
+        from bot.runner import deliver
+
+        asyncio.run(deliver(settings))
     else:
+        from bot.runner import run
+
         asyncio.run(run(settings))
     return 0
 

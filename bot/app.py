@@ -84,7 +84,7 @@ def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) ->
         session.middleware(RetryAfterMiddleware(clock))
     session.middleware(CommitBeforeReply())
     return Bot(
-        token=settings.bot_token.get_secret_value(),
+        token=settings.token(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )

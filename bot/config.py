@@ -11,6 +11,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("vi", "en")
 OFFICIAL_API = "https://api.telegram.org"
+# The value `.env.example` ships with: copying the file without editing it must not reach Telegram.
+PLACEHOLDER_TOKEN = "123456789:replace-with-your-token"
+# Database URL schemes as hosting platforms and people write them → the async driver the bot uses.
+DATABASE_SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
 
 
 class Settings(BaseSettings):
@@ -18,7 +28,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    bot_token: SecretStr = Field(description="Telegram bot token from @BotFather")
+    # Optional here: `migrate` needs no channel; `run` and `deliver` refuse to start without it.
+    bot_token: SecretStr | None = Field(default=None, description="Telegram bot token from @BotFather")
     telegram_api_base: str = OFFICIAL_API
     database_url: str = "sqlite+aiosqlite:///./data/khuyencong.db"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -45,13 +56,24 @@ class Settings(BaseSettings):
 
     @field_validator("bot_token")
     @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
         token = value.get_secret_value().strip()
+        if not token:
+            return None
+        if token == PLACEHOLDER_TOKEN:
+            raise ValueError("is still the placeholder from .env.example: put your token from @BotFather")
         bot_id, sep, secret = token.partition(":")
         if not (sep and bot_id.isdigit() and secret) or any(ch.isspace() for ch in token):
             # Never echo the value: it is a secret even when malformed.
             raise ValueError("must look like 123456:ABC… (as given by @BotFather)")
         return SecretStr(token)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -104,6 +126,37 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def token(self) -> str:
+        """The Telegram token; a command that talks to Telegram stops with one line when it is not set."""
+        if self.bot_token is None:
+            raise SettingsError("Configuration error: BOT_TOKEN is required to talk to Telegram (see .env.example)")
+        return self.bot_token.get_secret_value()
+
+
+def normalise_database_url(value: str) -> str:
+    """`postgres://` and `postgresql://` (as platforms set them) use asyncpg, `sqlite://` aiosqlite;
+    anything else is refused without echoing the URL (it may hold a password)."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    driver = DATABASE_SCHEMES.get(scheme.lower()) if sep else None
+    if driver is None:
+        raise ValueError("must be a PostgreSQL (postgresql://…, postgres://…) or SQLite (sqlite:///…) URL")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    normalised = f"{driver}://{rest}"
+    try:
+        url = make_url(normalised)
+        url.port  # noqa: B018  (a port that is not a number raises here)
+    except (ArgumentError, ValueError):
+        raise ValueError("is not a valid database URL") from None
+    if driver == "postgresql+asyncpg" and "sslmode" in url.query:
+        # libpq's `?sslmode=require` (common on platforms) is asyncpg's `?ssl=require`.
+        query = dict(url.query)
+        query["ssl"] = query.pop("sslmode")
+        return url.set(query=query).render_as_string(hide_password=False)
+    return normalised
 
 
 class SettingsError(SystemExit):

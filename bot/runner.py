@@ -4,84 +4,78 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from bot.app import attach_outbox, create_app, create_bot, create_dispatcher, set_command_menu
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.context import AppContext
-from bot.scheduler import create_scheduler, reminders_tick
-from storage.db import create_engine
+from bot.startup import connect_telegram, finish_migration, migrate_in_child, open_database, start_migration
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
+    from aiogram.methods.base import Response
+
+    from bot.context import AppContext
 
 log = logging.getLogger(__name__)
 
 
-async def migrate_cmd(settings: Settings) -> None:
-    from storage.migrate import upgrade_to_head
+class PollingStarted:
+    """Session middleware: runs `callback` once, as the first getUpdates leaves (polling has begun)."""
 
-    engine = create_engine(settings.database_url)
-    await upgrade_to_head(engine)
-    await engine.dispose()
-    log.info("database is at the latest revision")
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback: Callable[[], None] | None = callback
 
-
-async def access_cmd(settings: Settings, command: str, arg: str | None) -> str:
-    """`access`, `revoke <telegram id>`, `cancel-invite <token>` on the configured database."""
-    from bot import console
-
-    await migrate_in_child(settings)
-    engine = create_engine(settings.database_url)
-    app = create_app(settings, engine)
-    try:
-        if command == "revoke":
-            return await console.revoke(app, arg or "")
-        if command == "cancel-invite":
-            return await console.cancel_invite(app, arg or "")
-        return "\n".join(await console.access_lines(app))
-    finally:
-        await engine.dispose()
+    async def __call__(self, make_request: Callable[..., Any], bot: Bot, method: TelegramMethod[Any]) -> Response[Any]:
+        if self.callback is not None and type(method).__name__ == "GetUpdates":
+            callback, self.callback = self.callback, None
+            callback()
+        return await make_request(bot, method)
 
 
-async def make_revision_cmd(settings: Settings, message: str) -> None:
-    from storage.migrate import make_revision, upgrade_to_head
+async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable[[], None] | None = None) -> None:
+    """Migrate, build, poll until stopped (Ctrl-C / SIGTERM). `on_ready` is called once polling has begun.
 
-    engine = create_engine(settings.database_url)
-    await upgrade_to_head(engine)
-    await make_revision(engine, message)
-    await engine.dispose()
-
-
-async def migrate_in_child(settings: Settings) -> None:
-    """Run the migrations in a short-lived child process: Alembic (~35 MB) never stays in the bot's memory.
-
-    A database already at the latest revision is recognised with one query, so a restart is quick.
+    A database or Telegram that cannot be reached stops start-up with one line (StartupError); every
+    HTTP session and the engine are closed on every path.
     """
-    from storage.migrate import is_at_head
-
-    engine = create_engine(settings.database_url)
-    try:
-        if await is_at_head(engine):
-            return
-    finally:
-        await engine.dispose()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "BOT_TOKEN": settings.bot_token.get_secret_value()}
-    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
-    if await child.wait() != 0:
-        raise SystemExit("database migration failed (see above)")
-
-
-async def run(settings: Settings, *, seed_demo: bool = False) -> None:
-    """Migrate, build, poll until stopped (Ctrl-C / SIGTERM)."""
+    settings.token()
     clock = SystemClock()
-    await migrate_in_child(settings)
-    engine = create_engine(settings.database_url)
+    migration = await start_migration(settings)
+    # aiogram and the handlers take seconds to import: while the migration child runs, on another core.
+    from bot.app import create_app, create_bot
+
+    await finish_migration(migration)
+    engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
     if seed_demo:
         await seed_if_empty(app)
     bot = create_bot(settings, clock)
-    # The outbox uses its own Bot without in-request flood retries: a 429 reschedules the row instead.
+    # The outbox uses its own Bot without in-request retries: a 429 reschedules the row instead. It also
+    # makes the start-up check, so a refused token or a dead network fails at once instead of retrying.
     outbox_bot = create_bot(settings, clock, retry_flood=False)
+    try:
+        me = await connect_telegram(outbox_bot, settings.telegram_api_base)
+        app.bot_username = me.username  # for invitation deep links
+
+        def polling_started() -> None:
+            log.info("polling as @%s", me.username)
+            if on_ready is not None:
+                on_ready()
+
+        bot.session.middleware(PollingStarted(polling_started))
+        await _poll(settings, app, bot, outbox_bot)
+    finally:
+        await bot.session.close()
+        await outbox_bot.session.close()
+        await engine.dispose()
+
+
+async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot) -> None:
+    from bot.app import attach_outbox, create_dispatcher, set_command_menu
+    from bot.scheduler import create_scheduler, reminders_tick
+
     worker = attach_outbox(app, outbox_bot)
     await worker.recover_interrupted()
     dp = create_dispatcher(settings, app)
@@ -95,9 +89,6 @@ async def run(settings: Settings, *, seed_demo: bool = False) -> None:
         scheduler.start()
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
         await reminders_tick("main")
-        me = await bot.me()
-        app.bot_username = me.username
-        log.info("bot @%s is running", me.username)
 
     @dp.shutdown()
     async def on_shutdown() -> None:
@@ -106,11 +97,27 @@ async def run(settings: Settings, *, seed_demo: bool = False) -> None:
         await worker.stop()
         for task in tasks:
             task.cancel()
-        await outbox_bot.session.close()
-        await engine.dispose()
 
     await bot.delete_webhook(drop_pending_updates=False)
     await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+
+
+async def access_cmd(settings: Settings, command: str, arg: str | None) -> str:
+    """`access`, `revoke <telegram id>`, `cancel-invite <token>` on the configured database."""
+    from bot import console
+    from bot.app import create_app
+
+    await migrate_in_child(settings)
+    engine = await open_database(settings.database_url)
+    app = create_app(settings, engine)
+    try:
+        if command == "revoke":
+            return await console.revoke(app, arg or "")
+        if command == "cancel-invite":
+            return await console.cancel_invite(app, arg or "")
+        return "\n".join(await console.access_lines(app))
+    finally:
+        await engine.dispose()
 
 
 async def seed_if_empty(app: AppContext) -> bool:
@@ -122,6 +129,7 @@ async def seed_if_empty(app: AppContext) -> bool:
     async with app.session_maker() as session:
         if (await session.exec(select(User).limit(1))).first() is not None:
             return False
+        log.info("seeding demo data…")
         await seed(session, clock=app.clock, communes=app.communes, tz=app.tz)
         await session.commit()
     log.info("sandbox database seeded with demo data")
@@ -132,24 +140,30 @@ async def deliver(settings: Settings) -> None:
     """A sender process only (no polling): several may run against PostgreSQL and share the work."""
     import signal
 
+    from bot.app import attach_outbox, create_app, create_bot
+
+    settings.token()
     clock = SystemClock()
     await migrate_in_child(settings)
-    engine = create_engine(settings.database_url)
+    engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
     outbox_bot = create_bot(settings, clock, retry_flood=False)
-    worker = attach_outbox(app, outbox_bot)
-    await worker.recover_interrupted()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(worker.run(idle=settings.tick_seconds))
-    log.info("sender running at %s messages/s", settings.send_rate)
-    await stop.wait()
-    # Stop claiming; the sends in flight finish and are recorded before we exit.
-    await worker.stop()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await outbox_bot.session.close()
-    await engine.dispose()
+    try:
+        await connect_telegram(outbox_bot, settings.telegram_api_base)
+        worker = attach_outbox(app, outbox_bot)
+        await worker.recover_interrupted()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(worker.run(idle=settings.tick_seconds))
+        log.info("sender running at %s messages/s", settings.send_rate)
+        await stop.wait()
+        # Stop claiming; the sends in flight finish and are recorded before we exit.
+        await worker.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await outbox_bot.session.close()
+        await engine.dispose()
     log.info("sender stopped cleanly")

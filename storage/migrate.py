@@ -56,7 +56,10 @@ def head_revision() -> str:
 
 
 async def is_at_head(engine: AsyncEngine) -> bool:
-    """True when the database already has the latest schema (a plain query; no Alembic import)."""
+    """True when the database already has the latest schema (a plain query; no Alembic import).
+
+    Call it on a database that answers (bot.startup.open_database): any error here means "no version table".
+    """
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 

@@ -1,0 +1,138 @@
+"""Start-up steps shared by the commands, each failing with one line that names the setting at fault.
+
+Light on purpose: `python -m bot migrate` (the migration child of every start) imports this module and
+SQLAlchemy/Alembic only, never aiogram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+
+from storage.db import create_engine
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.types import User
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(SystemExit):
+    """The bot cannot start; the message is one line for the operator (printed, exit status 1)."""
+
+
+def database_where(url: str) -> str:
+    """`host:port (DATABASE_URL=…)` with the password hidden, or the SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"{parsed.database} (DATABASE_URL)"
+    safe = parsed.render_as_string(hide_password=True)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432} (DATABASE_URL={safe})"
+
+
+def database_error(url: str, exc: BaseException) -> StartupError:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        # The server answered: no such database or role, wrong password, …
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        return StartupError(f"the database at {database_where(url)} refused the connection: {reason}")
+    reasons = {ConnectionRefusedError: "connection refused", TimeoutError: "timed out"}
+    reason = next((text for kind, text in reasons.items() if isinstance(exc, kind)), None)
+    if reason is None:
+        reason = "unknown host" if type(exc).__name__ == "gaierror" else (str(exc) or type(exc).__name__)
+    return StartupError(f"cannot connect to the database at {database_where(url)}: {reason}")
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """An engine whose database answers, or StartupError with one line (host and port, no password)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        engine = create_engine(url)
+    except OSError as exc:  # SQLite: the folder cannot be created
+        raise database_error(url, exc) from None
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, DBAPIError) as exc:
+        await engine.dispose()
+        raise database_error(url, exc) from None
+    return engine
+
+
+async def migrate_cmd(settings: Settings) -> None:
+    from storage.migrate import upgrade_to_head
+
+    engine = await open_database(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+    log.info("database is at the latest revision")
+
+
+async def make_revision_cmd(settings: Settings, message: str) -> None:
+    from storage.migrate import make_revision, upgrade_to_head
+
+    engine = await open_database(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        await make_revision(engine, message)
+    finally:
+        await engine.dispose()
+
+
+async def start_migration(settings: Settings) -> asyncio.subprocess.Process | None:
+    """Start the migrations in a short-lived child process (Alembic, ~35 MB, never stays in the bot's
+    memory) and return without waiting, so the caller's own imports overlap it; None when the database
+    is already at the latest revision (recognised with one query, so a restart is quick)."""
+    from storage.migrate import is_at_head
+
+    engine = await open_database(settings.database_url)
+    try:
+        at_head = await is_at_head(engine)
+    finally:
+        await engine.dispose()
+    if at_head:
+        return None
+    log.info("migrating the database…")
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)
+
+
+async def finish_migration(child: asyncio.subprocess.Process | None) -> None:
+    if child is not None and await child.wait() != 0:
+        raise StartupError("database migration failed (see above)")
+    log.info("database ready")
+
+
+async def migrate_in_child(settings: Settings) -> None:
+    await finish_migration(await start_migration(settings))
+
+
+async def connect_telegram(bot: Bot, api_base: str) -> User:
+    """getMe, once: a refused token or an unreachable server is one line, not a traceback."""
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+
+    where = urlsplit(api_base).netloc
+    log.info("connecting to Telegram at %s…", where)
+    try:
+        return await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise StartupError("Telegram refused the token (BOT_TOKEN): check it with @BotFather") from None
+    except TelegramNetworkError:
+        raise StartupError(f"cannot reach {where} (TELEGRAM_API_BASE): is the network up?") from None
+    except TelegramAPIError as exc:
+        raise StartupError(f"{where} (TELEGRAM_API_BASE) answered getMe with an error: {exc.message}") from None
