@@ -16,8 +16,11 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
+from bot.channels.base import ChannelSender
 from bot.channels.telegram import TelegramSender
 from bot.channels.telegram_bridge import bridge_router
+from bot.channels.zalo.client import ZaloClient
+from bot.channels.zalo.send import ZaloSender
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import AppContext
@@ -126,8 +129,14 @@ async def set_command_menu(bot: Bot, i18n: I18n, default_locale: str) -> None:
             log.warning("could not set the command menu for %s: %s", locale or "default", exc)
 
 
-def attach_outbox(app: AppContext, bot: Bot) -> OutboxWorker:
-    app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, app.clock,
+def attach_outbox(app: AppContext, bot: Bot | None, zalo: ZaloClient | None = None) -> OutboxWorker:
+    """The outbox worker with a sender for each channel this process serves."""
+    senders: dict[str, ChannelSender] = {}
+    if bot is not None:
+        senders["telegram"] = TelegramSender(bot)
+    if zalo is not None:
+        senders["zalo"] = ZaloSender(zalo)
+    app.outbox = OutboxWorker(app.session_maker, senders, app.clock,
                               rate=app.settings.send_rate, send_timeout=app.settings.send_timeout,
                               retry_span=timedelta(hours=app.settings.retry_hours))
     return app.outbox

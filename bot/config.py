@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("vi", "en")
 OFFICIAL_API = "https://api.telegram.org"
+ZALO_API = "https://bot-api.zaloplatforms.com"
 # The value `.env.example` ships with: copying the file without editing it must not reach Telegram.
 PLACEHOLDER_TOKEN = "123456789:replace-with-your-token"
 # Database URL schemes as hosting platforms and people write them → the async driver the bot uses.
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     # Optional here: `migrate` needs no channel; `run` and `deliver` refuse to start without it.
     bot_token: SecretStr | None = Field(default=None, description="Telegram bot token from @BotFather")
     telegram_api_base: str = OFFICIAL_API
+    # The Zalo Bot Platform (`<bot_id>:<secret>`); with it set, `run` serves Zalo too (long polling).
+    zalo_bot_token: SecretStr | None = Field(default=None, description="Zalo Bot Platform token")
+    zalo_api_base: str = ZALO_API
     database_url: str = "sqlite+aiosqlite:///./data/khuyencong.db"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -70,6 +74,17 @@ class Settings(BaseSettings):
             raise ValueError("must look like 123456:ABC… (as given by @BotFather)")
         return SecretStr(token)
 
+    @field_validator("zalo_bot_token")
+    @classmethod
+    def _zalo_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        token = value.get_secret_value().strip()
+        bot_id, sep, secret = token.partition(":")
+        if not (sep and bot_id.isdigit() and secret) or any(ch.isspace() for ch in token):
+            raise ValueError("must look like <bot id>:<secret> (as given by Zalo Bot Creator)")
+        return SecretStr(token)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -88,7 +103,7 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("telegram_api_base")
+    @field_validator("telegram_api_base", "zalo_api_base")
     @classmethod
     def _api_base(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -126,6 +141,14 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def channels(self) -> list[str]:
+        """The messengers this process serves: each one whose token is set; one line when there is none."""
+        found = [name for name, token in (("telegram", self.bot_token), ("zalo", self.zalo_bot_token)) if token]
+        if not found:
+            raise SettingsError("Configuration error: no channel is configured: set BOT_TOKEN (Telegram) "
+                                "and/or ZALO_BOT_TOKEN (Zalo), see .env.example")
+        return found
 
     def token(self) -> str:
         """The Telegram token; a command that talks to Telegram stops with one line when it is not set."""

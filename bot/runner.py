@@ -9,13 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.startup import connect_telegram, finish_migration, migrate_in_child, open_database, start_migration
+from bot.startup import (
+    connect_telegram,
+    connect_zalo,
+    finish_migration,
+    migrate_in_child,
+    open_database,
+    start_migration,
+)
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
     from aiogram.methods.base import Response
 
+    from bot.channels.zalo.client import ZaloClient
     from bot.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -35,22 +43,40 @@ class PollingStarted:
 
 
 async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable[[], None] | None = None) -> None:
-    """Migrate, build, poll until stopped (Ctrl-C / SIGTERM). `on_ready` is called once polling has begun.
+    """Migrate, build, serve every configured channel until stopped (Ctrl-C / SIGTERM). `on_ready` is called
+    once polling has begun.
 
-    A database or Telegram that cannot be reached stops start-up with one line (StartupError); every
+    A database or a channel that cannot be reached stops start-up with one line (StartupError); every
     HTTP session and the engine are closed on every path.
     """
-    settings.token()
+    channels = settings.channels()
     clock = SystemClock()
     migration = await start_migration(settings)
     # aiogram and the handlers take seconds to import: while the migration child runs, on another core.
-    from bot.app import create_app, create_bot
+    from bot.app import create_app
 
     await finish_migration(migration)
     engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
-    if seed_demo:
-        await seed_if_empty(app)
+    zalo = None
+    try:
+        if seed_demo:
+            await seed_if_empty(app)
+        zalo = await connect_zalo(settings) if "zalo" in channels else None
+        if "telegram" in channels:
+            await _run_telegram(settings, app, clock, zalo, on_ready)
+        else:
+            await _run_zalo_only(settings, app, zalo, on_ready)  # type: ignore[arg-type]
+    finally:
+        if zalo is not None:
+            await zalo.close()
+        await engine.dispose()
+
+
+async def _run_telegram(settings: Settings, app: AppContext, clock: SystemClock, zalo: ZaloClient | None,
+                        on_ready: Callable[[], None] | None) -> None:
+    from bot.app import create_bot
+
     bot = create_bot(settings, clock)
     # The outbox uses its own Bot without in-request retries: a 429 reschedules the row instead. It also
     # makes the start-up check, so a refused token or a dead network fails at once instead of retrying.
@@ -65,18 +91,52 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
                 on_ready()
 
         bot.session.middleware(PollingStarted(polling_started))
-        await _poll(settings, app, bot, outbox_bot)
+        await _poll(settings, app, bot, outbox_bot, zalo)
     finally:
         await bot.session.close()
         await outbox_bot.session.close()
-        await engine.dispose()
 
 
-async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot) -> None:
-    from bot.app import attach_outbox, create_dispatcher, set_command_menu
+async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
+                         on_ready: Callable[[], None] | None) -> None:
+    """Zalo without Telegram: the outbox, the scheduler and Zalo's long polling until a signal stops them."""
+    import signal
+
+    from bot.app import attach_outbox
+    from bot.channels.zalo.runner import ZaloChannel
     from bot.scheduler import create_scheduler, reminders_tick
 
-    worker = attach_outbox(app, outbox_bot)
+    assert app.pipeline is not None
+    worker = attach_outbox(app, None, zalo)
+    await worker.recover_interrupted()
+    scheduler = create_scheduler("main", app, None)
+    channel = ZaloChannel(zalo, app.pipeline)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sending = asyncio.create_task(worker.run())
+    scheduler.start()
+    await reminders_tick("main")
+    polling = asyncio.create_task(channel.run_polling(on_ready))
+    await asyncio.wait([polling, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    scheduler.shutdown(wait=False)
+    polling.cancel()
+    await channel.stop()
+    await worker.stop()
+    sending.cancel()
+    await asyncio.gather(polling, sending, return_exceptions=True)
+    if polling.done() and not polling.cancelled() and polling.exception() is not None:
+        raise polling.exception()  # type: ignore[misc]
+
+
+async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
+    from bot.app import attach_outbox, create_dispatcher, set_command_menu
+    from bot.channels.zalo.runner import ZaloChannel
+    from bot.scheduler import create_scheduler, reminders_tick
+
+    worker = attach_outbox(app, outbox_bot, zalo)
+    zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     await worker.recover_interrupted()
     dp = create_dispatcher(settings, app)
     scheduler = create_scheduler("main", app, bot)
@@ -86,6 +146,8 @@ async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot) 
     async def on_startup() -> None:
         await set_command_menu(bot, app.i18n, settings.default_locale)
         tasks.append(asyncio.create_task(worker.run()))
+        if zalo_channel is not None:
+            tasks.append(asyncio.create_task(zalo_channel.run_polling()))
         scheduler.start()
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
         await reminders_tick("main")
@@ -137,20 +199,24 @@ async def seed_if_empty(app: AppContext) -> bool:
 
 
 async def deliver(settings: Settings) -> None:
-    """A sender process only (no polling): several may run against PostgreSQL and share the work."""
+    """A sender process only (no polling), for every configured channel: several may run against
+    PostgreSQL and share the work."""
     import signal
 
     from bot.app import attach_outbox, create_app, create_bot
 
-    settings.token()
+    channels = settings.channels()
     clock = SystemClock()
     await migrate_in_child(settings)
     engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
-    outbox_bot = create_bot(settings, clock, retry_flood=False)
+    outbox_bot = create_bot(settings, clock, retry_flood=False) if "telegram" in channels else None
+    zalo = None
     try:
-        await connect_telegram(outbox_bot, settings.telegram_api_base)
-        worker = attach_outbox(app, outbox_bot)
+        if outbox_bot is not None:
+            await connect_telegram(outbox_bot, settings.telegram_api_base)
+        zalo = await connect_zalo(settings) if "zalo" in channels else None
+        worker = attach_outbox(app, outbox_bot, zalo)
         await worker.recover_interrupted()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -164,6 +230,9 @@ async def deliver(settings: Settings) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     finally:
-        await outbox_bot.session.close()
+        if outbox_bot is not None:
+            await outbox_bot.session.close()
+        if zalo is not None:
+            await zalo.close()
         await engine.dispose()
     log.info("sender stopped cleanly")

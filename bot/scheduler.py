@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Runtime:
     app: AppContext
-    bot: Bot
+    bot: Bot | None  # Telegram, for staff's progress messages (None when only Zalo is served)
     # Last progress text shown per announcement, so unchanged figures cost no API call.
     progress_shown: dict[int, str] = field(default_factory=dict)
 
@@ -29,7 +29,7 @@ class Runtime:
 _RUNTIMES: dict[str, Runtime] = {}
 
 
-def register(app_id: str, app: AppContext, bot: Bot) -> Runtime:
+def register(app_id: str, app: AppContext, bot: Bot | None) -> Runtime:
     _RUNTIMES[app_id] = Runtime(app, bot)
     return _RUNTIMES[app_id]
 
@@ -72,7 +72,7 @@ async def start_due_broadcasts(rt: Runtime) -> int:
             ann = await ann_svc.get(session, ann_id=ann_id or 0)
             author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
             progress = None
-            if author is not None:
+            if author is not None and author.channel == "telegram" and rt.bot is not None:
                 with app.i18n.use_locale(author.locale):
                     try:
                         msg = await rt.bot.send_message(
@@ -99,7 +99,7 @@ async def refresh_progress(rt: Runtime) -> None:
             await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
             await session.commit()
-            if not ann.progress_chat_id or not ann.progress_message_id:
+            if not ann.progress_chat_id or not ann.progress_message_id or rt.bot is None:
                 continue
             author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
             locale = author.locale if author else app.settings.default_locale
@@ -151,7 +151,7 @@ async def planning_tick(app_id: str) -> None:
         log.exception("planning tick failed")
 
 
-def create_scheduler(app_id: str, app: AppContext, bot: Bot) -> AsyncIOScheduler:
+def create_scheduler(app_id: str, app: AppContext, bot: Bot | None) -> AsyncIOScheduler:
     register(app_id, app, bot)
     tick = app.settings.tick_seconds
     progress_every = max(tick, 3.0)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from aiogram.types import User
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bot.channels.zalo.client import ZaloClient
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -136,3 +137,23 @@ async def connect_telegram(bot: Bot, api_base: str) -> User:
         raise StartupError(f"cannot reach {where} (TELEGRAM_API_BASE): is the network up?") from None
     except TelegramAPIError as exc:
         raise StartupError(f"{where} (TELEGRAM_API_BASE) answered getMe with an error: {exc.message}") from None
+
+
+async def connect_zalo(settings: Settings) -> ZaloClient:
+    """A Zalo client whose token Zalo accepts (getMe), or StartupError with one line (never the token)."""
+    from bot.channels.zalo.client import ZaloClient, ZaloError, ZaloUnauthorized
+
+    assert settings.zalo_bot_token is not None
+    client = ZaloClient(settings.zalo_bot_token.get_secret_value(), base=settings.zalo_api_base,
+                        timeout=settings.send_timeout)
+    where = urlsplit(settings.zalo_api_base).netloc
+    log.info("connecting to Zalo at %s…", where)
+    try:
+        await client.get_me()
+    except ZaloUnauthorized:
+        await client.close()
+        raise StartupError("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator") from None
+    except ZaloError:
+        await client.close()
+        raise StartupError(f"cannot reach {where} (ZALO_API_BASE): is the network up?") from None
+    return client

@@ -94,9 +94,10 @@ async def test_migrate_needs_no_token_and_brings_the_database_to_the_latest_revi
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["deliver"]])
-async def test_commands_that_talk_to_telegram_need_the_token(tmp_path, command) -> None:
+async def test_commands_that_talk_to_a_channel_need_a_token(tmp_path, command) -> None:
     code, lines, _ = await bot_cli(tmp_path, *command)
-    assert (code, lines) == (2, ["Configuration error: BOT_TOKEN is required to talk to Telegram (see .env.example)"])
+    assert (code, lines) == (2, ["Configuration error: no channel is configured: set BOT_TOKEN (Telegram) "
+                                 "and/or ZALO_BOT_TOKEN (Zalo), see .env.example"])
 
 
 async def test_the_env_example_placeholder_is_refused(tmp_path) -> None:

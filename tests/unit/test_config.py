@@ -35,6 +35,19 @@ def test_token_is_optional_until_a_command_needs_telegram(monkeypatch) -> None:
     assert str(exc.value) == "Configuration error: BOT_TOKEN is required to talk to Telegram (see .env.example)"
     monkeypatch.setenv("BOT_TOKEN", "  ")
     assert load_settings().bot_token is None
+    with pytest.raises(SettingsError) as exc:
+        load_settings().channels()
+    assert "no channel is configured: set BOT_TOKEN (Telegram) and/or ZALO_BOT_TOKEN (Zalo)" in str(exc.value)
+
+
+def test_each_channel_with_a_token_is_served(monkeypatch) -> None:
+    monkeypatch.setenv("ZALO_BOT_TOKEN", "1234567890:zalo-secret")
+    assert load_settings().channels() == ["zalo"]
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST-token")
+    assert load_settings().channels() == ["telegram", "zalo"]
+    message = load_error(monkeypatch, ZALO_BOT_TOKEN="not a token")
+    assert message.startswith("Configuration error: ZALO_BOT_TOKEN must look like <bot id>:<secret>")
+    assert "not a token" not in message
 
 
 def test_the_env_example_placeholder_is_refused(monkeypatch) -> None:

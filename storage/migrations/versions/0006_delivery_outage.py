@@ -1,5 +1,7 @@
-"""delivery: outbox.retry_from (start of the retry span, reset by a staff resend), send_budget.down_since
-(the channel is unreachable: sends are paused). The new outbox status `unknown` needs no schema change.
+"""delivery: outbox.retry_from and send_budget.down_since
+
+outbox.retry_from is the start of the retry span (reset by a staff resend); send_budget.down_since marks a
+channel that is unreachable (sends are paused). The new outbox status `unknown` needs no schema change.
 
 Revision ID: 0006
 Revises: 0005

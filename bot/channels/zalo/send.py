@@ -1,0 +1,69 @@
+"""Zalo sender for the outbox: a queued message (status changes, reminders, announcements) as Zalo texts.
+
+Outbox rows still hold Telegram HTML with button data while the services move to neutral replies; the
+text is read as markup nodes and rendered plainly, split at Zalo's 2,000 characters. Buttons are left out
+for now (their actions are still handled on Telegram only); an attachment is named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.text import TextMessage, TextRenderer
+from bot.channels.zalo.client import (
+    ZaloBadRequest,
+    ZaloClient,
+    ZaloDeliveryUnknown,
+    ZaloError,
+    ZaloNotSent,
+    ZaloRateLimited,
+    ZaloUnauthorized,
+    ZaloUnreachable,
+)
+from bot.conversation.replies import Block, Reply, from_staff_html
+
+# Zalo's 429 carries no retry_after: wait this long before the row is tried again.
+RATE_LIMIT_WAIT = 5.0
+
+
+def reply_of_row(text: str, payload: dict[str, Any]) -> Reply:
+    blocks = [Block(*from_staff_html(part)) for part in text.split("\n\n") if part.strip()]
+    attachment = payload.get("attachment")
+    if attachment and attachment.get("name"):
+        blocks.append(Block("📎 " + str(attachment["name"])))
+    return Reply(blocks=tuple(blocks))
+
+
+class ZaloSender:
+    channel = "zalo"
+
+    def __init__(self, client: ZaloClient, renderer: TextRenderer | None = None) -> None:
+        self.client = client
+        self.renderer = renderer or TextRenderer()
+
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
+        messages: list[TextMessage] = self.renderer.render(reply_of_row(text, payload)).messages  # type: ignore[assignment]
+        for index, message in enumerate(messages):
+            try:
+                await self.client.send_message(chat_id, message.text)
+            except ZaloError as exc:
+                if index > 0:
+                    # Part of it has arrived: sending it again would repeat that part.
+                    raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {exc}") from exc
+                raise _outcome(exc) from exc
+
+
+def _outcome(exc: ZaloError) -> Exception:
+    if isinstance(exc, ZaloRateLimited):
+        return RateLimited(RATE_LIMIT_WAIT)
+    if isinstance(exc, ZaloUnreachable):
+        return Unreachable(exc.description)
+    if isinstance(exc, ZaloDeliveryUnknown):
+        return DeliveryUnknown(exc.description)
+    if isinstance(exc, ZaloNotSent | ZaloUnauthorized):
+        # A refused token is the operator's to fix; the rows wait rather than fail.
+        return TransientError(exc.description)
+    if isinstance(exc, ZaloBadRequest):
+        return PermanentError(exc.description)
+    return TransientError(exc.description)
