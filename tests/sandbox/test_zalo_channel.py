@@ -72,3 +72,45 @@ async def test_stickers_and_unknown_events_are_answered(zalo: tuple[ZaloSandbox,
     await server.send_event("88bb", "message.location.received")
     second = await server.wait_for("88bb", after=first["seq"])
     assert first["text"] == second["text"] != ""
+
+
+async def test_queued_messages_reach_zalo_as_text_in_order(sqlite_engine: AsyncEngine, clock: FakeClock) -> None:
+    from bot.channels.zalo.send import ZaloSender
+    from bot.services import outbox
+    from bot.services.outbox import OutboxWorker
+    from storage.models import OutboxMessage, User
+
+    server = ZaloSandbox(bot_token=TOKEN, limits=RateLimits(enabled=False))
+    await server.start()
+    client = ZaloClient(TOKEN, base=server.base_url)
+    app = create_app(make_settings(), sqlite_engine, clock=clock)
+    try:
+        await server.send_text("ab12", "chào")  # Zalo lets a bot write only to people who wrote to it
+        server.user("gone99").has_written = True
+        server.set_blocked("gone99")
+        async with app.session_maker() as session:
+            lan = User(channel="zalo", external_id="ab12", created_at=clock.now(), updated_at=clock.now())
+            gone = User(channel="zalo", external_id="gone99", created_at=clock.now(), updated_at=clock.now())
+            session.add_all([lan, gone])
+            await session.flush()
+            body = "\n\n".join(f"Đoạn {i}: " + "nội dung thông báo " * 20 for i in range(12))  # ~4,700 characters
+            await outbox.enqueue(session, clock=clock, user=lan, kind="status",
+                                 text="Nhu cầu <b>NC-2026-0001</b> đã được duyệt &amp; đưa vào kế hoạch.")
+            await outbox.enqueue(session, clock=clock, user=lan, kind="announcement", text=body,
+                                 payload={"buttons": [[{"text": "Đăng ký", "data": "ar:s:1"}]]})
+            await outbox.enqueue(session, clock=clock, user=gone, kind="status", text="Tin nhắn")
+            await session.commit()
+        worker = OutboxWorker(app.session_maker, {"zalo": ZaloSender(client)}, clock)
+        await worker.deliver_due(drain=True)
+        texts = server.bot_texts("ab12")
+        assert texts[0] == "Nhu cầu NC-2026-0001 đã được duyệt & đưa vào kế hoạch."
+        assert len(texts) >= 4 and all(len(t) <= 2000 for t in texts)
+        assert "\n\n".join(texts[1:]) == body  # every part once, in order; no buttons on Zalo yet
+        async with app.session_maker() as session:
+            from sqlmodel import select
+
+            statuses = sorted((r.chat_id, r.status) for r in (await session.exec(select(OutboxMessage))).all())
+        assert statuses == [("ab12", "sent"), ("ab12", "sent"), ("gone99", "blocked")]
+    finally:
+        await client.close()
+        await server.stop()
