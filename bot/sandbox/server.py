@@ -50,6 +50,17 @@ class Faults:
             if hasattr(self, key):
                 setattr(self, key, type(getattr(self, key))(value))
 
+    async def trip(self, rng: random.Random) -> str | None:
+        """Wait the configured latency, then the fault this call meets: "drop", "5xx", "429" or None."""
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        for kind in ("drop", "5xx", "429"):
+            pending, chance = getattr(self, f"next_{kind}"), getattr(self, f"p_{kind}")
+            if pending > 0 or (chance and rng.random() < chance):
+                setattr(self, f"next_{kind}", max(0, pending - 1))
+                return kind
+        return None
+
 
 @dataclass
 class SimUser:
@@ -225,20 +236,16 @@ class SandboxServer:
         return web.json_response({"ok": True, "result": result})
 
     async def _faults_for(self, request: web.Request) -> None:
-        f = self.faults
-        if f.latency_ms:
-            await asyncio.sleep(f.latency_ms / 1000)
-        if f.next_drop > 0 or (f.p_drop and self.rng.random() < f.p_drop):
-            f.next_drop = max(0, f.next_drop - 1)
+        fault = await self.faults.trip(self.rng)
+        if fault == "drop":
             raise _Dropped()
-        if f.next_5xx > 0 or (f.p_5xx and self.rng.random() < f.p_5xx):
-            f.next_5xx = max(0, f.next_5xx - 1)
-            self.stats["5xx"] += 1
+        if fault is not None:
+            self.stats[fault] += 1
+        if fault == "5xx":
             raise ApiError(502, "Bad Gateway")
-        if f.next_429 > 0 or (f.p_429 and self.rng.random() < f.p_429):
-            f.next_429 = max(0, f.next_429 - 1)
-            self.stats["429"] += 1
-            raise ApiError(429, f"Too Many Requests: retry after {f.retry_after}", f.retry_after)
+        if fault == "429":
+            retry = self.faults.retry_after
+            raise ApiError(429, f"Too Many Requests: retry after {retry}", retry)
 
     async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
         handler = getattr(self, f"_m_{method}", None)

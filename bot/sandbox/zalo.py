@@ -136,20 +136,15 @@ class ZaloSandbox:
         return web.json_response({"ok": True, "result": result})
 
     async def _faults(self) -> None:
-        f = self.faults
-        if f.latency_ms:
-            await asyncio.sleep(f.latency_ms / 1000)
-        if f.next_drop > 0 or (f.p_drop and self.rng.random() < f.p_drop):
-            f.next_drop = max(0, f.next_drop - 1)
+        fault = await self.faults.trip(self.rng)
+        if fault == "drop":
             raise _Dropped()
-        if f.next_5xx > 0 or (f.p_5xx and self.rng.random() < f.p_5xx):
-            f.next_5xx = max(0, f.next_5xx - 1)
-            self.stats["5xx"] += 1
+        if fault is not None:
+            self.stats[fault] += 1
+        if fault == "5xx":
             raise ZaloApiError(502, "Bad Gateway")
-        if f.next_429 > 0 or (f.p_429 and self.rng.random() < f.p_429):
-            f.next_429 = max(0, f.next_429 - 1)
-            self.stats["429"] += 1
-            raise ZaloApiError(429, "Too many requests")
+        if fault == "429":
+            raise ZaloApiError(429, "Too many requests")  # Zalo gives no retry_after
 
     async def _m_getMe(self, p: dict[str, Any]) -> Any:
         return {"id": self.bot_id, "account_name": "bot.KhuyenCongSandbox", "account_type": "BASIC",
