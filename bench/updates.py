@@ -90,8 +90,20 @@ class Process:
             await self.proc.wait()
 
 
-async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool) -> float:
-    """One update from this person; seconds until the bot's next message to them."""
+LOST: list[tuple[int, str, str]] = []  # (person, kind, argument) of updates that got no answer
+
+
+async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool) -> float | None:
+    """One update from this person; seconds until the bot's next message to them (None: no answer came)."""
+    try:
+        return await _step(server, uid, kind, arg, echo)
+    except TimeoutError:
+        LOST.append((uid, kind, arg))
+        print(f"lost: {uid} {kind} {arg}", file=sys.stderr, flush=True)
+        return None
+
+
+async def _step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool) -> float:
     mark = server.last_seq()
     started = time.perf_counter()
     if kind == "text" or echo:
@@ -114,7 +126,10 @@ async def run_flows(server: SandboxServer, users: list[int], echo: bool) -> tupl
 
     async def person(uid: int) -> None:
         for kind, arg in FLOW:
-            latencies.append(await step(server, uid, kind, arg, echo))
+            took = await step(server, uid, kind, arg, echo)
+            if took is None:
+                return  # this person's journey cannot go on
+            latencies.append(took)
             await asyncio.sleep(THINK)
 
     started = time.perf_counter()
@@ -135,7 +150,9 @@ async def steady(server: SandboxServer, users: list[int], per_s: float, seconds:
         i += 1
 
         async def one(u: int = uid) -> None:
-            latencies.append(await step(server, u, "text", "/help", False))
+            took = await step(server, u, "text", "/help", False)
+            if took is not None:
+                latencies.append(took)
 
         tasks.append(asyncio.create_task(one()))
         await asyncio.sleep(max(0.0, started + i * interval - time.perf_counter()))
@@ -176,7 +193,7 @@ async def main(n: int) -> dict[str, Any]:
         "updates_per_s": round(updates_per_s, 1), "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),
         "p99_ms": pct(latencies, 99), "p99_ms_at_100": pct(at_100, 99),
         "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": round(rss_mb, 1),
-        "rss_mb_10k_facilities": round(rss_10k, 1), "users": n,
+        "rss_mb_10k_facilities": round(rss_10k, 1), "users": n, "lost": len(LOST),
     }
 
 

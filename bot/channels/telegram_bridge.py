@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiogram import Bot, Router
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.telegram_inbound import event_of_callback, event_of_message
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
@@ -47,6 +48,12 @@ class FlowAction(Filter):
         return query.data is not None and unpack_callback(query.data)[0] in self.flows.actions
 
 
+async def release(session: AsyncSession) -> None:
+    """The update's own session (opened by the middlewares, which read the person and their form) gives its
+    connection back before the pipeline takes one: holding both, concurrent updates would drain the pool."""
+    await session.commit()
+
+
 async def know_username(app: AppContext, bot: Bot) -> None:
     """Deep links name the bot; aiogram caches getMe, so this asks Telegram once."""
     if app.bot_username is None:
@@ -57,20 +64,22 @@ def bridge_router(flows: Flows) -> Router:
     router = Router(name="pipeline")
 
     @router.message(FlowCommand(flows))
-    async def on_command(message: Message, bot: Bot, app: AppContext) -> None:
+    async def on_command(message: Message, bot: Bot, app: AppContext, session: AsyncSession) -> None:
         event = event_of_message(message)
         if event is None or app.pipeline is None:
             return
+        await release(session)
         await know_username(app, bot)
         rendered = await app.pipeline.handle(event, RENDERER)
         await TelegramReplySender(bot).deliver(message.chat.id, flatten(rendered))  # type: ignore[arg-type]
 
     @router.callback_query(FlowAction(flows))
-    async def on_press(query: CallbackQuery, bot: Bot, app: AppContext) -> None:
+    async def on_press(query: CallbackQuery, bot: Bot, app: AppContext, session: AsyncSession) -> None:
         event = event_of_callback(query)
         if event is None or app.pipeline is None:
             await query.answer()
             return
+        await release(session)
         await know_username(app, bot)
         rendered = await app.pipeline.handle(event, RENDERER)
         shown = query.message
