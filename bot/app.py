@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import handlers
 from bot.channels.base import ChannelSender
 from bot.channels.telegram import TelegramSender
-from bot.channels.telegram_bridge import bridge_router
+from bot.channels.telegram_bridge import PipelineFirst
 from bot.channels.zalo.client import ZaloClient
 from bot.channels.zalo.send import ZaloSender
 from bot.clock import Clock, SystemClock
@@ -98,6 +98,8 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp = Dispatcher(app=app)
     dp.update.outer_middleware(ThrottleMiddleware(app.clock, settings.throttle_rate, settings.throttle_burst))
     dp.update.outer_middleware(PerUserOrder())
+    # The moved flows take their updates here, before a database session is opened for the old routers.
+    dp.update.outer_middleware(PipelineFirst(app))
     dp.update.outer_middleware(DbSessionMiddleware(app))
     dp.update.outer_middleware(UserMiddleware(app))
     LocaleMiddleware(app.i18n).setup(dp)
@@ -106,11 +108,7 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
     dp.message.outer_middleware(OpenFormGuard(app))
     dp.callback_query.outer_middleware(OpenFormGuard(app))
-    routers = handlers.routers()
-    # Open forms and the flows already on the channel-neutral pipeline come right after the throttle.
-    after_throttle = next(i for i, r in enumerate(routers) if r.name == "throttle") + 1
-    routers.insert(after_throttle, bridge_router(app.pipeline.flows) if app.pipeline else Router())
-    for router in routers:
+    for router in handlers.routers():
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.
         router._parent_router = None

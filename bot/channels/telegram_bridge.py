@@ -1,91 +1,107 @@
-"""The Telegram side of the conversation pipeline: updates for flows that have moved to the channel-neutral
-layer go through it (event → pipeline → Telegram renderer → send); the rest still reach their aiogram
-routers while the move goes on."""
+"""The Telegram side of the conversation pipeline.
+
+An outer middleware sees each update before any database session is opened for it: what the moved flows
+handle goes through the pipeline (event → flow → Telegram renderer → send) with one unit of work; the
+rest (commands and buttons still on aiogram routers) continues down the old middleware chain. So an
+update never holds two database connections at once.
+"""
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
-from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Message
-from sqlmodel.ext.asyncio.session import AsyncSession
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.utils.i18n import I18n
 
 from bot.channels.telegram_inbound import event_of_callback, event_of_message
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.channels.telegram_send import TelegramReplySender
 from bot.context import AppContext
-from bot.conversation.pipeline import Flows, flatten
-from storage.models import Conversation
+from bot.conversation.events import CommandEvent, Event
+from bot.conversation.pipeline import flatten
+from handlers.menu_words import BUTTONS
 
+log = logging.getLogger(__name__)
 RENDERER = TelegramRenderer()
 
 
-def command_name(message: Message) -> str | None:
-    text = message.text or ""
-    if not text.startswith("/") or len(text) < 2:
-        return None
-    return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+def menu_commands(i18n: I18n) -> dict[str, str]:
+    """The main menu's words, in every language, → the command each stands for."""
+    out: dict[str, str] = {}
+    for rows in BUTTONS.values():
+        for row in rows:
+            for label, command in row:
+                for locale in i18n.available_locales:
+                    out[i18n.gettext(label, locale=locale)] = command.lstrip("/")
+                out[label] = command.lstrip("/")
+    return out
 
 
-class FlowCommand(Filter):
-    """A command a moved flow handles, or anything while a form is open (the form takes it), except the
-    commands that always work (they may still be on aiogram)."""
+class PipelineFirst(BaseMiddleware):
+    """Hands the updates of moved flows to the pipeline; lets the others through to the aiogram routers."""
 
-    def __init__(self, flows: Flows) -> None:
-        self.flows = flows
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self.menu = menu_commands(app.i18n)
 
-    async def __call__(self, message: Message, conversation: Conversation | None = None) -> bool:
-        name = command_name(message)
-        if conversation is not None:
-            return name not in self.flows.always
-        return name is not None and name in self.flows.commands
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        if self.app.pipeline is None or data.get("throttled") or not isinstance(event, Update):
+            return await handler(event, data)
+        bot: Bot = data["bot"]
+        if event.message is not None:
+            done = await self._message(event.message, bot)
+        elif event.callback_query is not None:
+            done = await self._press(event.callback_query, bot)
+        else:
+            done = False
+        return None if done else await handler(event, data)
 
-
-class FlowAction(Filter):
-    def __init__(self, flows: Flows) -> None:
-        self.flows = flows
-
-    async def __call__(self, query: CallbackQuery) -> bool:
-        return query.data is not None and unpack_callback(query.data)[0] in self.flows.actions
-
-
-async def release(session: AsyncSession) -> None:
-    """The update's own session (opened by the middlewares, which read the person and their form) gives its
-    connection back before the pipeline takes one: holding both, concurrent updates would drain the pool."""
-    await session.commit()
-
-
-async def know_username(app: AppContext, bot: Bot) -> None:
-    """Deep links name the bot; aiogram caches getMe, so this asks Telegram once."""
-    if app.bot_username is None:
-        app.bot_username = (await bot.me()).username
-
-
-def bridge_router(flows: Flows) -> Router:
-    router = Router(name="pipeline")
-
-    @router.message(FlowCommand(flows))
-    async def on_command(message: Message, bot: Bot, app: AppContext, session: AsyncSession) -> None:
+    async def _message(self, message: Message, bot: Bot) -> bool:
         event = event_of_message(message)
-        if event is None or app.pipeline is None:
-            return
-        await release(session)
-        await know_username(app, bot)
-        rendered = await app.pipeline.handle(event, RENDERER)
-        await TelegramReplySender(bot).deliver(message.chat.id, flatten(rendered))  # type: ignore[arg-type]
+        if event is None:
+            return False
+        if message.text and (command := self.menu.get(message.text.strip())):
+            event = Event(event.who, CommandEvent(command))  # a main-menu button
+        flows = self.app.pipeline.flows  # type: ignore[union-attr]
+        action = event.action
+        if isinstance(action, CommandEvent) and action.name in flows.always:
+            return False
+        # A command not moved yet is the pipeline's only while a form is open (the form answers it).
+        fallthrough = isinstance(action, CommandEvent) and action.name not in flows.commands
+        await self._know_username(bot)
+        rendered = await self.app.pipeline.handle(event, RENDERER, fallthrough=fallthrough)  # type: ignore[union-attr]
+        if rendered is None:
+            return False
+        await self._send(bot, message.chat.id, flatten(rendered))
+        return True
 
-    @router.callback_query(FlowAction(flows))
-    async def on_press(query: CallbackQuery, bot: Bot, app: AppContext, session: AsyncSession) -> None:
+    async def _press(self, query: CallbackQuery, bot: Bot) -> bool:
+        if query.data is None or unpack_callback(query.data)[0] not in self.app.pipeline.flows.actions:  # type: ignore[union-attr]
+            return False
         event = event_of_callback(query)
-        if event is None or app.pipeline is None:
-            await query.answer()
-            return
-        await release(session)
-        await know_username(app, bot)
-        rendered = await app.pipeline.handle(event, RENDERER)
+        if event is None:
+            return False
+        await self._know_username(bot)
+        rendered = await self.app.pipeline.handle(event, RENDERER)  # type: ignore[union-attr]
         shown = query.message
         chat_id = shown.chat.id if shown is not None else query.from_user.id
-        await TelegramReplySender(bot).deliver(
-            chat_id, flatten(rendered), callback_query_id=query.id,  # type: ignore[arg-type]
-            edit_message_id=shown.message_id if isinstance(shown, Message) else None)
+        await self._send(bot, chat_id, flatten(rendered), callback_query_id=query.id,
+                         edit_message_id=shown.message_id if isinstance(shown, Message) else None)
+        return True
 
-    return router
+    async def _send(self, bot: Bot, chat_id: int, messages: list[Any], **kwargs: Any) -> None:
+        try:
+            await TelegramReplySender(bot).deliver(chat_id, messages, **kwargs)
+        except TelegramAPIError as exc:
+            # What was done is committed; a reply Telegram refused is logged, not retried here.
+            log.warning("a reply could not be sent: %s", exc)
+
+    async def _know_username(self, bot: Bot) -> None:
+        """Deep links name the bot; aiogram caches getMe, so this asks Telegram once."""
+        if self.app.bot_username is None:
+            self.app.bot_username = (await bot.me()).username

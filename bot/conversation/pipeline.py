@@ -145,22 +145,27 @@ class Pipeline:
         self.app, self.flows = app, flows
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def handle(self, event: Event, renderer: Renderer) -> list[Rendered]:
-        """Handle one event; returns what to send, already committed."""
+    async def handle(self, event: Event, renderer: Renderer, *, fallthrough: bool = False) -> list[Rendered] | None:
+        """Handle one event; returns what to send, already committed.
+
+        With `fallthrough` (a command no flow has yet), the event is the pipeline's only while the person
+        has a form open; otherwise None is returned, nothing is done, and the caller hands it on."""
         key = event.who.address
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                return await self._handle(event, renderer)
+                return await self._handle(event, renderer, fallthrough)
         finally:
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]
 
-    async def _handle(self, event: Event, renderer: Renderer) -> list[Rendered]:
+    async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
             user, conversation = await repos.user_with_conversation(session, channel=who.channel,
                                                                     external_id=who.external_id)
+            if fallthrough and conversation is None:
+                return None
             turn = self._turn(session, who, user, conversation, renderer.caps)
             menu = await self._menu(session, who, renderer.caps)
             try:
@@ -184,6 +189,9 @@ class Pipeline:
         if turn.conversation is not None and self.flows.before is not None and await self.flows.before(turn, action):
             return
         flow, action = self.flows.route(turn, action, menu)
+        if isinstance(action, CommandEvent) and flow is self.flows.fallback and action.name not in self.flows.commands \
+                and turn.replies:
+            return  # the open form was just closed (said above); the command is sent again once it has gone
         if flow is not None:
             await flow(turn, action)
 

@@ -90,8 +90,8 @@ async def test_revoked_collaborator_cannot_file_for_a_facility(chat: ChatHarness
     assert "Which facility is this need for?" in calls[-1].text
     await _set_role(chat, 3301, "user")
     calls = await chat.press(ctv, form_cb("c", "need_proxy", "facility", "new"))
-    assert calls[-1].params["text"] == "This button is no longer active."
-    assert "“New need for a facility” has been closed" in chat.last(ctv).text
+    assert [c.method for c in calls] == ["AnswerCallbackQuery", "SendMessage"]  # the press answered once
+    assert "“New need for a facility” has been closed" in calls[-1].text
     assert await _rows(chat, Conversation) == []
     assert await _rows(chat, Need) == []
 
@@ -133,7 +133,7 @@ async def test_form_ttl_is_a_setting(chat: ChatHarness) -> None:
     short.clock.advance(timedelta(minutes=61).total_seconds())
     calls = await short.press(owner, form_cb("c", "need", "category", "training"))
     assert "more than 1 hours and has expired" in short.last(owner).text
-    assert calls[-1].method == "AnswerCallbackQuery"
+    assert [c.method for c in calls].count("AnswerCallbackQuery") == 1  # the press is answered once
 
 
 async def test_the_same_command_after_expiry_starts_the_form_afresh(chat: ChatHarness) -> None:

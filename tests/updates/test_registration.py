@@ -107,8 +107,10 @@ async def test_cancel_mid_form_deletes_state(chat: ChatHarness) -> None:
     assert "Cancelled" in calls[-1].text
     async with chat.app.session_maker() as s:
         assert (await s.exec(select(Conversation))).first() is None
-    calls = await chat.send(p, "hello")
+    calls = await chat.send(p, "what now?")
     assert "didn't understand" in calls[-1].text
+    calls = await chat.send(p, "hello")  # a greeting from someone not registered starts registration again
+    assert "let's register your facility" in calls[-1].text
 
 
 async def test_profile_shows_and_edits(chat: ChatHarness) -> None:

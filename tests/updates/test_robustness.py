@@ -146,7 +146,7 @@ async def test_flood_from_one_user_is_throttled_politely_others_unaffected(chat:
     replies = []
     for _ in range(15):
         before = len(chat.api.calls)
-        update = chat._message(flooder, text="hello")
+        update = chat._message(flooder, text="???")
         update["update_id"] = 10_000 + _
         from aiogram.types import Update
 
@@ -155,9 +155,9 @@ async def test_flood_from_one_user_is_throttled_politely_others_unaffected(chat:
     slow = [r for r in replies if "very quickly" in r]
     assert len(slow) == 1  # told once, not per message
     assert len(replies) == 7  # the burst (6) answered normally, then one polite notice
-    assert "didn't understand" in (await chat.send(other, "hello"))[-1].text
+    assert "didn't understand" in (await chat.send(other, "what is this?"))[-1].text
     chat.clock.advance(5)
-    assert "didn't understand" in (await chat.send(flooder, "hello"))[-1].text
+    assert "didn't understand" in (await chat.send(flooder, "???"))[-1].text
 
 
 async def test_flood_control_on_a_reply_waits_and_retries_without_error_logs(chat: ChatHarness, caplog) -> None:
