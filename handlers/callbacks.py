@@ -24,15 +24,6 @@ def small_number(value: str) -> int | None:
     return number if number <= MAX_ID else None
 
 
-class FormCb(CallbackData, prefix="f"):
-    """A button of a form step; `form`/`step` tie it to the step it was shown for."""
-
-    action: str  # c=choose, b=back, s=skip, x=cancel, ok=confirm, ed=edit menu, p=page
-    form: str
-    step: str
-    value: str = ""
-
-
 class InboxCb(CallbackData, prefix="ib"):
     action: str  # l=list, o=open, m=move, fs/fc/fm=filter menus
     status: str = ""
