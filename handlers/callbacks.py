@@ -44,10 +44,6 @@ class InviteCb(CallbackData, prefix="iv"):
     token: str
 
 
-class ForgetCb(CallbackData, prefix="fg"):
-    confirm: bool
-
-
 class AnCb(CallbackData, prefix="an"):
     """Staff actions on an announcement."""
 

@@ -21,12 +21,13 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, needs, start, subscriptions
+    from handlers import forms, help, needs, privacy, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
     help.register(flows)
     needs.register(flows)
+    privacy.register(flows)
     start.register(flows)
     subscriptions.register(flows)
     flows.fallback = not_understood

@@ -6,11 +6,15 @@ from html import escape
 
 from aiogram import Router
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Choice, Reply
 from bot.domain import (
     CATEGORY_LABELS,
     KIND_LABELS,
@@ -25,10 +29,8 @@ from bot.domain import (
 from bot.services import accounts
 from bot.services.forms import FormState
 from bot.services.validation import format_phone, html_to_plain
-from handlers.callbacks import ForgetCb
 from handlers.forms import _field_text as field_text  # the form summary's own rendering
 from handlers.forms import _value_text as value_text
-from handlers.keyboards import inline
 from storage.models import Conversation, User
 
 router = Router(name="privacy")
@@ -162,32 +164,37 @@ async def my_data(message: Message, app: AppContext, session: AsyncSession, user
                                                        "(too long for one message)."))
 
 
-@router.message(Command("forget"))
-async def forget(message: Message, user: User | None, conversation: Conversation | None = None) -> None:
+async def forget(turn: Turn, action: Action) -> None:
     """/forget: ask for confirmation before erasing (an open form is closed with the rest)."""
-    if user is None:
-        await message.answer(_("We store nothing about you."))
+    _t = turn._
+    if turn.user is None:
+        turn.say(_t("We store nothing about you."))
         return
-    text = _("Delete your personal data? Your name, phone number and account will be erased, and so will "
-             "what you wrote that may describe you (descriptions of your needs, answers to announcements, "
-             "report notes). Your needs, sign-ups and reports stay only as anonymous records for statistics. "
-             "This cannot be undone.")
-    if conversation is not None:
-        text += "\n\n" + _("The form you have open will be closed too.")
-    await message.answer(text, reply_markup=inline([[(_("Yes, delete my data"), ForgetCb(confirm=True).pack()),
-                                                      (_("No, keep it"), ForgetCb(confirm=False).pack())]]))
+    text = _t("Delete your personal data? Your name, phone number and account will be erased, and so will "
+              "what you wrote that may describe you (descriptions of your needs, answers to announcements, "
+              "report notes). Your needs, sign-ups and reports stay only as anonymous records for statistics. "
+              "This cannot be undone.")
+    blocks = [Block(text)]
+    if turn.conversation is not None:
+        blocks.append(Block(_t("The form you have open will be closed too.")))
+    turn.add(Reply.of(*blocks, choices=[[Choice(_t("Yes, delete my data"), A.FORGET, "1"),
+                                         Choice(_t("No, keep it"), A.FORGET, "0")]]))
 
 
-@router.callback_query(ForgetCb.filter())
-async def forget_confirmed(query: CallbackQuery, callback_data: ForgetCb, session: AsyncSession,
-                           user: User | None) -> None:
+async def forget_confirmed(turn: Turn, action: ChooseEvent) -> None:
     """The answer to /forget's question."""
-    await query.answer()
-    if not callback_data.confirm:
-        await query.message.edit_text(_("Nothing was deleted."))
+    if action.arg != "1":
+        turn.add(Reply.of(turn._("Nothing was deleted."), replace_previous=True))
         return
-    if user is None:
-        await query.message.edit_text(_("We store nothing about you."))
+    if turn.user is None:
+        turn.add(Reply.of(turn._("We store nothing about you."), replace_previous=True))
         return
-    await accounts.forget(session, user=user)
-    await query.message.edit_text(_("Your personal data has been deleted. Send /start if you want to come back."))
+    await accounts.forget(turn.session, user=turn.user)
+    turn.user = turn.conversation = None
+    turn.add(Reply.of(turn._("Your personal data has been deleted. Send /start if you want to come back."),
+                      replace_previous=True))
+
+
+def register(flows: Flows) -> None:
+    flows.command("forget")(forget)
+    flows.action(A.FORGET)(forget_confirmed)

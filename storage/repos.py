@@ -260,11 +260,14 @@ async def pending_menu(session: AsyncSession, *, channel: str, external_id: str)
 
 async def save_pending_menu(session: AsyncSession, *, channel: str, external_id: str, items: dict[str, Any],
                             now: datetime) -> None:
-    """Replace what the person was last shown as numbers (an empty menu clears it)."""
+    """Replace what the person was last shown as numbers (an empty menu removes the row)."""
     row = await session.get(PendingMenu, (channel, external_id))
+    if not items:
+        if row is not None:
+            await session.delete(row)
+            await session.flush()
+        return
     if row is None:
-        if not items:
-            return
         row = PendingMenu(channel=channel, external_id=external_id, updated_at=now)
     row.items, row.updated_at = dict(items), now
     session.add(row)

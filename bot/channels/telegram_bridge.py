@@ -69,8 +69,8 @@ class PipelineFirst(BaseMiddleware):
             event = Event(event.who, CommandEvent(command))  # a main-menu button
         flows = self.app.pipeline.flows  # type: ignore[union-attr]
         action = event.action
-        if isinstance(action, CommandEvent) and action.name in flows.always:
-            return False
+        if isinstance(action, CommandEvent) and action.name in flows.always and action.name not in flows.commands:
+            return False  # works in the middle of a form, and is still an aiogram handler
         # A command not moved yet is the pipeline's only while a form is open (the form answers it).
         fallthrough = isinstance(action, CommandEvent) and action.name not in flows.commands
         await self._know_username(bot)

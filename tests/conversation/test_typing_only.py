@@ -78,3 +78,22 @@ async def test_a_number_answer_is_an_answer_not_a_menu_choice(engine: AsyncEngin
     assert "What is the owner's full name?" in ba.last
     await ba.type("huỷ")
     assert "Cancelled. Nothing was saved." in ba.last
+
+
+async def test_forget_by_typing_mid_form_erases_the_account(engine: AsyncEngine, clock: FakeClock) -> None:
+    from storage import repos
+    from storage.models import Conversation, User
+
+    app = create_app(make_settings(), engine, clock=clock)
+    tu = Phone(app.pipeline, Who("zalo", "f0f1f2", "Tư", "en"))
+    await tu.type("/start")
+    await tu.type("Cơ sở bánh pía Tư Ký")  # a form is open
+    assert "The form you have open will be closed too." in await tu.type("/forget")
+    await tu.type(tu.number_of("No, keep it"))
+    assert tu.last == "Nothing was deleted."
+    await tu.type("/forget")
+    assert "has been deleted" in await tu.type(tu.number_of("Yes, delete my data"))
+    async with app.session_maker() as session:
+        assert (await session.exec(select(User))).all() == []
+        assert (await session.exec(select(Conversation))).all() == []
+        assert await repos.pending_menu(session, channel="zalo", external_id="f0f1f2") == {}
