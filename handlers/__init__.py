@@ -12,13 +12,12 @@ def routers() -> list[Router]:
         inbox,
         invites,
         privacy,
-        profile,
         reports,
         throttle,
     )
 
     # Throttle first (it only matches flagged updates), then the pipeline's bridge (open forms and the
     # flows that moved; see bot/app.py), fallback last.
-    return [throttle.router, profile.router, inbox.router,
+    return [throttle.router, inbox.router,
             invites.router, privacy.router, announcements.router, reports.router,
             fallback.router]

@@ -21,13 +21,14 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, needs, privacy, start, subscriptions
+    from handlers import forms, help, needs, privacy, profile, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
     help.register(flows)
     needs.register(flows)
     privacy.register(flows)
+    profile.register(flows)
     start.register(flows)
     subscriptions.register(flows)
     flows.fallback = not_understood

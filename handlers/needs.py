@@ -12,6 +12,7 @@ from bot.conversation.events import Action, ChooseEvent
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Reply, from_staff_html
 from bot.domain import CATEGORY_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, Role
+from bot.i18n_marker import N_
 from bot.services import needs as needs_service
 from handlers import forms
 from handlers.callbacks import small_number
@@ -19,7 +20,7 @@ from handlers.common import actor
 from handlers.forms import FormRun, on_complete
 from storage import repos
 
-NOT_YOURS = "This item no longer exists or is not yours. Nothing was changed."
+NOT_YOURS = N_("This item no longer exists or is not yours. Nothing was changed.")
 
 
 async def new_need(turn: Turn, action: Action) -> None:
@@ -57,19 +58,19 @@ async def list_needs(turn: Turn, action: Action) -> None:
     if not rows:
         turn.say(turn._("You have no needs yet. Send /need to file one."))
         return
-    _t = turn._
-    items = [Block(Bold(_t("Your needs")))]
+    _ = turn._
+    items = [Block(Bold(_("Your needs")))]
     choices = []
     for need, facility in rows:
         line = ["• ", Bold(need.ref or ""), " · {category} · {date}\n  {status}".format(
-            category=_t(CATEGORY_LABELS[NeedCategory(need.category)]),
+            category=_(CATEGORY_LABELS[NeedCategory(need.category)]),
             date=need.created_at.astimezone(turn.app.tz).strftime("%d/%m/%Y"),
-            status=_t(STATUS_LABELS[NeedStatus(need.status)]))]
+            status=_(STATUS_LABELS[NeedStatus(need.status)]))]
         if facility is not None and user is not None and need.filed_by_user_id == user.id:
             line.append(f" · {facility.name}")
         items.append(Block(*line))
         if need.status == NeedStatus.RECEIVED:
-            choices.append([Choice(_t("Withdraw {ref}").format(ref=need.ref), A.MY_NEED, f"w:{need.id}")])
+            choices.append([Choice(_("Withdraw {ref}").format(ref=need.ref), A.MY_NEED, f"w:{need.id}")])
     turn.add(Reply.of(*items, choices=choices))
 
 

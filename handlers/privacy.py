@@ -166,19 +166,19 @@ async def my_data(message: Message, app: AppContext, session: AsyncSession, user
 
 async def forget(turn: Turn, action: Action) -> None:
     """/forget: ask for confirmation before erasing (an open form is closed with the rest)."""
-    _t = turn._
+    _ = turn._
     if turn.user is None:
-        turn.say(_t("We store nothing about you."))
+        turn.say(_("We store nothing about you."))
         return
-    text = _t("Delete your personal data? Your name, phone number and account will be erased, and so will "
+    text = _("Delete your personal data? Your name, phone number and account will be erased, and so will "
               "what you wrote that may describe you (descriptions of your needs, answers to announcements, "
               "report notes). Your needs, sign-ups and reports stay only as anonymous records for statistics. "
               "This cannot be undone.")
     blocks = [Block(text)]
     if turn.conversation is not None:
-        blocks.append(Block(_t("The form you have open will be closed too.")))
-    turn.add(Reply.of(*blocks, choices=[[Choice(_t("Yes, delete my data"), A.FORGET, "1"),
-                                         Choice(_t("No, keep it"), A.FORGET, "0")]]))
+        blocks.append(Block(_("The form you have open will be closed too.")))
+    turn.add(Reply.of(*blocks, choices=[[Choice(_("Yes, delete my data"), A.FORGET, "1"),
+                                         Choice(_("No, keep it"), A.FORGET, "0")]]))
 
 
 async def forget_confirmed(turn: Turn, action: ChooseEvent) -> None:

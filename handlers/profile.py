@@ -1,47 +1,39 @@
-"""/profile: show the facility's details and edit them through the registration form."""
+"""/profile: show the facility's details and edit them through the registration form — on every channel."""
 
 from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
-from aiogram.filters import Command
-from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Choice, Reply
 from bot.domain import SECTOR_LABELS, Role, Sector
+from bot.i18n_marker import N_
 from bot.services import accounts
 from bot.services.validation import format_phone
-from handlers.forms import start_form
-from handlers.keyboards import inline
+from handlers import forms
+from handlers.forms import legacy_reply
 from storage import repos
-from storage.models import User
 
-router = Router(name="profile")
-EDIT_PROFILE = "profile:edit"
+NOT_REGISTERED = N_("You have not registered a facility yet. Send /start to register.")
 
 
-@router.message(Command("profile"))
-async def show_profile(message: Message, app: AppContext, session: AsyncSession, user: User | None,
-                       role: Role) -> None:
-    """/profile: the facility's details with an Edit button (or the collaborator's own details)."""
-    facility = await repos.facility_of_owner(session, user_id=user.id) if user and user.id else None
-    if user is not None and facility is None and role is not Role.USER:
-        lines = [
-            _("<b>Your details</b>"),
-            _("Name: {name}").format(name=escape(user.full_name or "")),
-            _("Phone: {phone}").format(phone=escape(format_phone(user.phone))),
-        ]
-        if role is Role.COLLABORATOR:
+async def show_profile(turn: Turn, action: Action) -> None:
+    """/profile: the facility's details with an Edit choice (or the collaborator's own details)."""
+    _, user, app = turn._, turn.user, turn.app
+    facility = await repos.facility_of_owner(turn.session, user_id=user.id) if user and user.id else None
+    if user is not None and facility is None and turn.role is not Role.USER:
+        lines = [_("<b>Your details</b>"), _("Name: {name}").format(name=escape(user.full_name or "")),
+                 _("Phone: {phone}").format(phone=escape(format_phone(user.phone)))]
+        if turn.role is Role.COLLABORATOR:
             lines.append(_("Collaborator for: {commune}").format(commune=escape(app.communes.name(user.commune_code))))
         else:
             lines.append(_("Role: staff"))
-        await message.answer("\n".join(lines))
+        turn.add(legacy_reply("\n".join(lines)))
         return
     if facility is None:
-        await message.answer(_("You have not registered a facility yet. Send /start to register."))
+        turn.say(_(NOT_REGISTERED))
         return
     lines = [
         _("<b>Your facility</b>"),
@@ -52,17 +44,21 @@ async def show_profile(message: Message, app: AppContext, session: AsyncSession,
         _("Sector: {sector}").format(sector=_(SECTOR_LABELS[Sector(facility.sector)])),
         _("Main products: {products}").format(products=escape(facility.products or "")),
     ]
-    await message.answer("\n".join(lines), reply_markup=inline([[(_("✏️ Edit"), EDIT_PROFILE)]]))
+    shown = legacy_reply("\n".join(lines))
+    turn.add(Reply(blocks=shown.blocks, choices=((Choice(_("✏️ Edit"), A.PROFILE, "edit"),),)))
 
 
-@router.callback_query(F.data == EDIT_PROFILE)
-async def edit_profile(query: CallbackQuery, app: AppContext, session: AsyncSession, user: User | None) -> None:
-    """The Edit button under /profile: open the registration form at its summary."""
-    facility = await repos.facility_of_owner(session, user_id=user.id) if user and user.id else None
-    await query.answer()
+async def edit_profile(turn: Turn, action: ChooseEvent) -> None:
+    """Edit under /profile: open the registration form at its summary."""
+    user = turn.user
+    facility = await repos.facility_of_owner(turn.session, user_id=user.id) if user and user.id else None
     if facility is None or user is None:
-        await query.message.answer(_("You have not registered a facility yet. Send /start to register."))
+        turn.say(turn._(NOT_REGISTERED))
         return
-    data = accounts.facility_form_data(facility, app.communes.name(facility.commune_code))
-    await start_form(query.message, app=app, session=session, user=user, form="register", data=data,
-                     context={"edit": True})
+    data = accounts.facility_form_data(facility, turn.app.communes.name(facility.commune_code))
+    await forms.start(turn, form="register", data=data, context={"edit": True})
+
+
+def register(flows: Flows) -> None:
+    flows.command("profile")(show_profile)
+    flows.action(A.PROFILE)(edit_profile)

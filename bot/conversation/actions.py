@@ -26,6 +26,9 @@ LANGUAGE = "lang"
 # One's own needs under /needs (argument: "w:<id>" asks, "wy:<id>" withdraws).
 MY_NEED = "mn"
 
+# /profile's Edit (argument: "edit").
+PROFILE = "profile"
+
 # /forget's question (argument: "1" erase, "0" keep).
 FORGET = "fg"
 

@@ -97,3 +97,23 @@ async def test_forget_by_typing_mid_form_erases_the_account(engine: AsyncEngine,
         assert (await session.exec(select(User))).all() == []
         assert (await session.exec(select(Conversation))).all() == []
         assert await repos.pending_menu(session, channel="zalo", external_id="f0f1f2") == {}
+
+
+async def test_needs_list_and_withdraw_in_vietnamese(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    nam = Phone(app.pipeline, Who("zalo", "c1c2c3", "Nam", "vi"))
+    for answer in ("/start", "Cơ sở cơ khí Nam Tiến", "Trần Văn Nam", "0912 345 678", "long xuyen"):
+        await nam.type(answer)
+    await nam.type(nam.number_of("Cơ khí"))
+    await nam.type("máy xay lúa")
+    await nam.type(nam.number_of("Tôi đồng ý"))
+    await nam.type(nam.number_of("Xác nhận"))
+    await nam.type("/need")
+    await nam.type(nam.number_of("Đào tạo"))
+    for answer in ("Cần tập huấn an toàn lao động", "5/2026", "bỏ qua"):
+        await nam.type(answer)
+    await nam.type(nam.number_of("Xác nhận"))
+    listing = await nam.type("/needs")
+    assert listing.startswith("Nhu cầu của anh/chị") and "Rút lại NC-2026-0001" in listing
+    await nam.type(nam.number_of("Rút lại"))
+    assert "1. Có, rút lại" in nam.last
