@@ -260,3 +260,24 @@ async def file_need(chat: ChatHarness, p: Person, *, category: str = "training",
     await chat.send(p, "5/2026")
     await chat.press(p, form_cb("s", form, "attachment"))
     return await chat.press(p, form_cb("ok", form, "__summary__"))
+
+
+async def schedule_monthly_report(chat: ChatHarness) -> None:
+    """Staff set a monthly collaborator report (day 10, reminders 3 and 1 days before)."""
+    staff = Person(STAFF_ID, first_name="Hà", language_code="en")
+    await chat.send(staff, "/reportschedule")
+    await chat.send(staff, "Báo cáo tháng")
+    await chat.press(staff, form_cb("c", "report_schedule", "frequency", "monthly"))
+    await chat.send(staff, "10")
+    await chat.send(staff, "3, 1")
+    await chat.press(staff, form_cb("ok", "report_schedule", "__summary__"))
+
+
+async def fill_report(chat: ChatHarness, ctv: Person, notes: str, *, confirm: bool = True) -> None:
+    """A collaborator answers /report: 12 facilities visited, 3 needs collected, `notes`."""
+    await chat.send(ctv, "/report")
+    await chat.send(ctv, "12")
+    await chat.send(ctv, "3")
+    await chat.send(ctv, notes)
+    if confirm:
+        await chat.press(ctv, form_cb("ok", "report", "__summary__"))

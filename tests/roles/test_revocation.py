@@ -8,7 +8,15 @@ from datetime import timedelta
 from sqlmodel import select
 
 from storage.models import Conversation, Invite, Need, ReportSubmission, User
-from tests.conftest import STAFF_ID, ChatHarness, Person, form_cb, register_facility
+from tests.conftest import (
+    STAFF_ID,
+    ChatHarness,
+    Person,
+    fill_report,
+    form_cb,
+    register_facility,
+    schedule_monthly_report,
+)
 from tests.roles.conftest import restarted
 from tests.updates.test_invites import TOKEN_RE, join, make_invite
 
@@ -66,17 +74,9 @@ async def test_revoked_invited_staff_cannot_press_confirm(chat: ChatHarness) -> 
 async def test_revoked_collaborator_cannot_submit_a_report(chat: ChatHarness) -> None:
     ctv = Person(3201, language_code=EN)
     await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
-    await chat.send(STAFF, "/reportschedule")
-    await chat.send(STAFF, "Báo cáo tháng")
-    await chat.press(STAFF, form_cb("c", "report_schedule", "frequency", "monthly"))
-    await chat.send(STAFF, "10")
-    await chat.send(STAFF, "3, 1")
-    await chat.press(STAFF, form_cb("ok", "report_schedule", "__summary__"))
+    await schedule_monthly_report(chat)
 
-    await chat.send(ctv, "/report")
-    await chat.send(ctv, "12")
-    await chat.send(ctv, "3")
-    await chat.send(ctv, "Ghi chú")
+    await fill_report(chat, ctv, "Ghi chú", confirm=False)
     await _set_role(chat, 3201, "user")
     await chat.press(ctv, form_cb("ok", "report", "__summary__"))
     assert "“Collaborator report” has been closed: your access has changed" in chat.last(ctv).text

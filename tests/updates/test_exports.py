@@ -7,7 +7,15 @@ import io
 from sqlmodel import select
 
 from storage.models import Need
-from tests.conftest import STAFF_ID, ChatHarness, Person, form_cb, register_facility
+from tests.conftest import (
+    STAFF_ID,
+    ChatHarness,
+    Person,
+    fill_report,
+    form_cb,
+    register_facility,
+    schedule_monthly_report,
+)
 from tests.updates.test_announcements import compose
 from tests.updates.test_invites import join, make_invite
 
@@ -71,17 +79,8 @@ async def test_signups_export_neutralises_answers_and_writes_phones_as_text(chat
 async def test_report_export_neutralises_notes_and_keeps_counts(chat: ChatHarness) -> None:
     ctv = Person(8103, language_code=EN)
     await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
-    await chat.send(STAFF, "/reportschedule")
-    await chat.send(STAFF, "Báo cáo tháng")
-    await chat.press(STAFF, form_cb("c", "report_schedule", "frequency", "monthly"))
-    await chat.send(STAFF, "10")
-    await chat.send(STAFF, "3, 1")
-    await chat.press(STAFF, form_cb("ok", "report_schedule", "__summary__"))
-    await chat.send(ctv, "/report")
-    await chat.send(ctv, "12")
-    await chat.send(ctv, "3")
-    await chat.send(ctv, LINK)
-    await chat.press(ctv, form_cb("ok", "report", "__summary__"))
+    await schedule_monthly_report(chat)
+    await fill_report(chat, ctv, LINK)
 
     await chat.send(STAFF, "/reports")
     _header, row = read_csv(await chat.press_button(STAFF, "CSV"))

@@ -7,7 +7,16 @@ from sqlmodel import select
 from bot.domain import ERASED
 from bot.services import announcements as ann_svc
 from storage.models import Conversation, Need, OutboxMessage, Reminder, ReportSubmission, Signup, User
-from tests.conftest import STAFF_ID, ChatHarness, Person, file_need, form_cb, register_facility
+from tests.conftest import (
+    STAFF_ID,
+    ChatHarness,
+    Person,
+    file_need,
+    fill_report,
+    form_cb,
+    register_facility,
+    schedule_monthly_report,
+)
 from tests.updates.test_announcements import compose
 from tests.updates.test_invites import join, make_invite
 
@@ -29,17 +38,8 @@ async def _competition_signed_up(chat: ChatHarness, owner: Person) -> int:
 
 async def _collaborator_reported(chat: ChatHarness, ctv: Person) -> None:
     await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
-    await chat.send(STAFF, "/reportschedule")
-    await chat.send(STAFF, "Báo cáo tháng")
-    await chat.press(STAFF, form_cb("c", "report_schedule", "frequency", "monthly"))
-    await chat.send(STAFF, "10")
-    await chat.send(STAFF, "3, 1")
-    await chat.press(STAFF, form_cb("ok", "report_schedule", "__summary__"))
-    await chat.send(ctv, "/report")
-    await chat.send(ctv, "12")
-    await chat.send(ctv, "3")
-    await chat.send(ctv, "Gặp anh Tư ở ấp 3, nhà có người bệnh")
-    await chat.press(ctv, form_cb("ok", "report", "__summary__"))
+    await schedule_monthly_report(chat)
+    await fill_report(chat, ctv, "Gặp anh Tư ở ấp 3, nhà có người bệnh")
 
 
 async def test_mydata_shows_signups_topics_stop_consent_reminders_and_reports(chat: ChatHarness) -> None:

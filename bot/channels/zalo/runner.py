@@ -8,7 +8,6 @@ one person's updates (and the sending of their replies) stay in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -112,9 +111,3 @@ class ZaloChannel:
         self._stopping.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def drain(self) -> None:
-        """Wait for the updates being handled (tests, and a clean stop)."""
-        while self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
