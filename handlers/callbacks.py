@@ -24,26 +24,6 @@ def small_number(value: str) -> int | None:
     return number if number <= MAX_ID else None
 
 
-class InboxCb(CallbackData, prefix="ib"):
-    action: str  # l=list, o=open, m=move, fs/fc/fm=filter menus
-    status: str = ""
-    category: str = ""
-    commune: Id = 0
-    page: Small = 0
-    id: Id = 0
-    to: str = ""
-
-
-class CollabCb(CallbackData, prefix="co"):
-    action: str  # r=ask to revoke, ry=revoke confirmed
-    id: Id
-
-
-class InviteCb(CallbackData, prefix="iv"):
-    action: str  # x=ask to cancel, xy=cancel confirmed
-    token: str
-
-
 class AnCb(CallbackData, prefix="an"):
     """Staff actions on an announcement."""
 
@@ -56,9 +36,4 @@ class RecipientCb(CallbackData, prefix="ar"):
     """A recipient's buttons under an announcement (built as plain strings by the service)."""
 
     action: str  # s=sign up, n=not interested, sh=share, pv=preview (inert), done=dossier handed in
-    id: Id
-
-
-class ReportCb(CallbackData, prefix="rp"):
-    action: str  # f=fill (collaborator), csv=export (staff)
     id: Id

@@ -21,16 +21,19 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, needs, privacy, profile, start, subscriptions
+    from handlers import forms, help, inbox, invites, needs, privacy, profile, reports, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
     help.register(flows)
+    inbox.register(flows)
+    invites.register(flows)
     needs.register(flows)
     privacy.register(flows)
     profile.register(flows)
+    reports.register(flows)
     start.register(flows)
     subscriptions.register(flows)
-    flows.fallback = not_understood
+    flows.fallback = invites.typed_code(not_understood)  # a typed invitation code joins, on any channel
     flows.unsupported = cannot_use
     return flows

@@ -1,42 +1,39 @@
-"""Collaborator reports: staff set deadlines (/reportschedule) and watch who reported (/reports);
-collaborators answer /report."""
+"""Collaborator reports, on every channel: staff set deadlines (/reportschedule) and watch who reported
+(/reports, a page at a time, with a CSV export on channels that take files); collaborators answer /report."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.context import AppContext
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Choice, FileData, Reply, from_staff_html
 from bot.domain import Role, shown
-from bot.errors import NotFound, PermissionDenied
+from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import exports, reminders
 from bot.services.validation import format_phone
-from handlers.callbacks import ReportCb
-from handlers.common import ensure_staff, staff_actor
-from handlers.forms import FormRun, on_complete, start_form
-from handlers.keyboards import inline
-from storage.models import ReportSchedule, User
+from handlers import forms
+from handlers.forms import FormRun, on_complete
+from handlers.staff import not_found, refuse, staff_actor, whole_number
+from storage.models import ReportSchedule, ReportSubmission, User
 
-router = Router(name="reports")
+PAGE = 25  # collaborators on one page of /reports
+LABEL_LIMIT = 60
+ONLY_COLLABORATORS = N_("Only collaborators send periodic reports.")
+NO_FILES = N_("Exports are files, and files cannot be sent on this channel. Open /reports on Telegram to get "
+              "the CSV file.")
 EXPORT_HEADERS = (N_("Commune/ward"), N_("Collaborator"), N_("Phone"), N_("Reported"), N_("Facilities visited"),
                   N_("Needs collected"), N_("Notes"))
 
 
-@router.message(Command("reportschedule"))
-async def new_schedule(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role,
-                       i18n: I18n) -> None:
+async def new_schedule(turn: Turn, action: Action) -> None:
     """/reportschedule: define a recurring report deadline for collaborators (staff only)."""
-    staff = await staff_actor(app=app, session=session, user=user, role=role, tg_user=message.from_user,
-                              locale=i18n.current_locale)
-    await start_form(message, app=app, session=session, user=staff.user, form="report_schedule")
+    if await staff_actor(turn, action) is None:
+        return
+    await forms.start(turn, form="report_schedule")
 
 
 @on_complete("report_schedule")
@@ -44,92 +41,156 @@ async def schedule_created(run: FormRun, data: dict[str, Any]) -> None:
     schedule = await reminders.create_schedule(run.session, clock=run.app.clock, author=run.user, data=data)
     await reminders.plan_reports(run.session, clock=run.app.clock, tz=run.app.tz)
     deadline = reminders.next_deadline(schedule, run.app.today())
-    await run.reply(_("Saved. Next deadline: {date}. Collaborators will be reminded {days} days before.").format(
-        date=deadline.strftime("%d/%m/%Y"), days=", ".join(str(d) for d in schedule.reminder_days)))
+    run.say(Reply.of(run.turn._("Saved. Next deadline: {date}. Collaborators will be reminded {days} days before.")
+                     .format(date=deadline.strftime("%d/%m/%Y"),
+                             days=", ".join(str(d) for d in schedule.reminder_days))))
 
 
-@router.message(Command("report"))
-async def report(message: Message, app: AppContext, session: AsyncSession, user: User | None, role: Role) -> None:
-    """/report: a collaborator's periodic report."""
-    if user is None or role is not Role.COLLABORATOR:
-        raise PermissionDenied(N_("Only collaborators send periodic reports."))
-    schedules = await reminders.active_schedules(session)
+# --- a collaborator's report -------------------------------------------------------------------------
+
+
+async def report(turn: Turn, action: Action) -> None:
+    """/report: a collaborator's periodic report (a choice of report when several are due)."""
+    if turn.user is None or turn.role is not Role.COLLABORATOR:
+        refuse(turn, action, ONLY_COLLABORATORS)
+        return
+    schedules = await reminders.active_schedules(turn.session)
     if not schedules:
-        await message.answer(_("There is no report due at the moment."))
+        turn.say(turn._("There is no report due at the moment."))
         return
     if len(schedules) == 1:
-        await _start_report(message, app, session, user, schedules[0])
+        await _start_report(turn, schedules[0])
         return
-    await message.answer(_("Which report?"), reply_markup=inline(
-        [[(s.title, ReportCb(action="f", id=s.id or 0).pack())] for s in schedules]))
+    turn.add(Reply.of(turn._("Which report?"), choices=[
+        [Choice(_short(s.title), A.REPORT_FILL, str(s.id))] for s in schedules]))
 
 
-async def _start_report(message: Message, app: AppContext, session: AsyncSession, user: User,
-                        schedule: ReportSchedule) -> None:
-    deadline = reminders.next_deadline(schedule, app.today())
+async def fill_report(turn: Turn, action: ChooseEvent) -> None:
+    """A report chosen under /report."""
+    # Who may choose comes first: a refusal must not tell whether the schedule exists.
+    if turn.user is None or turn.role is not Role.COLLABORATOR:
+        refuse(turn, action, ONLY_COLLABORATORS)
+        return
+    schedule = await _schedule(turn, action.arg)
+    if schedule is None or not schedule.active:
+        not_found(turn, action)
+        return
+    await _start_report(turn, schedule)
+
+
+async def _start_report(turn: Turn, schedule: ReportSchedule) -> None:
+    deadline = reminders.next_deadline(schedule, turn.app.today())
     period = reminders.period_of(schedule, deadline)
-    await start_form(message, app=app, session=session, user=user, form="report",
-                     context={"schedule_id": schedule.id},
-                     intro=_("Report “{title}” for {period} (due {date}).").format(
-                         title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y")))
+    intro = turn._("Report “{title}” for {period} (due {date}).").format(
+        title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y"))
+    await forms.start(turn, form="report", context={"schedule_id": schedule.id}, intro=Block(*from_staff_html(intro)))
 
 
 @on_complete("report")
 async def report_sent(run: FormRun, data: dict[str, Any]) -> None:
     sub = await reminders.submit_report(run.session, clock=run.app.clock, tz=run.app.tz, user=run.user,
                                         schedule_id=run.context["schedule_id"], data=data)
-    await run.reply(_("Thank you! Your report for {period} has been received.").format(period=sub.period))
+    run.say(Reply.of(run.turn._("Thank you! Your report for {period} has been received.").format(period=sub.period)))
 
 
-@router.message(Command("reports"))
-async def reports_status(message: Message, app: AppContext, session: AsyncSession, role: Role) -> None:
+# --- staff: who reported ---------------------------------------------------------------------------------
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
+
+
+async def _schedule(turn: Turn, raw_id: str) -> ReportSchedule | None:
+    schedule_id = whole_number(raw_id)
+    if schedule_id is None:
+        return None
+    try:
+        return await reminders.get_schedule(turn.session, schedule_id=schedule_id)
+    except NotFound:
+        return None
+
+
+async def _status_reply(turn: Turn, schedule: ReportSchedule, page: int, *, replace_previous: bool = False) -> Reply:
+    _, app = turn._, turn.app
+    period, deadline, rows = await reminders.report_status(turn.session, schedule=schedule, today=app.today())
+    done = sum(1 for _u, sub in rows if sub is not None)
+    pages = max(1, -(-len(rows) // PAGE))
+    page = min(page, pages - 1)
+    title = _("<b>{title}</b> — {period}, due {date}: {done} of {total} reported").format(
+        title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y"), done=done, total=len(rows))
+    lines = [f"{'✅' if sub is not None else '❌'} {app.communes.name(person.commune_code)} — {person.full_name or ''}"
+             for person, sub in rows[page * PAGE:(page + 1) * PAGE]]
+    blocks = [Block(*from_staff_html(title))]
+    if lines:
+        blocks.append(Block("\n".join(lines)))
+    if pages > 1:
+        blocks.append(Block(_("Page {page} of {pages}").format(page=page + 1, pages=pages)))
+    nav = []
+    if page > 0:
+        nav.append(Choice(_("◀ Previous"), A.REPORT_PAGE, f"{schedule.id}|{page - 1}"))
+    if page + 1 < pages:
+        nav.append(Choice(_("Next ▶"), A.REPORT_PAGE, f"{schedule.id}|{page + 1}"))
+    choices = [nav, [Choice(_("⬇ Export (CSV)"), A.REPORT_EXPORT, str(schedule.id))]]
+    return Reply.of(*blocks, choices=choices, replace_previous=replace_previous)
+
+
+async def reports_status(turn: Turn, action: Action) -> None:
     """/reports: who has and has not reported for the current period, by commune (staff only)."""
-    ensure_staff(role)
-    schedules = await reminders.active_schedules(session)
+    if await staff_actor(turn, action) is None:
+        return
+    schedules = await reminders.active_schedules(turn.session)
     if not schedules:
-        await message.answer(_("No report deadlines yet. Create one with /reportschedule."))
+        turn.say(turn._("No report deadlines yet. Create one with /reportschedule."))
         return
     for schedule in schedules:
-        period, deadline, rows = await reminders.report_status(session, schedule=schedule, today=app.today())
-        done = sum(1 for _u, sub in rows if sub is not None)
-        lines = [_("<b>{title}</b> — {period}, due {date}: {done} of {total} reported").format(
-            title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y"), done=done,
-            total=len(rows))]
-        for person, sub in rows:
-            mark = "✅" if sub is not None else "❌"
-            lines.append(f"{mark} {escape(app.communes.name(person.commune_code))} — {escape(person.full_name or '')}")
-        await message.answer("\n".join(lines[:60]), reply_markup=inline(
-            [[(_("⬇ Export (CSV)"), ReportCb(action="csv", id=schedule.id or 0).pack())]]))
+        turn.add(await _status_reply(turn, schedule, 0))
 
 
-@router.callback_query(ReportCb.filter())
-async def report_press(query: CallbackQuery, callback_data: ReportCb, app: AppContext, session: AsyncSession,
-                       user: User | None, role: Role) -> None:
-    """Report buttons: a collaborator picks a report; staff export the status."""
-    # Who may press comes first: a refusal must not tell whether the schedule exists.
-    if callback_data.action == "f":
-        if user is None or role is not Role.COLLABORATOR:
-            raise PermissionDenied(N_("Only collaborators send periodic reports."))
-        schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
-        if not schedule.active:
-            raise NotFound()
-        await query.answer()
-        await _start_report(query.message, app, session, user, schedule)
+async def status_page(turn: Turn, action: ChooseEvent) -> None:
+    """Another page of one schedule's status under /reports."""
+    if await staff_actor(turn, action) is None:
         return
-    ensure_staff(role)
-    if callback_data.action != "csv":
-        raise NotFound()
-    schedule = await reminders.get_schedule(session, schedule_id=callback_data.id)
-    period, _deadline, rows = await reminders.report_status(session, schedule=schedule, today=app.today())
+    raw_id, _sep, raw_page = action.arg.partition("|")
+    schedule, page = await _schedule(turn, raw_id), whole_number(raw_page, 10_000)
+    if schedule is None or page is None:
+        not_found(turn, action)
+        return
+    turn.add(await _status_reply(turn, schedule, page, replace_previous=True))
 
+
+def status_csv(turn: Turn, rows: list[tuple[User, ReportSubmission | None]]) -> bytes:
     def vi(msgid: str) -> str:
         # Exports use the centre's Vietnamese headers, whoever asks.
-        return app.i18n.gettext(msgid, locale="vi")
+        return turn.app.i18n.gettext(msgid, locale="vi")
 
-    data = exports.csv_bytes([vi(h) for h in EXPORT_HEADERS], [
-        [app.communes.name(person.commune_code), person.full_name, format_phone(person.phone),
+    return exports.csv_bytes([vi(h) for h in EXPORT_HEADERS], [
+        [turn.app.communes.name(person.commune_code), person.full_name, exports.Phone(format_phone(person.phone)),
          vi(N_("yes")) if sub else vi(N_("no")), sub.facilities_visited if sub else None,
          sub.needs_collected if sub else None, shown(sub.notes, vi) if sub else None]
         for person, sub in rows])
-    await query.answer()
-    await query.message.answer_document(BufferedInputFile(data, filename=f"bao-cao-ctv-{period}.csv"))
+
+
+async def export_status(turn: Turn, action: ChooseEvent) -> None:
+    """Export under /reports: the current period's status as CSV (staff only)."""
+    if await staff_actor(turn, action) is None:
+        return
+    schedule = await _schedule(turn, action.arg)
+    if schedule is None:
+        not_found(turn, action)
+        return
+    if not turn.caps.documents:
+        turn.say(turn._(NO_FILES))
+        return
+    period, _deadline, rows = await reminders.report_status(turn.session, schedule=schedule, today=turn.app.today())
+    name = exports.file_name(turn.app.i18n.gettext(N_("collaborator reports"), locale="vi"), schedule.title, period)
+    turn.add(Reply.of(turn._("Collaborator reports for {period}, for Excel.").format(period=period),
+                      file=FileData(name, status_csv(turn, rows))))
+
+
+def register(flows: Flows) -> None:
+    flows.command("reportschedule")(new_schedule)
+    flows.command("report")(report)
+    flows.command("reports")(reports_status)
+    flows.action(A.REPORT_FILL)(fill_report)
+    flows.action(A.REPORT_PAGE)(status_page)
+    flows.action(A.REPORT_EXPORT)(export_status)

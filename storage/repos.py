@@ -157,12 +157,14 @@ async def need_communes(session: AsyncSession) -> Sequence[int]:
     return [c for c in result.all() if c is not None]
 
 
-async def all_needs_with_facility(session: AsyncSession) -> Sequence[tuple[Need, Facility | None]]:
-    result = await session.exec(
-        select(Need, Facility)
-        .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
-        .order_by(col(Need.created_at), col(Need.id))
-    )
+async def all_needs_with_facility(
+    session: AsyncSession, *, status: str | None = None, category: str | None = None,
+    commune_code: int | None = None,
+) -> Sequence[tuple[Need, Facility | None]]:
+    """Every need (oldest first) with its facility, narrowed by the inbox's filters when given."""
+    base = select(Need, Facility).join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+    query = _inbox_filter(base, status=status, category=category, commune_code=commune_code)
+    result = await session.exec(query.order_by(col(Need.created_at), col(Need.id)))
     return result.all()
 
 

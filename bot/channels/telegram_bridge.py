@@ -19,7 +19,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.channels.telegram_inbound import event_of_callback, event_of_message
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
-from bot.channels.telegram_send import TelegramReplySender
+from bot.channels.telegram_send import TelegramReplySender, telegram_file_id
 from bot.context import AppContext
 from bot.conversation.events import CommandEvent, Event
 from bot.conversation.pipeline import flatten
@@ -96,7 +96,7 @@ class PipelineFirst(BaseMiddleware):
 
     async def _send(self, bot: Bot, chat_id: int, messages: list[Any], **kwargs: Any) -> None:
         try:
-            await TelegramReplySender(bot).deliver(chat_id, messages, **kwargs)
+            await TelegramReplySender(bot, telegram_file_id).deliver(chat_id, messages, **kwargs)
         except TelegramAPIError as exc:
             # What was done is committed; a reply Telegram refused is logged, not retried here.
             log.warning("a reply could not be sent: %s", exc)

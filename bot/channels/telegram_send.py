@@ -23,7 +23,7 @@ from aiogram.types import (
 from bot.channels.telegram_render import TelegramMessage
 from bot.conversation.replies import MediaRef
 
-MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile]]
+MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile | None]]
 _EDIT_REFUSED = ("message can't be edited", "message to edit not found", "there is no text in the message")
 
 
@@ -91,8 +91,8 @@ class TelegramReplySender:
 
     async def _send(self, chat_id: int, message: TelegramMessage) -> int:
         markup = markup_of(message.reply_markup)
-        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
-            file = await self.media_file(message.media)
+        file = await self._file(message)
+        if file is not None:
             send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
             sent: Message = await send(chat_id, file, caption=message.text or None, parse_mode="HTML",
                                        reply_markup=markup)
@@ -100,3 +100,16 @@ class TelegramReplySender:
         sent = await self.bot.send_message(chat_id=chat_id, text=message.text or "…", parse_mode="HTML",
                                            reply_markup=markup)
         return sent.message_id
+
+    async def _file(self, message: TelegramMessage) -> str | BufferedInputFile | None:
+        """What to upload or re-send: a file made for this reply, or a stored file the channel can reach."""
+        if message.method == "document" and message.file is not None:
+            return BufferedInputFile(message.file.data, filename=message.file.name)
+        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
+            return await self.media_file(message.media)
+        return None
+
+
+async def telegram_file_id(media: MediaRef) -> str | None:
+    """A file Telegram already holds (`tg:<file_id>`, as received) is re-sent by its id."""
+    return media.ref.removeprefix("tg:") if media.ref.startswith("tg:") else None

@@ -35,6 +35,29 @@ FORGET = "fg"
 # Announcement topics: follow or stop following one (argument: a topic, "all" or "none").
 TOPIC = "sub.t"
 
+# Staff inbox (argument: the list's view "<status>|<kind>|<commune>|<page>", after a need's id where one is
+# acted on; a move also carries the status to move to).
+INBOX_LIST = "ib.l"
+INBOX_BY_STATUS = "ib.fs"
+INBOX_BY_KIND = "ib.fc"
+INBOX_BY_COMMUNE = "ib.fm"
+INBOX_OPEN = "ib.o"
+INBOX_MOVE = "ib.m"
+INBOX_FILE = "ib.a"
+INBOX_EXPORT = "ib.x"
+
+# /collaborators (argument: a page; a person's id to revoke; an invitation's token to cancel).
+ACCESS_PAGE = "co.p"
+ACCESS_REVOKE = "co.r"
+ACCESS_REVOKE_YES = "co.ry"
+INVITE_CANCEL = "co.x"
+INVITE_CANCEL_YES = "co.xy"
+
+# Collaborator reports (argument: a schedule's id; "<id>|<page>" for a page of /reports).
+REPORT_FILL = "rp.f"
+REPORT_EXPORT = "rp.x"
+REPORT_PAGE = "rp.p"
+
 
 def form_arg(form: str, step: str | None, value: str = "") -> str:
     return f"{form}|{step or ''}|{value}"

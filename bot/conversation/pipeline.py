@@ -175,7 +175,9 @@ class Pipeline:
                 await session.commit()
             except DomainError as exc:
                 await session.rollback()
-                return [renderer.render(Reply.of(exc.message.render(turn._)))]
+                # A refused choice is a brief notice (a toast on Telegram), like the aiogram routers' answers.
+                notice = isinstance(event.action, ChooseEvent)
+                return [renderer.render(Reply.of(exc.message.render(turn._), notice=notice))]
             except Exception:
                 log.exception("unhandled error while handling %s from %s", type(event.action).__name__,
                               who.channel)

@@ -126,10 +126,20 @@ class MediaRef:
 
 
 @dataclass(frozen=True)
+class FileData:
+    """A file made for this reply (an export), sent as a document on channels that take documents.
+    Never stored in the outbox: flows check `caps.documents` and say where to get it otherwise."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Reply:
     blocks: tuple[Block, ...] = ()
     choices: tuple[tuple[Choice, ...], ...] = ()
     media: MediaRef | None = None
+    file: FileData | None = None
     # Replace the message the person acted on (an edit on Telegram; a new message elsewhere).
     replace_previous: bool = False
     # A brief notice (a toast on Telegram, a short message elsewhere); no choices.

@@ -30,6 +30,9 @@ from storage.models import (
 )
 
 INVITE_TTL = timedelta(days=7)
+# Invitation codes are typed by hand on any channel: 8 characters without 0/O, 1/I/L (~40 bits), single use.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
 Translator = Callable[[str, str], str]  # (message id, locale) → text
 
 
@@ -125,17 +128,34 @@ async def create_invite(
     session: AsyncSession, *, clock: Clock, creator: User, role: Role, commune_code: int | None
 ) -> Invite:
     now = clock.now()
+    code = new_invite_code()
+    while await repos.get_invite(session, token=code) is not None:  # a collision: ~1 in 10^12 per code
+        code = new_invite_code()
     invite = Invite(
-        token=secrets.token_urlsafe(24),  # 32 chars of A-Za-z0-9_-, 192 random bits
+        token=code,  # the code is the token: the deep link carries it and people can type it
         role=role, commune_code=commune_code, created_by_user_id=creator.id,
         created_at=now, expires_at=now + INVITE_TTL,
     )
     return await repos.add(session, obj=invite)
 
 
+def new_invite_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def invite_code(typed: str) -> str | None:
+    """A typed invitation code in its stored form (any case; spaces and dashes ignored), or None."""
+    code = "".join(ch for ch in typed if ch not in " -\t").upper()
+    if len(code) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
 async def check_invite(session: AsyncSession, *, clock: Clock, token: str) -> Invite:
-    """The invite behind a deep link, or InvalidInvite saying why it cannot be used."""
+    """The invite behind a deep link or a typed code, or InvalidInvite saying why it cannot be used."""
     invite = await repos.get_invite(session, token=token) if _token_shape_ok(token) else None
+    if invite is None and (code := invite_code(token)) is not None:
+        invite = await repos.get_invite(session, token=code)
     if invite is None:
         raise InvalidInvite(N_("This invitation link is not valid. Please ask the khuyến công centre for a new one."))
     if invite.used_at is not None:

@@ -3,18 +3,32 @@
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to Excel, LibreOffice
 and Google Sheets (`=HYPERLINK(...)`, `=cmd|' /C calc'!A0`). OWASP's rule: such text gets a leading `'`,
 which spreadsheets show as plain text. Real numbers (int, Decimal, float) are written unchanged, so they
-stay numbers; phone numbers are written in the national format (`0912 345 678`), which is text to Excel.
-The future XLSX export uses the same `cell()`.
+stay numbers; phone numbers are written in the national format (`0912 345 678`), which is text to Excel
+(a `Phone` that would still read as a number is grouped with spaces). The future XLSX export uses the
+same `cell()`.
+
+Files open in Excel whatever the regional settings: UTF-8 with a BOM (Vietnamese letters), and a first
+line `sep=,` (Vietnamese Windows lists with `;`, so without it a comma file opens in one column).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from bot.services.validation import fold
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+SEP_LINE = "sep=,"
+
+
+class Phone(str):
+    """A phone number cell: always text to a spreadsheet (a leading 0 and the + are kept)."""
+
 
 Cell = str | int | float | Decimal | None
 
@@ -28,14 +42,31 @@ def cell(value: Cell) -> str | int | float | Decimal:
     """One exported cell: numbers as numbers, text neutralised, nothing as empty."""
     if value is None:
         return ""
+    if isinstance(value, Phone):
+        return neutralise(_grouped(value))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return value
     return neutralise(str(value))
 
 
+def _grouped(phone: str) -> str:
+    """Digits only would become a number in Excel (0912345678 → 912345678): group them as people write them."""
+    if not phone.isdigit():
+        return phone
+    return " ".join(phone[i:i + 3] for i in range(0, len(phone), 3)) if len(phone) < 10 else \
+        f"{phone[:4]} {phone[4:7]} {phone[7:]}"
+
+
+def file_name(*parts: str, ext: str = "csv") -> str:
+    """A file name that says what the file holds, in plain ASCII: "nhu-cau_da-duyet_2026-03-02.csv"."""
+    slugs = [re.sub(r"[^a-z0-9]+", "-", fold(part)).strip("-") for part in parts]
+    return "_".join(slug for slug in slugs if slug)[:120] + "." + ext
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
-    """A CSV file, UTF-8 with BOM so Excel shows Vietnamese correctly; every cell made safe."""
+    """A CSV file for Excel: UTF-8 with BOM, a `sep=,` first line, every cell made safe."""
     buf = io.StringIO()
+    buf.write(SEP_LINE + "\r\n")
     writer = csv.writer(buf)
     writer.writerow([cell(h) for h in header])
     for row in rows:

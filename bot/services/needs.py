@@ -36,6 +36,7 @@ from storage import repos
 from storage.models import Facility, Need, NeedEvent, User
 
 Translator = Callable[[str, str], str]  # (message id, locale) → text
+MOVED_ON = N_("This need has already moved on, so that step is no longer possible. Please open it again.")
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,7 @@ async def change_status(
     """Staff move a need along the workflow; the registrant and filing collaborator are told."""
     need, _ = await get_for_staff(session, actor=actor, need_id=need_id)
     if to not in TRANSITIONS[NeedStatus(need.status)]:
-        raise Conflict(N_("This need has already moved on, so that step is no longer possible. "
-                          "Please open it again."))
+        raise Conflict(MOVED_ON)
     if to == NeedStatus.DECLINED and not reason:
         raise DomainError(N_("A reason is required to decline a need."))
     await _move(session, clock=clock, need=need, to=to, actor=actor.user, note=reason)
@@ -229,18 +229,49 @@ EXPORT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the staff inbox (and its export) is narrowed to; empty values mean "all"."""
+
+    status: str = ""
+    category: str = ""
+    commune: int = 0
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.status or self.category or self.commune)
+
+
+def export_name(filters: InboxFilter, *, communes: CommuneDirectory, translate: Callable[[str], str],
+                today: date) -> str:
+    """A file name that says what is in it: nhu-cau_da-duyet_phuong-long-xuyen_2026-03-02.csv."""
+    parts = [translate(N_("needs"))]
+    if filters.status:
+        parts.append(translate(STATUS_LABELS[NeedStatus(filters.status)]))
+    if filters.category:
+        parts.append(translate(CATEGORY_LABELS[NeedCategory(filters.category)]))
+    if filters.commune:
+        parts.append(communes.name(filters.commune))
+    if not filters.narrowed:
+        parts.append(translate(N_("all")))
+    return exports.file_name(*parts, today.isoformat())
+
+
 async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDirectory, tz: ZoneInfo,
-                     translate: Callable[[str], str]) -> bytes:
-    """All needs as CSV, UTF-8 with BOM so Excel shows Vietnamese correctly."""
+                     translate: Callable[[str], str], filters: InboxFilter = InboxFilter()) -> bytes:
+    """The needs the inbox shows with these filters (all by default) as CSV for Excel."""
     require_staff(actor)
     rows = []
-    for need, facility in await repos.all_needs_with_facility(session):
+    found = await repos.all_needs_with_facility(session, status=filters.status or None,
+                                                category=filters.category or None,
+                                                commune_code=filters.commune or None)
+    for need, facility in found:
         rows.append([
             need.ref,
             need.created_at.astimezone(tz).strftime("%d/%m/%Y"),
             facility.name if facility else "",
             (facility.owner_name or "") if facility else "",
-            format_phone(facility.phone) if facility else "",
+            exports.Phone(format_phone(facility.phone)) if facility else "",
             communes.name(need.commune_code),
             translate(SECTOR_LABELS.get(facility.sector, "")) if facility and facility.sector in SECTOR_LABELS else "",
             translate(CATEGORY_LABELS[NeedCategory(need.category)]),

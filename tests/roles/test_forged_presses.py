@@ -72,21 +72,22 @@ async def test_report_schedules_are_not_revealed_before_the_role_check(chat: Cha
     await chat.press(STAFF, form_cb("ok", "report_schedule", "__summary__"))
     owner = Person(5006, language_code=EN)
     await register_facility(chat, owner)
-    for action in ("f", "csv"):
-        existing = (await chat.press(owner, f"rp:{action}:1"))[-1].params["text"]
-        missing = (await chat.press(owner, f"rp:{action}:999"))[-1].params["text"]
+    for action in ("f", "x"):
+        existing = (await chat.press(owner, f"rp.{action}:1"))[-1].params["text"]
+        missing = (await chat.press(owner, f"rp.{action}:999"))[-1].params["text"]
         assert existing == missing and ("Only collaborators" in existing or "only available to staff" in existing)
     ctv = Person(5007, language_code=EN)
     await join(chat, ctv, await make_invite(chat, commune="long xuyen"))
-    assert (await chat.press(ctv, "rp:csv:1"))[-1].params["text"] == (
+    assert (await chat.press(ctv, "rp.x:1"))[-1].params["text"] == (
         "Sorry, this is only available to staff of the khuyến công centre.")
-    assert (await chat.press(ctv, "rp:f:999"))[-1].params["text"] == NOT_FOUND
+    assert (await chat.press(ctv, "rp.f:999"))[-1].params["text"] == NOT_FOUND
     assert not any(c.method == "SendDocument" for c in chat.api.calls)
 
 
 @pytest.mark.parametrize("data", [
-    "mn:w:{id}", "mn:wy:{id}", "ib:o::::0:{id}:", "ib:l:::{id}:0:0:", "ib:l::::{id}:0:", "co:ry:{id}",
-    "an:o:{id}:", "an:go:{id}:", "an:pv:{id}:", "ar:s:{id}", "ar:sh:{id}", "ar:n:{id}", "rp:f:{id}", "rp:csv:{id}",
+    "mn:w:{id}", "mn:wy:{id}", "ib.o:{id}||||", "ib.l:||{id}|", "ib.l:|||{id}", "co.ry:{id}", "co.p:{id}",
+    "ib.m:{id}|surveyed||||", "ib.a:{id}", "ib.x:||{id}|", "rp.p:{id}|0", "rp.p:1|{id}",
+    "an:o:{id}:", "an:go:{id}:", "an:pv:{id}:", "ar:s:{id}", "ar:sh:{id}", "ar:n:{id}", "rp.f:{id}", "rp.x:{id}",
 ])
 async def test_ids_out_of_range_are_not_found(chat: ChatHarness, data: str) -> None:
     owner = Person(5008, language_code=EN)
@@ -96,9 +97,14 @@ async def test_ids_out_of_range_are_not_found(chat: ChatHarness, data: str) -> N
         for number in HUGE:
             calls = await chat.press(person, data.format(id=number))
             assert calls[-1].method == "AnswerCallbackQuery"
-            # The aiogram routers refuse a malformed button; the moved flows say the item is not found.
+            # The aiogram routers refuse a malformed button; the moved flows say the item is not found, or
+            # refuse who may not act at all (before looking anything up).
             assert calls[-1].params["text"] in ("This button is no longer active.",
-                                                "This item no longer exists or is not yours. Nothing was changed.")
+                                                "This item no longer exists or is not yours. Nothing was changed.",
+                                                "Sorry, this is only available to staff of the khuyến công centre.",
+                                                "Only collaborators send periodic reports.")
+            if person is STAFF and not data.startswith("rp.f"):
+                assert "only available to staff" not in calls[-1].params["text"]
             assert "something went wrong" not in _texts(calls)
 
 

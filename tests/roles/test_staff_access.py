@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from handlers.callbacks import CollabCb, InviteCb
 from storage.models import Conversation, Invite, User
 from tests.conftest import STAFF_ID, ChatHarness, Person, register_facility
 from tests.roles.conftest import restarted
@@ -68,11 +67,11 @@ async def test_forged_revocations_change_nothing(chat: ChatHarness) -> None:
     owner = Person(4003, language_code=EN)
     await register_facility(chat, owner)
     me, them = await _user(chat, STAFF_ID), await _user(chat, 4003)
-    calls = await chat.press(STAFF, CollabCb(action="ry", id=me.id or 0).pack())
+    calls = await chat.press(STAFF, f"co.ry:{me.id or 0}")
     assert "cannot revoke your own access" in calls[-1].text
-    calls = await chat.press(STAFF, CollabCb(action="ry", id=them.id or 0).pack())
+    calls = await chat.press(STAFF, f"co.ry:{them.id or 0}")
     assert "no longer exists or is not yours" in calls[-1].text
-    calls = await chat.press(owner, CollabCb(action="ry", id=me.id or 0).pack())
+    calls = await chat.press(owner, f"co.ry:{me.id or 0}")
     assert "only available to staff" in calls[-1].text
     assert (await _user(chat, 4003)).role == "user"
 
@@ -90,9 +89,9 @@ async def test_staff_cancel_a_pending_invitation(chat: ChatHarness) -> None:
 
     newcomer = Person(4004, language_code=EN)
     assert "not valid" in (await chat.send(newcomer, f"/start {staff_token}"))[-1].text
-    calls = await chat.press(STAFF, InviteCb(action="xy", token=staff_token).pack())
+    calls = await chat.press(STAFF, f"co.xy:{staff_token}")
     assert "already been used, has expired or was cancelled" in calls[-1].text
-    calls = await chat.press(newcomer, InviteCb(action="xy", token=collab_token).pack())
+    calls = await chat.press(newcomer, f"co.xy:{collab_token}")
     assert "only available to staff" in calls[-1].text
     assert [i.token for i in await _invites(chat)] == [collab_token]
 
@@ -103,7 +102,7 @@ async def test_an_invitation_cancelled_while_its_join_form_is_open_grants_nothin
     await chat.send(newcomer, f"/start {token}")
     await chat.send(newcomer, "Lê Văn Cộng")
     await chat.send(newcomer, "0987 654 321")
-    await chat.press(STAFF, InviteCb(action="xy", token=token).pack())
+    await chat.press(STAFF, f"co.xy:{token}")
     from tests.conftest import form_cb
     calls = await chat.press(newcomer, form_cb("ok", "join", "__summary__"))
     assert "not valid" in calls[-1].text

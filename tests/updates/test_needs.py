@@ -50,7 +50,7 @@ async def test_machinery_need_with_cost_month_and_document(chat: ChatHarness) ->
     assert need.desired_month.isoformat() == "2026-05-01"
     # Staff see the attachment from the need's detail.
     await chat.send(STAFF, "/start")
-    await chat.press(STAFF, f"ib:o:::0:0:{need.id}:")
+    await chat.press(STAFF, f"ib.o:{need.id}||||")
     calls = await chat.press_button(STAFF, "attachment")
     sent = [c for c in calls if c.method == "SendDocument"]
     assert sent and sent[0].params["document"] == "FILE-bao-gia.pdf" and sent[0].params["caption"] == need.ref
@@ -94,7 +94,7 @@ async def test_cannot_withdraw_someone_elses_or_a_handled_need(chat: ChatHarness
     calls = await chat.press(stranger, f"mn:wy:{need.id}")
     assert "not yours" in calls[-1].params["text"]
     await chat.send(STAFF, "/start")
-    await chat.press(STAFF, f"ib:m:::0:0:{need.id}:surveyed")
+    await chat.press(STAFF, f"ib.m:{need.id}|surveyed||||")
     calls = await chat.press(owner, f"mn:wy:{need.id}")
     assert "still “Received”" in calls[-1].params["text"]
     (need,) = await _needs(chat)
@@ -194,7 +194,7 @@ async def test_decline_asks_reason_and_notifies_in_recipients_language(chat: Cha
     await file_need(chat, owner)
     (need,) = await _needs(chat)
     await chat.send(STAFF, "/start")
-    calls = await chat.press(STAFF, f"ib:m:::0:0:{need.id}:declined")
+    calls = await chat.press(STAFF, f"ib.m:{need.id}|declined||||")
     assert "Why is this need declined" in calls[-1].text
     calls = await chat.send(STAFF, "   ")
     assert "empty answer" in calls[-1].text
@@ -222,7 +222,7 @@ async def test_status_change_notifies_collaborator_too(chat: ChatHarness) -> Non
     await chat.press(ctv, form_cb("s", "need_proxy", "attachment"))
     await chat.press(ctv, form_cb("ok", "need_proxy", "__summary__"))
     (need,) = await _needs(chat)
-    await chat.press(STAFF, f"ib:m:::0:0:{need.id}:surveyed")
+    await chat.press(STAFF, f"ib.m:{need.id}|surveyed||||")
     assert "is now: <b>Surveyed on site</b>" in chat.to(owner)[-1].text
     assert "is now: <b>Surveyed on site</b>" in chat.to(ctv)[-1].text
 
@@ -232,12 +232,12 @@ async def test_stale_status_button_changes_nothing(chat: ChatHarness) -> None:
     await register_facility(chat, owner)
     await file_need(chat, owner)
     (need,) = await _needs(chat)
-    await chat.press(STAFF, f"ib:m:::0:0:{need.id}:surveyed")
-    calls = await chat.press(STAFF, f"ib:m:::0:0:{need.id}:surveyed")  # pressed again on the old message
+    await chat.press(STAFF, f"ib.m:{need.id}|surveyed||||")
+    calls = await chat.press(STAFF, f"ib.m:{need.id}|surveyed||||")  # pressed again on the old message
     assert "already moved on" in calls[-1].params["text"]
-    calls = await chat.press(STAFF, "ib:o:::0:0:99999:")
+    calls = await chat.press(STAFF, "ib.o:99999||||")
     assert "no longer exists" in calls[-1].params["text"]
-    calls = await chat.press(STAFF, f"ib:m:::0:0:{need.id}:bogus")
+    calls = await chat.press(STAFF, f"ib.m:{need.id}|bogus||||")
     assert calls[-1].method == "AnswerCallbackQuery"
     (need,) = await _needs(chat)
     assert need.status == "surveyed"
@@ -251,8 +251,8 @@ async def test_export_csv_has_bom_and_vietnamese_headers(chat: ChatHarness) -> N
     doc = calls[-1].params["document"]
     assert doc["filename"].endswith(".csv")
     data: bytes = doc["data"]
-    assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert data.startswith(b"\xef\xbb\xbfsep=,\r\n")  # Excel: UTF-8, and commas whatever the regional settings
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
     assert rows[0][0] == "Mã nhu cầu" and "Tên cơ sở" in rows[0]
     assert rows[1][0] == "NC-2026-0001" and rows[1][2] == "Cơ sở nước mắm Hưng Thịnh"
     assert rows[1][5] == "Phường Long Xuyên"

@@ -122,7 +122,7 @@ async def test_forget_erases_personal_content_and_keeps_the_counts(chat: ChatHar
     assert "Chị Lan" not in listing
     await chat.send(STAFF, "/inbox")
     card = (await chat.press_button(STAFF, "NC-2026-0001"))[-1].text
-    assert "Description: (erased at the person&#x27;s request)" in card
+    assert "Description: (erased at the person's request)" in card
     assert "The person who filed this need has deleted their personal data." in card
     calls = await chat.press_button(STAFF, "Mark surveyed")
     answer = next(c for c in calls if c.method == "AnswerCallbackQuery")

@@ -43,7 +43,8 @@ async def test_schedule_report_and_status(chat: ChatHarness) -> None:
     assert "✅ Phường Long Xuyên" in status and "❌ Phường Châu Đốc" in status
     export = next(c for c in await chat.press_button(STAFF, "CSV") if c.method == "SendDocument")
     data = export.params["document"]["data"].decode("utf-8-sig")
-    assert data.splitlines()[0].startswith("Xã/phường") or data.splitlines()[0].startswith("Xã/Phường")
+    assert data.splitlines()[0] == "sep=,"
+    assert data.splitlines()[1].startswith("Xã/phường") or data.splitlines()[1].startswith("Xã/Phường")
     assert "Nhiều cơ sở cần <máy sấy>" in data
     async with chat.app.session_maker() as s:
         (sub,) = (await s.exec(select(ReportSubmission))).all()
