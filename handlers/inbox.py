@@ -27,7 +27,7 @@ from bot.domain import (
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
 from bot.services.needs import Actor, InboxFilter
-from bot.services.validation import format_million, format_month, format_phone
+from bot.services.validation import fold, format_million, format_month, format_phone
 from handlers import forms
 from handlers.common import actor
 from handlers.forms import FormRun, on_complete
@@ -187,7 +187,7 @@ async def filter_by_commune(turn: Turn, action: ChooseEvent) -> None:
         return
     _ = turn._
     codes = await repos.need_communes(turn.session)
-    communes = sorted(((c, turn.app.communes.name(c)) for c in codes), key=lambda x: x[1])
+    communes = sorted(((c, turn.app.communes.name(c)) for c in codes), key=lambda x: fold(x[1]))
     pages = max(1, -(-len(communes) // COMMUNE_PAGE))
     page = min(view.page, pages - 1)
     shown_here = communes[page * COMMUNE_PAGE:(page + 1) * COMMUNE_PAGE]
