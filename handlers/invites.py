@@ -6,6 +6,7 @@ Anyone who types an invitation code — "/start CODE" or the code alone, in any 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -24,6 +25,7 @@ from handlers.start import start_with_invite
 from storage import repos
 from storage.models import Invite, User
 
+START_WORD = re.compile(r"^\s*/?start\s+", re.IGNORECASE)
 PAGE = 10  # people and invitations on one page of /collaborators
 LABEL_LIMIT = 60
 
@@ -76,7 +78,9 @@ async def invite_created(run: FormRun, data: dict[str, Any]) -> None:
 def typed_code(fallback: Flow) -> Flow:
     """Before `fallback`: a message that is an invitation code claims it (on any channel)."""
     async def flow(turn: Turn, action: Action) -> None:
-        code = accounts.invite_code(action.text) if isinstance(action, TextEvent) else None
+        # The code alone, or after "start" typed without the slash (as people do on Zalo).
+        typed = START_WORD.sub("", action.text, count=1) if isinstance(action, TextEvent) else ""
+        code = accounts.invite_code(typed) if typed else None
         if code is not None and (any(ch.isdigit() for ch in code) or await _exists(turn, code)):
             await start_with_invite(turn, code)
             return

@@ -412,6 +412,8 @@ async def test_a_code_on_telegram_without_zalo_and_a_word_that_is_no_code(engine
     assert "This invitation link is not valid" in stranger.text
     await stranger.act(TextEvent("cam xuc"))  # an ordinary word is no code
     assert "didn't understand" in stranger.text
+    await stranger.act(TextEvent(f"start {code}"))  # "start CODE" without the slash, as typed on Zalo
+    assert "collaborator for Phường Long Xuyên" in stranger.text
 
 
 def test_telegram_and_text_capabilities_are_what_the_limits_check() -> None:
