@@ -33,6 +33,11 @@ INVITE_TTL = timedelta(days=7)
 # Invitation codes are typed by hand on any channel: 8 characters without 0/O, 1/I/L (~40 bits), single use.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
+INVITE_NOT_VALID = N_("This invitation code or link is not valid. Please ask the khuyến công centre for a new one.")
+INVITE_USED = N_("This invitation has already been used. Each invitation works only once — please ask the centre "
+                 "for a new one.")
+INVITE_EXPIRED = N_("This invitation has expired (invitations are valid for 7 days). Please ask the centre for a "
+                    "new one.")
 Translator = Callable[[str, str], str]  # (message id, locale) → text
 
 
@@ -157,13 +162,11 @@ async def check_invite(session: AsyncSession, *, clock: Clock, token: str) -> In
     if invite is None and (code := invite_code(token)) is not None:
         invite = await repos.get_invite(session, token=code)
     if invite is None:
-        raise InvalidInvite(N_("This invitation link is not valid. Please ask the khuyến công centre for a new one."))
+        raise InvalidInvite(INVITE_NOT_VALID)
     if invite.used_at is not None:
-        raise InvalidInvite(N_("This invitation link has already been used. Each link works only once — "
-                               "please ask the centre for a new one."))
+        raise InvalidInvite(INVITE_USED)
     if invite.expires_at <= clock.now():
-        raise InvalidInvite(N_("This invitation link has expired (links are valid for 7 days). "
-                               "Please ask the centre for a new one."))
+        raise InvalidInvite(INVITE_EXPIRED)
     return invite
 
 
@@ -177,8 +180,7 @@ async def accept_invite(
     """Grant the invite's role once the person confirmed name and phone; single use, race-safe."""
     invite = await check_invite(session, clock=clock, token=token)
     if not await repos.claim_invite(session, token=token, user_id=user.id or 0, now=clock.now()):
-        raise InvalidInvite(N_("This invitation link has already been used. Each link works only once — "
-                               "please ask the centre for a new one."))
+        raise InvalidInvite(INVITE_USED)
     user.role = invite.role
     user.commune_code = invite.commune_code
     user.full_name = data["full_name"]
