@@ -11,7 +11,6 @@ def routers() -> list[Router]:
         fallback,
         inbox,
         invites,
-        privacy,
         reports,
         throttle,
     )
@@ -19,5 +18,5 @@ def routers() -> list[Router]:
     # Throttle first (it only matches flagged updates), then the pipeline's bridge (open forms and the
     # flows that moved; see bot/app.py), fallback last.
     return [throttle.router, inbox.router,
-            invites.router, privacy.router, announcements.router, reports.router,
+            invites.router, announcements.router, reports.router,
             fallback.router]

@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from bot.channels.capabilities import TELEGRAM, Capabilities
-from bot.conversation.replies import Block, Choice, MediaRef, Rendered, Reply, Run, runs_of
+from bot.conversation.replies import Block, Choice, FileData, MediaRef, Rendered, Reply, Run, runs_of
 from bot.conversation.split import pack_blocks, utf16_len
 
 NOTICE_LIMIT = 200  # answerCallbackQuery's text
@@ -27,6 +27,7 @@ class TelegramMessage:
     text: str
     reply_markup: dict[str, Any] | None = None
     media: MediaRef | None = None
+    file: FileData | None = None  # a "document" made for this reply (uploaded from memory)
 
 
 def pack_callback(action: str, arg: str = "", limit: int = TELEGRAM.max_button_data) -> str:
@@ -92,7 +93,7 @@ class TelegramRenderer:
         """`continued` is the text of extra messages that only carry more buttons (translated)."""
         if reply.retire_previous and not reply.blocks:
             return Rendered(messages=[TelegramMessage("retire", "")])
-        if reply.notice and not reply.choices and reply.media is None:
+        if reply.notice and not reply.choices and reply.media is None and reply.file is None:
             text = "\n\n".join("".join(r.text for r in runs_of(b.parts)) for b in reply.blocks)
             if utf16_len(text) <= NOTICE_LIMIT:
                 return Rendered(messages=[TelegramMessage("notice", text)])
@@ -100,6 +101,8 @@ class TelegramRenderer:
         pieces = [html_of(p) for p in pack_blocks([b for b in blocks if b], self.caps.max_text)]
         boards = self.keyboard(reply.choices)
         messages = self._with_media(reply.media, pieces)
+        if reply.file is not None:
+            messages = self._with_file(reply.file, messages)
         if not messages:
             messages = [TelegramMessage("send", continued)] if boards else []
         if (reply.keyboard is not None or reply.contact_button) and messages:
@@ -125,8 +128,16 @@ class TelegramRenderer:
         return [TelegramMessage(method, "", media=media), *messages]
 
 
+    def _with_file(self, file: FileData, messages: list[TelegramMessage]) -> list[TelegramMessage]:
+        """The file as a document, captioned with the reply's text when that is one short message."""
+        if (len(messages) == 1 and messages[0].method == "send"
+                and utf16_len(_visible(messages[0].text)) <= self.caps.max_caption):
+            return [TelegramMessage("document", messages[0].text, file=file)]
+        return [*messages, TelegramMessage("document", "", file=file)]
+
+
 def _with_markup(message: TelegramMessage, markup: dict[str, Any]) -> TelegramMessage:
-    return TelegramMessage(message.method, message.text, markup, message.media)
+    return TelegramMessage(message.method, message.text, markup, message.media, message.file)
 
 
 def _visible(html: str) -> str:

@@ -91,6 +91,11 @@ class TelegramReplySender:
 
     async def _send(self, chat_id: int, message: TelegramMessage) -> int:
         markup = markup_of(message.reply_markup)
+        if message.method == "document" and message.file is not None:
+            upload = BufferedInputFile(message.file.data, filename=message.file.name)
+            sent_file: Message = await self.bot.send_document(chat_id, upload, caption=message.text or None,
+                                                              parse_mode="HTML", reply_markup=markup)
+            return sent_file.message_id
         if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
             file = await self.media_file(message.media)
             send = self.bot.send_photo if message.method == "photo" else self.bot.send_document

@@ -126,10 +126,20 @@ class MediaRef:
 
 
 @dataclass(frozen=True)
+class FileData:
+    """A file made for this reply (e.g. /mydata as text), sent as a document where the channel has them.
+    Channels without documents ignore it: a flow attaching one also says what it holds in blocks."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
     blocks: tuple[Block, ...] = ()
     choices: tuple[tuple[Choice, ...], ...] = ()
     media: MediaRef | None = None
+    file: FileData | None = None  # kept in memory only: not stored in the outbox
     # Replace the message the person acted on (an edit on Telegram; a new message elsewhere).
     replace_previous: bool = False
     # A brief notice (a toast on Telegram, a short message elsewhere); no choices.
@@ -238,6 +248,8 @@ def _inline_from_json(data: Any) -> Inline:
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:
+    if reply.file is not None:
+        raise ValueError("a reply carrying a file is sent at once, never stored")
     out: dict[str, Any] = {"blocks": [[_inline_to_json(p) for p in block.parts] for block in reply.blocks]}
     if reply.choices:
         out["choices"] = [[[c.label, c.action, c.arg] for c in row] for row in reply.choices]
