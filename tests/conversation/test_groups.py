@@ -29,7 +29,7 @@ async def in_group(chat: ChatHarness, p: Person, text: str) -> list[Any]:
 
 async def press_in_group(chat: ChatHarness, p: Person, data: str) -> list[Any]:
     return await chat._feed({"callback_query": {
-        "id": "g1", "from": chat._user(p), "chat_instance": "ci", "data": data,
+        "id": f"g{next(chat._update_ids)}", "from": chat._user(p), "chat_instance": "ci", "data": data,
         "message": {"message_id": 5, "date": int(chat.clock.now().timestamp()),
                     "chat": {"id": GROUP, "type": "supergroup", "title": "Hội"},
                     "from": {"id": 777000, "is_bot": True, "first_name": "Bot"}, "text": "…"}}})
