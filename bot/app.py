@@ -30,6 +30,7 @@ from bot.i18n_marker import N_
 from bot.middlewares import (
     CommitBeforeReply,
     DbSessionMiddleware,
+    EditOfNothingIsDone,
     ErrorReplyMiddleware,
     LocaleMiddleware,
     PerUserOrder,
@@ -86,6 +87,7 @@ def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) ->
     if retry_flood:
         session.middleware(RetryAfterMiddleware(clock))
     session.middleware(CommitBeforeReply())
+    session.middleware(EditOfNothingIsDone())
     return Bot(
         token=settings.token(),
         session=session,

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -167,9 +167,34 @@ class ErrorReplyMiddleware(BaseMiddleware):
 
 async def _reply(event: TelegramObject, text: str) -> None:
     if isinstance(event, CallbackQuery):
-        await event.answer(text, show_alert=True)
+        try:
+            await event.answer(text, show_alert=True)
+            return
+        except TelegramBadRequest:
+            pass  # the handler had answered the press before failing: say it in the chat instead
+        if isinstance(event.message, Message):
+            await event.message.answer(text)
+        elif event.bot is not None:
+            await event.bot.send_message(event.from_user.id, text)
     elif isinstance(event, Message):
         await event.answer(text)
+
+
+_EDITS = frozenset({"EditMessageText", "EditMessageReplyMarkup", "EditMessageCaption"})
+
+
+class EditOfNothingIsDone(BaseRequestMiddleware):
+    """An edit into what the message already shows (a double tap, a toggle pressed twice) is a success:
+    Telegram refuses it as "message is not modified", but the person sees what they should."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if type(method).__name__ in _EDITS and "message is not modified" in exc.message.lower():
+                return True  # type: ignore[return-value]
+            raise
 
 
 class CommitBeforeReply(BaseRequestMiddleware):

@@ -6,8 +6,8 @@ from aiogram import Router
 
 
 def routers() -> list[Router]:
-    from handlers import announcements, fallback, privacy, throttle
+    from handlers import announcements, fallback, throttle
 
     # Throttle first (it only matches flagged updates), then the pipeline's bridge (open forms and the
     # flows that moved; see bot/app.py), fallback last.
-    return [throttle.router, privacy.router, announcements.router, fallback.router]
+    return [throttle.router, announcements.router, fallback.router]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from bot.conversation.events import Action
+from bot.conversation.events import Action, UnsupportedEvent
 from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Reply
 from bot.i18n_marker import N_
 
 NOT_UNDERSTOOD = N_("Sorry, I didn't understand that. Send /help to see what I can do.")
 CANNOT_USE = N_("I can't use that kind of message here.")
+PRIVATE_ONLY = N_("I only work in a private chat, so that nothing about you is shown to others. "
+                  "Please write to me directly.")
 
 
 async def not_understood(turn: Turn, action: Action) -> None:
@@ -17,7 +20,18 @@ async def not_understood(turn: Turn, action: Action) -> None:
 
 async def cannot_use(turn: Turn, action: Action) -> None:
     """Stickers, locations, group chats…"""
+    if isinstance(action, UnsupportedEvent) and action.what == "group":
+        private_only(turn)
+        return
     turn.say(turn._(CANNOT_USE))
+
+
+def private_only(turn: Turn) -> None:
+    """In a group: one short notice (a toast for a pressed button), with the way to a private chat."""
+    text = turn._(PRIVATE_ONLY)
+    if turn.app.bot_username and turn.who.channel == "telegram":
+        text += f" https://t.me/{turn.app.bot_username}"
+    turn.add(Reply.of(text, notice=True))
 
 
 def build_flows() -> Flows:

@@ -393,25 +393,6 @@ class OpenFormGuard(BaseMiddleware):
         return await handler(event, data)
 
 
-def _field_text(text: str, translate: bool) -> str:
-    """A field's prompt or label as HTML (for /mydata, still on aiogram): translated, or escaped staff words."""
-    from html import escape
-
-    return _(text) if translate else escape(text)
-
-
-def _value_text(value: Any) -> str:
-    from html import escape
-
-    if value is None:
-        return "—"
-    if isinstance(value, FormChoice):
-        return escape(_(value.label) if value.translate else value.label)
-    if value in ("photo", "document"):
-        return _("photo") if value == "photo" else _("document")
-    return escape(str(value))
-
-
 def register(flows: Flows) -> None:
     flows.form_input = form_input
     flows.before = guard

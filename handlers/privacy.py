@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from html import escape
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, Message
-from aiogram.utils.i18n import gettext as _
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.context import AppContext
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import value_nodes
 from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Block, Choice, Reply
+from bot.conversation.replies import Block, Bold, Choice, Code, FileData, Inline, Reply, plain_text
+from bot.conversation.split import utf16_len
 from bot.domain import (
     CATEGORY_LABELS,
     KIND_LABELS,
@@ -28,140 +26,193 @@ from bot.domain import (
 )
 from bot.services import accounts
 from bot.services.forms import FormState
-from bot.services.validation import format_phone, html_to_plain
-from handlers.forms import _field_text as field_text  # the form summary's own rendering
-from handlers.forms import _value_text as value_text
-from storage.models import Conversation, User
+from bot.services.validation import format_phone
+from handlers.help import LANGUAGES
+from storage.models import Conversation
 
-router = Router(name="privacy")
-MESSAGE_LIMIT = 4096  # Telegram's limit for one message; longer answers go as a text file
-
-
-def _your_id(chat_id: object) -> str:
-    # The id is what staff put in ADMIN_IDS (or a person tells the centre); Telegram shows it nowhere else.
-    return _("Your Telegram id: <code>{id}</code>").format(id=escape(str(chat_id)))
+FILE_NAME = "du-lieu-cua-toi.txt"
+LANGUAGE_NAMES = {code: label.split(" ", 1)[-1] for code, label in LANGUAGES}  # "vi" → "Tiếng Việt"
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "web": "Web"}
 
 
-def _when(app: AppContext, value: object) -> str:
-    return value.astimezone(app.tz).strftime("%d/%m/%Y %H:%M") if value else "—"  # type: ignore[attr-defined]
+def _lines(*lines: Sequence[Inline]) -> Block:
+    """One block of lines (a "\n" between them)."""
+    parts: list[Inline] = []
+    for line in lines:
+        parts.extend(["\n", *line] if parts else line)
+    return Block(*parts)
 
 
-def _account(app: AppContext, data: accounts.PersonalData) -> list[str]:
-    user = data.user
+def _line(template: str, **values: Inline) -> tuple[Inline, ...]:
+    """A translated line with `{name}` slots filled by markup nodes or plain text (escaped by renderers)."""
+    out: list[Inline] = []
+    for i, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        out.append(values[piece] if i % 2 else piece)
+    return tuple(out)
+
+
+def _when(turn: Turn, value: datetime | None) -> str:
+    """One date format everywhere: dd/mm/yyyy (with the time where there is one), local time."""
+    return value.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M") if value else "—"
+
+
+def _period(period: str) -> str:
+    """A report period as people write it: 2026-03 → 03/2026, 2026-Q1 → Q1/2026."""
+    year, _sep, part = period.partition("-")
+    return f"{part}/{year}" if part else period
+
+
+def _your_id(turn: Turn, channel: str, external_id: str) -> tuple[Inline, ...]:
+    # The id is what staff put in ADMIN_IDS (or a person tells the centre); the channel shows it nowhere else.
+    _ = turn._
+    return _line(_("Your {channel} id: {id}"), channel=CHANNEL_NAMES.get(channel, channel),
+                 id=Code(external_id))
+
+
+def _account(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    _, user = turn._, data.user
     topics = (_("all topics") if user.topics is None else
               ", ".join(_(KIND_LABELS[t]) for t in TOPICS if t.value in user.topics) or _("none"))
     lines = [
-        _("<b>What we store about you</b>"),
-        _your_id(user.external_id),
-        _("Name: {name}").format(name=escape(user.full_name or "—")),
-        _("Telegram username: {username}").format(username=escape(user.username or "—")),
-        _("Phone: {phone}").format(phone=escape(format_phone(user.phone) or "—")),
-        _("Language: {language}").format(language=user.locale),
-        _("First contact: {date}").format(date=_when(app, user.created_at)),
-        _("Consent to store personal data given: {date}").format(date=_when(app, user.consent_at)),
-        _("Announcements: {state}").format(state=_("turned off (/stop)") if user.announcements_off else _("on")),
-        _("Topics followed: {topics}").format(topics=topics),
+        (Bold(_("What we store about you")),),
+        _your_id(turn, user.channel, user.external_id),
+        _line(_("Name: {name}"), name=user.full_name or "—"),
+    ]
+    if user.channel == "telegram":
+        lines.append(_line(_("Telegram username: {username}"), username=user.username or "—"))
+    lines += [
+        _line(_("Phone: {phone}"), phone=format_phone(user.phone) or "—"),
+        _line(_("Language: {language}"), language=LANGUAGE_NAMES.get(user.locale, user.locale)),
+        _line(_("First contact: {date}"), date=_when(turn, user.created_at)),
+        _line(_("Consent to store personal data given: {date}"), date=_when(turn, user.consent_at)),
+        _line(_("Announcements: {state}"), state=_("turned off (/stop)") if user.announcements_off else _("on")),
+        _line(_("Topics followed: {topics}"), topics=topics),
     ]
     if user.commune_code:
-        lines.append(_("Collaborator for: {commune}").format(commune=escape(app.communes.name(user.commune_code))))
-    return lines
+        lines.append(_line(_("Collaborator for: {commune}"), commune=turn.app.communes.name(user.commune_code)))
+    return [_lines(*lines), *_identities(turn, data)]
 
 
-def _open_form(app: AppContext, conversation: Conversation | None) -> list[str]:
+def _identities(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    """The channel accounts linked to the person, once accounts keep several."""
+    identities: Sequence[Any] = getattr(data, "identities", None) or ()
+    if len(identities) < 2:
+        return []
+    lines: list[Sequence[Inline]] = [(Bold(turn._("Your linked accounts")),)]
+    for identity in identities:
+        channel = str(getattr(identity, "channel", ""))
+        lines.append(("• ", *_your_id(turn, channel, str(getattr(identity, "external_id", "")))))
+    return [_lines(*lines)]
+
+
+def _open_form(turn: Turn, conversation: Conversation | None) -> list[Block]:
     """The answers of a form in progress: stored too (so that a restart loses nothing)."""
     if conversation is None:
         return []
+    _, forms = turn._, turn.app.forms
     state = FormState(form=conversation.form, step=conversation.step, data=dict(conversation.data),
                       context=dict(conversation.context))
     try:
-        title, rows = app.forms.form_of(state).title, app.forms.summary(state)
+        title, rows = forms.form_of(state).title, forms.summary(state)
     except KeyError:
         return []
-    lines = ["", _("<b>Answers of the form you are filling in (“{form}”)</b>").format(form=escape(_(title)))]
-    lines += [f"• {field_text(fld.label, fld.translate)}: {value_text(value)}" for fld, value in rows
-              if value is not None]
-    return lines
+    lines: list[Sequence[Inline]] = [
+        (Bold(*_line(_("Answers of the form you are filling in (“{form}”)"), form=_(title))),)]
+    lines += [("• ", _(fld.label) if fld.translate else fld.label, ": ", *value_nodes(_, value, html=fld.html))
+              for fld, value in rows if value is not None]
+    return [_lines(*lines)]
 
 
-def _facility(app: AppContext, data: accounts.PersonalData) -> list[str]:
-    facility = data.facility
+def _facility(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    _, facility = turn._, data.facility
     if facility is None:
         return []
-    return [
-        "",
-        _("<b>Your facility</b>"),
-        _("Name: {name}").format(name=escape(facility.name)),
-        _("Owner: {owner}").format(owner=escape(facility.owner_name or "—")),
-        _("Phone: {phone}").format(phone=escape(format_phone(facility.phone) or "—")),
-        _("Commune/ward: {commune}").format(commune=escape(app.communes.name(facility.commune_code))),
-        _("Sector: {sector}").format(sector=_(SECTOR_LABELS[Sector(facility.sector)])),
-        _("Main products: {products}").format(products=escape(facility.products or "—")),
-        _("Consent given: {date}").format(date=_when(app, facility.consent_at)),
-    ]
+    return [_lines(
+        (Bold(_("Your facility")),),
+        _line(_("Name: {name}"), name=facility.name),
+        _line(_("Owner: {owner}"), owner=facility.owner_name or "—"),
+        _line(_("Phone: {phone}"), phone=format_phone(facility.phone) or "—"),
+        _line(_("Commune/ward: {commune}"), commune=turn.app.communes.name(facility.commune_code)),
+        _line(_("Sector: {sector}"), sector=_(SECTOR_LABELS[Sector(facility.sector)])),
+        _line(_("Main products: {products}"), products=facility.products or "—"),
+        _line(_("Consent given: {date}"), date=_when(turn, facility.consent_at)),
+    )]
 
 
-def _needs(data: accounts.PersonalData) -> list[str]:
+def _needs(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    """One block per need, so a long list splits between needs."""
+    _ = turn._
     if not data.needs:
         return []
-    lines = ["", _("<b>Your needs</b>")]
+    blocks = [Block(Bold(_("Your needs")))]
     for need in data.needs:
-        lines.append(f"• {need.ref} · {_(CATEGORY_LABELS[NeedCategory(need.category)])} · "
-                     f"{_(STATUS_LABELS[NeedStatus(need.status)])}\n  {escape(shown(need.description, _))}")
+        lines: list[Sequence[Inline]] = [
+            (f"• {need.ref} · {_(CATEGORY_LABELS[NeedCategory(need.category)])} · "
+             f"{_(STATUS_LABELS[NeedStatus(need.status)])} · {_when(turn, need.created_at)}",),
+            ("  ", shown(need.description, _))]
+        if need.desired_month:
+            lines.append(("  ", *_line(_("Wanted by: {month}"), month=need.desired_month.strftime("%m/%Y"))))
         if need.attachment_name:
-            lines.append("  " + _("Attachment: {name}").format(name=escape(need.attachment_name)))
-    return lines
+            lines.append(("  ", *_line(_("Attachment: {name}"), name=need.attachment_name)))
+        blocks.append(_lines(*lines))
+    return blocks
 
 
-def _signups(app: AppContext, data: accounts.PersonalData) -> list[str]:
+def _signups(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    """Each answer to an announcement, with the questions it answered."""
+    _ = turn._
     if not data.signups:
         return []
-    lines = ["", _("<b>Your answers to announcements</b>")]
+    blocks = [Block(Bold(_("Your answers to announcements")))]
     for signup, ann in data.signups:
         answer = _("signed up") if signup.status == "signed_up" else _("not interested")
-        lines.append(f"• {escape(ann.title)} — {answer} ({_when(app, signup.updated_at)})")
+        lines: list[Sequence[Inline]] = [(f"• {ann.title} — {answer} ({_when(turn, signup.updated_at)})",)]
         for i, question in enumerate(ann.questions, start=1):
             value = signup.answers.get(f"q{i}")
             if value:
-                lines.append(f"  {escape(question)} {escape(shown(str(value), _))}")
-    return lines
+                lines.append((f"  {question} {shown(str(value), _)}",))
+        blocks.append(_lines(*lines))
+    return blocks
 
 
-def _reminders_and_reports(app: AppContext, data: accounts.PersonalData) -> list[str]:
-    lines: list[str] = []
+def _reminders_and_reports(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    _ = turn._
+    blocks: list[Block] = []
     if data.reminders:
-        lines += ["", _("<b>Reminders planned for you</b>")]
+        lines: list[Sequence[Inline]] = [(Bold(_("Reminders planned for you")),)]
         for rem, ann, schedule in data.reminders:
             title = ann.title if ann is not None else (schedule.title if schedule is not None else "—")
-            lines.append(f"• {_when(app, rem.due_at)} — {escape(title)}")
+            lines.append((f"• {_when(turn, rem.due_at)} — {title}",))
+        blocks.append(_lines(*lines))
     if data.reports:
-        lines += ["", _("<b>Your reports</b>")]
+        blocks.append(Block(Bold(_("Your reports"))))
         for sub, schedule in data.reports:
-            lines.append("• " + _("{title} {period}: {visited} facilities visited, {needs} needs collected").format(
-                title=escape(schedule.title), period=sub.period, visited=sub.facilities_visited,
-                needs=sub.needs_collected))
+            lines = [("• ", *_line(_("{title} {period}: {visited} facilities visited, {needs} needs collected"),
+                                   title=schedule.title, period=_period(sub.period),
+                                   visited=str(sub.facilities_visited), needs=str(sub.needs_collected)))]
             if sub.notes:
-                lines.append("  " + escape(shown(sub.notes, _)))
-    return lines
+                lines.append(("  ", shown(sub.notes, _)))
+            blocks.append(_lines(*lines))
+    return blocks
 
 
-@router.message(Command("mydata"))
-async def my_data(message: Message, app: AppContext, session: AsyncSession, user: User | None,
-                  conversation: Conversation | None = None) -> None:
-    """/mydata: everything stored about the person — as a text file when it is too long for one message."""
-    if user is None:
-        await message.answer(_("We store nothing about you.") + "\n" + _your_id(message.chat.id))
+async def my_data(turn: Turn, action: Action) -> None:
+    """/mydata: everything stored about the person, in blocks the channel splits between messages; where
+    the channel takes documents and it is too long for one message, as a text file."""
+    _ = turn._
+    if turn.user is None:
+        turn.say(_("We store nothing about you."), _lines(_your_id(turn, turn.who.channel, turn.who.external_id)))
         return
-    data = await accounts.my_data(session, user=user)
-    lines = [*_account(app, data), *_open_form(app, conversation), *_facility(app, data), *_needs(data),
-             *_signups(app, data), *_reminders_and_reports(app, data), "",
-             _("To delete your personal data, send /forget.")]
-    text = "\n".join(lines)
-    if len(text) <= MESSAGE_LIMIT:
-        await message.answer(text)
+    data = await accounts.my_data(turn.session, user=turn.user)
+    blocks = [*_account(turn, data), *_open_form(turn, turn.conversation), *_facility(turn, data),
+              *_needs(turn, data), *_signups(turn, data), *_reminders_and_reports(turn, data),
+              Block(_("To delete your personal data, send /forget."))]
+    text = "\n\n".join(plain_text(block.parts) for block in blocks)
+    if turn.caps.documents and utf16_len(text) > turn.caps.max_text:
+        turn.add(Reply.of(_("Everything we store about you is in this file (too long for one message)."),
+                          file=FileData(FILE_NAME, text.encode("utf-8"))))
         return
-    document = BufferedInputFile(html_to_plain(text).encode("utf-8"), filename="du-lieu-cua-toi.txt")
-    await message.answer_document(document, caption=_("Everything we store about you is in this file "
-                                                       "(too long for one message)."))
+    turn.add(Reply.of(*blocks))
 
 
 async def forget(turn: Turn, action: Action) -> None:
@@ -196,5 +247,6 @@ async def forget_confirmed(turn: Turn, action: ChooseEvent) -> None:
 
 
 def register(flows: Flows) -> None:
+    flows.command("mydata")(my_data)
     flows.command("forget")(forget)
     flows.action(A.FORGET)(forget_confirmed)

@@ -17,7 +17,9 @@ class Throttled(Filter):
 
 @router.message(Throttled())
 async def slow_down(message: Message) -> None:
-    """A message beyond the per-person rate."""
+    """A message beyond the per-person rate (in a group, nothing: groups are not served)."""
+    if message.chat.type != "private":
+        return
     await message.answer(_("You are sending messages very quickly. Please wait a few seconds, then continue."))
 
 

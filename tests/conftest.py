@@ -24,7 +24,7 @@ from bot.channels.telegram import TelegramSender
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.context import AppContext
-from bot.middlewares import CommitBeforeReply, RetryAfterMiddleware
+from bot.middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
 from bot.services.outbox import OutboxWorker
 from storage.db import create_engine
 from storage.migrate import is_at_head, upgrade_to_head
@@ -224,6 +224,7 @@ async def chat(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[ChatHarne
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     session.middleware(RetryAfterMiddleware(clock))
     session.middleware(CommitBeforeReply())
+    session.middleware(EditOfNothingIsDone())
     yield ChatHarness(app, session, bot, clock)
 
 

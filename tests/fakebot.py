@@ -1,4 +1,8 @@
-"""A recording fake of the Bot API for update-level tests: every outgoing call is kept."""
+"""A recording fake of the Bot API for update-level tests: every outgoing call is kept.
+
+It refuses what Telegram refuses (bot/sandbox/telegram_rules.py: lengths after HTML parsing, HTML validity,
+callback data, button count), an edit that changes nothing, and a second answer to one button press, so
+a reply Telegram would not show fails the test that sends it. A refused call is not recorded."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
+
+from bot.sandbox import telegram_rules as rules
 
 BOT_ID = 777000
 
@@ -46,6 +52,9 @@ class RecordingSession(BaseSession):
         self.errors: dict[str, list[tuple[int, str, int | None]]] = {}
         self.connect_failures = 0  # the next N calls cannot connect at all
         self._ids = itertools.count(100)
+        self.shown: dict[tuple[int, int], tuple[str, Any]] = {}  # (chat, message) → (text, inline markup)
+        self.answered: set[str] = set()  # callback queries already answered
+        self.refused: list[tuple[Call, str]] = []  # what Telegram's rules refused, and why
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None,
                   times: int = 1) -> None:
@@ -82,10 +91,57 @@ class RecordingSession(BaseSession):
             if retry_after is not None:
                 body["parameters"] = {"retry_after": retry_after}
             self.check_response(bot, method, status, json.dumps(body))
+        try:
+            self._telegram_rules(name, params)
+        except rules.Refused as exc:
+            self.refused.append((Call(name, params), exc.description))
+            self.check_response(bot, method, 400, json.dumps({"ok": False, "error_code": 400,
+                                                              "description": exc.description}))
         self.calls.append(Call(name, params))
         result = self._result(name, params)
+        self._remember(name, params, result)
         response = self.check_response(bot, method, 200, json.dumps({"ok": True, "result": result}))
         return response.result  # type: ignore[return-value]
+
+    def _telegram_rules(self, name: str, params: dict[str, Any]) -> None:
+        parse_mode = params.get("parse_mode")
+        if name in ("SendMessage", "EditMessageText"):
+            rules.check_text(params.get("text"), parse_mode)
+        if name in ("SendDocument", "SendPhoto"):
+            rules.check_caption(params.get("caption"), parse_mode)
+        if name in ("SendMessage", "EditMessageText", "SendDocument", "SendPhoto", "EditMessageReplyMarkup"):
+            rules.check_markup(params.get("reply_markup"))
+        if name in ("EditMessageText", "EditMessageReplyMarkup"):
+            self._check_modified(name, params)
+        if name == "AnswerCallbackQuery":
+            rules.check_notice(params.get("text"))
+            if params["callback_query_id"] in self.answered:
+                raise rules.Refused(rules.QUERY_TOO_OLD)
+
+    def _check_modified(self, name: str, params: dict[str, Any]) -> None:
+        """Editing a message the fake has seen into what it already shows is refused, as Telegram does
+        (messages it never sent — the harness presses made-up ones — cannot be compared)."""
+        key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+        if key not in self.shown:
+            return
+        text, markup = self.shown[key]
+        new_markup = _inline(params.get("reply_markup"))
+        if name == "EditMessageText" and (params.get("text"), new_markup) == (text, markup):
+            raise rules.Refused(rules.NOT_MODIFIED)
+        if name == "EditMessageReplyMarkup" and new_markup == markup:
+            raise rules.Refused(rules.NOT_MODIFIED)
+
+    def _remember(self, name: str, params: dict[str, Any], result: Any) -> None:
+        if name == "AnswerCallbackQuery":
+            self.answered.add(params["callback_query_id"])
+        if not isinstance(result, dict) or "message_id" not in result:
+            if name == "EditMessageReplyMarkup":
+                key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
+                if key in self.shown:
+                    self.shown[key] = (self.shown[key][0], _inline(params.get("reply_markup")))
+            return
+        key = (int(result["chat"]["id"]), int(result["message_id"]))
+        self.shown[key] = (params.get("text") or params.get("caption") or "", _inline(params.get("reply_markup")))
 
     def _result(self, name: str, params: dict[str, Any]) -> Any:
         if name == "GetMe":
@@ -107,3 +163,10 @@ class RecordingSession(BaseSession):
                 msg["reply_markup"] = params["reply_markup"]
             return msg
         return True
+
+
+def _inline(markup: Any) -> Any:
+    """An inline keyboard as compared for "not modified" (a reply keyboard is not part of a message)."""
+    if isinstance(markup, str):
+        markup = json.loads(markup) if markup else None
+    return markup.get("inline_keyboard") if isinstance(markup, dict) else None

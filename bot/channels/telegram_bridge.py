@@ -17,11 +17,11 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.utils.i18n import I18n
 
-from bot.channels.telegram_inbound import event_of_callback, event_of_message
+from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.channels.telegram_send import TelegramReplySender, telegram_file_id
 from bot.context import AppContext
-from bot.conversation.events import CommandEvent, Event
+from bot.conversation.events import CommandEvent, Event, UnsupportedEvent
 from bot.conversation.pipeline import flatten
 from handlers.menu_words import BUTTONS
 
@@ -62,6 +62,8 @@ class PipelineFirst(BaseMiddleware):
         return None if done else await handler(event, data)
 
     async def _message(self, message: Message, bot: Bot) -> bool:
+        if ignored(message):
+            return True  # group chatter: not ours to answer, and never for the aiogram routers
         event = event_of_message(message)
         if event is None:
             return False
@@ -81,11 +83,12 @@ class PipelineFirst(BaseMiddleware):
         return True
 
     async def _press(self, query: CallbackQuery, bot: Bot) -> bool:
-        if query.data is None or unpack_callback(query.data)[0] not in self.app.pipeline.flows.actions:  # type: ignore[union-attr]
-            return False
         event = event_of_callback(query)
         if event is None:
             return False
+        if not isinstance(event.action, UnsupportedEvent) and (
+                unpack_callback(query.data or "")[0] not in self.app.pipeline.flows.actions):  # type: ignore[union-attr]
+            return False  # a button of a feature still on the aiogram routers
         await self._know_username(bot)
         rendered = await self.app.pipeline.handle(event, RENDERER)  # type: ignore[union-attr]
         shown = query.message

@@ -53,6 +53,19 @@ def action_of_message(message: Message) -> Action:
     return UnsupportedEvent(message.content_type)
 
 
+def private(message: Message | None) -> bool:
+    return message is not None and message.chat.type == "private"
+
+
+def ignored(message: Message) -> bool:
+    """A message the bot neither answers nor hands on: in a group, anything but a person's command (members
+    talking among themselves, posts by bots and anonymous admins). Groups are never served."""
+    if private(message):
+        return False
+    user = message.from_user
+    return user is None or user.is_bot or not (message.text or "").startswith("/")
+
+
 def event_of_message(message: Message) -> Event | None:
     if message.from_user is None or message.from_user.is_bot:
         return None
@@ -62,5 +75,7 @@ def event_of_message(message: Message) -> Event | None:
 def event_of_callback(query: CallbackQuery) -> Event | None:
     if query.from_user.is_bot or query.data is None:
         return None
+    if query.message is not None and not private(query.message):  # type: ignore[arg-type]
+        return Event(who_of(query.from_user), UnsupportedEvent("group"))
     action, arg = unpack_callback(query.data)
     return Event(who_of(query.from_user), ChooseEvent(action, arg))

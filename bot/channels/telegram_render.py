@@ -27,7 +27,7 @@ class TelegramMessage:
     text: str
     reply_markup: dict[str, Any] | None = None
     media: MediaRef | None = None
-    file: FileData | None = None  # a document made for this reply (an export), sent from memory
+    file: FileData | None = None  # a "document" made for this reply (uploaded from memory)
 
 
 def pack_callback(action: str, arg: str = "", limit: int = TELEGRAM.max_button_data) -> str:
@@ -93,7 +93,7 @@ class TelegramRenderer:
         """`continued` is the text of extra messages that only carry more buttons (translated)."""
         if reply.retire_previous and not reply.blocks:
             return Rendered(messages=[TelegramMessage("retire", "")])
-        if reply.notice and not reply.choices and reply.media is None:
+        if reply.notice and not reply.choices and reply.media is None and reply.file is None:
             text = "\n\n".join("".join(r.text for r in runs_of(b.parts)) for b in reply.blocks)
             if utf16_len(text) <= NOTICE_LIMIT:
                 return Rendered(messages=[TelegramMessage("notice", text)])
@@ -129,11 +129,11 @@ class TelegramRenderer:
 
 
     def _with_file(self, file: FileData, messages: list[TelegramMessage]) -> list[TelegramMessage]:
-        """The document with the text as its caption when it fits, else the document first, then the text."""
-        if len(messages) == 1 and messages[0].method == "send" \
-                and utf16_len(_visible(messages[0].text)) <= self.caps.max_caption:
+        """The file as a document, captioned with the reply's text when that is one short message."""
+        if (len(messages) == 1 and messages[0].method == "send"
+                and utf16_len(_visible(messages[0].text)) <= self.caps.max_caption):
             return [TelegramMessage("document", messages[0].text, file=file)]
-        return [TelegramMessage("document", "", file=file), *messages]
+        return [*messages, TelegramMessage("document", "", file=file)]
 
 
 def _with_markup(message: TelegramMessage, markup: dict[str, Any]) -> TelegramMessage:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from html import escape
 from typing import Any
 
 from aiogram import Bot
@@ -97,7 +98,9 @@ class TelegramReplySender:
             sent: Message = await send(chat_id, file, caption=message.text or None, parse_mode="HTML",
                                        reply_markup=markup)
             return sent.message_id
-        sent = await self.bot.send_message(chat_id=chat_id, text=message.text or "…", parse_mode="HTML",
+        # A notice is plain text (a toast's); sent as a message it is escaped like any other words.
+        text = escape(message.text, quote=False) if message.method == "notice" else message.text
+        sent = await self.bot.send_message(chat_id=chat_id, text=text or "…", parse_mode="HTML",
                                            reply_markup=markup)
         return sent.message_id
 

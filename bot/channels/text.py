@@ -65,8 +65,6 @@ class TextRenderer:
         media_line, photo_url = self._media(reply.media)
         if media_line:
             blocks.insert(0, [Run(media_line)])
-        if reply.file is not None:  # no documents here: its name only (flows say where to get it)
-            blocks.insert(0, [Run(f"📎 {reply.file.name}")])
         texts = ["".join(r.text for r in piece) for piece in pack_blocks(blocks, self.caps.max_text, len)]
         messages = [TextMessage(text) for text in texts]
         if photo_url and texts and len(texts[0]) <= self.caps.max_caption:

@@ -128,10 +128,18 @@ class Flows:
         if isinstance(action, TextEvent | ContactEvent | MediaEvent):
             return (self.form_input if turn.conversation is not None else None) or self.fallback, action
         if isinstance(action, UnsupportedEvent):
-            if turn.conversation is not None and self.form_input is not None and action.what != "group":
+            if turn.conversation is not None and self.form_input is not None:
                 return self.form_input, action  # the form says what it can use, and asks again
             return self.unsupported or self.fallback, action
         return self.fallback, action
+
+
+def _in_group(action: Action) -> bool:
+    return isinstance(action, UnsupportedEvent) and action.what == "group"
+
+
+async def _silent(turn: Turn, action: Action) -> None:
+    return None
 
 
 def _fold(text: str) -> str:
@@ -167,6 +175,12 @@ class Pipeline:
             if fallthrough and conversation is None:
                 return None
             turn = self._turn(session, who, user, conversation, renderer.caps)
+            if _in_group(event.action):
+                # Served only in private chats: one polite answer there, and nothing about the person
+                # is read out or changed (their open form and pending numbers stay as they are).
+                with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
+                    await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
+                return [renderer.render(reply) for reply in turn.replies]
             menu = await self._menu(session, who, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):

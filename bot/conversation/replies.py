@@ -248,6 +248,8 @@ def _inline_from_json(data: Any) -> Inline:
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:
+    if reply.file is not None:
+        raise ValueError("a reply carrying a file is sent at once, never stored")
     out: dict[str, Any] = {"blocks": [[_inline_to_json(p) for p in block.parts] for block in reply.blocks]}
     if reply.choices:
         out["choices"] = [[[c.label, c.action, c.arg] for c in row] for row in reply.choices]

@@ -35,7 +35,7 @@ def _cut_point(text: str, budget: int, measure: Measure) -> int:
         at = head.rfind(sep)
         if at > lo // 3:  # don't leave a tiny piece just to break at a separator
             return at + len(sep)
-    return max(lo, 1)
+    return lo
 
 
 def split_runs(runs: Sequence[Run], limit: int, measure: Measure = utf16_len) -> list[list[Run]]:
@@ -57,7 +57,7 @@ def split_runs(runs: Sequence[Run], limit: int, measure: Measure = utf16_len) ->
             current, used = [], 0
             queue.insert(0, run)
             continue
-        cut = cut or _cut_point(run.text, limit, measure)
+        cut = cut or max(_cut_point(run.text, limit, measure), 1)
         current.append(run.with_text(run.text[:cut]))
         pieces.append(current)
         current, used = [], 0
@@ -101,8 +101,8 @@ def pack_blocks(blocks: Sequence[list[Run]], limit: int, measure: Measure = utf1
             current, used = [], 0
         if size <= limit:
             current, used = list(block), size
-        else:
-            *full, last = split_runs(block, limit, measure)
+        elif parts := split_runs(block, limit, measure):
+            *full, last = parts
             messages.extend(full)
             current, used = last, sum(measure(r.text) for r in last)
     if current:

@@ -298,9 +298,8 @@ def check_staff_html(text: str) -> str:
     parser.feed(text)
     parser.close()
     if errors or stack:
-        raise Invalid(Text(N_("The formatting is not valid. Use only &lt;b&gt;, &lt;i&gt;, &lt;u&gt;, &lt;s&gt;, "
-                              "&lt;a href=…&gt;, &lt;code&gt; and &lt;blockquote&gt;, and close every tag — "
-                              "or write plain text.")))
+        raise Invalid(Text(N_("The formatting is not valid. Use only <b>, <i>, <u>, <s>, <a href=…>, <code> and "
+                              "<blockquote>, and close every tag — or write plain text.")))
     return "".join(out)
 
 

@@ -9,7 +9,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
 from bot.app import create_app
-from bot.middlewares import CommitBeforeReply, RetryAfterMiddleware
+from bot.middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
 from tests.conftest import ChatHarness, make_settings
 from tests.fakebot import RecordingSession
 
@@ -23,4 +23,5 @@ def restarted(chat: ChatHarness, **settings: Any) -> ChatHarness:
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     session.middleware(RetryAfterMiddleware(chat.clock))
     session.middleware(CommitBeforeReply())
+    session.middleware(EditOfNothingIsDone())
     return ChatHarness(app, session, bot, chat.clock)

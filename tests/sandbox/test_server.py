@@ -77,6 +77,19 @@ async def test_errors_look_like_telegram(server, bot) -> None:
         await bot.edit_message_text("x", chat_id=1, message_id=999)
     with pytest.raises(TelegramBadRequest, match="can't parse entities"):
         await bot.send_message(1, "<b>unclosed", parse_mode="HTML")
+    for bare in ("Nothing matches “<zz”", "AT&T"):
+        with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+            await bot.send_message(1, bare, parse_mode="HTML")
+    # Lengths count what Telegram shows: tags don't count, an emoji counts two.
+    await bot.send_message(1, "<b>" + "a" * 4096 + "</b>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(1, "🏭" * 2049)
+    buttons = [[InlineKeyboardButton(text=str(i), callback_data="x")] for i in range(101)]
+    with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
+        await bot.send_message(1, "x", reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(1, "x", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text="a", callback_data="d" * 65)]]))
     async with ClientSession() as http:
         async with http.post(f"{server.base_url}/bot{TOKEN}/noSuchMethod") as resp:
             assert resp.status == 400

@@ -9,7 +9,19 @@ import pytest
 from bot.channels.capabilities import TELEGRAM, TEXT
 from bot.channels.telegram_render import TelegramRenderer, pack_callback, unpack_callback
 from bot.channels.text import TextRenderer, resolve_number
-from bot.conversation.replies import Block, Bold, Choice, Code, Italic, Link, MediaRef, Reply, plain_text, runs_of
+from bot.conversation.replies import (
+    Block,
+    Bold,
+    Choice,
+    Code,
+    FileData,
+    Italic,
+    Link,
+    MediaRef,
+    Reply,
+    plain_text,
+    runs_of,
+)
 from bot.conversation.split import utf16_len
 
 ALLOWED_TAGS = {"b", "i", "a", "code"}
@@ -193,3 +205,32 @@ def test_a_reply_survives_the_outbox_as_json() -> None:
     stored = json.loads(json.dumps(reply_to_json(reply)))
     assert reply_from_json(stored) == reply
     assert TelegramRenderer().render(reply_from_json(stored)) == TelegramRenderer().render(reply)
+
+
+def test_a_wide_character_at_the_limit_moves_to_the_next_message() -> None:
+    # 4,095 units of text, then bold emoji (2 units each): the first emoji must not make 4,097.
+    out = TelegramRenderer().render(Reply.of(Block("a" * 4095, Bold("🏭" * 2))))
+    telegram_check(out.messages)
+    assert [TelegramHtml.visible_text(m.text) for m in out.messages] == ["a" * 4095, "🏭🏭"]
+
+
+def test_five_needs_of_a_thousand_characters_fit_every_channel() -> None:
+    needs = [Block(Bold(f"NC-2026-{i:04d}"), "\n", ("mô tả <b> & " * 100)[:1000]) for i in range(5)]
+    reply = Reply.of(Block(Bold("Dữ liệu của bạn")), *needs)
+    telegram = TelegramRenderer().render(reply).messages
+    telegram_check(telegram)
+    assert len(telegram) == 2 and all("NC-2026-" in TelegramHtml.visible_text(m.text) for m in telegram)
+    texts = [m.text for m in TextRenderer().render(reply).messages]
+    assert len(texts) == 5 and all(len(t) <= TEXT.max_text for t in texts)  # one need a message
+    assert "\n\n".join(texts) == "\n\n".join(plain_text(b.parts) for b in reply.blocks), "split between blocks"
+
+
+def test_a_file_goes_as_a_document_on_telegram_and_is_left_out_on_text_channels() -> None:
+    file = FileData("du-lieu.txt", "Tên: <Lan>".encode())
+    short = TelegramRenderer().render(Reply.of(Block(Bold("Tệp"), " <của bạn>"), file=file)).messages
+    assert [(m.method, m.text, m.file) for m in short] == [("document", "<b>Tệp</b> &lt;của bạn&gt;", file)]
+    long = TelegramRenderer().render(Reply.of("x" * 1500, file=file)).messages
+    telegram_check(long)
+    assert [(m.method, m.file) for m in long] == [("send", None), ("document", file)] and long[1].text == ""
+    (text,) = TextRenderer().render(Reply.of("Dữ liệu của bạn", file=file)).messages
+    assert text.text == "Dữ liệu của bạn"

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiogram.types import CallbackQuery, Message
 
-from bot.channels.telegram_inbound import event_of_callback, event_of_message
+from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
 from bot.conversation.events import ChooseEvent, CommandEvent, ContactEvent, MediaEvent, TextEvent, UnsupportedEvent
 
 
@@ -37,6 +37,15 @@ def test_messages_become_events() -> None:
 
 def test_groups_are_not_served() -> None:
     assert event_of_message(message("group", text="/mydata")).action == UnsupportedEvent("group")
+    assert not ignored(message("group", text="/mydata")) and not ignored(message(text="chao"))
+    assert ignored(message("supergroup", text="chào cả nhà")) and ignored(message("group", sticker={
+        "file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1, "is_animated": False,
+        "is_video": False}))
+    query = CallbackQuery.model_validate({
+        "id": "q", "chat_instance": "c", "data": "forget:1", "from": {"id": 42, "is_bot": False, "first_name": "L"},
+        "message": {"message_id": 3, "date": 1_767_225_600, "chat": {"id": -5, "type": "group", "title": "G"},
+                    "text": "…"}})
+    assert event_of_callback(query).action == UnsupportedEvent("group")
 
 
 def test_a_press_is_a_choice() -> None:

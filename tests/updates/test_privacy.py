@@ -50,7 +50,7 @@ async def test_mydata_shows_signups_topics_stop_consent_reminders_and_reports(ch
     await chat.press(owner, "sub.t:fair")  # stop following fairs
     await chat.send(owner, "/stop")
     text = (await chat.send(owner, "/mydata"))[-1].text
-    for expected in ("Nguyễn Thị Lan", "0912 345 678", "Cơ sở nước mắm Hưng Thịnh", "NC-2026-0001",
+    for expected in ("Nguyễn Thị Lan", "0912 345 678", "Cơ sở nước mắm Hưng Thịnh", "NC-2026-0001", "Language: English",
                      "Consent to store personal data given: 02/03/2026 09:0", "Announcements: turned off (/stop)",
                      "Topics followed: Product competition, Call for project proposals, Training course, Policy news",
                      "<b>Your answers to announcements</b>", "Bình chọn sản phẩm CNNT 2026 — signed up",
@@ -62,7 +62,7 @@ async def test_mydata_shows_signups_topics_stop_consent_reminders_and_reports(ch
     await _collaborator_reported(chat, ctv)
     text = (await chat.send(ctv, "/mydata"))[-1].text
     assert "Lê Văn Cộng" in text and "Collaborator for: Phường Long Xuyên" in text
-    assert "Báo cáo tháng 2026-03: 12 facilities visited, 3 needs collected" in text
+    assert "Báo cáo tháng 03/2026: 12 facilities visited, 3 needs collected" in text
     assert "Gặp anh Tư ở ấp 3, nhà có người bệnh" in text
 
 
