@@ -29,7 +29,6 @@ from bot.services import needs as needs_service
 from bot.services.needs import Actor, InboxFilter
 from bot.services.validation import fold, format_million, format_month, format_phone
 from handlers import forms
-from handlers.common import actor
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
 from storage import repos
@@ -98,12 +97,19 @@ def _short(text: str) -> str:
 # --- the list ----------------------------------------------------------------------------------------
 
 
+async def _page_of(turn: Turn, view: View) -> tuple[Any, int]:
+    return await repos.inbox(turn.session, status=view.status or None, category=view.category or None,
+                             commune_code=view.commune or None, offset=view.page * PAGE, limit=PAGE)
+
+
 async def _list_reply(turn: Turn, view: View, *, replace_previous: bool = False) -> Reply:
     _ = turn._
-    rows, total = await repos.inbox(turn.session, status=view.status or None, category=view.category or None,
-                                    commune_code=view.commune or None, offset=view.page * PAGE, limit=PAGE)
-    every = _("all")
+    rows, total = await _page_of(turn, view)
     pages = max(1, -(-total // PAGE))
+    if not rows and view.page >= pages:  # the list got shorter since that page was shown: its last page
+        view = replace(view, page=pages - 1)
+        rows, total = await _page_of(turn, view)
+    every = _("all")
     header = _("<b>Needs</b> — {total} found\nStatus: {status} · Kind: {category} · Commune: {commune}").format(
         total=total,
         status=_(STATUS_LABELS[NeedStatus(view.status)]) if view.status else every,
@@ -321,7 +327,7 @@ async def show_attachment(turn: Turn, action: ChooseEvent) -> None:
 @on_complete("decline")
 async def declined(run: FormRun, data: dict[str, Any]) -> None:
     need = await needs_service.change_status(
-        run.session, clock=run.app.clock, actor=actor(run.user, run.role), need_id=run.context["need_id"],
+        run.session, clock=run.app.clock, actor=Actor(user=run.user, role=run.role), need_id=run.context["need_id"],
         to=NeedStatus.DECLINED, reason=data["reason"], translate=run.app.translate,
     )
     _ = run.turn._
