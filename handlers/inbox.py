@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import shorten
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, FileData, Inline, MediaRef, Reply, from_staff_html
 from bot.domain import (
@@ -90,9 +91,6 @@ def _split(arg: str, head: int) -> tuple[list[str], View | None]:
     return parts[:head], View.parse("|".join(parts[head:]))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
-
 
 # --- the list ----------------------------------------------------------------------------------------
 
@@ -123,7 +121,7 @@ async def _list_reply(turn: Turn, view: View, *, replace_previous: bool = False)
     choices: list[list[Choice]] = []
     for need, facility in rows:
         label = f"{need.ref} · {_(STATUS_LABELS[NeedStatus(need.status)])} · {facility.name if facility else '—'}"
-        choices.append([Choice(_short(label), A.INBOX_OPEN, f"{need.id}|{view.pack()}")])
+        choices.append([Choice(shorten(label, LABEL_LIMIT), A.INBOX_OPEN, f"{need.id}|{view.pack()}")])
     nav = []
     if view.page > 0:
         nav.append(Choice(_("◀ Previous"), A.INBOX_LIST, replace(view, page=view.page - 1).pack()))

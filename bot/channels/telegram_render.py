@@ -127,7 +127,6 @@ class TelegramRenderer:
             return [TelegramMessage(method, pieces[0], media=media)]
         return [TelegramMessage(method, "", media=media), *messages]
 
-
     def _with_file(self, file: FileData, messages: list[TelegramMessage]) -> list[TelegramMessage]:
         """The document with the text as its caption when it fits, else the document first, then the text."""
         if len(messages) == 1 and messages[0].method == "send" \
