@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import shorten
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, FileData, Inline, MediaRef, Reply, from_staff_html
 from bot.domain import (
@@ -29,7 +30,6 @@ from bot.services import needs as needs_service
 from bot.services.needs import Actor, InboxFilter
 from bot.services.validation import fold, format_million, format_month, format_phone
 from handlers import forms
-from handlers.common import actor
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
 from storage import repos
@@ -91,19 +91,23 @@ def _split(arg: str, head: int) -> tuple[list[str], View | None]:
     return parts[:head], View.parse("|".join(parts[head:]))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
-
 
 # --- the list ----------------------------------------------------------------------------------------
 
 
+async def _page_of(turn: Turn, view: View) -> tuple[Any, int]:
+    return await repos.inbox(turn.session, status=view.status or None, category=view.category or None,
+                             commune_code=view.commune or None, offset=view.page * PAGE, limit=PAGE)
+
+
 async def _list_reply(turn: Turn, view: View, *, replace_previous: bool = False) -> Reply:
     _ = turn._
-    rows, total = await repos.inbox(turn.session, status=view.status or None, category=view.category or None,
-                                    commune_code=view.commune or None, offset=view.page * PAGE, limit=PAGE)
-    every = _("all")
+    rows, total = await _page_of(turn, view)
     pages = max(1, -(-total // PAGE))
+    if not rows and view.page >= pages:  # the list got shorter since that page was shown: its last page
+        view = replace(view, page=pages - 1)
+        rows, total = await _page_of(turn, view)
+    every = _("all")
     header = _("<b>Needs</b> — {total} found\nStatus: {status} · Kind: {category} · Commune: {commune}").format(
         total=total,
         status=_(STATUS_LABELS[NeedStatus(view.status)]) if view.status else every,
@@ -117,7 +121,7 @@ async def _list_reply(turn: Turn, view: View, *, replace_previous: bool = False)
     choices: list[list[Choice]] = []
     for need, facility in rows:
         label = f"{need.ref} · {_(STATUS_LABELS[NeedStatus(need.status)])} · {facility.name if facility else '—'}"
-        choices.append([Choice(_short(label), A.INBOX_OPEN, f"{need.id}|{view.pack()}")])
+        choices.append([Choice(shorten(label, LABEL_LIMIT), A.INBOX_OPEN, f"{need.id}|{view.pack()}")])
     nav = []
     if view.page > 0:
         nav.append(Choice(_("◀ Previous"), A.INBOX_LIST, replace(view, page=view.page - 1).pack()))
@@ -321,7 +325,7 @@ async def show_attachment(turn: Turn, action: ChooseEvent) -> None:
 @on_complete("decline")
 async def declined(run: FormRun, data: dict[str, Any]) -> None:
     need = await needs_service.change_status(
-        run.session, clock=run.app.clock, actor=actor(run.user, run.role), need_id=run.context["need_id"],
+        run.session, clock=run.app.clock, actor=Actor(user=run.user, role=run.role), need_id=run.context["need_id"],
         to=NeedStatus.DECLINED, reason=data["reason"], translate=run.app.translate,
     )
     _ = run.turn._

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent, TextEvent
+from bot.conversation.form_view import shorten
 from bot.conversation.pipeline import Flow, Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Code, Inline, Link, Reply, from_staff_html
 from bot.domain import Role
@@ -29,9 +30,6 @@ START_WORD = re.compile(r"^\s*/?start\s+", re.IGNORECASE)
 PAGE = 10  # people and invitations on one page of /collaborators
 LABEL_LIMIT = 60
 
-
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
 
 
 # --- /invite ----------------------------------------------------------------------------------------
@@ -112,25 +110,29 @@ def _invitee(turn: Turn, inv: Invite) -> str:
             if inv.role == Role.COLLABORATOR else _("staff member"))
 
 
+def _revoke(label: str, person: User) -> Choice:
+    return Choice(shorten(label.format(name=person.full_name or person.id), LABEL_LIMIT), A.ACCESS_REVOKE,
+                  str(person.id))
+
+
 async def _entries(turn: Turn) -> dict[str, list[Entry]]:
     """Collaborators, staff and pending invitations, each with its Revoke or Cancel choice."""
     _, app = turn._, turn.app
     out: dict[str, list[Entry]] = {"collaborators": [], "staff": [], "invites": []}
     for person in await accounts.collaborators(turn.session):
-        out["collaborators"].append(Entry("collaborators", _person_line(person) + " · " + app.communes.name(
-            person.commune_code), Choice(_short(_("Revoke {name}").format(name=person.full_name or person.id)),
-                                         A.ACCESS_REVOKE, str(person.id))))
+        line = _person_line(person) + " · " + app.communes.name(person.commune_code)
+        out["collaborators"].append(Entry("collaborators", line, _revoke(_("Revoke {name}"), person)))
     for person, from_settings in await accounts.staff_members(turn.session, admin_ids=app.settings.admin_ids):
-        mine = turn.user is not None and person.id == turn.user.id
-        choice = None if mine else Choice(_short(_("Revoke staff {name}").format(name=person.full_name or person.id)),
-                                          A.ACCESS_REVOKE, str(person.id))
-        out["staff"].append(Entry("staff", _person_line(person) + (" · ADMIN_IDS" if from_settings else ""), choice))
+        mine = turn.user is not None and person.id == turn.user.id  # no choice to revoke oneself
+        line = _person_line(person) + (" · ADMIN_IDS" if from_settings else "")
+        out["staff"].append(Entry("staff", line, None if mine else _revoke(_("Revoke staff {name}"), person)))
     for inv in await accounts.pending_invites(turn.session, clock=app.clock):
         until = inv.expires_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")
         who = _invitee(turn, inv)
+        cancel = Choice(shorten(_("Cancel the invitation: {who}").format(who=who), LABEL_LIMIT), A.INVITE_CANCEL,
+                        inv.token)
         out["invites"].append(Entry("invites", "• " + _("{who}, valid until {date}").format(who=who, date=until),
-                                    Choice(_short(_("Cancel the invitation: {who}").format(who=who)),
-                                           A.INVITE_CANCEL, inv.token)))
+                                    cancel))
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import shorten
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Choice, FileData, Reply, from_staff_html
 from bot.domain import Role, shown
@@ -62,7 +63,7 @@ async def report(turn: Turn, action: Action) -> None:
         await _start_report(turn, schedules[0])
         return
     turn.add(Reply.of(turn._("Which report?"), choices=[
-        [Choice(_short(s.title), A.REPORT_FILL, str(s.id))] for s in schedules]))
+        [Choice(shorten(s.title, LABEL_LIMIT), A.REPORT_FILL, str(s.id))] for s in schedules]))
 
 
 async def fill_report(turn: Turn, action: ChooseEvent) -> None:
@@ -95,9 +96,6 @@ async def report_sent(run: FormRun, data: dict[str, Any]) -> None:
 
 # --- staff: who reported ---------------------------------------------------------------------------------
 
-
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1].rstrip() + "…"
 
 
 async def _schedule(turn: Turn, raw_id: str) -> ReportSchedule | None:

@@ -127,7 +127,6 @@ class TelegramRenderer:
             return [TelegramMessage(method, pieces[0], media=media)]
         return [TelegramMessage(method, "", media=media), *messages]
 
-
     def _with_file(self, file: FileData, messages: list[TelegramMessage]) -> list[TelegramMessage]:
         """The file as a document, captioned with the reply's text when that is one short message."""
         if (len(messages) == 1 and messages[0].method == "send"

@@ -206,6 +206,14 @@ async def test_staff_flows_refuse_everyone_else(engine: AsyncEngine, clock: Fake
         assert (await s.exec(select(User).where(User.external_id == "50000"))).one().role == "collaborator"
 
 
+async def test_a_page_past_the_end_shows_the_last_page(engine: AsyncEngine, clock: FakeClock) -> None:
+    app = app_for(engine, clock)
+    await seed_province(app, clock, needs=10, invites=0)
+    staff = Staff(app, STAFF_TG, TelegramRenderer())
+    await staff.act(ChooseEvent("ib.l", "|||7"))  # shown when there were more needs
+    assert "Page 2 of 2" in staff.text and "[NC-2026-0010" in staff.text and staff.has_choice("◀ Previous")
+
+
 async def test_forged_and_stale_choices_are_not_found(engine: AsyncEngine, clock: FakeClock) -> None:
     app = app_for(engine, clock)
     staff = Staff(app, STAFF_TG, TelegramRenderer())

