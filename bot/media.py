@@ -17,7 +17,9 @@ import hashlib
 import logging
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -103,3 +105,22 @@ class MediaStore:
     def url(self, ref: MediaRef) -> str | None:
         """Where a text channel fetches the file (served by the app), when the app has a public address."""
         return f"{self.public_base_url}/media/{ref.ref}" if self.public_base_url else None
+
+
+def media_routes(store: MediaStore) -> list[web.RouteDef]:
+    """GET /media/<id>: a kept file, for the app's web server to serve (the links text channels get).
+    Ids are long random tokens; anything else is 404."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        media_id = request.match_info["media_id"]
+        media = await store.get(media_id) if media_id.isalnum() and len(media_id) <= 32 else None
+        if media is None or not store.path(media.id).exists():
+            raise web.HTTPNotFound()
+        content_type = "image/jpeg" if media.kind == "photo" else "application/octet-stream"
+        disposition = "inline" if media.kind == "photo" else "attachment"
+        name = quote(media.name or media.id)
+        return web.FileResponse(store.path(media.id), headers={
+            "Content-Type": content_type, "Content-Disposition": f"{disposition}; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff"})
+
+    return [web.get("/media/{media_id}", serve)]

@@ -174,3 +174,22 @@ async def test_a_photo_kept_from_zalo_is_a_needs_attachment_by_our_id(engine: As
     async with app.session_maker() as session:
         need = (await session.exec(select(Need))).one_or_none()
     assert need is not None and need.attachment_file_id == f"media:{ref.ref}" and need.attachment_kind == "photo"
+
+
+async def test_the_app_serves_kept_files_by_their_id(engine: AsyncEngine, clock: FakeClock, tmp_path: Path) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.media import media_routes
+
+    app = create_app(make_settings(media_dir=str(tmp_path)), engine, clock=clock)
+    assert app.media is not None
+    ref = await app.media.keep(PDF, kind="document", name="báo giá.pdf")
+    web_app = web.Application()
+    web_app.add_routes(media_routes(app.media))
+    async with TestClient(TestServer(web_app)) as client:
+        got = await client.get(f"/media/{ref.ref}")
+        assert got.status == 200 and await got.read() == PDF
+        assert got.headers["Content-Disposition"] == "attachment; filename*=UTF-8''b%C3%A1o%20gi%C3%A1.pdf"
+        for wrong in ("0" * 24, "..%2F..%2Fetc%2Fpasswd", "a" * 40):
+            assert (await client.get(f"/media/{wrong}")).status == 404
