@@ -27,6 +27,7 @@ from bot.context import AppContext
 from bot.conversation.pipeline import Pipeline
 from bot.i18n import create_i18n
 from bot.i18n_marker import N_
+from bot.media import MediaStore
 from bot.middlewares import (
     CommitBeforeReply,
     DbSessionMiddleware,
@@ -78,6 +79,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
     )
     app.forms.register_factory("signup", signup_form)
     app.pipeline = Pipeline(app, build_flows())
+    app.media = MediaStore(settings.media_folder(), app.session_maker, clock, public_base_url=settings.public_base_url)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     quiet_end: time = time(7, 0)
     # An open form left unanswered this long is closed (nothing from it is saved).
     form_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Where files people send are kept (bot/media.py); empty: a "media" folder beside the SQLite database
+    # (./data/media with PostgreSQL).
+    media_dir: str = ""
+    # The address the app is reached at from outside (https://…); text channels get files as links under
+    # it (PUBLIC_BASE_URL/media/<id>). Empty: they are told the file is available from the centre.
+    public_base_url: str = ""
 
     @field_validator("bot_token")
     @classmethod
@@ -89,6 +96,14 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    def media_folder(self) -> Path:
+        if self.media_dir.strip():
+            return Path(self.media_dir.strip())
+        _scheme, sep, path = self.database_url.partition(":///")
+        if self.database_url.startswith("sqlite") and sep and path and ":memory:" not in path:
+            return Path(path).parent / "media"
+        return Path("data") / "media"
 
     @field_validator("admin_ids", mode="before")
     @classmethod

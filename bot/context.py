@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aiogram.utils.i18n import I18n
 
     from bot.conversation.pipeline import Pipeline
+    from bot.media import MediaStore
     from bot.services.outbox import OutboxWorker
 
 
@@ -32,6 +33,7 @@ class AppContext:
     forms: FormEngine
     outbox: OutboxWorker | None = None
     pipeline: Pipeline | None = None
+    media: MediaStore | None = None  # files people send, kept under our own ids
     # The Telegram bot's @username, for deep links (known once the bot has asked Telegram who it is).
     bot_username: str | None = None
     commune_lookup: CommuneLookup = field(init=False)

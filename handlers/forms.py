@@ -27,6 +27,7 @@ from bot.conversation.form_view import step_replies
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Choice, Reply, from_staff_html
 from bot.domain import Role
+from bot.media import STORED_PREFIX
 from bot.services import accounts
 from bot.services.forms import (
     Candidates,
@@ -177,12 +178,22 @@ async def start_form(message: Message, *, app: AppContext, session: AsyncSession
 # --- answers -------------------------------------------------------------------------------------------
 
 
-def _input_of(action: Action) -> Input | None:
+async def _attachment_of(turn: Turn, action: MediaEvent) -> str:
+    """What an attachment answer stores: Telegram's file_id when the file has one (the staff inbox sends it
+    by that), else our media id as `media:<id>` (bot/media.py)."""
+    if action.ref.startswith("tg:"):  # not kept (the download failed): Telegram's own id
+        return action.ref.removeprefix("tg:")
+    media = await repos.get_media(turn.session, media_id=action.ref)
+    if media is not None and media.channel_ids.get("telegram"):
+        return media.channel_ids["telegram"]
+    return STORED_PREFIX + action.ref
+
+
+async def _input_of(turn: Turn, action: Action) -> Input | None:
     if isinstance(action, ContactEvent):
         return ContactInput(action.phone)
     if isinstance(action, MediaEvent):
-        file_id = action.ref.removeprefix("tg:")
-        return FileInput(file_id, action.kind, action.name)
+        return FileInput(await _attachment_of(turn, action), action.kind, action.name)
     if isinstance(action, TextEvent):
         return TextInput(action.text)
     return None
@@ -203,7 +214,7 @@ async def form_input(turn: Turn, action: Action) -> None:
         if action.text.strip() in (turn._("◀ Back"),) or word in BACK_WORDS:
             await _go_back(turn, state)
             return
-    inp = _input_of(action)
+    inp = await _input_of(turn, action)
     if inp is None:
         await show(turn, state, note=turn._("I can't use that kind of message here."))
         return

@@ -309,3 +309,18 @@ class PendingMenu(SQLModel, table=True):
     external_id: str = Field(primary_key=True, max_length=64)
     items: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _ts(nullable=False)
+
+
+class Media(SQLModel, table=True):
+    """A file someone sent on any channel, kept in our media folder under `id` (bot/media.py); each
+    channel's own id for it once known (Telegram's file_id), so it is re-sent without uploading again."""
+
+    __tablename__ = "media"
+
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=16)  # "photo" | "document"
+    name: str | None = Field(default=None, max_length=255)
+    size: int
+    sha256: str = Field(max_length=64, index=True)
+    channel_ids: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)

@@ -15,6 +15,7 @@ from storage.models import (
     Conversation,
     Facility,
     Invite,
+    Media,
     Need,
     NeedEvent,
     OutboxMessage,
@@ -382,3 +383,31 @@ async def bulk_insert(session: AsyncSession, *, model: Any, rows: Sequence[dict[
     table = model.__table__
     for start in range(0, len(rows), chunk):
         await conn.execute(table.insert(), list(rows[start:start + chunk]))
+
+
+# --- media ---
+
+
+async def add_media(session: AsyncSession, *, media: Media) -> Media:
+    session.add(media)
+    await session.flush()
+    return media
+
+
+async def get_media(session: AsyncSession, *, media_id: str) -> Media | None:
+    return await session.get(Media, media_id)
+
+
+async def media_by_sha256(session: AsyncSession, *, sha256: str, kind: str) -> Media | None:
+    result = await session.exec(select(Media).where(Media.sha256 == sha256, Media.kind == kind).limit(1))
+    return result.first()
+
+
+async def set_media_channel_id(session: AsyncSession, *, media_id: str, channel: str, channel_id: str) -> None:
+    """Remember a channel's own id for a kept file (a Telegram file_id), to re-send it without uploading."""
+    media = await session.get(Media, media_id)
+    if media is None or media.channel_ids.get(channel) == channel_id:
+        return
+    media.channel_ids = {**media.channel_ids, channel: channel_id}
+    session.add(media)
+    await session.flush()

@@ -6,9 +6,11 @@ import asyncio
 import itertools
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from storage.migrate import is_at_head, upgrade_to_head
 from tests.fakebot import BOT_ID, Call, RecordingSession
 
 STAFF_ID = 9001
+TEST_MEDIA = Path(tempfile.gettempdir()) / f"kc-test-media-{os.getpid()}"  # files the tests' bots receive
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 DB_PARAMS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
 # The tests' own schema in the TEST_DATABASE_URL database, unique per test process (several runs at once —
@@ -114,6 +117,7 @@ async def sqlite_engine(tmp_path: Any) -> AsyncIterator[AsyncEngine]:
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"bot_token": "123456:TEST-token", "admin_ids": str(STAFF_ID),
                               "throttle_rate": 3.0, "throttle_burst": 6}
+    values.setdefault("media_dir", str(TEST_MEDIA))
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -55,6 +55,7 @@ class RecordingSession(BaseSession):
         self.shown: dict[tuple[int, int], tuple[str, Any]] = {}  # (chat, message) → (text, inline markup)
         self.answered: set[str] = set()  # callback queries already answered
         self.refused: list[tuple[Call, str]] = []  # what Telegram's rules refused, and why
+        self.files: dict[str, bytes] = {}  # what getFile + download give for a file_id (else made-up bytes)
 
     def fail_next(self, method: str, status: int, description: str, retry_after: int | None = None,
                   times: int = 1) -> None:
@@ -63,8 +64,9 @@ class RecordingSession(BaseSession):
     async def close(self) -> None:
         pass
 
-    async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
-        yield b""
+    async def stream_content(self, url: str, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        file_id = url.rsplit("/", 1)[-1]
+        yield self.files.get(file_id, f"content of {file_id}".encode())
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -144,6 +146,10 @@ class RecordingSession(BaseSession):
         self.shown[key] = (params.get("text") or params.get("caption") or "", _inline(params.get("reply_markup")))
 
     def _result(self, name: str, params: dict[str, Any]) -> Any:
+        if name == "GetFile":
+            file_id = params["file_id"]
+            return {"file_id": file_id, "file_unique_id": f"u-{file_id}"[:32],
+                    "file_size": len(self.files.get(file_id, b"x")), "file_path": f"documents/{file_id}"}
         if name == "GetMe":
             return {"id": BOT_ID, "is_bot": True, "first_name": "Khuyến công", "username": "khuyencong_test_bot"}
         if name in ("SendMessage", "SendDocument", "SendPhoto", "EditMessageText"):

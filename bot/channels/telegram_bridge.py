@@ -16,12 +16,13 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.utils.i18n import I18n
+from aiohttp import ClientError
 
 from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
-from bot.channels.telegram_send import TelegramReplySender, telegram_file_id
+from bot.channels.telegram_send import TelegramReplySender, telegram_media
 from bot.context import AppContext
-from bot.conversation.events import CommandEvent, Event, UnsupportedEvent
+from bot.conversation.events import CommandEvent, Event, MediaEvent, UnsupportedEvent
 from bot.conversation.pipeline import flatten
 from handlers.menu_words import BUTTONS
 
@@ -67,6 +68,8 @@ class PipelineFirst(BaseMiddleware):
         event = event_of_message(message)
         if event is None:
             return False
+        if isinstance(event.action, MediaEvent):
+            event = Event(event.who, await self._kept(bot, event.action))
         if message.text and (command := self.menu.get(message.text.strip())):
             event = Event(event.who, CommandEvent(command))  # a main-menu button
         flows = self.app.pipeline.flows  # type: ignore[union-attr]
@@ -99,10 +102,28 @@ class PipelineFirst(BaseMiddleware):
 
     async def _send(self, bot: Bot, chat_id: int, messages: list[Any], **kwargs: Any) -> None:
         try:
-            await TelegramReplySender(bot, telegram_file_id).deliver(chat_id, messages, **kwargs)
+            await TelegramReplySender(bot, *telegram_media(self.app)).deliver(chat_id, messages, **kwargs)
         except TelegramAPIError as exc:
             # What was done is committed; a reply Telegram refused is logged, not retried here.
             log.warning("a reply could not be sent: %s", exc)
+
+    async def _kept(self, bot: Bot, action: MediaEvent) -> MediaEvent:
+        """Download a received file at once into the media store; if that fails the person's file is still
+        taken, by Telegram's own id (nothing they sent is lost)."""
+        media = self.app.media
+        file_id = action.ref.removeprefix("tg:")
+        if media is None or not action.ref.startswith("tg:"):
+            return action
+        try:
+            data = await bot.download(file_id)
+            if data is None:
+                return action
+            ref = await media.keep(data.read(), kind=action.kind, name=action.name, channel="telegram",
+                                   channel_id=file_id)
+        except (TelegramAPIError, ClientError, OSError, ValueError) as exc:
+            log.warning("a received file could not be kept: %s", exc)
+            return action
+        return MediaEvent(ref.ref, action.kind, action.name, action.caption)
 
     async def _know_username(self, bot: Bot) -> None:
         """Deep links name the bot; aiogram caches getMe, so this asks Telegram once."""

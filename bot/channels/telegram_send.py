@@ -23,8 +23,11 @@ from aiogram.types import (
 
 from bot.channels.telegram_render import TelegramMessage
 from bot.conversation.replies import MediaRef
+from bot.media import media_id_of
 
-MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile | None]]
+MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile]]
+Uploaded = Callable[[MediaRef, str], Awaitable[None]]
+CHANNEL = "telegram"
 _EDIT_REFUSED = ("message can't be edited", "message to edit not found", "there is no text in the message")
 
 
@@ -41,9 +44,10 @@ def markup_of(data: dict[str, Any] | None) -> InlineKeyboardMarkup | ReplyKeyboa
 
 
 class TelegramReplySender:
-    def __init__(self, bot: Bot, media_file: MediaFile | None = None) -> None:
+    def __init__(self, bot: Bot, media_file: MediaFile | None = None, uploaded: Uploaded | None = None) -> None:
         self.bot = bot
         self.media_file = media_file
+        self.uploaded = uploaded  # told Telegram's file_id for a file it was sent as an upload
 
     async def deliver(self, chat_id: int, messages: Sequence[TelegramMessage], *,
                       edit_message_id: int | None = None, callback_query_id: str | None = None) -> list[int]:
@@ -66,6 +70,18 @@ class TelegramReplySender:
                 continue
             shown.append(await self._send(chat_id, message))
         return shown
+
+    async def _send_media(self, chat_id: int, message: TelegramMessage, media: MediaRef, media_file: MediaFile) -> int:
+        """A kept file: by Telegram's cached file_id, else uploaded (and its new file_id remembered)."""
+        file = await media_file(media)
+        send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
+        sent: Message = await send(chat_id, file, caption=message.text or None, parse_mode="HTML",
+                                   reply_markup=markup_of(message.reply_markup))
+        if isinstance(file, BufferedInputFile) and self.uploaded is not None:
+            new_id = sent.photo[-1].file_id if sent.photo else (sent.document.file_id if sent.document else None)
+            if new_id:
+                await self.uploaded(media, new_id)
+        return sent.message_id
 
     async def _retire(self, chat_id: int, message_id: int) -> None:
         try:
@@ -92,27 +108,38 @@ class TelegramReplySender:
 
     async def _send(self, chat_id: int, message: TelegramMessage) -> int:
         markup = markup_of(message.reply_markup)
-        file = await self._file(message)
-        if file is not None:
-            send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
-            sent: Message = await send(chat_id, file, caption=message.text or None, parse_mode="HTML",
-                                       reply_markup=markup)
-            return sent.message_id
+        if message.method == "document" and message.file is not None:
+            upload = BufferedInputFile(message.file.data, filename=message.file.name)
+            sent_file: Message = await self.bot.send_document(chat_id, upload, caption=message.text or None,
+                                                              parse_mode="HTML", reply_markup=markup)
+            return sent_file.message_id
+        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
+            return await self._send_media(chat_id, message, message.media, self.media_file)
         # A notice is plain text (a toast's); sent as a message it is escaped like any other words.
         text = escape(message.text, quote=False) if message.method == "notice" else message.text
         sent = await self.bot.send_message(chat_id=chat_id, text=text or "…", parse_mode="HTML",
                                            reply_markup=markup)
         return sent.message_id
 
-    async def _file(self, message: TelegramMessage) -> str | BufferedInputFile | None:
-        """What to upload or re-send: a file made for this reply, or a stored file the channel can reach."""
-        if message.method == "document" and message.file is not None:
-            return BufferedInputFile(message.file.data, filename=message.file.name)
-        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
-            return await self.media_file(message.media)
-        return None
 
+def telegram_media(app: Any) -> tuple[MediaFile | None, Uploaded | None]:
+    """How the sender gets a kept file (`app.media`, bot/media.py): the cached file_id, else the bytes.
+    A file Telegram already holds (`tg:<file_id>`, as received before the media store) goes by its id."""
+    media = getattr(app, "media", None)
 
-async def telegram_file_id(media: MediaRef) -> str | None:
-    """A file Telegram already holds (`tg:<file_id>`, as received) is re-sent by its id."""
-    return media.ref.removeprefix("tg:") if media.ref.startswith("tg:") else None
+    async def media_file(ref: MediaRef) -> str | BufferedInputFile:
+        if ref.ref.startswith("tg:"):
+            return ref.ref.removeprefix("tg:")
+        if media is None:
+            raise LookupError(f"no media store for {ref.ref}")
+        media_id = media_id_of(ref.ref) or ref.ref
+        cached = await media.channel_id(media_id, CHANNEL)
+        if cached:
+            return str(cached)
+        return BufferedInputFile(await media.read(media_id), filename=ref.name or media_id)
+
+    async def uploaded(ref: MediaRef, file_id: str) -> None:
+        if media is not None and not ref.ref.startswith("tg:"):
+            await media.remember(media_id_of(ref.ref) or ref.ref, CHANNEL, file_id)
+
+    return media_file, uploaded

@@ -46,9 +46,11 @@ class TextRenderer:
         self.caps = caps
         self.media_url = media_url
 
-    def render(self, reply: Reply, *, zero: Choice | None = None, hint: str | None = None) -> Rendered:
+    def render(self, reply: Reply, *, zero: Choice | None = None, hint: str | None = None,
+               unavailable: str | None = None) -> Rendered:
         """`zero` is the "0." line (e.g. back to the menu); `hint` a line under the numbers
-        ("Type the number of your choice."), both already translated."""
+        ("Type the number of your choice."); `unavailable` what to say of a file that has no link (no
+        PUBLIC_BASE_URL), all already translated."""
         blocks = [runs_of(block.parts) for block in reply.blocks]
         blocks = [[r.with_text(run_text(r)) for r in block] for block in blocks if block]
         menu: dict[str, tuple[str, str]] = {}
@@ -62,7 +64,7 @@ class TextRenderer:
                 joined.extend([Run("\n")] if joined else [])
                 joined.extend(line)
             blocks.append(joined)
-        media_line, photo_url = self._media(reply.media)
+        media_line, photo_url = self._media(reply.media, unavailable)
         if media_line:
             blocks.insert(0, [Run(media_line)])
         texts = ["".join(r.text for r in piece) for piece in pack_blocks(blocks, self.caps.max_text, len)]
@@ -73,15 +75,18 @@ class TextRenderer:
             messages.insert(0, TextMessage("", photo_url))
         return Rendered(messages=list(messages), menu=menu)
 
-    def _media(self, media: MediaRef | None) -> tuple[str | None, str | None]:
-        """(a link line, a photo URL): photos go as photos when we can serve them, the rest as links."""
+    def _media(self, media: MediaRef | None, unavailable: str | None) -> tuple[str | None, str | None]:
+        """(a link line, a photo URL): photos go as photos when we can serve them, the rest as links;
+        without a link, a line naming the file and where to get it."""
         if media is None:
             return None, None
         url = self.media_url(media)
         if url and media.kind == "photo":
             return None, url
         name = media.name or media.kind
-        return (f"📎 {name}: {url}" if url else f"📎 {name}"), None
+        if url:
+            return f"📎 {name}: {url}", None
+        return (f"📎 {name} — {unavailable}" if unavailable else f"📎 {name}"), None
 
 
 def resolve_number(text: str, menu: dict[str, tuple[str, str]]) -> tuple[str, str] | None:

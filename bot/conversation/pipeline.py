@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 SORRY = N_("Sorry, something went wrong on our side. Please try again in a moment.")
 CHOOSE_HINT = N_("Type the number of your choice.")
 MENU_LINE = N_("Menu")
+FILE_AT_CENTRE = N_("the file is available from the centre.")
 
 
 @dataclass
@@ -232,8 +233,9 @@ class Pipeline:
         rendered = []
         menu: dict[str, Any] = {}
         for reply in turn.replies:
-            out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT)) if reply.choices else \
-                renderer.render(reply)
+            extra = {"unavailable": turn._(FILE_AT_CENTRE)} if reply.media is not None else {}
+            out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT), **extra) if reply.choices else \
+                renderer.render(reply, **extra)
             menu = {k: list(v) for k, v in out.menu.items()} or menu
             rendered.append(out)
         if turn.replies:

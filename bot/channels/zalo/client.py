@@ -218,6 +218,22 @@ class ZaloClient:
             payload["caption"] = caption
         return await self.call("sendPhoto", payload)
 
+    async def download(self, url: str, limit: int) -> bytes:
+        """A file Zalo gave a URL for (a received photo: such URLs expire, so it is fetched at once)."""
+        if not url.startswith(("https://", "http://")):
+            raise ZaloBadRequest("not a file URL")
+        http = await self._http()
+        try:
+            async with http.get(url, timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+                if resp.status != 200:
+                    raise ZaloNotSent(f"file download answered {resp.status}")
+                data = await resp.content.read(limit + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ZaloNotSent(f"file download failed: {type(exc).__name__}") from exc
+        if len(data) > limit:
+            raise ZaloBadRequest(f"file over {limit} bytes")
+        return data
+
     async def send_sticker(self, chat_id: str, sticker: str) -> dict[str, Any]:
         return await self.call("sendSticker", {"chat_id": chat_id, "sticker": sticker})
 

@@ -21,8 +21,9 @@ from bot.channels.zalo.client import (
     ZaloUnauthorized,
     ZaloUpdate,
 )
-from bot.channels.zalo.inbound import RecentIds, event_of
+from bot.channels.zalo.inbound import CHANNEL, RecentIds, event_of
 from bot.conversation.pipeline import Pipeline, flatten
+from bot.media import MAX_BYTES
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
@@ -32,7 +33,8 @@ class ZaloChannel:
     def __init__(self, client: ZaloClient, pipeline: Pipeline, *, renderer: TextRenderer | None = None,
                  poll_timeout: int = 30, sleep: Callable[[float], object] = asyncio.sleep) -> None:
         self.client, self.pipeline = client, pipeline
-        self.renderer = renderer or TextRenderer()
+        media = pipeline.app.media
+        self.renderer = renderer or (TextRenderer(media_url=media.url) if media is not None else TextRenderer())
         self.poll_timeout = poll_timeout
         self._sleep = sleep
         self._seen = RecentIds()
@@ -71,8 +73,20 @@ class ZaloChannel:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def _kept_photo(self, update: ZaloUpdate) -> str | None:
+        """A received photo, downloaded at once into the media store (Zalo's URLs expire); its id."""
+        media = self.pipeline.app.media
+        if update.event_name != "message.image.received" or not update.photo_url or media is None:
+            return None
+        try:
+            data = await self.client.download(update.photo_url, MAX_BYTES)
+            return (await media.keep(data, kind="photo", channel=CHANNEL)).ref
+        except (ZaloError, OSError, ValueError) as exc:
+            log.warning("Zalo: a received photo could not be kept: %s", exc)
+            return None
+
     async def _handle(self, update: ZaloUpdate) -> None:
-        event = event_of(update)
+        event = event_of(update, media_ref=await self._kept_photo(update))
         if event is None:
             return
         key = update.sender_id
