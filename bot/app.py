@@ -12,7 +12,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeDefault
-from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers
@@ -25,7 +24,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import AppContext
 from bot.conversation.pipeline import Pipeline
-from bot.i18n import create_i18n
+from bot.i18n import I18n, create_i18n
 from bot.i18n_marker import N_
 from bot.media import MediaStore
 from bot.middlewares import (

@@ -16,9 +16,8 @@ from bot.services.communes import CommuneDirectory, CommuneLookup
 from bot.services.forms.engine import FormEngine
 
 if TYPE_CHECKING:
-    from aiogram.utils.i18n import I18n
-
     from bot.conversation.pipeline import Pipeline
+    from bot.i18n import I18n
     from bot.media import MediaStore
     from bot.services.outbox import OutboxWorker
 

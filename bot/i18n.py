@@ -1,4 +1,4 @@
-"""Gettext catalogs (Babel) used through aiogram.utils.i18n, compiled from the .po files at every start.
+"""Gettext catalogs (Babel), compiled from the .po files at every start.
 
 Nothing is written next to the catalogs: an installed wheel's site-packages may be read-only, and no .mo
 can be stale when there is none (compiling both catalogs takes ~15 ms).
@@ -6,12 +6,13 @@ can be stale when there is none (compiling both catalogs takes ~15 ms).
 
 from __future__ import annotations
 
+import gettext as gettext_module
 import io
 import logging
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-
-from aiogram.utils.i18n import I18n
 
 from bot.config import SUPPORTED_LOCALES
 
@@ -46,16 +47,68 @@ def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, bytes]:
     return compiled
 
 
+class I18n:
+    """The catalogs, and the reader's language for the code running now (a context variable, so
+    concurrent updates of people with different languages never mix)."""
+
+    def __init__(self, translations: dict[str, gettext_module.GNUTranslations], *, default_locale: str) -> None:
+        self.locales = translations
+        self.default_locale = default_locale
+        self.path = LOCALES_DIR
+
+    @property
+    def available_locales(self) -> tuple[str, ...]:
+        return tuple(self.locales)
+
+    @property
+    def current_locale(self) -> str:
+        return _LOCALE.get() or self.default_locale
+
+    @current_locale.setter
+    def current_locale(self, value: str) -> None:
+        _LOCALE.set(value)
+
+    @contextmanager
+    def use_locale(self, locale: str) -> Iterator[None]:
+        token = _LOCALE.set(locale)
+        try:
+            yield
+        finally:
+            _LOCALE.reset(token)
+
+    @contextmanager
+    def context(self) -> Iterator[I18n]:
+        """Make this the catalogs `gettext` below reads (one per app; tests build several)."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
+    def gettext(self, singular: str, plural: str | None = None, n: int = 1, locale: str | None = None) -> str:
+        translations = self.locales.get(locale or self.current_locale)
+        if translations is None:
+            return singular if n == 1 or plural is None else plural
+        return translations.gettext(singular) if plural is None else translations.ngettext(singular, plural, n)
+
+
+_LOCALE: ContextVar[str | None] = ContextVar("kc_locale", default=None)
+_CURRENT: ContextVar[I18n | None] = ContextVar("kc_i18n", default=None)
+
+
+def gettext(singular: str, plural: str | None = None, n: int = 1) -> str:
+    """The text in the current reader's language (inside `I18n.context()`); the id itself outside one."""
+    i18n = _CURRENT.get()
+    if i18n is None:
+        return singular if n == 1 or plural is None else plural
+    return i18n.gettext(singular, plural, n)
+
+
 def create_i18n(default_locale: str) -> I18n:
-    """aiogram's I18n over the compiled catalogs. It reads .mo files from a folder once, in its constructor:
-    a private temporary one, removed at once (the catalogs' own folder may be read-only)."""
-    with tempfile.TemporaryDirectory(prefix="khuyencong-locales-") as tmp:
-        for locale, data in compile_catalogs().items():
-            folder = Path(tmp) / locale / "LC_MESSAGES"
-            folder.mkdir(parents=True)
-            (folder / f"{DOMAIN}.mo").write_bytes(data)
-        i18n = I18n(path=tmp, default_locale=default_locale, domain=DOMAIN)
-    i18n.path = LOCALES_DIR
+    """The catalogs compiled in memory at every start (nothing written beside them)."""
+    translations = {locale: gettext_module.GNUTranslations(io.BytesIO(data))
+                    for locale, data in compile_catalogs().items()}
+    i18n = I18n(translations, default_locale=default_locale)
     missing = set(SUPPORTED_LOCALES) - set(i18n.available_locales)
     if missing:
         log.warning("no catalog for %s in %s; texts will show in English", ", ".join(sorted(missing)), LOCALES_DIR)

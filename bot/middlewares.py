@@ -8,20 +8,20 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware, Bot, Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TgUser
-from aiogram.utils.i18n import I18nMiddleware
-from aiogram.utils.i18n import gettext as _
 from aiohttp import ClientConnectorError
 
 from bot.clock import Clock
 from bot.context import AppContext
 from bot.errors import DomainError
+from bot.i18n import I18n
+from bot.i18n import gettext as _
 from bot.services.accounts import effective_role, locale_from_language_code
 from storage import repos
 
@@ -137,15 +137,28 @@ class UserMiddleware(BaseMiddleware):
         return await handler(event, data)
 
 
-class LocaleMiddleware(I18nMiddleware):
+class LocaleMiddleware(BaseMiddleware):
     """Stored choice first; otherwise Telegram's language_code (vi → vi, en → en, else the default)."""
 
-    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+    def __init__(self, i18n: I18n) -> None:
+        self.i18n = i18n
+
+    def setup(self, router: Router) -> None:
+        router.message.outer_middleware(self)
+        router.callback_query.outer_middleware(self)
+
+    def get_locale(self, data: dict[str, Any]) -> str:
         user = data.get("user")
         if user is not None and user.locale in self.i18n.available_locales:
             return user.locale
         tg_user: TgUser | None = data.get("event_from_user")
         return locale_from_language_code(tg_user.language_code if tg_user else None, self.i18n.default_locale)
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        data["i18n"] = self.i18n
+        with self.i18n.context(), self.i18n.use_locale(self.get_locale(data)):
+            return await handler(event, data)
 
 
 class ErrorReplyMiddleware(BaseMiddleware):

@@ -9,8 +9,6 @@ from typing import Any
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
@@ -27,6 +25,8 @@ from bot.domain import (
     shown,
 )
 from bot.errors import NotFound
+from bot.i18n import I18n
+from bot.i18n import gettext as _
 from bot.services import announcements as svc
 from bot.services.outbox import enqueue
 from bot.services.validation import format_phone

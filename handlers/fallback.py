@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import gettext as _
 
 router = Router(name="fallback")
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, TelegramObject
-from aiogram.utils.i18n import gettext as _
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.capabilities import TELEGRAM
@@ -27,6 +26,7 @@ from bot.conversation.form_view import step_replies
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Choice, Reply, from_staff_html
 from bot.domain import Role
+from bot.i18n import gettext as _
 from bot.media import STORED_PREFIX
 from bot.services import accounts
 from bot.services.forms import (
@@ -160,11 +160,9 @@ async def start_form(message: Message, *, app: AppContext, session: AsyncSession
                      data: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
                      intro: str | None = None) -> None:
     """Begin a form from a handler still on aiogram: the first step is rendered like every other step."""
-    from aiogram.utils.i18n import get_i18n
-
     from bot.channels.telegram_send import TelegramReplySender
 
-    locale = get_i18n().current_locale
+    locale = app.i18n.current_locale
     who = Who("telegram", str(message.chat.id), "", locale)
     turn = Turn(app, session, who, user, accounts.effective_role(user, app.settings.admin_ids), locale,
                 TELEGRAM, None)

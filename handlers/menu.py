@@ -11,10 +11,10 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import KeyboardButton, Message, MessageEntity, ReplyKeyboardMarkup, TelegramObject
-from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot.domain import Role
+from bot.i18n import I18n
+from bot.i18n import gettext as _
 from handlers.menu_words import BUTTONS
 
 

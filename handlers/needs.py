@@ -5,13 +5,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from aiogram.utils.i18n import gettext as _
-
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Reply, from_staff_html
 from bot.domain import CATEGORY_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, Role
+from bot.i18n import gettext as _
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
 from handlers import forms

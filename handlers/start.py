@@ -5,13 +5,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from aiogram.utils.i18n import gettext as _
-
 from bot.channels.telegram_render import html_text
 from bot.conversation.events import CommandEvent
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, from_staff_html
 from bot.domain import Role
+from bot.i18n import gettext as _
 from bot.services import accounts
 from bot.services.announcements import set_announcements_off
 from handlers import forms

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
-from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import gettext as _
 
 router = Router(name="throttle")
 

@@ -15,7 +15,6 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
-from aiogram.utils.i18n import I18n
 from aiohttp import ClientError
 
 from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
@@ -24,6 +23,7 @@ from bot.channels.telegram_send import TelegramReplySender, telegram_media
 from bot.context import AppContext
 from bot.conversation.events import CommandEvent, Event, MediaEvent, UnsupportedEvent
 from bot.conversation.pipeline import flatten
+from bot.i18n import I18n
 from handlers.menu_words import BUTTONS
 
 log = logging.getLogger(__name__)
