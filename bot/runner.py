@@ -75,7 +75,7 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
 
 async def _run_telegram(settings: Settings, app: AppContext, clock: SystemClock, zalo: ZaloClient | None,
                         on_ready: Callable[[], None] | None) -> None:
-    from bot.app import create_bot
+    from bot.channels.telegram_app import create_bot
 
     bot = create_bot(settings, clock)
     # The outbox uses its own Bot without in-request retries: a 429 reschedules the row instead. It also
@@ -131,7 +131,8 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
 
 
 async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
-    from bot.app import attach_outbox, create_dispatcher, set_command_menu
+    from bot.app import attach_outbox
+    from bot.channels.telegram_app import create_dispatcher, set_command_menu
     from bot.channels.zalo.runner import ZaloChannel
     from bot.scheduler import create_scheduler, reminders_tick
 
@@ -203,7 +204,8 @@ async def deliver(settings: Settings) -> None:
     PostgreSQL and share the work."""
     import signal
 
-    from bot.app import attach_outbox, create_app, create_bot
+    from bot.app import attach_outbox, create_app
+    from bot.channels.telegram_app import create_bot
 
     channels = settings.channels()
     clock = SystemClock()

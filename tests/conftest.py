@@ -21,12 +21,13 @@ from aiogram.types import Update
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.app import create_app, create_dispatcher
+from bot.app import create_app
 from bot.channels.telegram import TelegramSender
+from bot.channels.telegram_app import create_dispatcher
+from bot.channels.telegram_middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.context import AppContext
-from bot.middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
 from bot.services.outbox import OutboxWorker
 from storage.db import create_engine
 from storage.migrate import is_at_head, upgrade_to_head

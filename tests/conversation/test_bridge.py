@@ -10,7 +10,8 @@ from aiogram import Bot
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import create_app, create_dispatcher
+from bot.app import create_app
+from bot.channels.telegram_app import create_dispatcher
 from bot.clock import FakeClock
 from storage.migrate import upgrade_to_head
 from tests.conftest import make_settings

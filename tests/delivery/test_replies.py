@@ -3,8 +3,8 @@
 import pytest
 from aiogram.exceptions import TelegramNetworkError
 
+from bot.channels.telegram_middlewares import RetryAfterMiddleware
 from bot.clock import FakeClock
-from bot.middlewares import RetryAfterMiddleware
 from tests.conftest import ChatHarness, Person
 from tests.delivery.conftest import sandbox_bot
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from bot.app import create_bot
 from bot.channels.base import TransientError
+from bot.channels.telegram_app import create_bot
 from bot.clock import FakeClock
 from bot.services.outbox import OutboxWorker
 from storage.db import create_session_maker

@@ -9,7 +9,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
 from bot.app import create_app
-from bot.middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
+from bot.channels.telegram_middlewares import CommitBeforeReply, EditOfNothingIsDone, RetryAfterMiddleware
 from tests.conftest import ChatHarness, make_settings
 from tests.fakebot import RecordingSession
 

@@ -5,7 +5,7 @@ import logging
 from aiogram.types import Update
 from sqlmodel import select
 
-from bot.app import set_command_menu
+from bot.channels.telegram_app import set_command_menu
 from storage.models import Facility, Need, User
 from tests.conftest import STAFF_ID, ChatHarness, Person, file_need, register_facility
 from tests.updates.test_invites import join, make_invite
