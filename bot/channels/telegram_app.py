@@ -13,7 +13,6 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
-import handlers
 from bot.app import MENU
 from bot.channels.telegram_bridge import PipelineFirst
 from bot.channels.telegram_middlewares import (
@@ -27,6 +26,7 @@ from bot.channels.telegram_middlewares import (
     ThrottleMiddleware,
     UserMiddleware,
 )
+from bot.channels.telegram_routers import routers
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AppContext
@@ -66,7 +66,7 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
     dp.message.outer_middleware(OpenFormGuard(app))
     dp.callback_query.outer_middleware(OpenFormGuard(app))
-    for router in handlers.routers():
+    for router in routers():
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.
         router._parent_router = None
