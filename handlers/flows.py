@@ -21,11 +21,12 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, needs, privacy, profile, start, subscriptions
+    from handlers import forms, help, link, needs, privacy, profile, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
     help.register(flows)
+    link.register(flows)
     needs.register(flows)
     privacy.register(flows)
     profile.register(flows)
