@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     zalo_api_base: str = ZALO_API
     database_url: str = "sqlite+aiosqlite:///./data/khuyencong.db"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Staff on Zalo from the start (comma-separated hex user ids), as ADMIN_IDS are on Telegram.
+    zalo_admin_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Where notifications go for a person with several channels: the identity they wrote from last
+    # ("last") or the one they started with ("first").
+    notify_identity: Literal["last", "first"] = "last"
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
     province_code: int = 91
@@ -117,6 +123,20 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("zalo_admin_ids", mode="before")
+    @classmethod
+    def _split_zalo_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip().lower() for p in value.replace(";", ",").split(",")]
+            if any(p and not re.fullmatch(r"[0-9a-f]{1,64}", p) for p in parts):
+                raise ValueError("must be comma-separated hexadecimal Zalo user ids")
+            return frozenset(p for p in parts if p)
+        return value
+
+    def staff_identities(self) -> frozenset[tuple[str, str]]:
+        """(channel, external id) of everyone who is staff by the settings (ADMIN_IDS, ZALO_ADMIN_IDS)."""
+        return frozenset({("telegram", str(i)) for i in self.admin_ids} | {("zalo", z) for z in self.zalo_admin_ids})
 
     @field_validator("telegram_api_base", "zalo_api_base")
     @classmethod

@@ -35,13 +35,14 @@ def private_only(turn: Turn) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, inbox, invites, needs, privacy, profile, reports, start, subscriptions
+    from handlers import forms, help, inbox, invites, link, needs, privacy, profile, reports, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
     help.register(flows)
     inbox.register(flows)
     invites.register(flows)
+    link.register(flows)
     needs.register(flows)
     privacy.register(flows)
     profile.register(flows)

@@ -37,7 +37,9 @@ def help_blocks(_: Callable[[str], str], role: Role) -> list[Block]:
                  _("/reportschedule – set a recurring report deadline for collaborators"),
                  _("/reports – which collaborators have reported")]
         blocks.append(Block(Bold(_("Staff")), "\n", "\n".join(staff)))
-    blocks.append(Block("\n".join([_("/language – change language"), _("/mydata – see everything stored about you"),
+    blocks.append(Block("\n".join([_("/language – change language"),
+                                   _("/link – use the bot on another channel too (Telegram, Zalo)"),
+                                   _("/mydata – see everything stored about you"),
                                    _("/forget – delete your personal data"),
                                    _("/cancel – stop what you are filling in")])))
     return blocks

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -26,8 +26,10 @@ def _fk(target: str, *, index: bool = True) -> Any:
 
 
 class User(SQLModel, table=True):
+    """A person (role, language, commune, consent, facility ownership). How channels know them is in
+    `identities`; `channel`/`external_id` here are the identity notifications go to."""
+
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_users_channel_external"),)
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -47,6 +49,52 @@ class User(SQLModel, table=True):
     topics: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+
+
+class Identity(SQLModel, table=True):
+    """One channel account of a person (`telegram:123`, `zalo:6ede9afa…`); a person links several with /link."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identities_channel_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], index=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    display_name: str | None = Field(default=None, max_length=120)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime | None = _ts()
+
+
+@event.listens_for(User, "after_insert")
+def _first_identity(mapper: Any, connection: Any, user: User) -> None:
+    """Creating a person creates their identity (the address they were created with), wherever it happens."""
+    connection.execute(Identity.__table__.insert().values(  # type: ignore[attr-defined]
+        user_id=user.id, channel=user.channel, external_id=user.external_id, created_at=user.created_at))
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code shown on one channel and typed on another to link both to one person (stored hashed)."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], index=True)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+
+
+class LinkAttempt(SQLModel, table=True):
+    """A wrong link code typed by one channel identity (counted to stop guessing)."""
+
+    __tablename__ = "link_attempts"
+    __table_args__ = (Index("ix_link_attempts_who", "channel", "external_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
 
 
 class Facility(SQLModel, table=True):

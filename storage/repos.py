@@ -10,11 +10,15 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.text import fold
 from storage.models import (
     Announcement,
     Conversation,
     Facility,
+    Identity,
     Invite,
+    LinkAttempt,
+    LinkCode,
     Media,
     Need,
     NeedEvent,
@@ -31,7 +35,10 @@ from storage.models import (
 
 
 async def get_user(session: AsyncSession, *, channel: str, external_id: str) -> User | None:
-    result = await session.exec(select(User).where(User.channel == channel, User.external_id == external_id))
+    """The person one channel account belongs to (through `identities`)."""
+    result = await session.exec(
+        select(User).join(Identity, col(Identity.user_id) == col(User.id))
+        .where(Identity.channel == channel, Identity.external_id == external_id))
     return result.first()
 
 
@@ -62,11 +69,91 @@ async def users_by_external_ids(session: AsyncSession, *, channel: str, external
     if not external_ids:
         return []
     return (await session.exec(
-        select(User).where(User.channel == channel, col(User.external_id).in_(external_ids)))).all()
+        select(User).join(Identity, col(Identity.user_id) == col(User.id))
+        .where(Identity.channel == channel, col(Identity.external_id).in_(external_ids)).distinct())).all()
 
 
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:
     await session.exec(delete(User).where(col(User.id) == user_id))  # type: ignore[call-overload]
+
+
+# --- identities (a person's channel accounts) ---
+
+
+async def get_identity(session: AsyncSession, *, channel: str, external_id: str) -> Identity | None:
+    result = await session.exec(
+        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id))
+    return result.first()
+
+
+async def identities_of(session: AsyncSession, *, user_id: int) -> Sequence[Identity]:
+    result = await session.exec(
+        select(Identity).where(Identity.user_id == user_id).order_by(col(Identity.created_at), col(Identity.id)))
+    return result.all()
+
+
+async def move_identity(session: AsyncSession, *, identity: Identity, user_id: int) -> Identity:
+    identity.user_id = user_id
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def delete_pending_menus_of(session: AsyncSession, *, identities: Sequence[tuple[str, str]]) -> None:
+    for channel, external_id in identities:
+        await session.exec(delete(PendingMenu).where(  # type: ignore[call-overload]
+            col(PendingMenu.channel) == channel, col(PendingMenu.external_id) == external_id))
+
+
+async def has_own_data(session: AsyncSession, *, user_id: int) -> bool:
+    """Does the person own anything besides their account (a facility, needs, sign-ups, reports)?"""
+    checks = (
+        select(Facility.id).where(Facility.owner_user_id == user_id),
+        select(Need.id).where(or_(Need.registrant_user_id == user_id, Need.filed_by_user_id == user_id)),
+        select(Signup.id).where(Signup.user_id == user_id),
+        select(ReportSubmission.id).where(ReportSubmission.user_id == user_id),
+    )
+    for query in checks:
+        if (await session.exec(query.limit(1))).first() is not None:
+            return True
+    return False
+
+
+# --- link codes ---
+
+
+async def get_link_code(session: AsyncSession, *, code_hash: str) -> LinkCode | None:
+    return await session.get(LinkCode, code_hash)
+
+
+async def delete_link_codes_of(session: AsyncSession, *, user_id: int) -> None:
+    await session.exec(delete(LinkCode).where(col(LinkCode.user_id) == user_id))  # type: ignore[call-overload]
+
+
+async def claim_link_code(session: AsyncSession, *, code_hash: str, now: datetime) -> bool:
+    """Mark an unused, unexpired code used; False if it was used meanwhile (single use, race-safe)."""
+    result = await session.exec(
+        update(LinkCode)  # type: ignore[call-overload]
+        .where(col(LinkCode.code_hash) == code_hash, col(LinkCode.used_at).is_(None), col(LinkCode.expires_at) > now)
+        .values(used_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def link_failures_since(session: AsyncSession, *, channel: str, external_id: str,
+                              since: datetime) -> Sequence[datetime]:
+    """When this channel account typed a wrong link code since `since`, oldest first."""
+    result = await session.exec(
+        select(LinkAttempt.created_at).where(LinkAttempt.channel == channel, LinkAttempt.external_id == external_id,
+                                             col(LinkAttempt.created_at) > since)
+        .order_by(col(LinkAttempt.created_at)))
+    return result.all()
+
+
+async def delete_link_attempts(session: AsyncSession, *, identities: Sequence[tuple[str, str]]) -> None:
+    for channel, external_id in identities:
+        await session.exec(delete(LinkAttempt).where(  # type: ignore[call-overload]
+            col(LinkAttempt.channel) == channel, col(LinkAttempt.external_id) == external_id))
 
 
 # --- facilities ---
@@ -88,8 +175,6 @@ async def facilities_in_commune(
     facilities = (await session.exec(query)).all()
     if name_like:
         # Matched in Python, accent- and case-free: SQLite's lower() knows only ASCII letters.
-        from bot.services.validation import fold
-
         wanted = fold(name_like)
         facilities = [f for f in facilities if wanted in fold(f.name)]
     return facilities[:limit]
@@ -226,12 +311,22 @@ async def user_with_conversation(
     session: AsyncSession, *, channel: str, external_id: str
 ) -> tuple[User | None, Conversation | None]:
     """Who is writing and their open form, in one query (this runs for every update)."""
+    user, _identity, conversation = await identity_with_conversation(session, channel=channel,
+                                                                     external_id=external_id)
+    return user, conversation
+
+
+async def identity_with_conversation(
+    session: AsyncSession, *, channel: str, external_id: str
+) -> tuple[User | None, Identity | None, Conversation | None]:
+    """The person behind a channel account, that account, and the person's open form, in one query."""
     row = (await session.exec(
-        select(User, Conversation)
+        select(User, Identity, Conversation)
+        .join(Identity, col(Identity.user_id) == col(User.id))
         .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
-        .where(User.channel == channel, User.external_id == external_id)
+        .where(Identity.channel == channel, Identity.external_id == external_id)
     )).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,

@@ -22,7 +22,7 @@ from bot.context import AppContext
 from bot.errors import DomainError
 from bot.i18n import I18n
 from bot.i18n import gettext as _
-from bot.services.accounts import effective_role, locale_from_language_code
+from bot.services.accounts import effective_role, locale_from_language_code, seen
 from storage import repos
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,11 @@ class UserMiddleware(BaseMiddleware):
         session = data["session"]
         user = conversation = None
         if tg_user is not None:
-            user, conversation = await repos.user_with_conversation(session, channel=CHANNEL,
-                                                                    external_id=str(tg_user.id))
+            user, identity, conversation = await repos.identity_with_conversation(
+                session, channel=CHANNEL, external_id=str(tg_user.id))
+            if user is not None and identity is not None:
+                await seen(session, clock=self.app.clock, user=user, identity=identity,
+                           notify=self.app.settings.notify_identity)
             if user is not None and user.unreachable_at is not None:
                 user.unreachable_at = None  # they wrote again: reachable
                 session.add(user)

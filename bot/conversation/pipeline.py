@@ -38,7 +38,8 @@ from bot.conversation.replies import Block, Choice, Rendered, Reply
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
-from bot.services.accounts import effective_role, locale_from_language_code
+from bot.services.accounts import effective_role, locale_from_language_code, seen
+from bot.text import fold
 from storage import repos
 from storage.models import Conversation, User
 
@@ -91,6 +92,8 @@ class Flows:
         self.commands: dict[str, Flow] = {}
         self.actions: dict[str, Flow] = {}
         self.words: dict[str, str] = {}  # folded word → command name ("menu", "tro giup" → help)
+        # Words followed by the command's argument ("lien ket ABCD2345" → /link ABCD2345).
+        self.arg_words: dict[str, str] = {}
         self.form_input: Flow | None = None
         self.fallback: Flow | None = None
         self.unsupported: Flow | None = None
@@ -118,8 +121,8 @@ class Flows:
         if isinstance(action, TextEvent):
             if (hit := resolve_number(action.text, menu)) is not None:
                 action = ChooseEvent(*hit)
-            elif turn.conversation is None and (command := self.words.get(_fold(action.text))) is not None:
-                action = CommandEvent(command)
+            elif turn.conversation is None and (command := self._word_command(action.text)) is not None:
+                action = command
         if isinstance(action, CommandEvent):
             if turn.conversation is not None and self.form_input is not None and action.name not in self.always:
                 return self.form_input, action
@@ -134,6 +137,16 @@ class Flows:
             return self.unsupported or self.fallback, action
         return self.fallback, action
 
+    def _word_command(self, text: str) -> CommandEvent | None:
+        """A command typed as words: "tro giup" → /help, "liên kết ABCD2345" → /link ABCD2345."""
+        folded = _fold(text)
+        if (command := self.words.get(folded)) is not None:
+            return CommandEvent(command)
+        for word, command in self.arg_words.items():
+            if folded.startswith(word + " "):
+                return CommandEvent(command, " ".join(text.split()[len(word.split()):]))
+        return None
+
 
 def _in_group(action: Action) -> bool:
     return isinstance(action, UnsupportedEvent) and action.what == "group"
@@ -144,8 +157,6 @@ async def _silent(turn: Turn, action: Action) -> None:
 
 
 def _fold(text: str) -> str:
-    from bot.services.validation import fold
-
     return fold(text).strip()
 
 
@@ -171,10 +182,13 @@ class Pipeline:
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
-            user, conversation = await repos.user_with_conversation(session, channel=who.channel,
-                                                                    external_id=who.external_id)
+            user, identity, conversation = await repos.identity_with_conversation(
+                session, channel=who.channel, external_id=who.external_id)
             if fallthrough and conversation is None:
                 return None
+            if user is not None and identity is not None:
+                await seen(session, clock=self.app.clock, user=user, identity=identity,
+                           notify=self.app.settings.notify_identity)
             turn = self._turn(session, who, user, conversation, renderer.caps)
             if _in_group(event.action):
                 # Served only in private chats: one polite answer there, and nothing about the person
@@ -214,8 +228,9 @@ class Pipeline:
 
     def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
               caps: Capabilities) -> Turn:
-        telegram_id = int(who.external_id) if who.channel == "telegram" and who.external_id.isdigit() else None
-        role = effective_role(user, self.app.settings.admin_ids, telegram_id=telegram_id)
+        settings = self.app.settings
+        role = effective_role(user, settings.admin_ids, who=(who.channel, who.external_id),
+                              staff=settings.staff_identities())
         locale = user.locale if user is not None else locale_from_language_code(
             who.language, self.app.settings.default_locale)
         return Turn(self.app, session, who, user, role, locale, caps, conversation)

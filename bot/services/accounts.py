@@ -20,6 +20,7 @@ from storage import repos
 from storage.models import (
     Announcement,
     Facility,
+    Identity,
     Invite,
     Need,
     Reminder,
@@ -38,6 +39,7 @@ INVITE_USED = N_("This invitation has already been used. Each invitation works o
                  "for a new one.")
 INVITE_EXPIRED = N_("This invitation has expired (invitations are valid for 7 days). Please ask the centre for a "
                     "new one.")
+SEEN_RESOLUTION = timedelta(minutes=1)
 Translator = Callable[[str, str], str]  # (message id, locale) → text
 
 
@@ -50,11 +52,24 @@ def locale_from_language_code(language_code: str | None, default: str) -> str:
     return base if base in SUPPORTED_LOCALES else default
 
 
-def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id: int | None = None) -> Role:
-    """ADMIN_IDS are staff from the start (even before their first /start), whatever the table says."""
-    if telegram_id is None and user is not None and user.channel == "telegram" and user.external_id.isdigit():
-        telegram_id = int(user.external_id)
-    if telegram_id is not None and telegram_id in admin_ids:
+Address = tuple[str, str]  # (channel, external id) of one identity
+
+
+def settings_staff(admin_ids: Collection[int], staff: Collection[Address] = ()) -> set[Address]:
+    """The identities that are staff by the settings: ADMIN_IDS (Telegram) and any other channel's list."""
+    return {("telegram", str(i)) for i in admin_ids} | set(staff)
+
+
+def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id: int | None = None,
+                   who: Address | None = None, staff: Collection[Address] = ()) -> Role:
+    """Staff by the settings (ADMIN_IDS, ZALO_ADMIN_IDS: `staff`) are staff from the start, even before their
+    first /start, whatever the table says: the identity writing (`who`) or the one the person is notified at."""
+    addresses = {who} if who is not None else set()
+    if telegram_id is not None:
+        addresses.add(("telegram", str(telegram_id)))
+    if user is not None:
+        addresses.add((user.channel, user.external_id))
+    if addresses & settings_staff(admin_ids, staff):
         return Role.STAFF
     return Role(user.role) if user is not None else Role.USER
 
@@ -79,6 +94,30 @@ async def first_contact(session: AsyncSession, *, clock: Clock, channel: str, ex
     now = clock.now()
     user = User(channel=channel, external_id=external_id, locale=locale, created_at=now, updated_at=now)
     return await repos.add(session, obj=user)
+
+
+async def bootstrap_staff(session: AsyncSession, *, clock: Clock, staff: Collection[Address],
+                          locale: str) -> list[User]:
+    """Staff from the settings get their person and identity in the database (at start-up): they can then be
+    listed, invited to link another channel, and notified, before they ever write. Their role stays
+    the settings' (removing an id from the settings removes the access), so the row keeps role "user"."""
+    people = []
+    for channel, external_id in sorted(staff):
+        people.append(await first_contact(session, clock=clock, channel=channel, external_id=external_id,
+                                          locale=locale))
+    return people
+
+
+async def seen(session: AsyncSession, *, clock: Clock, user: User, identity: Identity, notify: str) -> None:
+    """The person wrote from `identity`: remember when, and (NOTIFY_IDENTITY=last) notify them there from now.
+    The time is written at most once a minute, so a conversation costs no write per message."""
+    now = clock.now()
+    if identity.last_seen_at is None or now - identity.last_seen_at >= SEEN_RESOLUTION:
+        identity.last_seen_at = now
+        session.add(identity)
+    if notify == "last" and (user.channel, user.external_id) != (identity.channel, identity.external_id):
+        user.channel, user.external_id, user.updated_at = identity.channel, identity.external_id, now
+        session.add(user)
 
 
 async def set_locale(session: AsyncSession, *, clock: Clock, user: User, locale: str) -> None:
@@ -196,11 +235,15 @@ async def collaborators(session: AsyncSession) -> list[User]:
     return list(await repos.list_users_by_role(session, role=Role.COLLABORATOR))
 
 
-async def staff_members(session: AsyncSession, *, admin_ids: Collection[int]) -> list[tuple[User, bool]]:
-    """Everyone with staff access who has a row, and whether it comes from ADMIN_IDS (settings)."""
+async def staff_members(session: AsyncSession, *, admin_ids: Collection[int],
+                        staff: Collection[Address] = ()) -> list[tuple[User, bool]]:
+    """Everyone with staff access who has a row, and whether it comes from the settings (ADMIN_IDS, …)."""
     by_invite = await repos.list_users_by_role(session, role=Role.STAFF)
-    from_settings = await repos.users_by_external_ids(session, channel="telegram",
-                                                      external_ids=[str(i) for i in admin_ids])
+    by_channel: dict[str, list[str]] = {}
+    for channel, external_id in sorted(settings_staff(admin_ids, staff)):
+        by_channel.setdefault(channel, []).append(external_id)
+    from_settings = [u for channel, ids in by_channel.items()
+                     for u in await repos.users_by_external_ids(session, channel=channel, external_ids=ids)]
     people = {u.id: (u, True) for u in from_settings}
     for person in by_invite:
         people.setdefault(person.id, (person, False))
@@ -208,14 +251,16 @@ async def staff_members(session: AsyncSession, *, admin_ids: Collection[int]) ->
 
 
 async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User | None, user_id: int,
-                        admin_ids: Collection[int], translate: Translator) -> tuple[User, Role]:
+                        admin_ids: Collection[int], translate: Translator,
+                        staff: Collection[Address] = ()) -> tuple[User, Role]:
     """Take a collaborator's or an invited staff member's access away: their open form is closed at once
     and they are told. Staff from ADMIN_IDS can only be removed in the settings."""
     user = await repos.get_user_by_id(session, user_id=user_id)
     if user is None:
         raise NotFound()
     await repos.lock_user(session, user=user)
-    role = effective_role(user, admin_ids)
+    addresses = {(i.channel, i.external_id) for i in await repos.identities_of(session, user_id=user.id or 0)}
+    role = Role.STAFF if addresses & settings_staff(admin_ids, staff) else effective_role(user, admin_ids)
     if role is Role.USER:
         raise NotFound()
     if actor is not None and user.id == actor.id:
@@ -262,11 +307,14 @@ class PersonalData:
     signups: Sequence[tuple[Signup, Announcement]]
     reminders: Sequence[tuple[Reminder, Announcement | None, ReportSchedule | None]]
     reports: Sequence[tuple[ReportSubmission, ReportSchedule]]
+    # The person's channel accounts (Telegram, Zalo…), oldest first.
+    identities: Sequence[Identity] = ()
 
 
 async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
     uid = user.id or 0
     return PersonalData(
+        identities=await repos.identities_of(session, user_id=uid),
         user=user,
         facility=await repos.facility_of_owner(session, user_id=uid),
         needs=await repos.needs_of_user(session, user_id=uid, limit=1000),
@@ -280,11 +328,12 @@ async def forget(session: AsyncSession, *, user: User) -> None:
     """Erase the person and what they wrote; keep anonymous records so that counts do not change.
 
     Kept, unlinked: their needs (category, status, dates, commune), sign-ups (signed up or not), report
-    figures and sent messages (status only). Erased: name, phone, account, open form, pending reminders
-    and messages, and free text that may describe them (their own needs' descriptions and attachments,
-    sign-up answers, report notes), which becomes the ERASED marker.
+    figures and sent messages (status only). Erased: name, phone, account and every channel identity, open
+    form, pending reminders and messages, and free text that may describe them (their own needs'
+    descriptions and attachments, sign-up answers, report notes), which becomes the ERASED marker.
     """
     user_id = user.id or 0
+    addresses = [(i.channel, i.external_id) for i in await repos.identities_of(session, user_id=user_id)]
     await repos.anonymise_facilities_of(session, user_id=user_id)
     await repos.erase_need_texts_of(session, registrant_id=user_id, marker=ERASED)
     await repos.unlink_needs_of(session, user_id=user_id)
@@ -292,4 +341,7 @@ async def forget(session: AsyncSession, *, user: User) -> None:
     await repos.erase_reports_of(session, user_id=user_id, marker=ERASED)
     await repos.anonymise_outbox_of(session, user_id=user_id)
     await repos.delete_conversation(session, user_id=user_id)
-    await repos.delete_user(session, user_id=user_id)  # pending reminders go with it (ON DELETE CASCADE)
+    await repos.delete_pending_menus_of(session, identities=addresses)
+    await repos.delete_link_attempts(session, identities=addresses)
+    # Every identity, pending reminders and link codes go with the person (ON DELETE CASCADE).
+    await repos.delete_user(session, user_id=user_id)

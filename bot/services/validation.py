@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 
 from bot.i18n_marker import N_, Text
+from bot.text import fold as fold  # re-exported: accent folding lives in bot.text (storage uses it too)
 
 # Zero-width and bidi-control characters: invisible, and able to make a name display reversed.
 _INVISIBLE = dict.fromkeys(
@@ -92,13 +93,6 @@ def channel_text(raw: str | None, max_length: int) -> str | None:
         keep = dot + ext if dot and stem and 0 < len(ext) <= 10 else ""
         text = text[: max_length - len(keep)].rstrip() + keep
     return text or None
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII form for accent- and case-insensitive matching ('Mỹ Hòa Hưng' → 'my hoa hung')."""
-    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def parse_phone(raw: str) -> str:

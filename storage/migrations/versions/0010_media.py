@@ -1,7 +1,7 @@
 """media: files received on any channel, kept in the media folder under our own id
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-23 23:00:00
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 import storage.types
 
 revision: str = '0010'
-down_revision: str | None = '0006'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
