@@ -499,7 +499,8 @@ class SandboxServer:
         update["update_id"] = next(self._update_ids)
         self._updates.append(update)
         if shown is not None:
-            self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", **shown})
+            self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", "date": int(time.time()),
+                                            **shown})
         await self._notify()
         return update["update_id"]
 

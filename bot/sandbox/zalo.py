@@ -125,7 +125,13 @@ class ZaloSandbox:
                 raise ZaloApiError(404, f"Method {method} not found")
             if method in SENDING:
                 await self._faults()
-            result = await handler(params)
+            if method == "getUpdates":
+                # A poller that has gone (a killed bot) is handed nothing: its update stays for the next poll.
+                transport = request.transport
+                result = await self._m_getUpdates(params, alive=lambda: transport is not None and
+                                                  not transport.is_closing())
+            else:
+                result = await handler(params)
         except ZaloApiError as exc:
             return _error(exc.status, exc.description)
         except _Dropped:
@@ -153,7 +159,7 @@ class ZaloSandbox:
         return {"id": self.bot_id, "account_name": "bot.KhuyenCongSandbox", "account_type": "BASIC",
                 "can_join_groups": False}
 
-    async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+    async def _m_getUpdates(self, p: dict[str, Any], alive: Callable[[], bool] = lambda: True) -> Any:
         if self.webhook is not None:
             raise ZaloApiError(400, "Webhook is set; call deleteWebhook before getUpdates")
         if self.poll_faults:
@@ -168,13 +174,13 @@ class ZaloSandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with self._arrived:
-            while not self._queue and not self._stopping.is_set():
+            while not self._queue and not self._stopping.is_set() and alive():
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), remaining)
-            if not self._queue:
+            if not self._queue or not alive():
                 return _EMPTY_POLL
             return self._queue.popleft()  # at most once: there is no offset to confirm it
 
