@@ -196,17 +196,17 @@ function handle(event) {
   scroll();
 }
 
-function eventsUrl() {
-  return isZalo() ? `/sandbox/api/zalo/events?user=${encodeURIComponent(me.zalo_id)}&after=${after}&wait=25`
-    : `/sandbox/api/events?user=${me.id}&after=${after}&wait=25`;
+function eventsUrl(wait) {
+  return isZalo() ? `/sandbox/api/zalo/events?user=${encodeURIComponent(me.zalo_id)}&after=${after}&wait=${wait}`
+    : `/sandbox/api/events?user=${me.id}&after=${after}&wait=${wait}`;
 }
 
 async function poll() {
   const who = me;
-  replaying = true;
+  replaying = true;  // the first request asks for the history at once (wait=0); only that is a replay
   while (me === who) {
     try {
-      const res = await fetch(eventsUrl());
+      const res = await fetch(eventsUrl(replaying ? 0 : 25));
       const body = await res.json();
       if (me !== who) return;
       for (const e of body.events) { after = Math.max(after, e.seq); handle(e); }
