@@ -128,14 +128,18 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
     sending.cancel()
     await asyncio.gather(polling, sending, return_exceptions=True)
     if polling.done() and not polling.cancelled() and polling.exception() is not None:
-        raise polling.exception()  # type: ignore[misc]
+        error = polling.exception()
+        if isinstance(error, ZaloStopped):
+            from bot.startup import StartupError
+
+            raise StartupError(str(error))
+        raise error  # type: ignore[misc]
 
 
 async def serve_zalo(channel: ZaloChannel, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
     """Zalo in the configured mode (polling, or webhook: setWebhook and listen on WEBHOOK_HOST:PORT); a token
     Zalo refuses while running stops the process with one line, as at start-up."""
     from bot.channels.zalo.client import ZaloUnauthorized
-    from bot.startup import StartupError
 
     try:
         if settings.zalo_mode == "webhook":
@@ -145,10 +149,15 @@ async def serve_zalo(channel: ZaloChannel, settings: Settings, on_ready: Callabl
         else:
             await channel.run_polling(on_ready)
     except ZaloUnauthorized:
-        raise StartupError("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator") from None
+        raise ZaloStopped("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator") from None
     except OSError as exc:
-        raise StartupError(f"cannot listen for Zalo's webhook on {settings.webhook_host}:{settings.webhook_port} "
+        raise ZaloStopped(f"cannot listen for Zalo's webhook on {settings.webhook_host}:{settings.webhook_port} "
                            f"(WEBHOOK_HOST/WEBHOOK_PORT): {exc.strerror or exc}") from None
+
+
+class ZaloStopped(Exception):
+    """Zalo cannot go on; the message is the operator's one line. (Not a SystemExit: raised inside a task, a
+    SystemExit would leave the event loop at once, skipping every clean-up.)"""
 
 
 def _stop_on_fatal(task: asyncio.Task[None]) -> None:

@@ -66,8 +66,8 @@ class ZaloSandbox:
         self.wrap_webhook = wrap_webhook  # POST {"ok", "result": update} instead of the bare update
         self.polling = asyncio.Event()
         self.listening = asyncio.Event()  # a bot takes updates: it polls, or it has set a webhook
-        # HTTP statuses the next getUpdates calls answer with, in order (e.g. [429, 502, 401]): polling faults.
-        self.poll_faults: deque[int] = deque()
+        # HTTP statuses the next calls of a method answer with, in order (e.g. {"getUpdates": [429, 502, 401]}).
+        self.next_errors: dict[str, deque[int]] = {}
         self._queue: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Condition()
         self._seq = itertools.count(1)
@@ -125,6 +125,9 @@ class ZaloSandbox:
                 raise ZaloApiError(404, f"Method {method} not found")
             if method in SENDING:
                 await self._faults()
+            if self.next_errors.get(method):
+                status = self.next_errors[method].popleft()
+                raise ZaloApiError(status, {401: "Unauthorized", 429: "Too many requests"}.get(status, "Server error"))
             if method == "getUpdates":
                 # A poller that has gone (a killed bot) is handed nothing: its update stays for the next poll.
                 transport = request.transport
@@ -162,9 +165,6 @@ class ZaloSandbox:
     async def _m_getUpdates(self, p: dict[str, Any], alive: Callable[[], bool] = lambda: True) -> Any:
         if self.webhook is not None:
             raise ZaloApiError(400, "Webhook is set; call deleteWebhook before getUpdates")
-        if self.poll_faults:
-            status = self.poll_faults.popleft()
-            raise ZaloApiError(status, {401: "Unauthorized", 429: "Too many requests"}.get(status, "Server error"))
         self.polling.set()
         self.listening.set()
         try:

@@ -227,3 +227,22 @@ async def test_hostile_texts_on_zalo_get_a_polite_answer(zalo: ZaloSandbox, tmp_
         assert "Traceback" not in bot.log.read_text(errors="replace")
     finally:
         assert await bot.stop() == 0
+
+
+async def test_a_token_refused_while_running_stops_the_bot_with_one_line(zalo: ZaloSandbox, tmp_path: Path) -> None:
+    from collections import deque
+
+    bot = ZaloBot(zalo, tmp_path, "polling")
+    await bot.start()
+    try:
+        zalo.next_errors["getUpdates"] = deque([401])  # the token was revoked in Zalo Bot Creator
+        await zalo.send_text("cafe01", "chào")  # answers the open poll; the next one meets the 401
+        assert bot.proc is not None
+        code = await asyncio.wait_for(bot.proc.wait(), 60)
+    finally:
+        await bot.kill()
+    log = bot.log.read_text(errors="replace")
+    assert code == 1, log[-3000:]
+    assert "Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator" in log.splitlines()[-1]
+    assert "Traceback" not in log and "never retrieved" not in log, log[-3000:]
+    assert TOKEN.split(":")[1] not in log

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import socket
+from collections import deque
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -114,21 +115,24 @@ async def test_webhook_mode_serves_people_in_order_and_refuses_a_wrong_secret(pa
 
 
 async def test_polling_backs_off_on_429_and_5xx_then_serves(parts) -> None:
+    """Zalo's errors at start-up and while polling: waited out, then the person is served."""
     server, channel, sleeps = parts
-    server.poll_faults.extend([429, 502, 429, 503, 429, 500, 429])
+    server.next_errors["deleteWebhook"] = deque([502])
+    server.next_errors["getMe"] = deque([429])
+    server.next_errors["getUpdates"] = deque([429, 502, 429, 503, 429, 500, 429])
     polling = asyncio.create_task(channel.run_polling())
     assert "1. ✅ Hội chợ" in await say(server, "d00d", "/subscriptions")
     polling.cancel()
     await asyncio.gather(polling, return_exceptions=True)
-    # Capped exponential: never 0 (no busy loop), doubling, at most 30 s.
-    assert sleeps.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    # Start-up calls are retried too; capped exponential: never 0 (no busy loop), doubling, at most 30 s.
+    assert sleeps.waits == [1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
     assert [backoff(n) for n in (1, 2, 10, 100)] == [1.0, 2.0, 30.0, 30.0]
 
 
 async def test_a_refused_token_stops_polling_without_leaking_it(parts, caplog) -> None:
     server, channel, _sleeps = parts
     caplog.set_level(logging.DEBUG)
-    server.poll_faults.extend([502, 401])
+    server.next_errors["getUpdates"] = deque([502, 401])
     with pytest.raises(ZaloUnauthorized) as exc:
         await asyncio.wait_for(channel.run_polling(), 15)
     assert SECRET_PART not in str(exc.value) and SECRET_PART not in caplog.text
@@ -156,3 +160,18 @@ async def test_replies_retry_429_and_skip_an_unreachable_person(parts, caplog) -
     polling.cancel()
     await asyncio.gather(polling, return_exceptions=True)
     assert server.stats["403"] >= 1 and "cannot be messaged" in caplog.text
+
+
+async def test_webhook_start_up_retries_a_5xx_and_a_refused_token_stops(parts) -> None:
+    server, channel, sleeps = parts
+    server.next_errors["setWebhook"] = deque([503])
+    port = free_port()
+    running = asyncio.create_task(channel.run_webhook(f"http://127.0.0.1:{port}/z", HOOK_SECRET, port=port))
+    await asyncio.wait_for(server.listening.wait(), 15)
+    assert sleeps.waits == [1.0] and server.webhook is not None
+    await channel.stop()
+    await running
+    other = ZaloChannel(channel.client, channel.pipeline, sleep=sleeps)
+    server.next_errors["getMe"] = deque([401])
+    with pytest.raises(ZaloUnauthorized):
+        await other.run_webhook(f"http://127.0.0.1:{port}/z", HOOK_SECRET, port=port)

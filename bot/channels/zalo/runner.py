@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -34,6 +35,7 @@ from bot.channels.zalo.inbound import RecentIds, WebhookRefused, accept_webhook,
 from bot.conversation.pipeline import Pipeline, flatten
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SEND_ATTEMPTS = 4
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_BACKOFF = 30.0
@@ -58,8 +60,8 @@ class ZaloChannel:
 
     async def run_polling(self, on_ready: Callable[[], None] | None = None) -> None:
         """Poll until stopped; a refused token stops with ZaloUnauthorized (the caller says it in one line)."""
-        await self.client.delete_webhook()
-        me = await self.client.get_me()
+        await self._retrying(self.client.delete_webhook)
+        me = await self._retrying(self.client.get_me)
         log.info("Zalo: polling as %s", me.get("account_name") or me.get("id"))
         if on_ready is not None:
             on_ready()
@@ -82,18 +84,30 @@ class ZaloChannel:
     async def run_webhook(self, url: str, secret: str, *, host: str = "127.0.0.1", port: int = 8081,
                           on_ready: Callable[[], None] | None = None) -> None:
         """Listen on host:port, tell Zalo to POST there (`setWebhook`), and serve until stopped."""
-        me = await self.client.get_me()
+        me = await self._retrying(self.client.get_me)
         runner = web.AppRunner(self.webhook_app(secret), access_log=None, handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
-            await self.client.set_webhook(url, secret)
+            await self._retrying(lambda: self.client.set_webhook(url, secret))
             log.info("Zalo: webhook as %s, listening on %s:%d", me.get("account_name") or me.get("id"), host, port)
             if on_ready is not None:
                 on_ready()
             await self._stopping.wait()
         finally:
             await runner.cleanup()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A start-up call, tried again after a back-off on 429/408/5xx; 401 and other refusals are raised."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except (ZaloNotSent, ZaloRateLimited, ZaloDeliveryUnknown) as exc:
+                failures += 1
+                wait = backoff(failures)
+                log.warning("Zalo: %s; trying again in %g s", exc, wait)
+                await self._sleep(wait)
 
     def webhook_app(self, secret: str) -> web.Application:
         """The webhook's HTTP side: any path, POST only; the secret header is what admits a request."""
