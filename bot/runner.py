@@ -139,7 +139,7 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
 async def serve_zalo(channel: ZaloChannel, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
     """Zalo in the configured mode (polling, or webhook: setWebhook and listen on WEBHOOK_HOST:PORT); a token
     Zalo refuses while running stops the process with one line, as at start-up."""
-    from bot.channels.zalo.client import ZaloUnauthorized
+    from bot.channels.zalo.client import ZaloError, ZaloUnauthorized
 
     try:
         if settings.zalo_mode == "webhook":
@@ -150,6 +150,8 @@ async def serve_zalo(channel: ZaloChannel, settings: Settings, on_ready: Callabl
             await channel.run_polling(on_ready)
     except ZaloUnauthorized:
         raise ZaloStopped("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator") from None
+    except ZaloError as exc:  # e.g. setWebhook refusing ZALO_WEBHOOK_URL (the message never holds the token)
+        raise ZaloStopped(f"{exc} (check ZALO_MODE and ZALO_WEBHOOK_URL)") from None
     except OSError as exc:
         raise ZaloStopped(f"cannot listen for Zalo's webhook on {settings.webhook_host}:{settings.webhook_port} "
                            f"(WEBHOOK_HOST/WEBHOOK_PORT): {exc.strerror or exc}") from None

@@ -175,3 +175,16 @@ async def test_webhook_start_up_retries_a_5xx_and_a_refused_token_stops(parts) -
     server.next_errors["getMe"] = deque([401])
     with pytest.raises(ZaloUnauthorized):
         await other.run_webhook(f"http://127.0.0.1:{port}/z", HOOK_SECRET, port=port)
+
+
+async def test_a_webhook_url_zalo_refuses_stops_with_one_line(parts) -> None:
+    from bot.runner import ZaloStopped, serve_zalo
+
+    _server, channel, _sleeps = parts
+    settings = make_settings(zalo_bot_token=TOKEN, zalo_mode="webhook", zalo_webhook_url="http://example.invalid/z",
+                             zalo_webhook_secret=HOOK_SECRET, webhook_port=free_port())
+    with pytest.raises(ZaloStopped) as stopped:
+        await serve_zalo(channel, settings)
+    message = str(stopped.value)
+    assert "url must be an HTTPS address" in message and "ZALO_WEBHOOK_URL" in message
+    assert "\n" not in message and SECRET_PART not in message
