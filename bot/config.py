@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("vi", "en")
@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     # The Zalo Bot Platform (`<bot_id>:<secret>`); with it set, `run` serves Zalo too (long polling).
     zalo_bot_token: SecretStr | None = Field(default=None, description="Zalo Bot Platform token")
     zalo_api_base: str = ZALO_API
+    # How Zalo's updates arrive: `polling` (getUpdates, the default) or `webhook` (Zalo POSTs them to
+    # ZALO_WEBHOOK_URL, which must reach WEBHOOK_HOST:WEBHOOK_PORT, e.g. through a reverse proxy).
+    zalo_mode: Literal["polling", "webhook"] = "polling"
+    zalo_webhook_url: str | None = None
+    zalo_webhook_secret: SecretStr | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8081, ge=1, le=65535)
     database_url: str = "sqlite+aiosqlite:///./data/khuyencong.db"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Staff on Zalo from the start (comma-separated hex user ids), as ADMIN_IDS are on Telegram.
@@ -97,6 +104,34 @@ class Settings(BaseSettings):
         if not (sep and bot_id.isdigit() and secret) or any(ch.isspace() for ch in token):
             raise ValueError("must look like <bot id>:<secret> (as given by Zalo Bot Creator)")
         return SecretStr(token)
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters (Zalo's secret_token)")
+        return value
+
+    @field_validator("zalo_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be the https:// address Zalo will POST updates to")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        if self.zalo_bot_token is not None and self.zalo_mode == "webhook":
+            missing = [name for name, value in (("ZALO_WEBHOOK_URL", self.zalo_webhook_url),
+                                                ("ZALO_WEBHOOK_SECRET", self.zalo_webhook_secret)) if value is None]
+            if missing:
+                raise ValueError(f"ZALO_MODE=webhook needs {' and '.join(missing)}")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -228,7 +263,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            name = str(err["loc"][0]).upper() if err["loc"] else ""
             message = "is required" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-            lines.append(f"Configuration error: {name} {message}")
+            if err["type"] == "literal_error":
+                message = "must be " + message.removeprefix("Input should be ")
+            lines.append(f"Configuration error: {name} {message}".replace(":  ", ": "))
         raise SettingsError("\n".join(lines)) from None

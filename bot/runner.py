@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aiogram.methods.base import Response
 
     from bot.channels.zalo.client import ZaloClient
+    from bot.channels.zalo.runner import ZaloChannel
     from bot.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
     sending = asyncio.create_task(worker.run())
     scheduler.start()
     await reminders_tick("main")
-    polling = asyncio.create_task(channel.run_polling(on_ready))
+    polling = asyncio.create_task(serve_zalo(channel, settings, on_ready))
     await asyncio.wait([polling, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     scheduler.shutdown(wait=False)
     polling.cancel()
@@ -127,7 +128,49 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
     sending.cancel()
     await asyncio.gather(polling, sending, return_exceptions=True)
     if polling.done() and not polling.cancelled() and polling.exception() is not None:
-        raise polling.exception()  # type: ignore[misc]
+        error = polling.exception()
+        if isinstance(error, ZaloStopped):
+            from bot.startup import StartupError
+
+            raise StartupError(str(error))
+        raise error  # type: ignore[misc]
+
+
+async def serve_zalo(channel: ZaloChannel, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
+    """Zalo in the configured mode (polling, or webhook: setWebhook and listen on WEBHOOK_HOST:PORT); a token
+    Zalo refuses while running stops the process with one line, as at start-up."""
+    from bot.channels.zalo.client import ZaloError, ZaloUnauthorized
+
+    try:
+        if settings.zalo_mode == "webhook":
+            assert settings.zalo_webhook_url is not None and settings.zalo_webhook_secret is not None
+            await channel.run_webhook(settings.zalo_webhook_url, settings.zalo_webhook_secret.get_secret_value(),
+                                      host=settings.webhook_host, port=settings.webhook_port, on_ready=on_ready)
+        else:
+            await channel.run_polling(on_ready)
+    except ZaloUnauthorized:
+        raise ZaloStopped("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator") from None
+    except ZaloError as exc:  # e.g. setWebhook refusing ZALO_WEBHOOK_URL (the message never holds the token)
+        raise ZaloStopped(f"{exc} (check ZALO_MODE and ZALO_WEBHOOK_URL)") from None
+    except OSError as exc:
+        raise ZaloStopped(f"cannot listen for Zalo's webhook on {settings.webhook_host}:{settings.webhook_port} "
+                           f"(WEBHOOK_HOST/WEBHOOK_PORT): {exc.strerror or exc}") from None
+
+
+class ZaloStopped(Exception):
+    """Zalo cannot go on; the message is the operator's one line. (Not a SystemExit: raised inside a task, a
+    SystemExit would leave the event loop at once, skipping every clean-up.)"""
+
+
+def _stop_on_fatal(task: asyncio.Task[None]) -> None:
+    """Next to Telegram, a fatal Zalo error is said in one line and the process stops (SIGTERM to itself)."""
+    import os
+    import signal
+
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("%s", task.exception())
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
@@ -148,7 +191,9 @@ async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, 
         await set_command_menu(bot, app.i18n, settings.default_locale)
         tasks.append(asyncio.create_task(worker.run()))
         if zalo_channel is not None:
-            tasks.append(asyncio.create_task(zalo_channel.run_polling()))
+            serving = asyncio.create_task(serve_zalo(zalo_channel, settings))
+            serving.add_done_callback(_stop_on_fatal)
+            tasks.append(serving)
         scheduler.start()
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
         await reminders_tick("main")

@@ -25,6 +25,12 @@ class Persona:
     role: str
     phone: str | None = None
     language_code: str = "vi"
+    channel: str = "telegram"
+    zalo_id: str | None = None  # a Zalo persona's id (hex, as Zalo's ids are)
+
+    @property
+    def external_id(self) -> str:
+        return self.zalo_id if self.channel == "zalo" and self.zalo_id else str(self.id)
 
 
 STAFF = Persona(1001, "Hà", "Cán bộ Trung tâm Khuyến công", "Centre staff member", "staff", "+84913000001")
@@ -39,7 +45,15 @@ OWNER_2 = Persona(1005, "Minh", "Chủ cơ sở cơ khí (đã đăng ký)", "Me
 NEWCOMER = Persona(1006, "Tư", "Người mới (chưa đăng ký)", "Newcomer (not registered)", "new", "+84909111222")
 ENGLISH = Persona(1007, "Anna", "Người dùng tiếng Anh (mới)", "English-speaking newcomer", "new", "+84909333444",
                   language_code="en")
-PERSONAS = (STAFF, CTV_LX, CTV_CD, OWNER_1, OWNER_2, NEWCOMER, ENGLISH)
+# On Zalo: the web chat shows them as a text-only phone (no buttons, numbered menus, 2,000-character bubbles).
+ZALO_OWNER = Persona(1011, "Bảy", "Chủ cơ sở khô cá tra, trên Zalo (đã đăng ký)",
+                     "Dried-fish maker on Zalo (registered)", "facility", "+84918765432", channel="zalo",
+                     zalo_id="7a1b2c3d4e5f60718293")
+ZALO_CTV = Persona(1012, "Sa Ly", "Cộng tác viên xã Tịnh Biên, trên Zalo", "Collaborator, Tịnh Biên, on Zalo",
+                   "collaborator", "+84913000012", channel="zalo", zalo_id="5c4d3e2f1a0b9c8d7e6f")
+ZALO_NEWCOMER = Persona(1013, "Năm", "Người mới trên Zalo (chưa đăng ký)", "Newcomer on Zalo (not registered)", "new",
+                        "+84909555666", channel="zalo", zalo_id="3e3e3e3e3e3e3e3e3e3e")
+PERSONAS = (STAFF, CTV_LX, CTV_CD, OWNER_1, OWNER_2, NEWCOMER, ENGLISH, ZALO_OWNER, ZALO_CTV, ZALO_NEWCOMER)
 
 # (facility, owner, sector, products, commune search)
 FACILITIES = [
@@ -102,14 +116,16 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
             commune = communes.search("long xuyen")[0].code
         elif p is CTV_CD:
             commune = communes.search("chau doc")[0].code
+        elif p is ZALO_CTV:
+            commune = communes.search("tinh bien")[0].code
         role = {"staff": Role.STAFF, "collaborator": Role.COLLABORATOR}.get(p.role, Role.USER)
         users[p.id] = await repos.add(session, obj=User(
-            channel="telegram", external_id=str(p.id), full_name=p.first_name, phone=p.phone, locale=p.language_code,
+            channel=p.channel, external_id=p.external_id, full_name=p.first_name, phone=p.phone, locale=p.language_code,
             role=role, commune_code=commune, consent_at=now, created_at=now - timedelta(days=60), updated_at=now))
     facilities: list[Facility] = []
     for i, (name, owner, sector, products, commune_q) in enumerate(FACILITIES):
         commune = communes.search(commune_q)[0]
-        owner_user = users.get(OWNER_1.id) if i == 0 else users.get(OWNER_2.id) if i == 1 else None
+        owner_user = {0: users.get(OWNER_1.id), 1: users.get(OWNER_2.id), 2: users.get(ZALO_OWNER.id)}.get(i)
         if owner_user is not None:
             owner_user.full_name = owner
         facilities.append(await repos.add(session, obj=Facility(

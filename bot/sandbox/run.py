@@ -13,15 +13,30 @@ from pathlib import Path
 from bot.config import Settings
 from bot.runner import run
 from bot.sandbox.server import SandboxServer
+from bot.sandbox.zalo import ZaloSandbox
 from bot.seed import PERSONAS, STAFF
 
 log = logging.getLogger(__name__)
 TOKEN = "123456789:sandbox-token-not-secret"
+ZALO_TOKEN = "1234567890:zalo-sandbox-token-not-secret"
 
 
 def personas() -> list[dict[str, object]]:
+    """Telegram personas by numeric id; Zalo personas also carry their Zalo id (`zalo_id`)."""
     return [{"id": p.id, "first_name": p.first_name, "language_code": p.language_code, "label": p.label_vi,
-             "label_en": p.label_en, "role": p.role, "phone": p.phone} for p in PERSONAS]
+             "label_en": p.label_en, "role": p.role, "phone": p.phone, "channel": p.channel,
+             "zalo_id": p.zalo_id} for p in PERSONAS]
+
+
+async def start_zalo(host: str) -> ZaloSandbox:
+    """The Zalo side, on a port of its own; the Zalo personas have written to the bot before (Zalo lets a bot
+    message only them)."""
+    zalo = ZaloSandbox(bot_token=ZALO_TOKEN)
+    await zalo.start(host, 0)
+    for p in PERSONAS:
+        if p.channel == "zalo" and p.zalo_id:
+            zalo.user(p.zalo_id, p.first_name).has_written = True
+    return zalo
 
 
 def fresh_folder(data_dir: str, keep: bool) -> Path:
@@ -63,11 +78,14 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
     The port is bound before any data is touched: a taken port (another sandbox) loses nothing.
     """
     server = await start_server(host, port)
+    zalo: ZaloSandbox | None = None
     try:
+        zalo = server.zalo = await start_zalo(host)
         folder = fresh_folder(data_dir, keep)
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, bot_token=TOKEN, telegram_api_base=server.base_url, admin_ids=str(STAFF.id),
             database_url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}",
+            zalo_bot_token=ZALO_TOKEN, zalo_api_base=zalo.base_url,
         )
         say("Sandbox server listening; starting the bot (the address follows once it answers) …")
         ready = asyncio.create_task(announce_when_ready(server, say))
@@ -76,6 +94,8 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
         finally:
             ready.cancel()
     finally:
+        if zalo is not None:
+            await zalo.stop()
         await server.stop()
         log.info("sandbox stopped")
 

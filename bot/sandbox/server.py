@@ -29,6 +29,7 @@ from bot.sandbox.limits import Limiter, RateLimits
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+ZALO_MAX_TEXT = 2000
 SENDING = {"sendMessage", "sendDocument", "sendPhoto", "editMessageText", "editMessageReplyMarkup",
            "copyMessage", "forwardMessage"}
 
@@ -136,9 +137,11 @@ class SandboxServer:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.zalo: Any = None  # a ZaloSandbox whose people the web chat can be too (set by `python -m bot sandbox`)
         for persona in self.personas:
             # Personas have started the bot before, as real users must before a bot can write to them.
-            self.user(int(persona["id"]))
+            if persona.get("channel", "telegram") == "telegram":
+                self.user(int(persona["id"]))
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -155,6 +158,8 @@ class SandboxServer:
         app.router.add_post("/sandbox/api/block", self._api_block)
         app.router.add_post("/sandbox/api/faults", self._api_faults)
         app.router.add_get("/sandbox/api/file/{file_id}", self._api_file)
+        app.router.add_post("/sandbox/api/zalo/send", self._api_zalo_send)
+        app.router.add_get("/sandbox/api/zalo/events", self._api_zalo_events)
         if self.web:
             app.router.add_get("/", self._index)
             app.router.add_static("/static/", WEB_DIR)
@@ -494,7 +499,8 @@ class SandboxServer:
         update["update_id"] = next(self._update_ids)
         self._updates.append(update)
         if shown is not None:
-            self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", **shown})
+            self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", "date": int(time.time()),
+                                            **shown})
         await self._notify()
         return update["update_id"]
 
@@ -654,6 +660,38 @@ class SandboxServer:
         if "limits" in body:
             self.limiter.configure(RateLimits(**body["limits"]))
         return web.json_response({"faults": self.faults.__dict__, "stats": self.stats})
+
+    def _zalo_sandbox(self) -> Any:
+        if self.zalo is None:
+            raise web.HTTPNotFound(text="no Zalo server in this sandbox")
+        return self.zalo
+
+    async def _api_zalo_send(self, request: web.Request) -> web.StreamResponse:
+        """A Zalo person's text, as Zalo would take it (at most 2,000 characters)."""
+        zalo = self._zalo_sandbox()
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, ValueError):
+            raise web.HTTPBadRequest(text="JSON body expected") from None
+        user, text = str(body.get("user") or ""), str(body.get("text") or "")
+        if not user or not text.strip():
+            raise web.HTTPBadRequest(text="'user' and 'text' are required")
+        if len(text) > ZALO_MAX_TEXT:
+            raise web.HTTPBadRequest(text=f"Zalo takes at most {ZALO_MAX_TEXT} characters")
+        zalo.user(user, str(body.get("display_name") or "Người dùng Zalo"))
+        await zalo.send_text(user, text)
+        return web.json_response({"ok": True})
+
+    async def _api_zalo_events(self, request: web.Request) -> web.StreamResponse:
+        zalo = self._zalo_sandbox()
+        try:
+            user = request.query["user"]
+            after = int(request.query.get("after", 0))
+            wait = min(30.0, float(request.query.get("wait", 0)))
+        except (KeyError, ValueError):
+            raise web.HTTPBadRequest(text="user, after (int), wait (seconds)") from None
+        events = await zalo.wait_events(user, after, wait)
+        return web.json_response({"events": events}, dumps=_dumps)
 
     async def _api_file(self, request: web.Request) -> web.StreamResponse:
         file_id = request.match_info["file_id"]

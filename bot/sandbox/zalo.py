@@ -65,6 +65,9 @@ class ZaloSandbox:
         self.webhook: tuple[str, str] | None = None  # (url, secret)
         self.wrap_webhook = wrap_webhook  # POST {"ok", "result": update} instead of the bare update
         self.polling = asyncio.Event()
+        self.listening = asyncio.Event()  # a bot takes updates: it polls, or it has set a webhook
+        # HTTP statuses the next calls of a method answer with, in order (e.g. {"getUpdates": [429, 502, 401]}).
+        self.next_errors: dict[str, deque[int]] = {}
         self._queue: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Condition()
         self._seq = itertools.count(1)
@@ -122,7 +125,16 @@ class ZaloSandbox:
                 raise ZaloApiError(404, f"Method {method} not found")
             if method in SENDING:
                 await self._faults()
-            result = await handler(params)
+            if self.next_errors.get(method):
+                status = self.next_errors[method].popleft()
+                raise ZaloApiError(status, {401: "Unauthorized", 429: "Too many requests"}.get(status, "Server error"))
+            if method == "getUpdates":
+                # A poller that has gone (a killed bot) is handed nothing: its update stays for the next poll.
+                transport = request.transport
+                result = await self._m_getUpdates(params, alive=lambda: transport is not None and
+                                                  not transport.is_closing())
+            else:
+                result = await handler(params)
         except ZaloApiError as exc:
             return _error(exc.status, exc.description)
         except _Dropped:
@@ -150,10 +162,11 @@ class ZaloSandbox:
         return {"id": self.bot_id, "account_name": "bot.KhuyenCongSandbox", "account_type": "BASIC",
                 "can_join_groups": False}
 
-    async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+    async def _m_getUpdates(self, p: dict[str, Any], alive: Callable[[], bool] = lambda: True) -> Any:
         if self.webhook is not None:
             raise ZaloApiError(400, "Webhook is set; call deleteWebhook before getUpdates")
         self.polling.set()
+        self.listening.set()
         try:
             timeout = min(60.0, float(str(p.get("timeout") or "30")))
         except ValueError:
@@ -161,13 +174,13 @@ class ZaloSandbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with self._arrived:
-            while not self._queue and not self._stopping.is_set():
+            while not self._queue and not self._stopping.is_set() and alive():
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), remaining)
-            if not self._queue:
+            if not self._queue or not alive():
                 return _EMPTY_POLL
             return self._queue.popleft()  # at most once: there is no offset to confirm it
 
@@ -178,6 +191,7 @@ class ZaloSandbox:
         if not 8 <= len(secret) <= 256:
             raise ZaloApiError(400, "secret_token must be 8 to 256 characters")
         self.webhook = (url, secret)
+        self.listening.set()
         while self._queue:
             self._push(self._queue.popleft())
         return {"url": url, "updated_at": int(time.time() * 1000)}
@@ -225,7 +239,8 @@ class ZaloSandbox:
     def _record(self, user: ZaloUser, kind: str, content: dict[str, Any]) -> dict[str, Any]:
         message_id = secrets.token_hex(10)
         date = int(time.time() * 1000)
-        user.events.append({"seq": next(self._seq), "kind": kind, "message_id": message_id, **content})
+        user.events.append({"seq": next(self._seq), "kind": kind, "message_id": message_id, "date": date // 1000,
+                            **content})
         if (woken := self._changed.get(user.id)) is not None:
             woken.set()
         return {"message_id": message_id, "date": date}
@@ -265,7 +280,10 @@ class ZaloSandbox:
             "from": {"id": user.id, "display_name": user.display_name, "is_bot": False},
             "chat": {"id": user.id, "chat_type": "PRIVATE"},
             "message_id": message_id, "date": int(time.time() * 1000), **content}}
-        user.events.append({"seq": next(self._seq), "kind": "user", "event_name": event_name, **content})
+        user.events.append({"seq": next(self._seq), "kind": "user", "event_name": event_name,
+                            "date": int(time.time()), **content})
+        if (woken := self._changed.get(user.id)) is not None:
+            woken.set()
         if self.webhook is not None:
             self._push(update)
         else:
@@ -320,6 +338,17 @@ class ZaloSandbox:
                     if e["seq"] > after and e["kind"] != "user" and predicate(e):
                         return e
                 await woken.wait()
+
+    async def wait_events(self, user_id: str, after: int, timeout: float) -> list[dict[str, Any]]:
+        """This person's events after `after` (theirs and the bot's), waiting up to `timeout` for one (web chat)."""
+        user = self.user(user_id)
+        woken = self._changed.setdefault(user.id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self.events(user_id, after) and not self._stopping.is_set():
+                    woken.clear()
+                    await woken.wait()
+        return self.events(user_id, after)
 
     def last_seq(self, user_id: str) -> int:
         events = self.user(user_id).events

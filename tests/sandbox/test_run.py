@@ -12,7 +12,7 @@ import pytest
 from aiohttp import ClientSession
 
 from bot.config import Settings
-from bot.sandbox.run import TOKEN, PortTaken, sandbox
+from bot.sandbox.run import TOKEN, ZALO_TOKEN, PortTaken, sandbox
 
 
 @pytest.mark.process
@@ -80,3 +80,69 @@ async def test_the_address_is_printed_only_once_the_bot_polls(tmp_path: Path) ->
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_the_sandbox_settings_run_zalo_against_its_own_zalo_server(tmp_path: Path) -> None:
+    seen: list[Settings] = []
+
+    async def bot(settings: Settings, **_: Any) -> None:
+        seen.append(settings)
+        # The Zalo server answers with the sandbox's Zalo token.
+        async with ClientSession() as http, http.post(f"{settings.zalo_api_base}/bot{ZALO_TOKEN}/getMe") as answer:
+            assert (await answer.json())["ok"] is True
+
+    await sandbox("127.0.0.1", 0, str(tmp_path / "data"), bot=bot, say=lambda _t: None)
+    (settings,) = seen
+    assert settings.channels() == ["telegram", "zalo"] and settings.zalo_mode == "polling"
+    assert settings.zalo_bot_token is not None and settings.zalo_bot_token.get_secret_value() == ZALO_TOKEN
+
+
+async def test_zalo_personas_in_the_web_chat_are_served_as_text(sqlite_engine, clock) -> None:
+    """The seeded Zalo owner types /needs in the web chat: the bot answers through the Zalo server, as text."""
+    from bot.app import create_app
+    from bot.channels.zalo.client import ZaloClient
+    from bot.channels.zalo.runner import ZaloChannel
+    from bot.runner import seed_if_empty
+    from bot.sandbox.run import personas, start_zalo
+    from bot.sandbox.server import SandboxServer
+    from bot.seed import ZALO_CTV, ZALO_OWNER
+    from tests.conftest import make_settings
+
+    server = SandboxServer(bot_token=TOKEN, personas=personas())
+    await server.start()
+    zalo = server.zalo = await start_zalo("127.0.0.1")
+    app = create_app(make_settings(), sqlite_engine, clock=clock)
+    assert await seed_if_empty(app)
+    client = ZaloClient(ZALO_TOKEN, base=zalo.base_url)
+    channel = ZaloChannel(client, app.pipeline, poll_timeout=5)
+    polling = asyncio.create_task(channel.run_polling())
+    try:
+        async with ClientSession() as http:
+            listed = await (await http.get(f"{server.base_url}/sandbox/api/personas")).json()
+            on_zalo = [p for p in listed["personas"] if p["channel"] == "zalo"]
+            assert {p["zalo_id"] for p in on_zalo} >= {ZALO_OWNER.zalo_id, ZALO_CTV.zalo_id}
+            assert all(p["channel"] == "telegram" for p in listed["personas"] if p["id"] in server.users)
+            sent = await http.post(f"{server.base_url}/sandbox/api/zalo/send",
+                                   json={"user": ZALO_OWNER.zalo_id, "text": "/needs"})
+            assert sent.status == 200
+            too_long = await http.post(f"{server.base_url}/sandbox/api/zalo/send",
+                                       json={"user": ZALO_OWNER.zalo_id, "text": "x" * 2001})
+            assert too_long.status == 400
+            replies: list[dict[str, Any]] = []
+            after = 0
+            while not any(e["kind"] == "message" for e in replies):
+                got = await (await http.get(f"{server.base_url}/sandbox/api/zalo/events",
+                                            params={"user": ZALO_OWNER.zalo_id, "after": after, "wait": 10})).json()
+                assert got["events"], "no answer within 10 s"
+                after = got["events"][-1]["seq"]
+                replies += got["events"]
+        assert replies[0]["kind"] == "user" and replies[0]["text"] == "/needs" and replies[0]["date"] > 0
+        answer = next(e for e in replies if e["kind"] == "message")
+        assert "NC-" in answer["text"] and "<b>" not in answer["text"] and len(answer["text"]) <= 2000
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await channel.stop()
+        await client.close()
+        await zalo.stop()
+        await server.stop()

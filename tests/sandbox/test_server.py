@@ -214,3 +214,16 @@ async def test_stop_answers_open_long_polls_at_once(server) -> None:
         updates, web = await get_updates, await events
         assert (updates.status, await updates.json()) == (200, {"ok": True, "result": []})
         assert (web.status, await web.json()) == (200, {"events": []})
+
+
+def test_the_web_chat_fetches_nothing_from_the_internet() -> None:
+    """No CDN, no web font, no external script: the page works offline (the sandbox promises it)."""
+    import re
+
+    from bot.sandbox.server import WEB_DIR
+
+    for path in WEB_DIR.iterdir():
+        text = path.read_text()
+        assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text), path.name
+        assert not re.search(r"(@import|url\()\s*[\"']?(https?:)?//", text), path.name
+        assert not re.search(r"fetch\(\s*[\"'`]https?:", text), path.name

@@ -182,3 +182,22 @@ def test_environment_wins_over_defaults(monkeypatch) -> None:
     settings = load_settings()
     assert (settings.database_url, settings.default_locale, settings.province_code) == (
         "postgresql+asyncpg://u@db/kc", "en", 1)
+
+
+def test_zalo_webhook_settings_are_checked_in_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("ZALO_BOT_TOKEN", "1234567890:zalo-secret")
+    settings = load_settings()
+    assert (settings.zalo_mode, settings.webhook_host, settings.webhook_port) == ("polling", "127.0.0.1", 8081)
+    assert load_error(monkeypatch, ZALO_MODE="hook") == \
+        "Configuration error: ZALO_MODE must be 'polling' or 'webhook'"
+    monkeypatch.setenv("ZALO_MODE", "webhook")
+    assert load_error(monkeypatch) == \
+        "Configuration error: ZALO_MODE=webhook needs ZALO_WEBHOOK_URL and ZALO_WEBHOOK_SECRET"
+    monkeypatch.setenv("ZALO_WEBHOOK_URL", "https://bot.example.vn/zalo")
+    message = load_error(monkeypatch, ZALO_WEBHOOK_SECRET="short")
+    assert message == "Configuration error: ZALO_WEBHOOK_SECRET must be 8 to 256 characters (Zalo's secret_token)"
+    assert "short" not in message.replace("secret_token", "")
+    assert "Configuration error: ZALO_WEBHOOK_SECRET" in load_error(monkeypatch, ZALO_WEBHOOK_SECRET="x" * 257)
+    monkeypatch.setenv("ZALO_WEBHOOK_SECRET", "s3cret-enough")
+    settings = load_settings()
+    assert settings.zalo_mode == "webhook" and settings.zalo_webhook_secret.get_secret_value() == "s3cret-enough"

@@ -1,32 +1,50 @@
-"""Zalo updates through the conversation pipeline, and the replies back, by long polling.
+"""Zalo updates through the conversation pipeline, and the replies back, by long polling or a webhook.
 
 `getUpdates` hands out one update per call and answers 408 when there is nothing; a webhook and polling
-exclude each other, so polling starts with `deleteWebhook`. Each update is handled as its own task;
-one person's updates (and the sending of their replies) stay in order.
+exclude each other, so polling starts with `deleteWebhook` and webhook mode with `setWebhook`. Each update
+is handled as its own task (a webhook POST is answered at once); one person's updates (and the sending of
+their replies) stay in order.
+
+Errors as Zalo documents them: 401 stops (ZaloUnauthorized leaves `run_*`), 429 without retry_after and
+408/5xx are retried after a capped exponential back-off (the sleep is injected), 403 means the person
+cannot be messaged (logged, nothing retried).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from aiohttp import web
 
 from bot.channels.text import TextMessage, TextRenderer
 from bot.channels.zalo.client import (
+    ZaloBadRequest,
     ZaloClient,
     ZaloDeliveryUnknown,
     ZaloError,
     ZaloNotSent,
     ZaloRateLimited,
     ZaloUnauthorized,
+    ZaloUnreachable,
     ZaloUpdate,
 )
-from bot.channels.zalo.inbound import CHANNEL, RecentIds, event_of
+from bot.channels.zalo.inbound import CHANNEL, RecentIds, WebhookRefused, accept_webhook, event_of
 from bot.conversation.pipeline import Pipeline, flatten
 from bot.media import MAX_BYTES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SEND_ATTEMPTS = 4
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+MAX_BACKOFF = 30.0
+
+
+def backoff(failures: int, cap: float = MAX_BACKOFF) -> float:
+    """Seconds to wait after `failures` failed calls in a row: 1, 2, 4 … up to `cap` (never 0)."""
+    return min(cap, 0.5 * 2 ** max(1, failures))
 
 
 class ZaloChannel:
@@ -38,14 +56,14 @@ class ZaloChannel:
         self.poll_timeout = poll_timeout
         self._sleep = sleep
         self._seen = RecentIds()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
     async def run_polling(self, on_ready: Callable[[], None] | None = None) -> None:
         """Poll until stopped; a refused token stops with ZaloUnauthorized (the caller says it in one line)."""
-        await self.client.delete_webhook()
-        me = await self.client.get_me()
+        await self._retrying(self.client.delete_webhook)
+        me = await self._retrying(self.client.get_me)
         log.info("Zalo: polling as %s", me.get("account_name") or me.get("id"))
         if on_ready is not None:
             on_ready()
@@ -58,16 +76,65 @@ class ZaloChannel:
                 raise
             except ZaloError as exc:
                 failures += 1
-                log.warning("Zalo: polling failed (%s); trying again", exc)
-                await self._sleep(min(30.0, 0.5 * 2**failures))
+                wait = backoff(failures)
+                log.warning("Zalo: polling failed (%s); trying again in %g s", exc, wait)
+                await self._sleep(wait)
                 continue
             if update is not None:
                 self.accept(update)
+
+    async def run_webhook(self, url: str, secret: str, *, host: str = "127.0.0.1", port: int = 8081,
+                          on_ready: Callable[[], None] | None = None) -> None:
+        """Listen on host:port, tell Zalo to POST there (`setWebhook`), and serve until stopped."""
+        me = await self._retrying(self.client.get_me)
+        runner = web.AppRunner(self.webhook_app(secret), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            await self._retrying(lambda: self.client.set_webhook(url, secret))
+            log.info("Zalo: webhook as %s, listening on %s:%d", me.get("account_name") or me.get("id"), host, port)
+            if on_ready is not None:
+                on_ready()
+            await self._stopping.wait()
+        finally:
+            await runner.cleanup()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A start-up call, tried again after a back-off on 429/408/5xx; 401 and other refusals are raised."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except (ZaloNotSent, ZaloRateLimited, ZaloDeliveryUnknown) as exc:
+                failures += 1
+                wait = backoff(failures)
+                log.warning("Zalo: %s; trying again in %g s", exc, wait)
+                await self._sleep(wait)
+
+    def webhook_app(self, secret: str) -> web.Application:
+        """The webhook's HTTP side: any path, POST only; the secret header is what admits a request."""
+        app = web.Application(client_max_size=2**20)
+
+        async def receive(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            try:
+                update = accept_webhook(body, request.headers.get(SECRET_HEADER), secret, self._seen)
+            except WebhookRefused:
+                return web.json_response({"ok": False, "error_code": 403, "description": "Forbidden"}, status=403)
+            if update is not None:
+                self._start(update)  # answered at once; handled in the background, in order per person
+            return web.json_response({"ok": True})
+
+        app.router.add_post("/{path:.*}", receive)
+        return app
 
     def accept(self, update: ZaloUpdate) -> asyncio.Task[None] | None:
         """Handle one update (from a poll or a webhook) in the background; duplicates are dropped."""
         if not self._seen.first_time(update.message_id):
             return None
+        return self._start(update)
+
+    def _start(self, update: ZaloUpdate) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -90,7 +157,10 @@ class ZaloChannel:
         if event is None:
             return
         key = update.sender_id
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        # One lock per person while any of their updates is under way; a count (not lock.locked(), which is
+        # False between a release and the next waiter's wake-up) says when it can go.
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 rendered = await self.pipeline.handle(event, self.renderer)
@@ -98,8 +168,11 @@ class ZaloChannel:
         except Exception:
             log.exception("Zalo: an update could not be handled")
         finally:
-            if not lock.locked() and self._locks.get(key) is lock:
+            lock, users = self._locks[key]
+            if users <= 1:
                 del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
     async def send(self, chat_id: str, messages: Sequence[TextMessage]) -> None:
         for message in messages:
@@ -116,9 +189,15 @@ class ZaloChannel:
             except ZaloDeliveryUnknown as exc:
                 log.warning("Zalo: a reply may or may not have arrived; not resent (%s)", exc)
                 return
+            except ZaloUnreachable as exc:
+                log.info("Zalo: %s cannot be messaged (%s)", chat_id[:4], exc)
+                return
+            except ZaloBadRequest as exc:
+                log.warning("Zalo: a reply was refused (%s)", exc)
+                return
             except (ZaloNotSent, ZaloRateLimited) as exc:
                 log.info("Zalo: reply not sent (%s), attempt %d", exc, attempt + 1)
-                await self._sleep(min(10.0, 0.5 * 2**attempt))
+                await self._sleep(backoff(attempt + 1, cap=10.0))
         log.warning("Zalo: a reply to %s could not be sent after %d attempts", chat_id[:4], SEND_ATTEMPTS)
 
     async def stop(self) -> None:

@@ -1,5 +1,7 @@
-// Web chat for the sandbox: be one of the personas (or a new user) and talk to the bot as on Telegram.
-// No framework, no external requests. Bot text is Telegram HTML, rendered through a tag whitelist.
+// Web chat for the sandbox: be one of the personas (or a new user) and talk to the bot as on Telegram, or as
+// on Zalo (a text-only phone: no buttons, numbered menus, 2,000-character bubbles).
+// No framework, no external requests. Bot text is Telegram HTML, rendered through a tag whitelist; Zalo text
+// is plain.
 "use strict";
 
 const UI = {
@@ -7,17 +9,22 @@ const UI = {
     pick: "Chọn vai để trò chuyện với bot", hint: "Mở nhiều thẻ để đóng nhiều vai cùng lúc.",
     newUser: "Người dùng mới", newUserHint: "Chưa đăng ký — bắt đầu từ /start", placeholder: "Nhập tin nhắn…",
     switch: "Đổi vai", phone: "Nhập số điện thoại để chia sẻ:", download: "Tải về", failed: "Không gửi được",
-    stale: "Nút này không còn hiệu lực.", you: "Bạn là",
+    stale: "Nút này không còn hiệu lực.", you: "Bạn là", newZalo: "Người dùng Zalo mới",
+    newZaloHint: "Điện thoại chỉ có chữ: gõ số để chọn", zaloTag: "Zalo", tgTag: "Telegram",
   },
   en: {
     pick: "Choose who you are", hint: "Open several tabs to be several people at once.",
     newUser: "New user", newUserHint: "Not registered — starts at /start", placeholder: "Type a message…",
     switch: "Switch persona", phone: "Type the phone number to share:", download: "Download", failed: "Could not send",
-    stale: "This button is no longer active.", you: "You are",
+    stale: "This button is no longer active.", you: "You are", newZalo: "New Zalo user",
+    newZaloHint: "Text-only phone: type numbers to choose", zaloTag: "Zalo", tgTag: "Telegram",
   },
 };
 let lang = localStorage.getItem("sandbox-lang") || "vi";
-let me = null;          // {id, first_name, language_code, label, phone}
+let me = null;          // {id, first_name, language_code, label, phone, channel, zalo_id}
+let replaying = false;  // the first answer after choosing replays the history: its toasts are not shown again
+const ZALO_MAX = 2000;
+const isZalo = () => Boolean(me && me.channel === "zalo");
 let after = 0;          // last event seq seen
 let personas = [];
 const bubbles = new Map();  // message_id → element
@@ -62,6 +69,15 @@ function renderHtml(text, parseMode) {
 
 // --- rendering --------------------------------------------------------------------------------------
 function scroll() { const m = $("messages"); m.scrollTop = m.scrollHeight; }
+
+function stamp(el, seconds) {
+  const when = seconds ? new Date(seconds * 1000) : new Date();
+  let s = el.querySelector(":scope > time");
+  if (!s) { s = document.createElement("time"); s.dataset.testid = "time"; }
+  s.dateTime = when.toISOString();
+  s.textContent = when.toLocaleTimeString(lang === "vi" ? "vi-VN" : "en-GB", {hour: "2-digit", minute: "2-digit"});
+  el.appendChild(s);
+}
 
 function inlineKeyboard(msg) {
   const rows = (msg.reply_markup && msg.reply_markup.inline_keyboard) || [];
@@ -138,12 +154,33 @@ function toast(text) {
   clearTimeout(toast.timer); toast.timer = setTimeout(() => { el.hidden = true; }, 3500);
 }
 
+function handleZalo(event) {
+  const el = document.createElement("div");
+  if (event.kind === "user") {
+    el.className = "msg user";
+    el.textContent = event.text || (event.sticker ? "🙂" : event.photo ? "🖼" : event.event_name || "");
+  } else {
+    el.className = "msg bot"; el.dataset.testid = "bot-message";
+    if (event.photo) {
+      const img = document.createElement("img"); img.src = event.photo; img.alt = ""; el.appendChild(img);
+    }
+    const text = document.createElement("div");
+    text.textContent = event.text || event.caption || (event.sticker ? "🙂" : "");
+    el.appendChild(text);
+  }
+  stamp(el, event.date);
+  $("messages").appendChild(el);
+  scroll();
+}
+
 function handle(event) {
+  if (isZalo()) { handleZalo(event); return; }
   if (event.kind === "user") {
     const el = document.createElement("div"); el.className = "msg user"; el.textContent = event.text;
+    stamp(el, event.date);
     $("messages").appendChild(el);
   } else if (event.kind === "toast") {
-    toast(event.text);
+    if (!replaying) toast(event.text);
   } else if (event.kind === "delete") {
     const el = bubbles.get(event.message.message_id); if (el) el.remove();
   } else {
@@ -153,19 +190,27 @@ function handle(event) {
       bubbles.set(event.message.message_id, el); $("messages").appendChild(el);
     }
     fillBubble(el, event);
+    stamp(el, event.message.edit_date || event.message.date);
     if (event.kind !== "edit") replyKeyboard(event.markup);
   }
   scroll();
 }
 
+function eventsUrl(wait) {
+  return isZalo() ? `/sandbox/api/zalo/events?user=${encodeURIComponent(me.zalo_id)}&after=${after}&wait=${wait}`
+    : `/sandbox/api/events?user=${me.id}&after=${after}&wait=${wait}`;
+}
+
 async function poll() {
-  const who = me && me.id;
-  while (me && me.id === who) {
+  const who = me;
+  replaying = true;  // the first request asks for the history at once (wait=0); only that is a replay
+  while (me === who) {
     try {
-      const res = await fetch(`/sandbox/api/events?user=${who}&after=${after}&wait=25`);
+      const res = await fetch(eventsUrl(replaying ? 0 : 25));
       const body = await res.json();
-      if (!me || me.id !== who) return;
+      if (me !== who) return;
       for (const e of body.events) { after = Math.max(after, e.seq); handle(e); }
+      replaying = false;
     } catch (err) { await new Promise((r) => setTimeout(r, 1500)); }
   }
 }
@@ -174,9 +219,15 @@ async function poll() {
 function choose(persona) {
   me = persona; after = 0; bubbles.clear();
   $("messages").replaceChildren(); $("reply-keyboard").replaceChildren();
-  location.hash = `user=${persona.id}`;
+  location.hash = isZalo() ? `zalo=${persona.zalo_id}` : `user=${persona.id}`;
   $("personas").hidden = true; $("chat").hidden = false; $("switch").hidden = false;
   $("who").textContent = `${t("you")}: ${persona.label || persona.first_name}`;
+  $("who").title = $("who").textContent;
+  document.body.classList.toggle("zalo", isZalo());
+  $("channel").hidden = false; $("channel").textContent = isZalo() ? t("zaloTag") : t("tgTag");
+  $("composer-input").maxLength = isZalo() ? ZALO_MAX : 4096;
+  $("file").disabled = isZalo();
+  updateCounter();
   $("composer-input").focus();
   poll();
 }
@@ -184,13 +235,15 @@ function choose(persona) {
 function labelOf(p) { return (lang === "en" && p.label_en) || p.label || p.first_name; }
 
 function showPersonas() {
-  me = null; $("personas").hidden = false; $("chat").hidden = true; $("switch").hidden = true; $("who").textContent = "";
+  me = null; document.body.classList.remove("zalo"); $("channel").hidden = true; $("personas").hidden = false; $("chat").hidden = true; $("switch").hidden = true; $("who").textContent = "";
   history.replaceState(null, "", location.pathname);
   const list = $("persona-list"); list.replaceChildren();
   for (const p of personas) {
     const b = document.createElement("button"); b.className = "persona"; b.type = "button";
     b.dataset.testid = `persona-${p.id}`;
-    b.append(labelOf(p)); const s = document.createElement("small"); s.textContent = `${p.first_name} · #${p.id}`;
+    if (p.channel === "zalo") b.classList.add("on-zalo");
+    b.append(labelOf(p)); const s = document.createElement("small");
+    s.textContent = `${p.first_name} · ${p.channel === "zalo" ? `${t("zaloTag")} ${p.zalo_id}` : `#${p.id}`}`;
     b.appendChild(s);
     b.onclick = () => choose({...p, label: labelOf(p)});
     list.appendChild(b);
@@ -204,6 +257,16 @@ function showPersonas() {
     choose({id, first_name: lang === "en" ? "Guest" : "Khách", language_code: lang, label: `${t("newUser")} #${id}`});
   };
   list.appendChild(fresh);
+  const zalo = document.createElement("button"); zalo.className = "persona on-zalo"; zalo.type = "button";
+  zalo.dataset.testid = "persona-new-zalo";
+  zalo.append(t("newZalo")); const z = document.createElement("small"); z.textContent = t("newZaloHint");
+  zalo.appendChild(z);
+  zalo.onclick = () => {
+    const hex = Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("");
+    choose({id: 0, channel: "zalo", zalo_id: hex, first_name: lang === "en" ? "Guest" : "Khách",
+            label: `${t("newZalo")} ${hex.slice(0, 6)}`});
+  };
+  list.appendChild(zalo);
 }
 
 function applyLanguage() {
@@ -218,15 +281,32 @@ $("lang").onclick = () => {
   if (!me) showPersonas();
 };
 $("switch").onclick = () => showPersonas();
+function updateCounter() {
+  const input = $("composer-input"); const c = $("counter");
+  c.hidden = !isZalo(); c.textContent = `${input.value.length}/${ZALO_MAX}`;
+  input.style.height = "auto"; input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
+async function sendText(text) {
+  if (isZalo()) {
+    await api("/sandbox/api/zalo/send", {user: me.zalo_id, text, display_name: me.first_name});
+  } else {
+    await api("/sandbox/api/send", {user: me.id, text, first_name: me.first_name, language_code: me.language_code});
+  }
+}
+
 $("composer").onsubmit = async (ev) => {
   ev.preventDefault();
   const input = $("composer-input"); const text = input.value;
   if (!text.trim() || !me) return;
-  input.value = "";
-  try {
-    await api("/sandbox/api/send", {user: me.id, text, first_name: me.first_name, language_code: me.language_code});
-  } catch (err) { toast(t("failed")); input.value = text; }
+  input.value = ""; updateCounter();
+  try { await sendText(text); } catch (err) { toast(t("failed")); input.value = text; updateCounter(); }
 };
+// Enter sends, Shift+Enter starts a new line (and Enter while an input method composes does nothing).
+$("composer-input").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $("composer").requestSubmit(); }
+});
+$("composer-input").addEventListener("input", updateCounter);
 $("file").onchange = async () => {
   const f = $("file").files[0]; if (!f || !me) return;
   const form = new FormData(); form.append("user", String(me.id)); form.append("file", f, f.name);
@@ -239,8 +319,13 @@ $("file").onchange = async () => {
   const body = await (await fetch("/sandbox/api/personas")).json();
   personas = body.personas;
   document.title = `@${body.bot.username} — sandbox`;
+  const z = /zalo=([0-9a-f]+)/i.exec(location.hash);
   const m = /user=(\d+)/.exec(location.hash);
-  if (m) {
+  if (z) {
+    const p = personas.find((x) => x.zalo_id === z[1]);
+    choose(p ? {...p, label: labelOf(p)} : {id: 0, channel: "zalo", zalo_id: z[1], first_name: "Khách",
+                                           label: `${t("newZalo")} ${z[1].slice(0, 6)}`});
+  } else if (m) {
     const id = Number(m[1]);
     const p = personas.find((x) => x.id === id);
     choose(p ? {...p, label: labelOf(p)} : {id, first_name: "Khách", language_code: lang, label: `#${id}`});
