@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     quiet_end: time = time(7, 0)
     # An open form left unanswered this long is closed (nothing from it is saved).
     form_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Staff web console (`python -m bot web`): cookies marked Secure (set it behind HTTPS), session length.
+    web_secure_cookies: bool = False
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @field_validator("bot_token")
     @classmethod
