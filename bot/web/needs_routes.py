@@ -87,8 +87,8 @@ async def need_page(request: Request, staff: StaffPage, need_id: int) -> Respons
     try:
         view = await console.need_view(staff.session, actor=staff.actor, need_id=need_id)
     except DomainError:
-        return render(request, "error.html", {"message": security.gettext_for(request)(
-            "This need does not exist.")}, status=404, staff=staff)
+        _ = security.gettext_for(request)
+        return render(request, "error.html", {"message": _("This need does not exist.")}, status=404, staff=staff)
     return render(request, "need.html", {
         "v": view, "next_steps": TRANSITIONS[NeedStatus(view.need.status)],
         "can_reopen": view.need.status in REOPENABLE, "error": request.query_params.get("error"),
