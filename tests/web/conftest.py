@@ -107,7 +107,7 @@ async def console(engine: AsyncEngine, clock: FakeClock) -> AsyncIterator[Consol
     web = create_app(app)
     people = await _people(app, clock)
     transport = httpx.ASGITransport(app=web, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as client:
         yield Console(app=app, client=client, clock=clock, people=people)
 
 
