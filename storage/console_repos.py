@@ -165,8 +165,9 @@ async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str =
     order = SORT_COLUMNS.get(sort, SORT_COLUMNS["created"])
     query = select(Need, Facility).join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
     query = _filtered(query, filters)
-    query = query.order_by(order.desc() if descending else order.asc(), col(Need.id).desc() if descending
-                           else col(Need.id).asc())
+    # Empty values (no amount) last either way, on SQLite and PostgreSQL alike.
+    query = query.order_by((order.desc() if descending else order.asc()).nulls_last(),
+                           col(Need.id).desc() if descending else col(Need.id).asc())
     return (await session.exec(query)).all()
 
 

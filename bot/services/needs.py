@@ -222,6 +222,7 @@ async def _notify_status(session: AsyncSession, *, clock: Clock, need: Need, act
                          translate: Translator) -> None:
     recipients = {uid for uid in (need.registrant_user_id, need.filed_by_user_id) if uid and uid != actor.id}
     # A reopened need can reach a status a second time: that notification needs its own key.
+    await session.flush()  # the event just added is counted
     times = sum(1 for e in await repos.need_events(session, need_id=need.id or 0) if e.to_status == need.status)
     again = f":{times}" if times > 1 else ""
     for uid in sorted(recipients):
