@@ -36,7 +36,8 @@ def ctx(request: Request) -> AppContext:
 
 
 async def db(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed when the handler returns without an error."""
+    """One transaction per request, committed when the handler returns without an error — before the
+    response leaves (`scope="function"`): a browser following the sign-in redirect must find its session."""
     async with ctx(request).session_maker() as session:
         yield session
         await session.commit()
@@ -90,7 +91,7 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-async def staff_page(request: Request, session: Annotated[AsyncSession, Depends(db)]) -> Staff:
+async def staff_page(request: Request, session: Annotated[AsyncSession, Depends(db, scope="function")]) -> Staff:
     staff = await _staff(request, session)
     if staff is None:
         if _is_htmx(request):
@@ -99,7 +100,7 @@ async def staff_page(request: Request, session: Annotated[AsyncSession, Depends(
     return staff
 
 
-async def staff_data(request: Request, session: Annotated[AsyncSession, Depends(db)]) -> Staff:
+async def staff_data(request: Request, session: Annotated[AsyncSession, Depends(db, scope="function")]) -> Staff:
     staff = await _staff(request, session)
     if staff is None:
         raise HTTPException(401)
@@ -144,7 +145,7 @@ def safe_next(value: str | None) -> str:
     return "/"
 
 
-Db = Annotated[AsyncSession, Depends(db)]
+Db = Annotated[AsyncSession, Depends(db, scope="function")]
 StaffPage = Annotated[Staff, Depends(staff_page)]
 StaffData = Annotated[Staff, Depends(staff_data)]
 StaffPost = Annotated[Staff, Depends(staff_post)]
