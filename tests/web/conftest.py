@@ -24,7 +24,7 @@ from storage.models import Facility, Need, User, WebSession
 from tests.conftest import make_settings
 
 PASSWORD = "mật-khẩu-đủ-dài-123"
-LONG_XUYEN = 30280  # a ward of An Giang (province 91)
+LONG_XUYEN = 30307  # Phường Long Xuyên, An Giang (province 91)
 
 
 @dataclass

@@ -23,7 +23,7 @@ async def _three(console: Console) -> list[Need]:
         await console.add_need(),
         await console.add_need(facility="Xưởng mộc Tân Phát", owner="Trần Bình", phone="+84987654321",
                                category="training", sector="handicraft", cost=None, registrant=None,
-                               filed_by="collaborator", commune=30307),
+                               filed_by="collaborator", commune=30985),
         await console.add_need(facility="Lò bánh tráng Mỹ Hòa", owner="Võ Mai", phone="+842963852741",
                                category="machinery", status="declined", cost="2000"),
     ]
@@ -59,7 +59,7 @@ async def test_filters_sorting_and_defaults(console: Console) -> None:
     assert await _refs(console, "by=ctv") == [b.ref]
     assert await _refs(console, "by=self") == [c.ref, a.ref]
     assert await _refs(console, "sector=handicraft") == [b.ref]
-    assert await _refs(console, "commune=30307") == [b.ref]
+    assert await _refs(console, "commune=30985") == [b.ref]
     assert await _refs(console, "status=bogus&sort=nonsense&page=x") == [c.ref, b.ref, a.ref]  # ignored
 
 
@@ -81,6 +81,7 @@ async def test_paging_and_the_htmx_partial(console: Console) -> None:
     assert len(REF.findall(full.text)) == 5 and "<html" in full.text and "Trang 2/2" in full.text
     partial = await console.client.get("/needs?page=1", headers={"HX-Request": "true"})
     assert "<html" not in partial.text and len(REF.findall(partial.text)) == 25
+    assert "Phường Long Xuyên" in partial.text
     assert "30 nhu cầu" in partial.text and 'hx-get="/needs?page=2"' in partial.text
 
 
@@ -144,6 +145,8 @@ async def test_status_change_notifies_the_registrant_through_the_outbox(console:
     assert entry.detail == {"from": "received", "to": "surveyed", "reason": "Đã khảo sát ngày 2/3"}
     page = await console.client.get(f"/needs/{need.id}")
     assert "Đã khảo sát ngày 2/3" in page.text and "Trần Văn Cán" in page.text
+    assert "Đã tiếp nhận → Đã khảo sát thực tế" in page.text  # the audit entry, in words
+    assert "Phường Long Xuyên" in page.text
 
 
 async def test_declining_needs_a_reason_and_says_so(console: Console) -> None:
