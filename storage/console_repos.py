@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,6 +93,10 @@ async def failed_attempts(session: AsyncSession, *, key: str, since: datetime) -
         .where(LoginAttempt.key == key, col(LoginAttempt.ok).is_(False), col(LoginAttempt.created_at) >= since)
     )).one()
     return int(total)
+
+
+async def delete_attempts_before(session: AsyncSession, *, before: datetime) -> None:
+    await session.exec(delete(LoginAttempt).where(col(LoginAttempt.created_at) < before))  # type: ignore[call-overload]
 
 
 # --- audit and notes ---

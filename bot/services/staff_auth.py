@@ -77,8 +77,10 @@ async def check_rate(session: AsyncSession, *, clock: Clock, login: str, ip: str
         raise RateLimited()
 
 
-def record_attempt(session: AsyncSession, *, clock: Clock, login: str, ip: str, ok: bool) -> None:
+async def record_attempt(session: AsyncSession, *, clock: Clock, login: str, ip: str, ok: bool) -> None:
+    """Two rows (the account's and the address's); rows older than the window are no longer needed."""
     now = clock.now()
+    await console_repos.delete_attempts_before(session, before=now - ATTEMPT_WINDOW)
     session.add(LoginAttempt(key=f"account:{login}"[:96], ok=ok, created_at=now))
     session.add(LoginAttempt(key=f"ip:{ip}"[:96], ok=ok, created_at=now))
 
@@ -87,16 +89,20 @@ def record_attempt(session: AsyncSession, *, clock: Clock, login: str, ip: str, 
 
 
 async def find_staff(session: AsyncSession, *, login: str, admin_ids: Collection[int]) -> User | None:
-    """The staff member with this login name (set by `staff add`), @username or chat id; None otherwise."""
+    """The staff member with this login name (set by `staff add`), else the one whose @username, full name
+    (both without case or accents) or chat id it is; None when nobody or several people match."""
     cred = await console_repos.credential_by_login(session, login=login)
-    candidates: list[User] = []
     if cred is not None:
         user = await repos.get_user_by_id(session, user_id=cred.user_id)
-        candidates = [user] if user is not None else []
-    elif login:
-        candidates = list(await console_repos.users_matching(session, text=login))
-    staff = [u for u in candidates if effective_role(u, admin_ids) is Role.STAFF]
-    return staff[0] if len(staff) == 1 else None
+        return user if user is not None and effective_role(user, admin_ids) is Role.STAFF else None
+    if not login:
+        return None
+    staff = {u.id: u for u in await repos.list_users_by_role(session, role=Role.STAFF)}
+    admins = await repos.users_by_external_ids(session, channel="telegram", external_ids=[str(i) for i in admin_ids])
+    staff.update({u.id: u for u in admins})
+    found = [u for u in staff.values() if effective_role(u, admin_ids) is Role.STAFF
+             and login in (fold(u.username or ""), fold(u.full_name or ""), u.external_id)]
+    return found[0] if len(found) == 1 else None
 
 
 async def sign_in_password(session: AsyncSession, *, clock: Clock, login: str, password: str, ip: str,
@@ -110,7 +116,7 @@ async def sign_in_password(session: AsyncSession, *, clock: Clock, login: str, p
         ok = cred is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    record_attempt(session, clock=clock, login=login, ip=ip, ok=ok)
+    await record_attempt(session, clock=clock, login=login, ip=ip, ok=ok)
     if not ok or user is None:
         raise SignInRefused()
     return user
@@ -123,7 +129,7 @@ async def send_code(session: AsyncSession, *, clock: Clock, login: str, ip: str,
     login = login_name(login)
     await check_rate(session, clock=clock, login=login, ip=ip)
     user = await find_staff(session, login=login, admin_ids=admin_ids)
-    record_attempt(session, clock=clock, login=login, ip=ip, ok=False)
+    await record_attempt(session, clock=clock, login=login, ip=ip, ok=False)
     if user is None or user.id is None:
         return
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -149,7 +155,7 @@ async def sign_in_code(session: AsyncSession, *, clock: Clock, login: str, code:
                 matched = row
                 break
     ok = matched is not None and await console_repos.use_code(session, code_id=matched.id or 0, now=clock.now())
-    record_attempt(session, clock=clock, login=login, ip=ip, ok=ok)
+    await record_attempt(session, clock=clock, login=login, ip=ip, ok=ok)
     if not ok or user is None:
         raise SignInRefused()
     return user

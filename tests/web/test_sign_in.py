@@ -155,3 +155,34 @@ async def test_cli_refuses_short_passwords_and_non_staff_unless_added(console: C
         await session.commit()
     assert user.role == "staff" and login == "nguyen thi lan"
     assert (await _login(console, "nguyễn thị lan", PASSWORD)).status_code == 303
+
+
+@pytest.mark.parametrize("login", ["Trần Văn Cán", "tran van can", "5001"])
+async def test_a_code_by_full_name_or_chat_id_for_staff_without_a_password(console: Console, login: str) -> None:
+    async with console.app.session_maker() as session:
+        await session.delete(await session.get(StaffCredential, console.people["staff"].id))
+        await session.commit()
+    await _ask_code(console, login)
+    row, code = await _code_sent(console)
+    assert row.user_id == console.people["staff"].id
+    assert (await _verify(console, code, login=login)).status_code == 303
+
+
+async def test_admin_ids_are_staff_for_the_console_too(console: Console) -> None:
+    console.app.settings = console.app.settings.model_copy(update={"admin_ids": frozenset({6001})})
+    await _ask_code(console, "6001")  # the owner's Telegram id is in ADMIN_IDS
+    row, code = await _code_sent(console)
+    assert row.user_id == console.people["owner"].id
+    assert (await _verify(console, code, login="6001")).status_code == 303
+    assert (await console.client.get("/needs")).status_code == 200
+
+
+async def test_old_attempts_are_cleared(console: Console) -> None:
+    from storage.models import LoginAttempt
+
+    await _login(console, "canbo", "sai-mat-khau-roi")
+    later(console.clock, minutes=16)
+    await _login(console, "canbo", PASSWORD)
+    async with console.app.session_maker() as session:
+        rows = (await session.exec(select(LoginAttempt))).all()
+    assert sorted((r.key, r.ok) for r in rows) == [("account:canbo", True), ("ip:203.0.113.7", True)]
