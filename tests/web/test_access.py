@@ -128,3 +128,14 @@ async def test_next_is_only_a_local_path(console: Console) -> None:
     await console.sign_in_as("staff")
     r = await console.client.get("/lang/en?next=//evil.example/x")
     assert r.headers["location"] == "/"
+
+
+async def test_pages_are_not_framed_cached_or_scripted_from_elsewhere(console: Console) -> None:
+    await console.sign_in_as("staff")
+    r = await console.client.get("/needs")
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert '<script src="/static/htmx.min.js"' in r.text and "https://" not in r.text
+    login = await console.client.get("/login")
+    cookie = next(c for c in login.headers.get_list("set-cookie") if c.startswith("kc_csrf="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
