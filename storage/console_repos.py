@@ -162,17 +162,30 @@ def _filtered(query: Any, f: NeedFilter) -> Any:
     return query.where(*conditions) if conditions else query
 
 
-async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
-                      descending: bool = True) -> Sequence[tuple[Need, Facility | None]]:
-    """Every need matching the filters, with its facility, in the chosen order (search and paging are the
-    caller's: the search is accent-insensitive, which SQLite cannot do in SQL)."""
+def _needs_query(filters: NeedFilter, sort: str, descending: bool) -> Any:
     order = SORT_COLUMNS.get(sort, SORT_COLUMNS["created"])
     query = select(Need, Facility).join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
     query = _filtered(query, filters)
     # Empty values (no amount) last either way, on SQLite and PostgreSQL alike.
-    query = query.order_by((order.desc() if descending else order.asc()).nulls_last(),
-                           col(Need.id).desc() if descending else col(Need.id).asc())
-    return (await session.exec(query)).all()
+    return query.order_by((order.desc() if descending else order.asc()).nulls_last(),
+                          col(Need.id).desc() if descending else col(Need.id).asc())
+
+
+async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                      descending: bool = True) -> Sequence[tuple[Need, Facility | None]]:
+    """Every need matching the filters, with its facility, in the chosen order (a text search is the
+    caller's: it is accent-insensitive, which SQLite cannot do in SQL)."""
+    return (await session.exec(_needs_query(filters, sort, descending))).all()
+
+
+async def needs_table_page(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                           descending: bool = True, offset: int = 0,
+                           limit: int = 25) -> tuple[Sequence[tuple[Need, Facility | None]], int]:
+    """One page of the filtered needs and their total, paged in SQL (no text search)."""
+    rows = await session.exec(_needs_query(filters, sort, descending).offset(offset).limit(limit))
+    count = _filtered(select(func.count()).select_from(Need)
+                      .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True), filters)
+    return rows.all(), int((await session.exec(count)).one())
 
 
 # --- dashboard ---

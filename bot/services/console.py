@@ -8,7 +8,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -86,6 +86,15 @@ class Page:
 
 
 async def needs_page(session: AsyncSession, *, query: NeedQuery) -> Page:
+    if not fold(query.q):  # no text search: paged by the database
+        start = (max(1, query.page) - 1) * PAGE_SIZE
+        page_rows, total = await console_repos.needs_table_page(
+            session, filters=query.filters, sort=query.sort, descending=query.descending, offset=start,
+            limit=PAGE_SIZE)
+        pages = max(1, -(-total // PAGE_SIZE))
+        if query.page > pages:  # past the end (rows removed meanwhile): the last page
+            return await needs_page(session, query=replace(query, page=pages))
+        return Page(rows=list(page_rows), total=total, page=max(1, query.page), pages=pages)
     rows = await search_needs(session, query=query)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(max(1, query.page), pages)

@@ -236,3 +236,12 @@ def test_half_year() -> None:
     assert half_year(date(2026, 6, 30)) == (date(2026, 1, 1), date(2026, 6, 30))
     assert half_year(date(2026, 7, 1)) == (date(2026, 7, 1), date(2026, 12, 31))
     assert Decimal("1") == 1
+
+
+async def test_a_page_past_the_end_shows_the_last_page(console: Console) -> None:
+    for n in range(27):
+        await console.add_need(facility=f"Cơ sở số {n}")
+    await console.sign_in_as("staff")
+    for query in ("page=9", "page=9&q=co+so"):  # paged by the database, and after a text search
+        r = await console.client.get("/needs?" + query)
+        assert len(REF.findall(r.text)) == 2 and "Trang 2/2" in r.text, query
