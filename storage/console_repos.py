@@ -162,9 +162,10 @@ def _filtered(query: Any, f: NeedFilter) -> Any:
     return query.where(*conditions) if conditions else query
 
 
-def _needs_query(filters: NeedFilter, sort: str, descending: bool) -> Any:
+def _needs_query(filters: NeedFilter, sort: str, descending: bool, *columns: Any) -> Any:
     order = SORT_COLUMNS.get(sort, SORT_COLUMNS["created"])
-    query = select(Need, Facility).join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+    query = select(*(columns or (Need, Facility))).select_from(Need)
+    query = query.join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
     query = _filtered(query, filters)
     # Empty values (no amount) last either way, on SQLite and PostgreSQL alike.
     return query.order_by((order.desc() if descending else order.asc()).nulls_last(),
@@ -176,6 +177,30 @@ async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str =
     """Every need matching the filters, with its facility, in the chosen order (a text search is the
     caller's: it is accent-insensitive, which SQLite cannot do in SQL)."""
     return (await session.exec(_needs_query(filters, sort, descending))).all()
+
+
+SearchKey = tuple[int, str | None, str | None, str | None, str | None]
+
+
+async def needs_search_keys(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                            descending: bool = True) -> Sequence[SearchKey]:
+    """(id, code, facility, owner, phone) of every filtered need, in order: what a text search reads (plain
+    tuples, not rows: tens of thousands stay cheap)."""
+    query = _needs_query(filters, sort, descending, col(Need.id), col(Need.ref), col(Facility.name),
+                         col(Facility.owner_name), col(Facility.phone))
+    return (await session.exec(query)).all()
+
+
+async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tuple[Need, Facility | None]]:
+    """These needs with their facility, in the order of `ids`."""
+    found: dict[int, tuple[Need, Facility | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = await session.exec(select(Need, Facility)
+                                  .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+                                  .where(col(Need.id).in_(chunk)))
+        found.update({n.id: (n, f) for n, f in rows.all() if n.id is not None})
+    return [found[i] for i in ids if i in found]
 
 
 async def needs_table_page(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",

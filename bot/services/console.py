@@ -26,7 +26,7 @@ from bot.services.exports import cell, neutralise
 from bot.services.staff_auth import audit
 from bot.services.validation import fold, format_phone
 from storage import console_repos, repos
-from storage.console_repos import NeedFilter
+from storage.console_repos import NeedFilter, SearchKey
 from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, User
 
 PAGE_SIZE = 25
@@ -53,28 +53,39 @@ def _digits(text: str) -> str:
     return re.sub(r"[^0-9]", "", text)
 
 
-def matches(q: str, need: Need, facility: Facility | None) -> bool:
+def matcher(q: str) -> Callable[[SearchKey], bool] | None:
     """Accent- and case-insensitive search over the code, facility, owner and phone ('nuoc mam' finds
-    'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone."""
+    'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone. None: no search."""
     wanted = fold(q)
     if not wanted:
-        return True
-    fields = [need.ref or "", facility.name if facility else "", (facility.owner_name or "") if facility else ""]
-    if wanted in fold(" | ".join(fields)):
-        return True
+        return None
     digits = _digits(q)
-    phone = (facility.phone or "") if facility else ""
-    if len(digits) >= 3 and phone:
-        national = "0" + phone[3:] if phone.startswith("+84") else _digits(phone)
-        return digits in _digits(phone) or digits in national
-    return False
+
+    def match(key: SearchKey) -> bool:
+        _, ref, name, owner, phone = key
+        if wanted in fold(f"{ref or ''} | {name or ''} | {owner or ''}"):
+            return True
+        if len(digits) >= 3 and phone:
+            national = "0" + phone[3:] if phone.startswith("+84") else _digits(phone)
+            return digits in _digits(phone) or digits in national
+        return False
+
+    return match
 
 
 async def search_needs(session: AsyncSession, *, query: NeedQuery) -> list[tuple[Need, Facility | None]]:
     """Every need matching the filters and the search, in the chosen order (what the export writes)."""
-    rows = await console_repos.needs_table(session, filters=query.filters, sort=query.sort,
-                                           descending=query.descending)
-    return [(n, f) for n, f in rows if matches(query.q, n, f)]
+    match = matcher(query.q)
+    if match is None:
+        return list(await console_repos.needs_table(session, filters=query.filters, sort=query.sort,
+                                                    descending=query.descending))
+    return await console_repos.needs_by_ids(session, ids=await _matching_ids(session, query, match))
+
+
+async def _matching_ids(session: AsyncSession, query: NeedQuery, match: Callable[[SearchKey], bool]) -> list[int]:
+    keys = await console_repos.needs_search_keys(session, filters=query.filters, sort=query.sort,
+                                                 descending=query.descending)
+    return [key[0] for key in keys if match(key)]
 
 
 @dataclass(frozen=True)
@@ -95,11 +106,12 @@ async def needs_page(session: AsyncSession, *, query: NeedQuery) -> Page:
         if query.page > pages:  # past the end (rows removed meanwhile): the last page
             return await needs_page(session, query=replace(query, page=pages))
         return Page(rows=list(page_rows), total=total, page=max(1, query.page), pages=pages)
-    rows = await search_needs(session, query=query)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    ids = await _matching_ids(session, query, matcher(query.q))  # type: ignore[arg-type]
+    pages = max(1, -(-len(ids) // PAGE_SIZE))
     page = min(max(1, query.page), pages)
     start = (page - 1) * PAGE_SIZE
-    return Page(rows=rows[start:start + PAGE_SIZE], total=len(rows), page=page, pages=pages)
+    rows = await console_repos.needs_by_ids(session, ids=ids[start:start + PAGE_SIZE])
+    return Page(rows=rows, total=len(ids), page=page, pages=pages)
 
 
 # --- export ---
@@ -165,20 +177,21 @@ def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
 
 
 def _xlsx_cell(ws: Any, index: int, value: Any) -> Any:
+    """A plain value where the type says it all (text, numbers: the fast path); a styled cell for dates
+    (their display format) and the phone column (text format, so an edit keeps the leading 0)."""
     from openpyxl.cell import WriteOnlyCell
 
+    if value is None or value == "":
+        return None  # no cell at all
     if isinstance(value, date):
         c = WriteOnlyCell(ws, value=value)
         c.number_format = DATE_COLUMNS.get(index, "DD/MM/YYYY")
         return c
-    if isinstance(value, Decimal):
-        c = WriteOnlyCell(ws, value=value)
-        c.number_format = "#,##0.##"
-        return c
-    c = WriteOnlyCell(ws, value=cell(value))
-    if index == PHONE_COLUMN:
+    if index == PHONE_COLUMN and value:
+        c = WriteOnlyCell(ws, value=cell(value))
         c.number_format = "@"
-    return c
+        return c
+    return cell(value)
 
 
 def csv_excel_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
