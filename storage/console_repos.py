@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,8 +42,6 @@ async def users_matching(session: AsyncSession, *, text: str) -> Sequence[User]:
                              col(User.full_name) == text]
     if text.isdigit():
         conditions.append(col(User.id) == int(text))
-    from sqlalchemy import or_
-
     return (await session.exec(select(User).where(or_(*conditions)).order_by(col(User.id)))).all()
 
 
