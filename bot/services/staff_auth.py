@@ -57,7 +57,7 @@ def digest(token: str) -> str:
 
 def login_name(text: str) -> str:
     """What a staff member types to sign in, compared without case or accents ('Trần Thu' → 'tran thu')."""
-    return fold(text.strip().lstrip("@"))
+    return fold(text.strip().lstrip("@")[:120])[:64]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -49,6 +50,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(needs_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -99,6 +101,11 @@ def render(request: Request, template: str, context: Mapping[str, Any], *, statu
 
 async def _to_sign_in(request: Request, exc: security.SignInNeeded) -> Response:
     return RedirectResponse(security.sign_in_url(exc.next_url), status_code=303)
+
+
+async def _not_found(request: Request, exc: RequestValidationError) -> Response:
+    """A malformed address (/needs/abc) is a page that does not exist, not a JSON error."""
+    return await _http_error(request, StarletteHTTPException(404))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -139,3 +139,10 @@ async def test_pages_are_not_framed_cached_or_scripted_from_elsewhere(console: C
     login = await console.client.get("/login")
     cookie = next(c for c in login.headers.get_list("set-cookie") if c.startswith("kc_csrf="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+async def test_a_malformed_address_is_a_polite_404(console: Console) -> None:
+    await console.sign_in_as("staff")
+    for path in ("/needs/abc", "/log?page=x", "/nowhere"):
+        r = await console.client.get(path)
+        assert r.status_code == 404 and "Không có trang này." in r.text, path
