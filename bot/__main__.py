@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run|migrate|deliver|sandbox|makemigration MSG|compile-locales]`.
+"""Command line: `python -m bot [run|migrate|deliver|sandbox|web|staff|makemigration MSG|compile-locales]`.
 
 Heavy modules (aiogram, Alembic) are imported only by the commands that use them: `migrate`, the child
 process of every start, imports neither aiogram nor the handlers.
@@ -30,6 +30,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sb.add_argument("--host", default="127.0.0.1")
     sb.add_argument("--port", type=int, default=8080)
     sb.add_argument("--keep", action="store_true", help="keep the sandbox database from the last run")
+    web = sub.add_parser("web", help="serve the staff web console (no channel token needed)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    st = sub.add_parser("staff", help="set a staff member's console password")
+    st_sub = st.add_subparsers(dest="staff_action", required=True)
+    st_add = st_sub.add_parser("add", help="make someone who wrote to the bot staff, with a console password")
+    st_add.add_argument("who", help="their number in the users table, chat id, @username or full name")
+    st_add.add_argument("--login", help="the name they type to sign in (default: @username or full name)")
+    st_pw = st_sub.add_parser("passwd", help="change a staff member's console password")
+    st_pw.add_argument("who")
+    st_pw.add_argument("--login")
     return parser.parse_args(argv)
 
 
@@ -75,6 +86,13 @@ def dispatch(args: argparse.Namespace) -> int:
     from bot.config import load_settings
 
     settings = load_settings()
+    if args.command == "web":
+        from bot.web.run import main as web_main
+
+        web_main(settings, args.host, args.port)
+        return 0
+    if args.command == "staff":
+        return staff(settings, args)
     if args.command in ("access", "revoke", "cancel-invite"):
         from bot.runner import access_cmd
 
@@ -96,6 +114,18 @@ def dispatch(args: argparse.Namespace) -> int:
         from bot.runner import run
 
         asyncio.run(run(settings))
+    return 0
+
+
+def staff(settings: object, args: argparse.Namespace) -> int:
+    from bot.services.staff_auth import CliError
+    from bot.staff_cli import staff_cmd
+
+    try:
+        print(asyncio.run(staff_cmd(settings, args.staff_action, args.who, args.login)))  # type: ignore[arg-type]
+    except CliError as exc:
+        print(f"staff {args.staff_action}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

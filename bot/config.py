@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # The address the app is reached at from outside (https://…); text channels get files as links under
     # it (PUBLIC_BASE_URL/media/<id>). Empty: they are told the file is available from the centre.
     public_base_url: str = ""
+    # Staff web console (`python -m bot web`): cookies marked Secure (set it behind HTTPS), session length.
+    web_secure_cookies: bool = False
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @field_validator("bot_token")
     @classmethod

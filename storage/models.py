@@ -372,3 +372,82 @@ class Media(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     channel_ids: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False)
+
+
+# --- staff web console ---
+
+
+class StaffCredential(SQLModel, table=True):
+    """A staff member's console password (argon2) and the login name they type."""
+
+    __tablename__ = "staff_credentials"
+
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], primary_key=True)
+    login: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds the token, the table its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    ended_at: datetime | None = _ts()
+
+
+class LoginCode(SQLModel, table=True):
+    """A one-time sign-in code sent to a staff member's chat; stored hashed, single use."""
+
+    __tablename__ = "login_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], index=True)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    used_at: datetime | None = _ts()
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Sign-in attempts, counted per account and per address for the rate limit."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=96)  # "account:<login>" or "ip:<address>"
+    ok: bool = Field(default=False)
+    created_at: datetime = _ts(nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every staff action in the console: who, when, what, on which item."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_kind", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_user_id: int | None = _fk("users.id")
+    action: str = Field(max_length=32)
+    target_kind: str | None = Field(default=None, max_length=16)
+    target_id: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, index=True)
+
+
+class NeedNote(SQLModel, table=True):
+    """An internal note on a need, seen only by staff."""
+
+    __tablename__ = "need_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(sa_column_args=[ForeignKey("needs.id", ondelete="CASCADE")], index=True)
+    author_user_id: int | None = _fk("users.id", index=False)
+    text: str = Field(max_length=2000)
+    created_at: datetime = _ts(nullable=False)

@@ -200,9 +200,31 @@ async def change_status(
     return need
 
 
+REOPENABLE = (NeedStatus.DECLINED,)
+
+
+async def reopen(session: AsyncSession, *, clock: Clock, actor: Actor, need_id: int, reason: str,
+                 translate: Translator) -> Need:
+    """Staff take a declined need back to “Received” (with a reason); the registrant is told."""
+    need, _ = await get_for_staff(session, actor=actor, need_id=need_id)
+    if need.status not in REOPENABLE:
+        raise Conflict(N_("Only a declined need can be reopened."))
+    if not reason.strip():
+        raise DomainError(N_("A reason is required to reopen a need."))
+    await _move(session, clock=clock, need=need, to=NeedStatus.RECEIVED, actor=actor.user, note=reason.strip())
+    need.decline_reason = None
+    session.add(need)
+    await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate)
+    return need
+
+
 async def _notify_status(session: AsyncSession, *, clock: Clock, need: Need, actor: User,
                          translate: Translator) -> None:
     recipients = {uid for uid in (need.registrant_user_id, need.filed_by_user_id) if uid and uid != actor.id}
+    # A reopened need can reach a status a second time: that notification needs its own key.
+    await session.flush()  # the event just added is counted
+    times = sum(1 for e in await repos.need_events(session, need_id=need.id or 0) if e.to_status == need.status)
+    again = f":{times}" if times > 1 else ""
     for uid in sorted(recipients):
         user = await repos.get_user_by_id(session, user_id=uid)
         if user is None:
@@ -216,7 +238,7 @@ async def _notify_status(session: AsyncSession, *, clock: Clock, need: Need, act
         if need.status == NeedStatus.DECLINED and need.decline_reason:
             text += "\n" + translate(N_("Reason: {reason}"), loc).format(reason=escape(need.decline_reason))
         await outbox.enqueue(session, clock=clock, user=user, kind="need_status", text=text,
-                             dedupe_key=f"need:{need.id}:{need.status}:{uid}")
+                             dedupe_key=f"need:{need.id}:{need.status}{again}:{uid}")
 
 
 # --- export ---

@@ -1,0 +1,333 @@
+"""What the staff console shows and does with needs: the searchable table, its exports (XLSX, CSV), a need's
+page, notes, and the dashboard figures. Status changes go through `bot.services.needs` (the registrant is
+told through the outbox); every action is written to the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, shown
+from bot.errors import DomainError
+from bot.i18n_marker import N_
+from bot.services import needs as needs_service
+from bot.services.communes import CommuneDirectory
+from bot.services.exports import cell, neutralise
+from bot.services.staff_auth import audit
+from bot.services.validation import fold, format_phone
+from storage import console_repos, repos
+from storage.console_repos import NeedFilter, SearchKey
+from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, User
+
+PAGE_SIZE = 25
+NOTE_MAX = 2000
+Gettext = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class NeedQuery:
+    """The needs table as the staff member asked for it (from the page's query string)."""
+
+    q: str = ""
+    filters: NeedFilter = field(default_factory=NeedFilter)
+    sort: str = "created"
+    descending: bool = True
+    page: int = 1
+
+
+def local_day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"[^0-9]", "", text)
+
+
+def matcher(q: str) -> Callable[[SearchKey], bool] | None:
+    """Accent- and case-insensitive search over the code, facility, owner and phone ('nuoc mam' finds
+    'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone. None: no search."""
+    wanted = fold(q)
+    if not wanted:
+        return None
+    digits = _digits(q)
+
+    def match(key: SearchKey) -> bool:
+        _, ref, name, owner, phone = key
+        if wanted in fold(f"{ref or ''} | {name or ''} | {owner or ''}"):
+            return True
+        if len(digits) >= 3 and phone:
+            national = "0" + phone[3:] if phone.startswith("+84") else _digits(phone)
+            return digits in _digits(phone) or digits in national
+        return False
+
+    return match
+
+
+async def search_needs(session: AsyncSession, *, query: NeedQuery) -> list[tuple[Need, Facility | None]]:
+    """Every need matching the filters and the search, in the chosen order (what the export writes)."""
+    match = matcher(query.q)
+    if match is None:
+        return list(await console_repos.needs_table(session, filters=query.filters, sort=query.sort,
+                                                    descending=query.descending))
+    return await console_repos.needs_by_ids(session, ids=await _matching_ids(session, query, match))
+
+
+async def _matching_ids(session: AsyncSession, query: NeedQuery, match: Callable[[SearchKey], bool]) -> list[int]:
+    keys = await console_repos.needs_search_keys(session, filters=query.filters, sort=query.sort,
+                                                 descending=query.descending)
+    return [key[0] for key in keys if match(key)]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple[Need, Facility | None]]
+    total: int
+    page: int
+    pages: int
+
+
+async def needs_page(session: AsyncSession, *, query: NeedQuery) -> Page:
+    if not fold(query.q):  # no text search: paged by the database
+        start = (max(1, query.page) - 1) * PAGE_SIZE
+        page_rows, total = await console_repos.needs_table_page(
+            session, filters=query.filters, sort=query.sort, descending=query.descending, offset=start,
+            limit=PAGE_SIZE)
+        pages = max(1, -(-total // PAGE_SIZE))
+        if query.page > pages:  # past the end (rows removed meanwhile): the last page
+            return await needs_page(session, query=replace(query, page=pages))
+        return Page(rows=list(page_rows), total=total, page=max(1, query.page), pages=pages)
+    ids = await _matching_ids(session, query, matcher(query.q))  # type: ignore[arg-type]
+    pages = max(1, -(-len(ids) // PAGE_SIZE))
+    page = min(max(1, query.page), pages)
+    start = (page - 1) * PAGE_SIZE
+    rows = await console_repos.needs_by_ids(session, ids=ids[start:start + PAGE_SIZE])
+    return Page(rows=rows, total=len(ids), page=page, pages=pages)
+
+
+# --- export ---
+
+
+def export_row(need: Need, facility: Facility | None, *, communes: CommuneDirectory, tz: ZoneInfo,
+               gettext: Gettext) -> list[Any]:
+    """One need as the export's cells: dates as dates, the amount as a number, the phone as text."""
+    sector = facility.sector if facility else ""
+    return [
+        need.ref,
+        need.created_at.astimezone(tz).date(),
+        facility.name if facility else "",
+        (facility.owner_name or "") if facility else "",
+        format_phone(facility.phone) if facility else "",
+        communes.name(need.commune_code),
+        gettext(SECTOR_LABELS[sector]) if sector in SECTOR_LABELS else "",  # type: ignore[index]
+        gettext(CATEGORY_LABELS[NeedCategory(need.category)]),
+        shown(need.description, gettext),
+        need.machine or "",
+        need.est_cost_million,
+        need.desired_month,
+        gettext(STATUS_LABELS[NeedStatus(need.status)]),
+        need.decline_reason or "",
+        gettext(N_("yes")) if need.filed_by_user_id else "",
+    ]
+
+
+DATE_COLUMNS = {1: "DD/MM/YYYY", 11: "MM/YYYY"}
+PHONE_COLUMN = 4
+AMOUNT_COLUMN = 10
+WIDTHS = (14, 12, 30, 22, 15, 22, 18, 30, 40, 24, 14, 12, 22, 30, 10)
+
+
+def headers(gettext: Gettext) -> list[str]:
+    return [gettext(h) for h in needs_service.EXPORT_COLUMNS]
+
+
+def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """A workbook of one sheet: bold frozen header, widths set, numbers and dates typed, phones as text."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Nhu cầu")
+    ws.freeze_panes = "A2"
+    for index, width in enumerate(WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    bold = Font(bold=True)
+    head = []
+    for text in header:
+        c = WriteOnlyCell(ws, value=neutralise(text))
+        c.font = bold
+        head.append(c)
+    ws.append(head)
+    for row in rows:
+        ws.append([_xlsx_cell(ws, index, value) for index, value in enumerate(row)])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_cell(ws: Any, index: int, value: Any) -> Any:
+    """A plain value where the type says it all (text, numbers: the fast path); a styled cell for dates
+    (their display format) and the phone column (text format, so an edit keeps the leading 0)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if value is None or value == "":
+        return None  # no cell at all
+    if isinstance(value, date):
+        c = WriteOnlyCell(ws, value=value)
+        c.number_format = DATE_COLUMNS.get(index, "DD/MM/YYYY")
+        return c
+    if index == PHONE_COLUMN and value:
+        c = WriteOnlyCell(ws, value=cell(value))
+        c.number_format = "@"
+        return c
+    return cell(value)
+
+
+def csv_excel_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """CSV for Excel: UTF-8 BOM, a `sep=,` line, dates as dd/mm/yyyy, amounts with a dot, cells made safe."""
+    buffer = io.StringIO()
+    buffer.write("sep=,\r\n")
+    writer = csv.writer(buffer)
+    writer.writerow([cell(h) for h in header])
+    for row in rows:
+        writer.writerow([_csv_cell(index, v) for index, v in enumerate(row)])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_cell(index: int, value: Any) -> Any:
+    if isinstance(value, date):
+        return value.strftime("%m/%Y" if index == 11 else "%d/%m/%Y")
+    return cell(value)
+
+
+async def export_needs(session: AsyncSession, *, clock: Clock, actor: User, query: NeedQuery, kind: str,
+                       communes: CommuneDirectory, tz: ZoneInfo, gettext: Gettext) -> bytes:
+    """Exactly the filtered rows (every page), as XLSX or CSV; the export is audited."""
+    rows = [export_row(n, f, communes=communes, tz=tz, gettext=gettext)
+            for n, f in await search_needs(session, query=query)]
+    await audit(session, clock=clock, actor=actor, action="export", target_kind="needs",
+                detail={"format": kind, "rows": len(rows), "q": query.q, "filters": _filters_detail(query.filters)})
+    head = headers(gettext)
+    return xlsx_bytes(head, rows) if kind == "xlsx" else csv_excel_bytes(head, rows)
+
+
+def _filters_detail(f: NeedFilter) -> dict[str, Any]:
+    out = {k: v for k, v in vars(f).items() if v is not None}
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
+
+
+# --- a need's page ---
+
+
+@dataclass
+class NeedView:
+    need: Need
+    facility: Facility | None
+    events: Sequence[NeedEvent]
+    notes: Sequence[NeedNote]
+    audit: Sequence[AuditEntry]
+    people: dict[int, User]
+    registrant: User | None
+    filed_by: User | None
+
+
+async def need_view(session: AsyncSession, *, actor: needs_service.Actor, need_id: int) -> NeedView:
+    need, facility = await needs_service.get_for_staff(session, actor=actor, need_id=need_id)
+    events = await repos.need_events(session, need_id=need_id)
+    notes = await console_repos.need_notes(session, need_id=need_id)
+    entries, _ = await console_repos.audit_entries(session, target_kind="need", target_id=need_id)
+    ids = [i for i in (*(e.actor_user_id for e in events), *(n.author_user_id for n in notes),
+                       *(a.actor_user_id for a in entries), need.registrant_user_id, need.filed_by_user_id) if i]
+    people = await console_repos.users_by_ids(session, ids=ids)
+    return NeedView(need=need, facility=facility, events=events, notes=notes, audit=entries, people=people,
+                    registrant=people.get(need.registrant_user_id or 0),
+                    filed_by=people.get(need.filed_by_user_id or 0))
+
+
+async def add_note(session: AsyncSession, *, clock: Clock, actor: needs_service.Actor, need_id: int,
+                   text: str) -> NeedNote:
+    await needs_service.get_for_staff(session, actor=actor, need_id=need_id)
+    text = text.strip()
+    if not text:
+        raise DomainError(N_("The note is empty."))
+    if len(text) > NOTE_MAX:
+        raise DomainError(N_("The note is too long (at most {n} characters)."), n=NOTE_MAX)
+    note = NeedNote(need_id=need_id, author_user_id=actor.user.id, text=text, created_at=clock.now())
+    session.add(note)
+    await audit(session, clock=clock, actor=actor.user, action="note", target_kind="need", target_id=need_id,
+                detail={"text": text[:200]})
+    return note
+
+
+async def change_status(session: AsyncSession, *, clock: Clock, actor: needs_service.Actor, need_id: int,
+                        to: str, reason: str, translate: needs_service.Translator) -> Need:
+    """The workflow step of `bot.services.needs` (which notifies the registrant), audited."""
+    try:
+        target = NeedStatus(to)
+    except ValueError:
+        raise DomainError() from None
+    need = await needs_service.get_for_staff(session, actor=actor, need_id=need_id)
+    before = need[0].status
+    changed = await needs_service.change_status(session, clock=clock, actor=actor, need_id=need_id, to=target,
+                                                reason=reason.strip() or None, translate=translate)
+    await audit(session, clock=clock, actor=actor.user, action="status", target_kind="need", target_id=need_id,
+                detail={"from": before, "to": changed.status, "reason": reason.strip()})
+    return changed
+
+
+async def reopen(session: AsyncSession, *, clock: Clock, actor: needs_service.Actor, need_id: int, reason: str,
+                 translate: needs_service.Translator) -> Need:
+    need = await needs_service.reopen(session, clock=clock, actor=actor, need_id=need_id, reason=reason,
+                                      translate=translate)
+    await audit(session, clock=clock, actor=actor.user, action="reopen", target_kind="need", target_id=need_id,
+                detail={"to": need.status, "reason": reason.strip()})
+    return need
+
+
+# --- dashboard ---
+
+
+def half_year(today: date) -> tuple[date, date]:
+    """This half-year: 1 January–30 June or 1 July–31 December (end inclusive)."""
+    if today.month <= 6:
+        return date(today.year, 1, 1), date(today.year, 6, 30)
+    return date(today.year, 7, 1), date(today.year, 12, 31)
+
+
+@dataclass
+class Dashboard:
+    start: date
+    end: date
+    by_category: list[tuple[str, int]]
+    by_commune: list[tuple[int | None, int]]
+    by_status: list[tuple[str, int]]
+    amounts: list[tuple[str, Decimal]]
+    total_needs: int
+    total_amount: Decimal
+    broadcasts: list[tuple[Any, dict[str, int]]]
+
+
+async def dashboard(session: AsyncSession, *, start: date, end: date, tz: ZoneInfo) -> Dashboard:
+    lo, hi = local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
+    by_status = await console_repos.needs_by_status(session, start=lo, end=hi)
+    amounts = [(s, Decimal(a or 0)) for s, a in await console_repos.amounts_by_status(session, start=lo, end=hi)]
+    by_commune = await console_repos.needs_by_commune(session, start=lo, end=hi)
+    return Dashboard(
+        start=start, end=end,
+        by_category=sorted(await console_repos.needs_by_category(session, start=lo, end=hi), key=lambda r: -r[1]),
+        by_commune=sorted(by_commune, key=lambda r: -r[1]),
+        by_status=by_status, amounts=amounts,
+        total_needs=sum(n for _, n in by_status), total_amount=sum((a for _, a in amounts), Decimal(0)),
+        broadcasts=await console_repos.recent_broadcasts(session),
+    )

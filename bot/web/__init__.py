@@ -1,0 +1,1 @@
+"""The staff web console (FastAPI + Jinja2 + htmx): `python -m bot web`."""

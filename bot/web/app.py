@@ -1,0 +1,120 @@
+"""The staff web console: FastAPI + Jinja2 templates + htmx (vendored), on the bot's AppContext.
+
+`create_app(app_context)` builds the ASGI app; `python -m bot web` serves it with uvicorn. Nothing is
+fetched from the internet at run time: htmx and the stylesheet are served from `bot/web/static`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.config import SUPPORTED_LOCALES
+from bot.context import AppContext
+from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS
+from bot.i18n_marker import N_
+from bot.services.validation import format_million, format_phone
+from bot.web import security
+
+HERE = Path(__file__).resolve().parent
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+ACTION_LABELS = {
+    "sign_in": N_("Signed in"),
+    "sign_out": N_("Signed out"),
+    "status": N_("Changed the status"),
+    "reopen": N_("Reopened"),
+    "note": N_("Added a note"),
+    "export": N_("Exported"),
+}
+
+
+def create_app(app_context: AppContext) -> FastAPI:
+    from bot.web import auth_routes, dashboard_routes, needs_routes
+
+    app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = app_context
+    app.state.templates = _environment()
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(auth_routes.router)
+    app.include_router(dashboard_routes.router)
+    app.include_router(needs_routes.router)
+    app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:")
+        if not request.url.path.startswith("/static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["million"] = lambda v: format_million(Decimal(v)) if v is not None else ""
+    env.filters["phone"] = format_phone
+    env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
+                       LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS)
+    return env
+
+
+def render(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
+           staff: security.Staff | None = None) -> HTMLResponse:
+    """A template in the reader's language: `_` translates, dates show in local time."""
+    app = security.ctx(request)
+    locale = security.locale_of(request)
+    tz = app.tz
+
+    def local(value: datetime | date | None, with_time: bool = True) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            value = value.astimezone(tz)
+            return value.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+        return value.strftime("%d/%m/%Y")
+
+    env: Environment = request.app.state.templates
+    html = env.get_template(template).render(
+        _=security.gettext_for(request), lang=locale, request=request, staff=staff,
+        csrf=staff.csrf if staff else "", local=local, commune=app.communes.name, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+async def _to_sign_in(request: Request, exc: security.SignInNeeded) -> Response:
+    return RedirectResponse(security.sign_in_url(exc.next_url), status_code=303)
+
+
+async def _not_found(request: Request, exc: RequestValidationError) -> Response:
+    """A malformed address (/needs/abc) is a page that does not exist, not a JSON error."""
+    return await _http_error(request, StarletteHTTPException(404))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    _ = security.gettext_for(request)
+    messages = {401: _("Please sign in again."), 403: _("This request was refused (it may have expired): "
+                                                          "reload the page and try again."),
+                404: _("This page does not exist.")}
+    text = messages.get(exc.status_code, _("Something went wrong."))
+    response = render(request, "error.html", {"message": text}, status=exc.status_code)
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response

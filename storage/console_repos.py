@@ -1,0 +1,261 @@
+"""Queries of the staff web console. Keyword-only arguments; they flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Announcement,
+    AuditEntry,
+    Facility,
+    LoginAttempt,
+    LoginCode,
+    Need,
+    NeedNote,
+    OutboxMessage,
+    StaffCredential,
+    User,
+    WebSession,
+)
+
+# --- credentials and people ---
+
+
+async def credential_by_login(session: AsyncSession, *, login: str) -> StaffCredential | None:
+    return (await session.exec(select(StaffCredential).where(StaffCredential.login == login))).first()
+
+
+async def credential_of(session: AsyncSession, *, user_id: int) -> StaffCredential | None:
+    return await session.get(StaffCredential, user_id)
+
+
+async def users_matching(session: AsyncSession, *, text: str) -> Sequence[User]:
+    """People whose users.id, channel id, @username or full name is `text` (the CLI's name-or-id)."""
+    conditions: list[Any] = [col(User.external_id) == text, col(User.username) == text.lstrip("@"),
+                             col(User.full_name) == text]
+    if text.isdigit():
+        conditions.append(col(User.id) == int(text))
+    return (await session.exec(select(User).where(or_(*conditions)).order_by(col(User.id)))).all()
+
+
+async def users_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    rows = (await session.exec(select(User).where(col(User.id).in_(set(ids))))).all()
+    return {u.id: u for u in rows if u.id is not None}
+
+
+# --- sessions ---
+
+
+async def get_web_session(session: AsyncSession, *, token_hash: str) -> WebSession | None:
+    return await session.get(WebSession, token_hash)
+
+
+async def end_sessions_of(session: AsyncSession, *, user_id: int, now: datetime) -> None:
+    await session.exec(
+        update(WebSession).where(col(WebSession.user_id) == user_id, col(WebSession.ended_at).is_(None))  # type: ignore[call-overload]
+        .values(ended_at=now)
+    )
+
+
+# --- sign-in codes and attempts ---
+
+
+async def open_codes(session: AsyncSession, *, user_id: int, now: datetime) -> Sequence[LoginCode]:
+    return (await session.exec(
+        select(LoginCode).where(LoginCode.user_id == user_id, col(LoginCode.used_at).is_(None),
+                                col(LoginCode.expires_at) > now).order_by(col(LoginCode.id).desc())
+    )).all()
+
+
+async def use_code(session: AsyncSession, *, code_id: int, now: datetime) -> bool:
+    """Mark a code used; False when another request used it first."""
+    result = await session.exec(
+        update(LoginCode).where(col(LoginCode.id) == code_id, col(LoginCode.used_at).is_(None))  # type: ignore[call-overload]
+        .values(used_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def failed_attempts(session: AsyncSession, *, key: str, since: datetime) -> int:
+    total = (await session.exec(
+        select(func.count()).select_from(LoginAttempt)
+        .where(LoginAttempt.key == key, col(LoginAttempt.ok).is_(False), col(LoginAttempt.created_at) >= since)
+    )).one()
+    return int(total)
+
+
+async def delete_attempts_before(session: AsyncSession, *, before: datetime) -> None:
+    await session.exec(delete(LoginAttempt).where(col(LoginAttempt.created_at) < before))  # type: ignore[call-overload]
+
+
+# --- audit and notes ---
+
+
+async def audit_entries(session: AsyncSession, *, target_kind: str | None = None, target_id: int | None = None,
+                        offset: int = 0, limit: int = 100) -> tuple[Sequence[AuditEntry], int]:
+    query = select(AuditEntry)
+    count = select(func.count()).select_from(AuditEntry)
+    if target_kind is not None:
+        query = query.where(AuditEntry.target_kind == target_kind, AuditEntry.target_id == target_id)
+        count = count.where(AuditEntry.target_kind == target_kind, AuditEntry.target_id == target_id)
+    rows = await session.exec(query.order_by(col(AuditEntry.id).desc()).offset(offset).limit(limit))
+    return rows.all(), int((await session.exec(count)).one())
+
+
+async def need_notes(session: AsyncSession, *, need_id: int) -> Sequence[NeedNote]:
+    return (await session.exec(select(NeedNote).where(NeedNote.need_id == need_id).order_by(col(NeedNote.id)))).all()
+
+
+# --- needs table ---
+
+
+@dataclass(frozen=True)
+class NeedFilter:
+    status: str | None = None
+    category: str | None = None
+    commune_code: int | None = None
+    sector: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    by_collaborator: bool | None = None
+
+
+SORT_COLUMNS: dict[str, Any] = {
+    "created": col(Need.created_at),
+    "ref": col(Need.id),
+    "facility": col(Facility.name),
+    "status": col(Need.status),
+    "category": col(Need.category),
+    "cost": col(Need.est_cost_million),
+}
+
+
+def _filtered(query: Any, f: NeedFilter) -> Any:
+    conditions: list[Any] = []
+    if f.status:
+        conditions.append(col(Need.status) == f.status)
+    if f.category:
+        conditions.append(col(Need.category) == f.category)
+    if f.commune_code:
+        conditions.append(col(Need.commune_code) == f.commune_code)
+    if f.sector:
+        conditions.append(col(Facility.sector) == f.sector)
+    if f.created_from is not None:
+        conditions.append(col(Need.created_at) >= f.created_from)
+    if f.created_before is not None:
+        conditions.append(col(Need.created_at) < f.created_before)
+    if f.by_collaborator is True:
+        conditions.append(col(Need.filed_by_user_id).is_not(None))
+    elif f.by_collaborator is False:
+        conditions.append(col(Need.filed_by_user_id).is_(None))
+    return query.where(*conditions) if conditions else query
+
+
+def _needs_query(filters: NeedFilter, sort: str, descending: bool, *columns: Any) -> Any:
+    order = SORT_COLUMNS.get(sort, SORT_COLUMNS["created"])
+    query = select(*(columns or (Need, Facility))).select_from(Need)
+    query = query.join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+    query = _filtered(query, filters)
+    # Empty values (no amount) last either way, on SQLite and PostgreSQL alike.
+    return query.order_by((order.desc() if descending else order.asc()).nulls_last(),
+                          col(Need.id).desc() if descending else col(Need.id).asc())
+
+
+async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                      descending: bool = True) -> Sequence[tuple[Need, Facility | None]]:
+    """Every need matching the filters, with its facility, in the chosen order (a text search is the
+    caller's: it is accent-insensitive, which SQLite cannot do in SQL)."""
+    return (await session.exec(_needs_query(filters, sort, descending))).all()
+
+
+SearchKey = tuple[int, str | None, str | None, str | None, str | None]
+
+
+async def needs_search_keys(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                            descending: bool = True) -> Sequence[SearchKey]:
+    """(id, code, facility, owner, phone) of every filtered need, in order: what a text search reads (plain
+    tuples, not rows: tens of thousands stay cheap)."""
+    query = _needs_query(filters, sort, descending, col(Need.id), col(Need.ref), col(Facility.name),
+                         col(Facility.owner_name), col(Facility.phone))
+    return (await session.exec(query)).all()
+
+
+async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tuple[Need, Facility | None]]:
+    """These needs with their facility, in the order of `ids`."""
+    found: dict[int, tuple[Need, Facility | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = await session.exec(select(Need, Facility)
+                                  .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
+                                  .where(col(Need.id).in_(chunk)))
+        found.update({n.id: (n, f) for n, f in rows.all() if n.id is not None})
+    return [found[i] for i in ids if i in found]
+
+
+async def needs_table_page(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                           descending: bool = True, offset: int = 0,
+                           limit: int = 25) -> tuple[Sequence[tuple[Need, Facility | None]], int]:
+    """One page of the filtered needs and their total, paged in SQL (no text search)."""
+    rows = await session.exec(_needs_query(filters, sort, descending).offset(offset).limit(limit))
+    count = _filtered(select(func.count()).select_from(Need)
+                      .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True), filters)
+    return rows.all(), int((await session.exec(count)).one())
+
+
+# --- dashboard ---
+
+
+async def _count_by(session: AsyncSession, column: Any, start: datetime, end: datetime) -> list[tuple[Any, int]]:
+    rows = await session.exec(
+        select(column, func.count()).select_from(Need)
+        .where(col(Need.created_at) >= start, col(Need.created_at) < end).group_by(column).order_by(column)
+    )
+    return [(key, int(n)) for key, n in rows.all()]
+
+
+async def needs_by_category(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    return await _count_by(session, col(Need.category), start, end)
+
+
+async def needs_by_commune(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[int | None, int]]:
+    return await _count_by(session, col(Need.commune_code), start, end)
+
+
+async def needs_by_status(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    return await _count_by(session, col(Need.status), start, end)
+
+
+async def amounts_by_status(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, Any]]:
+    rows = await session.exec(
+        select(col(Need.status), func.sum(Need.est_cost_million)).select_from(Need)
+        .where(col(Need.created_at) >= start, col(Need.created_at) < end).group_by(col(Need.status))
+    )
+    return [(status, total) for status, total in rows.all()]
+
+
+async def recent_broadcasts(session: AsyncSession, *, limit: int = 10) -> list[tuple[Announcement, dict[str, int]]]:
+    """The latest announcements that were sent (or are sending), with their outbox rows counted by status."""
+    anns = (await session.exec(
+        select(Announcement).where(col(Announcement.started_at).is_not(None))
+        .order_by(col(Announcement.started_at).desc()).limit(limit)
+    )).all()
+    ids = [a.id for a in anns]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids if i is not None}
+    if ids:
+        rows = await session.exec(
+            select(OutboxMessage.announcement_id, OutboxMessage.status, func.count()).select_from(OutboxMessage)
+            .where(col(OutboxMessage.announcement_id).in_(ids))
+            .group_by(col(OutboxMessage.announcement_id), col(OutboxMessage.status))
+        )
+        for ann_id, status, n in rows.all():
+            counts[ann_id][status] = int(n)
+    return [(a, counts.get(a.id or 0, {})) for a in anns]
