@@ -64,7 +64,8 @@ async def _access_view(app: AppContext, session: AsyncSession, me: User | None) 
         lines.append(_person_line(app, person) + " · " + escape(app.communes.name(person.commune_code)))
         buttons.append([(_("Revoke {name}").format(name=person.full_name or person.id),
                          CollabCb(action="r", id=person.id or 0).pack())])
-    staff = await accounts.staff_members(session, admin_ids=app.settings.admin_ids)
+    staff = await accounts.staff_members(session, admin_ids=app.settings.admin_ids,
+                                         staff=app.settings.staff_identities())
     lines += ["", _("<b>Staff</b> ({count})").format(count=len(staff))]
     for person, from_settings in staff:
         lines.append(_person_line(app, person) + (" · ADMIN_IDS" if from_settings else ""))
@@ -108,7 +109,8 @@ async def revoke(query: CallbackQuery, callback_data: CollabCb, app: AppContext,
     if callback_data.action != "ry" or user is None:
         raise NotFound()
     person, was = await accounts.revoke_access(session, clock=app.clock, actor=user, user_id=callback_data.id,
-                                               admin_ids=app.settings.admin_ids, translate=app.translate)
+                                               admin_ids=app.settings.admin_ids, translate=app.translate,
+                                               staff=app.settings.staff_identities())
     await query.answer()
     name = escape(person.full_name or "")
     text = (_("{name} is no longer a collaborator.") if was is Role.COLLABORATOR

@@ -68,8 +68,9 @@ async def users_by_external_ids(session: AsyncSession, *, channel: str, external
     if not external_ids:
         return []
     return (await session.exec(
-        select(User).join(Identity, col(Identity.user_id) == col(User.id))
-        .where(Identity.channel == channel, col(Identity.external_id).in_(external_ids)).distinct())).all()
+        select(User).where(col(User.id).in_(
+            select(Identity.user_id).where(Identity.channel == channel, col(Identity.external_id).in_(external_ids))
+        )))).all()
 
 
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:

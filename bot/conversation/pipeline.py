@@ -38,7 +38,7 @@ from bot.conversation.replies import Block, Choice, Rendered, Reply
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
-from bot.services.accounts import effective_role, locale_from_language_code, seen
+from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
 from storage import repos
 from storage.models import Conversation, User
@@ -178,7 +178,11 @@ class Pipeline:
                 session, channel=who.channel, external_id=who.external_id)
             if fallthrough and conversation is None:
                 return None
-            if user is not None and identity is not None:
+            if user is None:  # staff by the settings get their row at once
+                user = await bootstrap_staff(session, clock=self.app.clock, staff=self.app.settings.staff_identities(),
+                                             who=(who.channel, who.external_id), locale=locale_from_language_code(
+                                                 who.language, self.app.settings.default_locale))
+            elif identity is not None:
                 await seen(session, clock=self.app.clock, user=user, identity=identity,
                            notify=self.app.settings.notify_identity)
             turn = self._turn(session, who, user, conversation, renderer.caps)
