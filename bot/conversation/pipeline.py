@@ -174,18 +174,21 @@ class Pipeline:
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
-            user, identity, conversation = await repos.identity_with_conversation(
-                session, channel=who.channel, external_id=who.external_id)
+            staff = self.app.settings.staff_identities()
+            user, identity, conversation, linked_staff = await repos.identity_with_conversation(
+                session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
             if fallthrough and conversation is None:
                 return None
             if user is None:  # staff by the settings get their row at once
-                user = await bootstrap_staff(session, clock=self.app.clock, staff=self.app.settings.staff_identities(),
+                user = await bootstrap_staff(session, clock=self.app.clock, staff=staff,
                                              who=(who.channel, who.external_id), locale=locale_from_language_code(
                                                  who.language, self.app.settings.default_locale))
             elif identity is not None:
                 await seen(session, clock=self.app.clock, user=user, identity=identity,
                            notify=self.app.settings.notify_identity)
             turn = self._turn(session, who, user, conversation, renderer.caps)
+            if linked_staff:  # staff by the settings on another of their channels
+                turn.role = Role.STAFF
             menu = await self._menu(session, who, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):

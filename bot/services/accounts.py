@@ -66,10 +66,15 @@ def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id
     return Role(user.role) if user is not None else Role.USER
 
 
-async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int]) -> Role:
+async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int],
+                       staff: Collection[Address] = ()) -> Role:
     """The person's role as it is now, in this transaction (their row locked): what completes a form
-    or acts on their behalf re-checks it, so a revocation takes effect at once."""
+    or acts on their behalf re-checks it, so a revocation takes effect at once. Staff by the settings
+    are staff from any of their channels."""
     await repos.lock_user(session, user=user)
+    addresses = {(i.channel, i.external_id) for i in await repos.identities_of(session, user_id=user.id or 0)}
+    if addresses & settings_staff(admin_ids, staff):
+        return Role.STAFF
     return effective_role(user, admin_ids)
 
 

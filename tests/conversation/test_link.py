@@ -190,3 +190,14 @@ async def test_zalo_admin_ids_are_staff_on_zalo(engine: AsyncEngine, clock: Fake
     assert sorted((p.external_id, p.role) for p, from_settings in listed if from_settings) == [
         ("99ff", "user"), ("ab12cd", "user")]
     assert nobody is None  # others get a row at /start, as before
+
+
+async def test_settings_staff_notified_on_zalo_still_get_the_digest(chat: ChatHarness) -> None:
+    ha = Person(STAFF_ID, language_code="en")
+    await chat.send(ha, "/help")
+    zalo = Phone(chat.app.pipeline, "5a10")
+    assert "Done" in await zalo.type(f"/link {await _telegram_code(chat, ha)}")
+    assert "/inbox" in await zalo.type("/help")  # staff from the Zalo account too (their notify address now)
+    async with chat.app.session_maker() as s:
+        staff = await repos.staff_users(s, settings_staff=[("telegram", str(STAFF_ID))])
+    assert [(p.channel, p.external_id) for p in staff] == [("zalo", "5a10")]
