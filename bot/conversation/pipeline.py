@@ -41,7 +41,7 @@ from bot.i18n_marker import N_
 from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
 from storage import repos
-from storage.models import Conversation, User
+from storage.models import Conversation, Identity, User
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +179,7 @@ class Pipeline:
                 session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
             if fallthrough and conversation is None:
                 return None
-            if user is None:  # staff by the settings get their row at once
-                user = await bootstrap_staff(session, clock=self.app.clock, staff=staff,
-                                             who=(who.channel, who.external_id), locale=locale_from_language_code(
-                                                 who.language, self.app.settings.default_locale))
-            elif identity is not None:
-                await seen(session, clock=self.app.clock, user=user, identity=identity,
-                           notify=self.app.settings.notify_identity)
+            user = await self._person(session, who, user, identity, staff)
             turn = self._turn(session, who, user, conversation, renderer.caps)
             if linked_staff:  # staff by the settings on another of their channels
                 turn.role = Role.STAFF
@@ -216,6 +210,18 @@ class Pipeline:
             return  # the open form was just closed (said above); the command is sent again once it has gone
         if flow is not None:
             await flow(turn, action)
+
+    async def _person(self, session: AsyncSession, who: Who, user: User | None, identity: Identity | None,
+                      staff: frozenset[tuple[str, str]]) -> User | None:
+        """Staff by the settings get their row at once; a known person's identity is marked as just used
+        (and becomes where they are notified, with NOTIFY_IDENTITY=last)."""
+        settings = self.app.settings
+        if user is None:
+            return await bootstrap_staff(session, clock=self.app.clock, staff=staff, who=(who.channel, who.external_id),
+                                         locale=locale_from_language_code(who.language, settings.default_locale))
+        if identity is not None:
+            await seen(session, clock=self.app.clock, user=user, identity=identity, notify=settings.notify_identity)
+        return user
 
     def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
               caps: Capabilities) -> Turn:
