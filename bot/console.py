@@ -19,7 +19,8 @@ async def access_lines(app: AppContext) -> list[str]:
         for person in await accounts.collaborators(session):
             lines.append(f"  {person.external_id}  {person.full_name or '-'}  {app.communes.name(person.commune_code)}")
         lines.append("Staff:")
-        for person, from_settings in await accounts.staff_members(session, admin_ids=app.settings.admin_ids):
+        for person, from_settings in await accounts.staff_members(session, admin_ids=app.settings.admin_ids,
+                                                                   staff=app.settings.staff_identities()):
             origin = "ADMIN_IDS" if from_settings else "by invitation"
             lines.append(f"  {person.external_id}  {person.full_name or '-'}  ({origin})")
         lines.append("Pending invitations:")
@@ -36,7 +37,8 @@ async def revoke(app: AppContext, telegram_id: str) -> str:
             if user is None:
                 raise NotFound()
             person, role = await accounts.revoke_access(session, clock=app.clock, actor=None, user_id=user.id or 0,
-                                                        admin_ids=app.settings.admin_ids, translate=app.translate)
+                                                        admin_ids=app.settings.admin_ids, translate=app.translate,
+                                                        staff=app.settings.staff_identities())
         except DomainError as exc:
             await session.rollback()
             return "Refused: " + exc.message.render(lambda m: app.translate(m, "en"))

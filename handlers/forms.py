@@ -265,7 +265,8 @@ async def _finish(turn: Turn, state: FormState, data: dict[str, Any]) -> None:
     await repos.delete_conversation(turn.session, user_id=turn.user.id or 0)
     turn.conversation = None
     # The role is read again, locked, in the transaction that will hold the form's result.
-    turn.role = await accounts.current_role(turn.session, user=turn.user, admin_ids=turn.app.settings.admin_ids)
+    turn.role = await accounts.current_role(turn.session, user=turn.user, admin_ids=turn.app.settings.admin_ids,
+                                                staff=turn.app.settings.staff_identities())
     if not turn.app.forms.allows(state.form, state.context, turn.role):
         closed_notice(turn, state, FORM_REVOKED)
         return

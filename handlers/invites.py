@@ -122,7 +122,8 @@ async def _entries(turn: Turn) -> dict[str, list[Entry]]:
     for person in await accounts.collaborators(turn.session):
         line = _person_line(person) + " · " + app.communes.name(person.commune_code)
         out["collaborators"].append(Entry("collaborators", line, _revoke(_("Revoke {name}"), person)))
-    for person, from_settings in await accounts.staff_members(turn.session, admin_ids=app.settings.admin_ids):
+    for person, from_settings in await accounts.staff_members(turn.session, admin_ids=app.settings.admin_ids,
+                                                                 staff=app.settings.staff_identities()):
         mine = turn.user is not None and person.id == turn.user.id  # no choice to revoke oneself
         line = _person_line(person) + (" · ADMIN_IDS" if from_settings else "")
         out["staff"].append(Entry("staff", line, None if mine else _revoke(_("Revoke staff {name}"), person)))
@@ -210,7 +211,8 @@ async def revoke(turn: Turn, action: ChooseEvent) -> None:
         not_found(turn, action)
         return
     person, was = await accounts.revoke_access(turn.session, clock=turn.app.clock, actor=staff.user, user_id=user_id,
-                                               admin_ids=turn.app.settings.admin_ids, translate=turn.app.translate)
+                                               admin_ids=turn.app.settings.admin_ids, translate=turn.app.translate,
+                                               staff=turn.app.settings.staff_identities())
     text = (turn._("{name} is no longer a collaborator.") if was is Role.COLLABORATOR
             else turn._("{name} no longer has staff access.")).format(name=person.full_name or "")
     turn.add(Reply.of(text, replace_previous=True))

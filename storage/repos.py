@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, exists, func, literal, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,8 +70,19 @@ async def users_by_external_ids(session: AsyncSession, *, channel: str, external
     if not external_ids:
         return []
     return (await session.exec(
-        select(User).join(Identity, col(Identity.user_id) == col(User.id))
-        .where(Identity.channel == channel, col(Identity.external_id).in_(external_ids)).distinct())).all()
+        select(User).where(col(User.id).in_(
+            select(Identity.user_id).where(Identity.channel == channel, col(Identity.external_id).in_(external_ids))
+        )))).all()
+
+
+async def staff_users(session: AsyncSession, *, settings_staff: Sequence[tuple[str, str]]) -> Sequence[User]:
+    """Everyone with role staff, and the people one of whose identities is staff by the settings."""
+    from_settings = [and_(col(Identity.channel) == channel, col(Identity.external_id) == external_id)
+                     for channel, external_id in settings_staff]
+    query = select(User).where(or_(col(User.role) == "staff", col(User.id).in_(
+        select(Identity.user_id).where(or_(*from_settings))))) if from_settings else \
+        select(User).where(col(User.role) == "staff")
+    return (await session.exec(query.order_by(col(User.id)))).all()
 
 
 async def delete_user(session: AsyncSession, *, user_id: int) -> None:
@@ -311,22 +323,26 @@ async def user_with_conversation(
     session: AsyncSession, *, channel: str, external_id: str
 ) -> tuple[User | None, Conversation | None]:
     """Who is writing and their open form, in one query (this runs for every update)."""
-    user, _identity, conversation = await identity_with_conversation(session, channel=channel,
-                                                                     external_id=external_id)
+    user, _identity, conversation, _staff = await identity_with_conversation(session, channel=channel,
+                                                                             external_id=external_id)
     return user, conversation
 
 
 async def identity_with_conversation(
-    session: AsyncSession, *, channel: str, external_id: str
-) -> tuple[User | None, Identity | None, Conversation | None]:
-    """The person behind a channel account, that account, and the person's open form, in one query."""
+    session: AsyncSession, *, channel: str, external_id: str, settings_staff: Sequence[tuple[str, str]] = ()
+) -> tuple[User | None, Identity | None, Conversation | None, bool]:
+    """The person behind a channel account, that account, the person's open form, and whether any of their
+    identities is staff by the settings (`settings_staff`), in one query (this runs for every update)."""
+    other = aliased(Identity)
+    listed = [and_(col(other.channel) == ch, col(other.external_id) == ext) for ch, ext in settings_staff]
+    is_staff = exists().where(col(other.user_id) == col(User.id), or_(*listed)) if listed else literal(False)
     row = (await session.exec(
-        select(User, Identity, Conversation)
+        select(User, Identity, Conversation, is_staff)
         .join(Identity, col(Identity.user_id) == col(User.id))
         .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
         .where(Identity.channel == channel, Identity.external_id == external_id)
     )).first()
-    return (row[0], row[1], row[2]) if row else (None, None, None)
+    return (row[0], row[1], row[2], bool(row[3])) if row else (None, None, None, False)
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,

@@ -125,7 +125,7 @@ class UserMiddleware(BaseMiddleware):
         session = data["session"]
         user = conversation = None
         if tg_user is not None:
-            user, identity, conversation = await repos.identity_with_conversation(
+            user, identity, conversation, _staff = await repos.identity_with_conversation(
                 session, channel=CHANNEL, external_id=str(tg_user.id))
             if user is not None and identity is not None:
                 await seen(session, clock=self.app.clock, user=user, identity=identity,

@@ -38,10 +38,10 @@ from bot.conversation.replies import Block, Choice, Rendered, Reply
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
-from bot.services.accounts import effective_role, locale_from_language_code, seen
+from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
 from storage import repos
-from storage.models import Conversation, User
+from storage.models import Conversation, Identity, User
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +182,15 @@ class Pipeline:
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
-            user, identity, conversation = await repos.identity_with_conversation(
-                session, channel=who.channel, external_id=who.external_id)
+            staff = self.app.settings.staff_identities()
+            user, identity, conversation, linked_staff = await repos.identity_with_conversation(
+                session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
             if fallthrough and conversation is None:
                 return None
-            if user is not None and identity is not None:
-                await seen(session, clock=self.app.clock, user=user, identity=identity,
-                           notify=self.app.settings.notify_identity)
+            user = await self._person(session, who, user, identity, staff)
             turn = self._turn(session, who, user, conversation, renderer.caps)
+            if linked_staff:  # staff by the settings on another of their channels
+                turn.role = Role.STAFF
             if _in_group(event.action):
                 # Served only in private chats: one polite answer there, and nothing about the person
                 # is read out or changed (their open form and pending numbers stay as they are).
@@ -225,6 +226,18 @@ class Pipeline:
             return  # the open form was just closed (said above); the command is sent again once it has gone
         if flow is not None:
             await flow(turn, action)
+
+    async def _person(self, session: AsyncSession, who: Who, user: User | None, identity: Identity | None,
+                      staff: frozenset[tuple[str, str]]) -> User | None:
+        """Staff by the settings get their row at once; a known person's identity is marked as just used
+        (and becomes where they are notified, with NOTIFY_IDENTITY=last)."""
+        settings = self.app.settings
+        if user is None:
+            return await bootstrap_staff(session, clock=self.app.clock, staff=staff, who=(who.channel, who.external_id),
+                                         locale=locale_from_language_code(who.language, settings.default_locale))
+        if identity is not None:
+            await seen(session, clock=self.app.clock, user=user, identity=identity, notify=settings.notify_identity)
+        return user
 
     def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
               caps: Capabilities) -> Turn:

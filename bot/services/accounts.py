@@ -74,10 +74,15 @@ def effective_role(user: User | None, admin_ids: Collection[int], *, telegram_id
     return Role(user.role) if user is not None else Role.USER
 
 
-async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int]) -> Role:
+async def current_role(session: AsyncSession, *, user: User, admin_ids: Collection[int],
+                       staff: Collection[Address] = ()) -> Role:
     """The person's role as it is now, in this transaction (their row locked): what completes a form
-    or acts on their behalf re-checks it, so a revocation takes effect at once."""
+    or acts on their behalf re-checks it, so a revocation takes effect at once. Staff by the settings
+    are staff from any of their channels."""
     await repos.lock_user(session, user=user)
+    addresses = {(i.channel, i.external_id) for i in await repos.identities_of(session, user_id=user.id or 0)}
+    if addresses & settings_staff(admin_ids, staff):
+        return Role.STAFF
     return effective_role(user, admin_ids)
 
 
@@ -96,16 +101,14 @@ async def first_contact(session: AsyncSession, *, clock: Clock, channel: str, ex
     return await repos.add(session, obj=user)
 
 
-async def bootstrap_staff(session: AsyncSession, *, clock: Clock, staff: Collection[Address],
-                          locale: str) -> list[User]:
-    """Staff from the settings get their person and identity in the database (at start-up): they can then be
-    listed, invited to link another channel, and notified, before they ever write. Their role stays
-    the settings' (removing an id from the settings removes the access), so the row keeps role "user"."""
-    people = []
-    for channel, external_id in sorted(staff):
-        people.append(await first_contact(session, clock=clock, channel=channel, external_id=external_id,
-                                          locale=locale))
-    return people
+async def bootstrap_staff(session: AsyncSession, *, clock: Clock, staff: Collection[Address], who: Address,
+                          locale: str) -> User | None:
+    """Staff from the settings (ADMIN_IDS, ZALO_ADMIN_IDS) get their person and identity in the database at
+    their first contact, in the language their channel reports (so they can be listed and link channels).
+    Their role stays the settings': removing an id there removes the access, so the row keeps role "user"."""
+    if who not in staff:
+        return None
+    return await first_contact(session, clock=clock, channel=who[0], external_id=who[1], locale=locale)
 
 
 async def seen(session: AsyncSession, *, clock: Clock, user: User, identity: Identity, notify: str) -> None:

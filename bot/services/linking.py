@@ -77,15 +77,15 @@ async def link(session: AsyncSession, *, clock: Clock, who: Address, raw_code: s
         return LinkResult(Outcome.LOCKED, retry_at=failures[-MAX_FAILURES] + FAILURE_WINDOW, tries_left=0)
     code = normalise(raw_code)
     row = await repos.get_link_code(session, code_hash=_hash(code)) if code_shape_ok(code) else None
+    identity = await repos.get_identity(session, channel=who[0], external_id=who[1])
+    if row is not None and identity is not None and identity.user_id == row.user_id:
+        return LinkResult(Outcome.SAME, await repos.get_user_by_id(session, user_id=row.user_id))
     if row is None or row.used_at is not None or row.expires_at <= now:
         await repos.add(session, obj=LinkAttempt(channel=who[0], external_id=who[1], created_at=now))
         return LinkResult(Outcome.INVALID, tries_left=MAX_FAILURES - len(failures) - 1)
     person = await repos.get_user_by_id(session, user_id=row.user_id)
-    identity = await repos.get_identity(session, channel=who[0], external_id=who[1])
     if person is None:  # pragma: no cover - the code goes with its person (ON DELETE CASCADE)
         return LinkResult(Outcome.INVALID, tries_left=MAX_FAILURES - len(failures))
-    if identity is not None and identity.user_id == person.id:
-        return LinkResult(Outcome.SAME, person)
     other = await repos.get_user_by_id(session, user_id=identity.user_id) if identity is not None else None
     if other is not None and (other.role != Role.USER or await repos.has_own_data(session, user_id=other.id or 0)):
         return LinkResult(Outcome.HAS_DATA, person)

@@ -423,8 +423,7 @@ async def digest(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, translate
     session.add(DigestRun(day=local.date(), covered_until=now, created_at=now))
     if not (new_needs or new_signups or soon or missing):
         return 0
-    staff = (await session.exec(select(User).where(
-        (col(User.role) == Role.STAFF) | (col(User.external_id).in_([str(i) for i in admin_ids]))))).all()
+    staff = await repos.staff_users(session, settings_staff=[("telegram", str(i)) for i in sorted(admin_ids)])
     sent = 0
     for person in staff:
         loc = person.locale or default_locale

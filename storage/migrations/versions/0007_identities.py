@@ -2,8 +2,10 @@
 
 - `identities` (one row per channel account, unique (channel, external_id)) gets one row per existing user,
   copied from users.channel/external_id (created_at = the user's, last_seen_at left empty);
-- the unique constraint on users(channel, external_id) is dropped: those columns now say which identity
-  notifications go to, and two people never share an identity because `identities` is unique;
+- the unique constraint on users(channel, external_id) is dropped on PostgreSQL: those columns now say which
+  identity notifications go to (always one of the person's own identities, which are unique, so they stay
+  unique in practice). SQLite keeps it: dropping it means copying `users`, and with foreign keys on, SQLite
+  would run every ON DELETE action of the tables pointing at users (facilities would lose their owner);
 - `link_codes` (one-time codes of /link, hashed) and `link_attempts` (wrong codes, to stop guessing).
 
 Revision ID: 0007
@@ -42,8 +44,8 @@ def upgrade() -> None:
     op.create_index('ix_identities_user_id', 'identities', ['user_id'], unique=False)
     op.execute("INSERT INTO identities (user_id, channel, external_id, created_at) "
                "SELECT id, channel, external_id, created_at FROM users ORDER BY id")
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_constraint('uq_users_channel_external', type_='unique')
+    if op.get_bind().dialect.name != 'sqlite':
+        op.drop_constraint('uq_users_channel_external', 'users', type_='unique')
     op.create_table(
         'link_codes',
         sa.Column('code_hash', sa.String(length=64), nullable=False),
@@ -73,7 +75,7 @@ def downgrade() -> None:
     op.drop_table('link_attempts')
     op.drop_index('ix_link_codes_user_id', table_name='link_codes')
     op.drop_table('link_codes')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_unique_constraint('uq_users_channel_external', ['channel', 'external_id'])
+    if op.get_bind().dialect.name != 'sqlite':
+        op.create_unique_constraint('uq_users_channel_external', 'users', ['channel', 'external_id'])
     op.drop_index('ix_identities_user_id', table_name='identities')
     op.drop_table('identities')
