@@ -132,6 +132,7 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
 
 async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
     from bot.app import attach_outbox, create_dispatcher, set_command_menu
+    from bot.channels.telegram import TelegramProgress
     from bot.channels.zalo.runner import ZaloChannel
     from bot.scheduler import create_scheduler, reminders_tick
 
@@ -139,7 +140,7 @@ async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, 
     zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     await worker.recover_interrupted()
     dp = create_dispatcher(settings, app)
-    scheduler = create_scheduler("main", app, bot)
+    scheduler = create_scheduler("main", app, TelegramProgress(bot))
     tasks: list[asyncio.Task[None]] = []
 
     @dp.startup()

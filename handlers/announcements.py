@@ -197,7 +197,7 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
                               default_locale=app.settings.default_locale, admin_ids=app.settings.admin_ids,
                               progress=(str(progress.chat.id), progress.message_id))
         counts = await svc.figures(session, ann_id=ann_id)
-        await progress.edit_text(svc.progress_text(ann, counts, app.settings.send_rate, _))
+        await progress.edit_text(escape(svc.progress_text(ann, counts, app.settings.send_rate, _)))
     elif a == "sc":
         await svc.get_editable(session, ann_id=ann_id)
         await query.answer()
@@ -311,7 +311,7 @@ async def _broadcast_detail(app: AppContext, session: AsyncSession, ann_id: int)
                     _(ANNOUNCEMENT_STATUS_LABELS[AnnouncementStatus(ann.status)])]),
     ]
     if counts["total"]:
-        lines.append(svc.progress_text(ann, counts, app.settings.send_rate, _))
+        lines.append(escape(svc.progress_text(ann, counts, app.settings.send_rate, _)))
     i = ann.id or 0
     rows: list[list[tuple[str, str]]] = []
     if ann.status == AnnouncementStatus.SENDING:

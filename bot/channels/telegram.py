@@ -3,11 +3,13 @@ API errors onto outcomes. Rows queued before replies were stored (HTML text, but
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
     ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -21,7 +23,9 @@ from aiohttp import ClientConnectorError
 from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
 from bot.channels.telegram_render import TelegramMessage, TelegramRenderer
 from bot.channels.telegram_send import markup_of
-from bot.conversation.replies import reply_from_json
+from bot.conversation.replies import Reply, reply_from_json
+
+log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
 
@@ -115,3 +119,34 @@ class TelegramSender:
                 raise DeliveryUnknown(f"file sent, text not: {exc.message}"[:500]) from exc
             return
         await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)
+
+
+class TelegramProgress:
+    """Staff's broadcast progress on Telegram: one message, posted once and then edited in place.
+
+    The text is a neutral reply, escaped by the renderer (a title with "<" shows as written). A refused
+    call is logged, never raised: progress is a courtesy, the broadcast goes on without it."""
+
+    def __init__(self, bot: Bot, renderer: TelegramRenderer | None = None) -> None:
+        self.bot = bot
+        self.renderer = renderer or TelegramRenderer()
+
+    def _html(self, reply: Reply) -> str:
+        return "\n\n".join(m.text for m in self.renderer.render(reply).messages)  # type: ignore[attr-defined]
+
+    async def post(self, chat_id: str, reply: Reply) -> int | None:
+        try:
+            sent = await self.bot.send_message(int(chat_id), self._html(reply), parse_mode="HTML")
+        except TelegramAPIError as exc:
+            log.warning("could not create the progress message: %s", exc)
+            return None
+        return sent.message_id
+
+    async def update(self, chat_id: str, message_id: int, reply: Reply) -> bool:
+        try:
+            await self.bot.edit_message_text(text=self._html(reply), chat_id=int(chat_id), message_id=message_id,
+                                             parse_mode="HTML")
+        except TelegramAPIError as exc:
+            log.info("progress message not updated: %s", exc)
+            return False
+        return True

@@ -119,7 +119,7 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
     """The staff member's progress message (while sending; `paused` while Telegram is unreachable) or
     final report."""
     t = translate
-    title = escape(ann.title)
+    title = ann.title  # plain words: the channel's renderer escapes them
     figures_ = [
         t(N_("Sent: {sent} of {total}")).format(sent=counts["sent"], total=counts["total"]),
         t(N_("Blocked the bot: {n}")).format(n=counts["blocked"]),
@@ -389,6 +389,16 @@ async def figures(session: AsyncSession, *, ann_id: int) -> dict[str, int]:
 async def due_scheduled(session: AsyncSession, *, now: datetime) -> Sequence[Announcement]:
     return (await session.exec(select(Announcement).where(
         Announcement.status == AnnouncementStatus.SCHEDULED, col(Announcement.scheduled_at) <= now))).all()
+
+
+async def lock_scheduled(session: AsyncSession, *, ann_id: int) -> Announcement | None:
+    """A scheduled broadcast, row-locked (PostgreSQL) until the caller commits; None once another process
+    has started it (it waited on the lock, then sees the new status)."""
+    query = select(Announcement).where(Announcement.id == ann_id).execution_options(populate_existing=True)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    ann = (await session.exec(query)).first()
+    return ann if ann is not None and ann.status == AnnouncementStatus.SCHEDULED else None
 
 
 async def running(session: AsyncSession) -> Sequence[Announcement]:
