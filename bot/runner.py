@@ -175,6 +175,7 @@ def _stop_on_fatal(task: asyncio.Task[None]) -> None:
 
 async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
     from bot.app import attach_outbox
+    from bot.channels.telegram import TelegramProgress
     from bot.channels.telegram_app import create_dispatcher, set_command_menu
     from bot.channels.zalo.runner import ZaloChannel
     from bot.scheduler import create_scheduler, reminders_tick
@@ -183,7 +184,7 @@ async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, 
     zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     await worker.recover_interrupted()
     dp = create_dispatcher(settings, app)
-    scheduler = create_scheduler("main", app, bot)
+    scheduler = create_scheduler("main", app, TelegramProgress(bot))
     tasks: list[asyncio.Task[None]] = []
 
     @dp.startup()

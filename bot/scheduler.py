@@ -5,23 +5,34 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
+from bot.conversation.replies import Reply
+from bot.i18n_marker import N_
 from bot.services import announcements as ann_svc
 from bot.services import outbox, reminders
 from storage import repos
+from storage.models import Announcement
 
 log = logging.getLogger(__name__)
+
+
+class ProgressChannel(Protocol):
+    """Where staff watch a broadcast: one message posted, then edited (bot.channels.telegram.TelegramProgress)."""
+
+    async def post(self, chat_id: str, reply: Reply) -> int | None: ...
+
+    async def update(self, chat_id: str, message_id: int, reply: Reply) -> bool: ...
 
 
 @dataclass
 class Runtime:
     app: AppContext
-    bot: Bot | None  # Telegram, for staff's progress messages (None when only Zalo is served)
+    progress: ProgressChannel | None  # Telegram's, for staff's progress messages (None when only Zalo is served)
     # Last progress text shown per announcement, so unchanged figures cost no API call.
     progress_shown: dict[int, str] = field(default_factory=dict)
 
@@ -29,8 +40,8 @@ class Runtime:
 _RUNTIMES: dict[str, Runtime] = {}
 
 
-def register(app_id: str, app: AppContext, bot: Bot | None) -> Runtime:
-    _RUNTIMES[app_id] = Runtime(app, bot)
+def register(app_id: str, app: AppContext, progress: ProgressChannel | None) -> Runtime:
+    _RUNTIMES[app_id] = Runtime(app, progress)
     return _RUNTIMES[app_id]
 
 
@@ -69,18 +80,12 @@ async def start_due_broadcasts(rt: Runtime) -> int:
         ids = [a.id for a in due]
     for ann_id in ids:
         async with app.session_maker() as session:
-            ann = await ann_svc.get(session, ann_id=ann_id or 0)
-            author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
-            progress = None
-            if author is not None and author.channel == "telegram" and rt.bot is not None:
-                with app.i18n.use_locale(author.locale):
-                    try:
-                        msg = await rt.bot.send_message(
-                            int(author.external_id),
-                            app.i18n.gettext("📨 Preparing to send “{title}”…").format(title=ann.title))
-                        progress = (str(msg.chat.id), msg.message_id)
-                    except TelegramAPIError as exc:
-                        log.warning("could not create the progress message: %s", exc)
+            # The row lock first: a second process waits here, then finds it started and sends nothing.
+            ann = await ann_svc.lock_scheduled(session, ann_id=ann_id or 0)
+            if ann is None:
+                await session.commit()
+                continue
+            progress = await _post_preparing(rt, session, ann)
             await ann_svc.start(session, clock=app.clock, ann_id=ann_id or 0, translate=app.translate,
                                 default_locale=app.settings.default_locale, admin_ids=app.settings.admin_ids,
                                 progress=progress)
@@ -91,6 +96,17 @@ async def start_due_broadcasts(rt: Runtime) -> int:
     return started
 
 
+async def _post_preparing(rt: Runtime, session: AsyncSession, ann: Announcement) -> tuple[str, int] | None:
+    """The author's progress message, on Telegram (the one channel that can edit it in place)."""
+    author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
+    if author is None or author.channel != "telegram" or rt.progress is None:
+        return None
+    text = rt.app.translate(N_("📨 Preparing to send “{title}”…"),
+                                  author.locale or rt.app.settings.default_locale).format(title=ann.title)
+    message_id = await rt.progress.post(author.external_id, Reply.of(text))
+    return (author.external_id, message_id) if message_id is not None else None
+
+
 async def refresh_progress(rt: Runtime) -> None:
     app = rt.app
     async with app.session_maker() as session:
@@ -99,7 +115,7 @@ async def refresh_progress(rt: Runtime) -> None:
             await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
             await session.commit()
-            if not ann.progress_chat_id or not ann.progress_message_id or rt.bot is None:
+            if not ann.progress_chat_id or not ann.progress_message_id or rt.progress is None:
                 continue
             author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
             locale = author.locale if author else app.settings.default_locale
@@ -107,12 +123,8 @@ async def refresh_progress(rt: Runtime) -> None:
                                          lambda m, loc=locale: app.i18n.gettext(m, locale=loc), paused=paused)
             if rt.progress_shown.get(ann.id or 0) == text:
                 continue
-            try:
-                await rt.bot.edit_message_text(text=text, chat_id=int(ann.progress_chat_id),
-                                               message_id=ann.progress_message_id)
+            if await rt.progress.update(ann.progress_chat_id, ann.progress_message_id, Reply.of(text)):
                 rt.progress_shown[ann.id or 0] = text
-            except TelegramAPIError as exc:
-                log.info("progress message not updated: %s", exc)
 
 
 async def reminders_tick(app_id: str) -> None:
@@ -151,8 +163,8 @@ async def planning_tick(app_id: str) -> None:
         log.exception("planning tick failed")
 
 
-def create_scheduler(app_id: str, app: AppContext, bot: Bot | None) -> AsyncIOScheduler:
-    register(app_id, app, bot)
+def create_scheduler(app_id: str, app: AppContext, progress: ProgressChannel | None) -> AsyncIOScheduler:
+    register(app_id, app, progress)
     tick = app.settings.tick_seconds
     progress_every = max(tick, 3.0)
     scheduler = AsyncIOScheduler(timezone=app.settings.tz)

@@ -187,10 +187,7 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
     elif a == "tc":
         ann = await svc.get(session, ann_id=ann_id)
         await enqueue(session, clock=app.clock, user=staff.user, kind="announcement_test",
-                      text=_("🧪 Test copy") + "\n\n" + svc.render(ann, _),
-                      payload={"buttons": svc.buttons(ann, Role.USER, _), **(
-                          {"attachment": {"file_id": ann.attachment_file_id, "kind": ann.attachment_kind}}
-                          if ann.attachment_file_id else {})})
+                      reply=svc.reply_of(ann, Role.USER, _, heading=_("🧪 Test copy")))
         await query.answer(_("A test copy is on its way to you."))
     elif a == "go":
         ann = await svc.get_editable(session, ann_id=ann_id)
@@ -200,7 +197,7 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
                               default_locale=app.settings.default_locale, admin_ids=app.settings.admin_ids,
                               progress=(str(progress.chat.id), progress.message_id))
         counts = await svc.figures(session, ann_id=ann_id)
-        await progress.edit_text(svc.progress_text(ann, counts, app.settings.send_rate, _))
+        await progress.edit_text(escape(svc.progress_text(ann, counts, app.settings.send_rate, _)))
     elif a == "sc":
         await svc.get_editable(session, ann_id=ann_id)
         await query.answer()
@@ -259,8 +256,8 @@ async def _preview(query: CallbackQuery, app: AppContext, session: AsyncSession,
     ann = await svc.get_editable(session, ann_id=ann_id)
     await query.answer()
     text = svc.render(ann, _)
-    preview_buttons = [[(b["text"], RecipientCb(action="pv", id=ann_id).pack()) for b in row]
-                       for row in svc.buttons(ann, Role.USER, _)]
+    preview_buttons = [[(c.label, RecipientCb(action="pv", id=ann_id).pack()) for c in row]
+                       for row in svc.choices(ann, Role.USER, _)]
     markup = inline(preview_buttons) if preview_buttons else None
     if ann.attachment_file_id and len(text) <= 1024:
         send = query.message.answer_photo if ann.attachment_kind == "photo" else query.message.answer_document
@@ -314,7 +311,7 @@ async def _broadcast_detail(app: AppContext, session: AsyncSession, ann_id: int)
                     _(ANNOUNCEMENT_STATUS_LABELS[AnnouncementStatus(ann.status)])]),
     ]
     if counts["total"]:
-        lines.append(svc.progress_text(ann, counts, app.settings.send_rate, _))
+        lines.append(escape(svc.progress_text(ann, counts, app.settings.send_rate, _)))
     i = ann.id or 0
     rows: list[list[tuple[str, str]]] = []
     if ann.status == AnnouncementStatus.SENDING:

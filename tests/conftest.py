@@ -287,3 +287,12 @@ async def fill_report(chat: ChatHarness, ctv: Person, notes: str, *, confirm: bo
     await chat.send(ctv, notes)
     if confirm:
         await chat.press(ctv, form_cb("ok", "report", "__summary__"))
+
+
+def telegram_view(row: Any) -> str:
+    """What Telegram shows of a queued outbox row: its stored reply rendered to HTML (first message's text)."""
+    from bot.channels.telegram_render import TelegramRenderer
+    from bot.conversation.replies import reply_from_json
+
+    messages = TelegramRenderer().render(reply_from_json(row.payload["reply"])).messages
+    return "".join(m.text for m in messages)  # type: ignore[attr-defined]

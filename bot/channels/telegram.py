@@ -1,12 +1,15 @@
-"""Telegram sender for the outbox: renders channel-neutral payloads and maps API errors onto outcomes."""
+"""Telegram sender for the outbox: renders the stored neutral reply at send time (TelegramRenderer) and maps
+API errors onto outcomes. Rows queued before replies were stored (HTML text, button dicts) still send."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
     ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -18,6 +21,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import ClientConnectorError
 
 from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.telegram_render import TelegramMessage, TelegramRenderer
+from bot.channels.telegram_send import markup_of
+from bot.conversation.replies import Reply, reply_from_json
+
+log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
 
@@ -40,8 +48,9 @@ def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | 
 class TelegramSender:
     channel = "telegram"
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, renderer: TelegramRenderer | None = None) -> None:
         self.bot = bot
+        self.renderer = renderer or TelegramRenderer()
 
     async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
         try:
@@ -64,6 +73,33 @@ class TelegramSender:
             raise DeliveryUnknown(f"unreadable answer: {str(exc)[:200]}") from exc
 
     async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
+        if "reply" in payload:
+            messages = self.renderer.render(reply_from_json(payload["reply"])).messages
+            for index, message in enumerate(messages):
+                try:
+                    await self._send_rendered(chat_id, message)  # type: ignore[arg-type]
+                except Exception as exc:
+                    if index == 0:
+                        raise
+                    # Part of it has arrived: sending the row again would repeat that part.
+                    reason = getattr(exc, "message", str(exc))
+                    raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {reason}"[:500]) from exc
+            return
+        await self._send_legacy(chat_id, text, payload)
+
+    async def _send_rendered(self, chat_id: int, message: TelegramMessage) -> None:
+        markup = markup_of(message.reply_markup)
+        if message.method in ("photo", "document") and message.media is not None:
+            # An announcement's file is a Telegram file id (what staff sent us).
+            send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
+            await send(chat_id, message.media.ref, caption=message.text or None, parse_mode="HTML",
+                       reply_markup=markup)
+            return
+        await self.bot.send_message(chat_id=chat_id, text=message.text or "…", parse_mode="HTML",
+                                    reply_markup=markup)
+
+    async def _send_legacy(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
+        """A row queued before replies were stored: HTML text, {"text", "data"} buttons, a file id."""
         markup = keyboard(payload.get("buttons"))
         parse_mode = payload.get("parse_mode")
         attachment = payload.get("attachment")
@@ -83,3 +119,34 @@ class TelegramSender:
                 raise DeliveryUnknown(f"file sent, text not: {exc.message}"[:500]) from exc
             return
         await self.bot.send_message(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=markup)
+
+
+class TelegramProgress:
+    """Staff's broadcast progress on Telegram: one message, posted once and then edited in place.
+
+    The text is a neutral reply, escaped by the renderer (a title with "<" shows as written). A refused
+    call is logged, never raised: progress is a courtesy, the broadcast goes on without it."""
+
+    def __init__(self, bot: Bot, renderer: TelegramRenderer | None = None) -> None:
+        self.bot = bot
+        self.renderer = renderer or TelegramRenderer()
+
+    def _html(self, reply: Reply) -> str:
+        return "\n\n".join(m.text for m in self.renderer.render(reply).messages)  # type: ignore[attr-defined]
+
+    async def post(self, chat_id: str, reply: Reply) -> int | None:
+        try:
+            sent = await self.bot.send_message(int(chat_id), self._html(reply), parse_mode="HTML")
+        except TelegramAPIError as exc:
+            log.warning("could not create the progress message: %s", exc)
+            return None
+        return sent.message_id
+
+    async def update(self, chat_id: str, message_id: int, reply: Reply) -> bool:
+        try:
+            await self.bot.edit_message_text(text=self._html(reply), chat_id=int(chat_id), message_id=message_id,
+                                             parse_mode="HTML")
+        except TelegramAPIError as exc:
+            log.info("progress message not updated: %s", exc)
+            return False
+        return True

@@ -54,9 +54,12 @@ class TextRenderer:
         blocks = [runs_of(block.parts) for block in reply.blocks]
         blocks = [[r.with_text(run_text(r)) for r in block] for block in blocks if block]
         menu: dict[str, tuple[str, str]] = {}
-        if reply.flat_choices and not reply.notice:
-            lines, menu = menu_lines(reply.flat_choices, zero)
-            if hint:
+        numbered = [c for c in reply.flat_choices if not c.typed]
+        typed = [[Run(c.typed)] for c in reply.flat_choices if c.typed]
+        if (numbered or typed) and not reply.notice:
+            lines, menu = menu_lines(numbered, zero) if numbered else ([], {})
+            lines = typed + lines  # a keyword line is typed as shown: it takes no number
+            if hint and numbered:
                 lines.append([Run(hint)])
             # The menu is one block (lines joined), so it stays together when it fits.
             joined: list[Run] = []

@@ -58,6 +58,15 @@ REPORT_FILL = "rp.f"
 REPORT_EXPORT = "rp.x"
 REPORT_PAGE = "rp.p"
 
+# An announcement's recipient side (argument: "s:<id>" sign up, "n:<id>" not interested, "sh:<id>" share,
+# "done:<id>" dossier handed in). Packed for Telegram as "ar:s:<id>", as buttons sent before this id existed.
+ANNOUNCEMENT = "ar"
+SIGNUP_KEYWORD = "DK"  # typed on a text channel: "DK 12" signs up for announcement 12
+
+
+def announcement_arg(verb: str, ann_id: int | None) -> str:
+    return f"{verb}:{ann_id}"
+
 
 def form_arg(form: str, step: str | None, value: str = "") -> str:
     return f"{form}|{step or ''}|{value}"

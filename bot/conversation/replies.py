@@ -114,6 +114,10 @@ class Choice:
     label: str
     action: str
     arg: str = ""
+    # For a message sent later (the outbox), when the person may be mid-conversation and a number would
+    # mean something else: the line a text channel shows instead, with a keyword to type
+    # ("To sign up, type: DK 12"). Buttons ignore it.
+    typed: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,8 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
         raise ValueError("a reply carrying a file is sent at once, never stored")
     out: dict[str, Any] = {"blocks": [[_inline_to_json(p) for p in block.parts] for block in reply.blocks]}
     if reply.choices:
-        out["choices"] = [[[c.label, c.action, c.arg] for c in row] for row in reply.choices]
+        out["choices"] = [[[c.label, c.action, c.arg, *([c.typed] if c.typed else [])] for c in row]
+                          for row in reply.choices]
     if reply.media is not None:
         out["media"] = [reply.media.ref, reply.media.kind, reply.media.name]
     for flag in ("replace_previous", "notice"):
@@ -261,11 +266,23 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
     return out
 
 
+def plain_reply_text(reply: Reply) -> str:
+    """The words of a reply without markup or choices (what staff views and logs show of a queued message)."""
+    return "\n\n".join(plain_text(block.parts) for block in reply.blocks)
+
+
+def html_reply(text: str, *, choices: Sequence[Sequence[Choice]] = (), media: MediaRef | None = None) -> Reply:
+    """A reply from a translated string holding Telegram's HTML subset (<b> tags, escaped user text):
+    one block per paragraph."""
+    blocks = [Block(*from_staff_html(part)) for part in text.split("\n\n") if part.strip()]
+    return Reply.of(*blocks, choices=choices, media=media)
+
+
 def reply_from_json(data: dict[str, Any]) -> Reply:
     media = data.get("media")
     return Reply(
         blocks=tuple(Block(*(_inline_from_json(p) for p in block)) for block in data.get("blocks", ())),
-        choices=tuple(tuple(Choice(str(label), str(action), str(arg)) for label, action, arg in row)
+        choices=tuple(tuple(Choice(*(str(v) for v in choice)) for choice in row)
                       for row in data.get("choices", ())),
         media=MediaRef(str(media[0]), str(media[1]), media[2]) if media else None,
         replace_previous=bool(data.get("replace_previous")),

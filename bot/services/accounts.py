@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import SUPPORTED_LOCALES
+from bot.conversation.replies import Reply
 from bot.domain import ERASED, Role
 from bot.errors import DomainError, InvalidInvite, NotFound
 from bot.i18n_marker import N_
@@ -279,7 +280,7 @@ async def revoke_access(session: AsyncSession, *, clock: Clock, actor: User | No
     text = translate(N_("Your access as {role} of the khuyến công centre has been withdrawn. Any form you had "
                         "open was closed and nothing from it was saved."), user.locale).format(
         role=translate(ROLE_LABELS[role], user.locale))
-    await outbox.enqueue(session, clock=clock, user=user, kind="access_revoked", text=text)
+    await outbox.enqueue(session, clock=clock, user=user, kind="access_revoked", reply=Reply.of(text))
     return user, role
 
 

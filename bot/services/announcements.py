@@ -15,6 +15,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.conversation import actions
+from bot.conversation.replies import Block, Bold, Choice, MediaRef, Reply, from_staff_html
 from bot.domain import (
     KIND_LABELS,
     SIGNUP_KINDS,
@@ -27,7 +29,7 @@ from bot.domain import (
 )
 from bot.errors import Conflict, DomainError, NotFound
 from bot.i18n_marker import N_
-from bot.services import exports
+from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
 from bot.services.validation import format_phone, html_to_plain
@@ -117,7 +119,7 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
     """The staff member's progress message (while sending; `paused` while Telegram is unreachable) or
     final report."""
     t = translate
-    title = escape(ann.title)
+    title = ann.title  # plain words: the channel's renderer escapes them
     figures_ = [
         t(N_("Sent: {sent} of {total}")).format(sent=counts["sent"], total=counts["total"]),
         t(N_("Blocked the bot: {n}")).format(n=counts["blocked"]),
@@ -171,22 +173,40 @@ def render_plain(ann: Announcement, translate: Callable[[str], str]) -> str:
     return html_to_plain(render(ann, translate)).replace("📢 ", "")
 
 
-def buttons(ann: Announcement, role: Role, translate: Callable[[str], str]) -> list[list[dict[str, str]]]:
-    """Channel-neutral buttons: sign-up for fairs and competitions, share for collaborators."""
-    rows: list[list[dict[str, str]]] = []
+def choices(ann: Announcement, role: Role, translate: Callable[[str], str]) -> list[list[Choice]]:
+    """Sign-up for fairs and competitions (typed as "DK <id>" on a text channel), share for collaborators."""
+    rows: list[list[Choice]] = []
     if ann.kind in SIGNUP_KINDS:
-        rows.append([{"text": translate(N_("✅ Sign up")), "data": f"ar:s:{ann.id}"},
-                     {"text": translate(N_("Not interested")), "data": f"ar:n:{ann.id}"}])
+        keyword = f"{actions.SIGNUP_KEYWORD} {ann.id}"
+        rows.append([Choice(translate(N_("✅ Sign up")), actions.ANNOUNCEMENT, actions.announcement_arg("s", ann.id),
+                            typed=translate(N_("To sign up, type: {keyword}")).format(keyword=keyword)),
+                     Choice(translate(N_("Not interested")), actions.ANNOUNCEMENT,
+                            actions.announcement_arg("n", ann.id))])
     if role is Role.COLLABORATOR:
-        rows.append([{"text": translate(N_("📤 Share (plain text)")), "data": f"ar:sh:{ann.id}"}])
+        rows.append([Choice(translate(N_("📤 Share (plain text)")), actions.ANNOUNCEMENT,
+                            actions.announcement_arg("sh", ann.id))])
     return rows
 
 
-def _payload(ann: Announcement, role: Role, translate: Callable[[str], str]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"parse_mode": "HTML", "buttons": buttons(ann, role, translate)}
-    if ann.attachment_file_id:
-        payload["attachment"] = {"file_id": ann.attachment_file_id, "kind": ann.attachment_kind or "document"}
-    return payload
+def reply_of(ann: Announcement, role: Role, translate: Callable[[str], str], *,
+             heading: str | None = None) -> Reply:
+    """The announcement as a neutral reply: the words of `render`, its choices and its file."""
+    blocks = [Block(heading)] if heading else []
+    blocks.append(Block("📢 ", Bold(translate(KIND_LABELS[AnnouncementKind(ann.kind)])), "\n", Bold(ann.title)))
+    blocks += [Block(*from_staff_html(part)) for part in ann.body.split("\n\n") if part.strip()]
+    details = []
+    if ann.place:
+        details.append(translate(N_("📍 Place: {place}")).format(place=ann.place))
+    if ann.starts_on:
+        dates = _d(ann.starts_on) if not ann.ends_on or ann.ends_on == ann.starts_on else \
+            f"{_d(ann.starts_on)} – {_d(ann.ends_on)}"
+        details.append(translate(N_("📅 Dates: {dates}")).format(dates=dates))
+    if ann.deadline_on:
+        details.append(translate(N_("⏰ Deadline: {date}")).format(date=_d(ann.deadline_on)))
+    if details:
+        blocks.append(Block("\n".join(details)))
+    media = MediaRef(ann.attachment_file_id, ann.attachment_kind or "document") if ann.attachment_file_id else None
+    return Reply.of(*blocks, choices=choices(ann, role, translate), media=media)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -290,18 +310,17 @@ async def start(
         raise Conflict(N_("This announcement has already started sending; it can no longer be changed."))
     users = await audience_users(session, audience=Audience.of(ann.audience), kind=ann.kind, admin_ids=admin_ids)
     now = clock.now()
-    cache: dict[tuple[str, Role], tuple[str, dict[str, Any]]] = {}
+    cache: dict[tuple[str, Role], dict[str, Any]] = {}
     rows = []
     for user, role in users:
         locale = user.locale or default_locale
         key = (locale, role)
         if key not in cache:
             tr = lambda m, loc=locale: translate(m, loc)  # noqa: E731
-            cache[key] = (render(ann, tr), _payload(ann, role, tr))
-        text, payload = cache[key]
+            cache[key] = outbox.stored(reply_of(ann, role, tr))
         rows.append({
             "channel": user.channel, "chat_id": user.external_id, "user_id": user.id, "kind": "announcement",
-            "text": text, "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
+            **cache[key], "status": OutboxStatus.PENDING, "attempts": 0,
             "next_attempt_at": now, "dedupe_key": f"ann:{ann.id}:{user.id}", "announcement_id": ann.id,
             "created_at": now,
         })
@@ -370,6 +389,16 @@ async def figures(session: AsyncSession, *, ann_id: int) -> dict[str, int]:
 async def due_scheduled(session: AsyncSession, *, now: datetime) -> Sequence[Announcement]:
     return (await session.exec(select(Announcement).where(
         Announcement.status == AnnouncementStatus.SCHEDULED, col(Announcement.scheduled_at) <= now))).all()
+
+
+async def lock_scheduled(session: AsyncSession, *, ann_id: int) -> Announcement | None:
+    """A scheduled broadcast, row-locked (PostgreSQL) until the caller commits; None once another process
+    has started it (it waited on the lock, then sees the new status)."""
+    query = select(Announcement).where(Announcement.id == ann_id).execution_options(populate_existing=True)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    ann = (await session.exec(query)).first()
+    return ann if ann is not None and ann.status == AnnouncementStatus.SCHEDULED else None
 
 
 async def running(session: AsyncSession) -> Sequence[Announcement]:

@@ -15,6 +15,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.conversation.replies import html_reply
 from bot.domain import (
     CATEGORY_LABELS,
     SECTOR_LABELS,
@@ -237,7 +238,7 @@ async def _notify_status(session: AsyncSession, *, clock: Clock, need: Need, act
         )
         if need.status == NeedStatus.DECLINED and need.decline_reason:
             text += "\n" + translate(N_("Reason: {reason}"), loc).format(reason=escape(need.decline_reason))
-        await outbox.enqueue(session, clock=clock, user=user, kind="need_status", text=text,
+        await outbox.enqueue(session, clock=clock, user=user, kind="need_status", reply=html_reply(text),
                              dedupe_key=f"need:{need.id}:{need.status}{again}:{uid}")
 
 

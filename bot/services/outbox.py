@@ -51,6 +51,7 @@ from bot.channels.base import (
     Unreachable,
 )
 from bot.clock import Clock
+from bot.conversation.replies import Reply, plain_reply_text, reply_to_json
 from bot.domain import OutboxStatus
 from storage.models import OutboxMessage, SendBudget, User
 
@@ -73,21 +74,22 @@ async def enqueue(
     clock: Clock,
     user: User,
     kind: str,
-    text: str,
-    payload: Mapping[str, Any] | None = None,
+    reply: Reply,
     dedupe_key: str | None = None,
     announcement_id: int | None = None,
     due: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one message to one person, in the caller's transaction (sent after it commits)."""
+    """Queue one message to one person, in the caller's transaction (sent after it commits).
+
+    The row keeps the neutral reply (rendered for the recipient's channel when it is sent) and its plain
+    words in `text` for staff views and logs."""
     now = clock.now()
     row = OutboxMessage(
         channel=user.channel,
         chat_id=user.external_id,
         user_id=user.id,
         kind=kind,
-        text=text,
-        payload={"parse_mode": "HTML", **(payload or {})},
+        **stored(reply),
         status=OutboxStatus.PENDING,
         next_attempt_at=due or now,
         dedupe_key=dedupe_key,
@@ -97,6 +99,11 @@ async def enqueue(
     session.add(row)
     session.info["outbox_dirty"] = True
     return row
+
+
+def stored(reply: Reply) -> dict[str, Any]:
+    """An outbox row's `text` and `payload` for a reply (also for rows inserted in bulk)."""
+    return {"text": plain_reply_text(reply), "payload": {"reply": reply_to_json(reply)}}
 
 
 @dataclass

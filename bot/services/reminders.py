@@ -24,9 +24,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.conversation import actions
+from bot.conversation.replies import Choice, Reply, html_reply
 from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
+from bot.services import announcements, outbox
 from storage import repos
 from storage.models import (
     Announcement,
@@ -233,7 +236,7 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
 
     outcome: dict[str, list[int]] = defaultdict(list)
     outbox_rows: list[dict[str, Any]] = []
-    cache: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rem in due:
         user = users.get(rem.user_id)
         status = _judge(rem, user, anns, schedules, signups, reported, today)
@@ -241,11 +244,10 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
             locale = user.locale or default_locale
             key = (rem.kind, rem.announcement_id, rem.schedule_id, rem.period, rem.audience, rem.days_before, locale)
             if key not in cache:
-                cache[key] = _render(rem, anns, schedules, lambda m, loc=locale: translate(m, loc))
-            text, payload = cache[key]
+                cache[key] = outbox.stored(_render(rem, anns, schedules, lambda m, loc=locale: translate(m, loc)))
             outbox_rows.append({
                 "channel": user.channel, "chat_id": user.external_id, "user_id": user.id, "kind": "reminder",
-                "text": text, "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
+                **cache[key], "status": OutboxStatus.PENDING, "attempts": 0,
                 "next_attempt_at": now, "dedupe_key": f"rem:{rem.id}", "announcement_id": None, "created_at": now,
             })
         outcome[status].append(rem.id or 0)
@@ -297,8 +299,8 @@ def _d(value: date | None) -> str:
 
 
 def _render(rem: Reminder, anns: dict[Any, Announcement], schedules: dict[Any, ReportSchedule],
-            t: Callable[[str], str]) -> tuple[str, dict[str, Any]]:
-    buttons: list[list[dict[str, str]]] = []
+            t: Callable[[str], str]) -> Reply:
+    buttons: list[list[Choice]] = []
     if rem.announcement_id is not None:
         ann = anns[rem.announcement_id]
         title = escape(ann.title)
@@ -311,18 +313,18 @@ def _render(rem: Reminder, anns: dict[Any, Announcement], schedules: dict[Any, R
             text = t(N_("⏰ Reminder: the deadline for <b>{title}</b> is {date} ({days} days left). "
                         "Would you like to take part?")).format(title=title, date=_d(ann.deadline_on),
                                                                  days=rem.days_before)
-            buttons = [[{"text": t(N_("✅ Sign up")), "data": f"ar:s:{ann.id}"},
-                        {"text": t(N_("Not interested")), "data": f"ar:n:{ann.id}"}]]
+            buttons = announcements.choices(ann, Role.USER, t)
         else:
             text = t(N_("⏰ Reminder: the deadline for <b>{title}</b> is {date} ({days} days left). "
                         "Please hand in your dossier in time.")).format(title=title, date=_d(ann.deadline_on),
                                                                        days=rem.days_before)
-            buttons = [[{"text": t(N_("📨 I have handed in my dossier")), "data": f"ar:done:{ann.id}"}]]
-        return text, {"parse_mode": "HTML", "buttons": buttons}
+            buttons = [[Choice(t(N_("📨 I have handed in my dossier")), actions.ANNOUNCEMENT,
+                               actions.announcement_arg("done", ann.id))]]
+        return html_reply(text, choices=buttons)
     schedule = schedules[rem.schedule_id]
     text = t(N_("⏰ Reminder: your report “{title}” for {period} is due in {days} days. Send it with /report.")
              ).format(title=escape(schedule.title), period=rem.period, days=rem.days_before)
-    return text, {"parse_mode": "HTML"}
+    return html_reply(text)
 
 
 # --- reports ----------------------------------------------------------------------------------------
@@ -394,7 +396,6 @@ async def digest(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, translate
 
     Returns the number of messages queued. Recorded per day, so a restart never sends it twice.
     """
-    from bot.services import outbox
 
     now = clock.now()
     local = now.astimezone(tz)
@@ -443,7 +444,7 @@ async def digest(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, translate
             lines.append(t(N_("Reports missing for “{title}” ({period}): {n}")).format(
                 title=escape(schedule.title), period=period, n=late))
         lines.append(t(N_("Open /inbox to review needs.")))
-        await outbox.enqueue(session, clock=clock, user=person, kind="digest", text="\n".join(lines),
+        await outbox.enqueue(session, clock=clock, user=person, kind="digest", reply=html_reply("\n".join(lines)),
                              dedupe_key=f"digest:{local.date().isoformat()}:{person.id}")
         sent += 1
     return sent

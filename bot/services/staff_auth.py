@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.conversation.replies import Reply
 from bot.domain import Role
 from bot.i18n_marker import N_
 from bot.services import outbox
@@ -138,8 +139,7 @@ async def send_code(session: AsyncSession, *, clock: Clock, login: str, ip: str,
                           expires_at=now + CODE_TTL))
     text = translate(N_("Your sign-in code for the staff console: {code}\nIt is valid for 10 minutes. "
                         "If you did not ask for it, ignore this message."), user.locale).format(code=code)
-    await outbox.enqueue(session, clock=clock, user=user, kind="console_code", text=text,
-                         payload={"parse_mode": None})
+    await outbox.enqueue(session, clock=clock, user=user, kind="console_code", reply=Reply.of(text))
 
 
 async def sign_in_code(session: AsyncSession, *, clock: Clock, login: str, code: str, ip: str,

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from bot.channels.base import ChannelSender, TransientError
+from bot.channels.telegram import TelegramProgress
 from bot.clock import FakeClock
 from bot.scheduler import Runtime, refresh_progress
 from bot.services.outbox import OutboxWorker, channel_down
@@ -58,7 +59,7 @@ async def test_the_progress_says_paused_while_telegram_is_unreachable_then_finis
     outbox.senders["telegram"] = outage
     await chat.press(STAFF, f"an:go:{ann_id}:")
     await chat.deliver()
-    rt = Runtime(chat.app, chat.bot)
+    rt = Runtime(chat.app, TelegramProgress(chat.bot))
     await refresh_progress(rt)
     progress = [c for c in chat.api.calls if c.method == "EditMessageText"][-1].text
     assert progress.startswith("⏸ Paused: Telegram unreachable.") and "Waiting: 4" in progress

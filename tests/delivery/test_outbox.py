@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from bot.channels.base import PermanentError, RateLimited, TransientError, Unreachable
 from bot.clock import FakeClock
+from bot.conversation.replies import Reply
 from bot.services.outbox import BACKOFF_CAP, RETRY_SPAN, OutboxWorker, enqueue
 from storage.db import create_session_maker
 from storage.models import OutboxMessage, User
@@ -62,7 +63,7 @@ async def make_users(engine: AsyncEngine, clock: FakeClock, n: int) -> list[User
 async def queue_for(engine: AsyncEngine, clock: FakeClock, users: list[User], kind: str = "announcement") -> None:
     async with create_session_maker(engine)() as s:
         for u in users:
-            await enqueue(s, clock=clock, user=u, kind=kind, text=f"hello {u.external_id}",
+            await enqueue(s, clock=clock, user=u, kind=kind, reply=Reply.of(f"hello {u.external_id}"),
                           dedupe_key=f"{kind}:{u.id}")
         await s.commit()
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.channels.base import DeliveryUnknown, TransientError
+from bot.channels.telegram import TelegramProgress
 from bot.scheduler import Runtime, refresh_progress
 from tests.conftest import ChatHarness, Person
 from tests.updates.test_announcements import STAFF, compose, people
@@ -40,7 +41,7 @@ async def test_resend_to_those_who_failed_and_to_unknown_only_after_a_warning(ch
         str(who["ctv"].id): DeliveryUnknown("Request timeout error")})
     await chat.press(STAFF, f"an:go:{ann_id}:")
     await chat.deliver()
-    rt = Runtime(chat.app, chat.bot)
+    rt = Runtime(chat.app, TelegramProgress(chat.bot))
     await refresh_progress(rt)
     assert (copies(chat, who["owner_lx"]), copies(chat, who["ctv"]), copies(chat, who["owner_cd"])) == (0, 0, 1)
     listing = (await chat.send(STAFF, "/broadcasts"))[-1].text

@@ -4,6 +4,7 @@ in `sending` once they are older than the client timeout (plus a margin), and th
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.channels.telegram import TelegramProgress
 from bot.scheduler import broadcasts_tick, register, unregister
 from storage.models import Announcement, OutboxMessage, User
 from tests.conftest import ChatHarness
@@ -24,7 +25,7 @@ async def test_the_tick_settles_stale_sending_rows_and_the_broadcast_reaches_its
                      .values(status="sending", claimed_at=chat.clock.now(), attempts=1))
         await s.commit()
     await chat.deliver()  # the restarted sender (seconds later) sends the rest
-    register("settle", chat.app, chat.bot)
+    register("settle", chat.app, TelegramProgress(chat.bot))
     try:
         await broadcasts_tick("settle")
         async with chat.app.session_maker() as s:

@@ -11,7 +11,7 @@ from bot.services import announcements as ann_svc
 from bot.services import reminders
 from bot.services.needs import Actor, file_need
 from storage.models import Announcement, Facility, OutboxMessage, Reminder, User
-from tests.conftest import STAFF_ID, make_settings
+from tests.conftest import STAFF_ID, make_settings, telegram_view
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ async def pending(app) -> list[Reminder]:
 
 async def outbox_texts(app, u: User) -> list[str]:
     async with app.session_maker() as s:
-        return [r.text for r in (await s.exec(select(OutboxMessage).where(
+        return [telegram_view(r) for r in (await s.exec(select(OutboxMessage).where(
             OutboxMessage.user_id == u.id, OutboxMessage.kind == "reminder").order_by(OutboxMessage.id))).all()]
 
 

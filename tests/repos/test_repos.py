@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.migrate
 from bot.channels.base import RateLimited, TransientError, Unreachable
 from bot.clock import FakeClock
+from bot.conversation.replies import Reply, reply_from_json
 from bot.domain import ERASED, NeedStatus, Role
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.services import accounts, needs
@@ -24,6 +25,7 @@ from bot.services.outbox import RETRY_SPAN, OutboxWorker, enqueue
 from storage import repos
 from storage.db import create_session_maker
 from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, User
+from tests.conftest import telegram_view
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 LONG_XUYEN = 30280  # any commune code; repositories do not check it
@@ -338,8 +340,8 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
         facility = await add_facility(s, clock, "Cơ sở nước mắm Hưng Thịnh", owner=owner)
         need = await add_need(s, clock, facility, registrant=owner)
         s.add(NeedEvent(need_id=need.id, to_status="received", actor_user_id=owner.id, created_at=clock.now()))
-        await enqueue(s, clock=clock, user=owner, kind="need_status", text="hello")
-        await enqueue(s, clock=clock, user=keep, kind="need_status", text="hello")
+        await enqueue(s, clock=clock, user=owner, kind="need_status", reply=Reply.of("hello"))
+        await enqueue(s, clock=clock, user=keep, kind="need_status", reply=Reply.of("hello"))
         await repos.save_conversation(s, user_id=owner.id, form="need", step="category", data={}, history=[],
                                       context={}, now=clock.now())
         await s.commit()
@@ -478,7 +480,7 @@ async def test_status_change_notifies_registrant_and_collaborator_in_their_langu
         rows = await repos.outbox_rows(s)
         stored = await repos.get_need(s, need_id=w["need"].id)
     assert stored.status == "surveyed" and stored.updated_at == clock.now()
-    assert {r.user_id: r.text for r in rows} == {
+    assert {r.user_id: telegram_view(r) for r in rows} == {
         w["owner"].id: f"[vi]Your need <b>{ref}</b> ([vi]Training and management skills) is now: "
                        f"<b>[vi]Surveyed on site</b>.",
         w["ctv"].id: f"[en]Your need <b>{ref}</b> ([en]Training and management skills) is now: "
@@ -565,7 +567,7 @@ async def test_decline_needs_a_reason_which_is_sent_escaped(maker, clock) -> Non
         await s.commit()
     async with maker() as s:
         stored = await repos.get_need(s, need_id=w["need"].id)
-        rows = {r.user_id: r.text for r in await repos.outbox_rows(s)}
+        rows = {r.user_id: telegram_view(r) for r in await repos.outbox_rows(s)}
     assert (stored.status, stored.decline_reason) == ("declined", "Chi phí > 100.000 & thiếu hồ sơ {x}")
     assert rows[w["owner"].id].endswith("\n[vi]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}")
     assert rows[w["ctv"].id].endswith("\n[en]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}")
@@ -621,7 +623,7 @@ async def test_datetimes_come_back_aware_utc(maker, clock) -> None:
     async with maker() as s:
         user = await add_user(s, clock, "1001")
         user.consent_at = local
-        await enqueue(s, clock=clock, user=user, kind="test", text="x", due=clock.now() + timedelta(hours=1))
+        await enqueue(s, clock=clock, user=user, kind="test", reply=Reply.of("x"), due=clock.now() + timedelta(hours=1))
         await s.commit()
     async with maker() as s:
         stored = await repos.get_user_by_id(s, user_id=user.id)
@@ -667,7 +669,7 @@ async def _queued(maker, clock: FakeClock, n: int = 1, *, per_user: int = 1) -> 
         users = [await add_user(s, clock, str(1001 + i)) for i in range(n)]
         for u in users:
             for k in range(per_user):
-                await enqueue(s, clock=clock, user=u, kind="test", text=f"Xin chào {u.external_id} #{k}",
+                await enqueue(s, clock=clock, user=u, kind="test", reply=Reply.of(f"Xin chào {u.external_id} #{k}"),
                               dedupe_key=f"test:{u.id}:{k}")
         await s.commit()
     return users
@@ -684,7 +686,7 @@ async def test_worker_sends_and_marks_sent(maker, clock) -> None:
     worker = OutboxWorker(maker, {"telegram": sender}, clock)
     assert await worker.deliver_due(drain=True) == 3
     assert sorted(c[:2] for c in sender.calls) == [(u.external_id, f"Xin chào {u.external_id} #0") for u in users]
-    assert all(c[2] == {"parse_mode": "HTML"} for c in sender.calls)
+    assert all(reply_from_json(c[2]["reply"]) == Reply.of(c[1]) for c in sender.calls)
     rows = await _rows(maker)
     assert [r.status for r in rows] == ["sent"] * 3
     assert all(r.attempts == 1 and r.sent_at is not None and r.last_error is None for r in rows)
@@ -719,7 +721,7 @@ async def test_unreachable_blocks_the_row_and_marks_the_person(maker, clock) -> 
     async with maker() as s:
         stored = await repos.get_user_by_id(s, user_id=user.id)
         assert stored.unreachable_at == clock.now()
-        await enqueue(s, clock=clock, user=stored, kind="test", text="later")  # a later message to them
+        await enqueue(s, clock=clock, user=stored, kind="test", reply=Reply.of("later"))  # a later message to them
         await s.commit()
     clock.advance(seconds=10)
     await worker.deliver_due(drain=True)

@@ -76,6 +76,7 @@ async def test_stickers_and_unknown_events_are_answered(zalo: tuple[ZaloSandbox,
 
 async def test_queued_messages_reach_zalo_as_text_in_order(sqlite_engine: AsyncEngine, clock: FakeClock) -> None:
     from bot.channels.zalo.send import ZaloSender
+    from bot.conversation.replies import Reply, html_reply
     from bot.services import outbox
     from bot.services.outbox import OutboxWorker
     from storage.models import OutboxMessage, User
@@ -94,11 +95,14 @@ async def test_queued_messages_reach_zalo_as_text_in_order(sqlite_engine: AsyncE
             session.add_all([lan, gone])
             await session.flush()
             body = "\n\n".join(f"Đoạn {i}: " + "nội dung thông báo " * 20 for i in range(12))  # ~4,700 characters
-            await outbox.enqueue(session, clock=clock, user=lan, kind="status",
-                                 text="Nhu cầu <b>NC-2026-0001</b> đã được duyệt &amp; đưa vào kế hoạch.")
-            await outbox.enqueue(session, clock=clock, user=lan, kind="announcement", text=body,
-                                 payload={"buttons": [[{"text": "Đăng ký", "data": "ar:s:1"}]]})
-            await outbox.enqueue(session, clock=clock, user=gone, kind="status", text="Tin nhắn")
+            await outbox.enqueue(session, clock=clock, user=lan, kind="status", reply=html_reply(
+                "Nhu cầu <b>NC-2026-0001</b> đã được duyệt &amp; đưa vào kế hoạch."))
+            # A row queued before replies were stored (HTML text, Telegram buttons) still sends, without them.
+            session.add(OutboxMessage(channel="zalo", chat_id="ab12", user_id=lan.id, kind="announcement", text=body,
+                                      payload={"parse_mode": "HTML",
+                                               "buttons": [[{"text": "Đăng ký", "data": "ar:s:1"}]]},
+                                      status="pending", next_attempt_at=clock.now(), created_at=clock.now()))
+            await outbox.enqueue(session, clock=clock, user=gone, kind="status", reply=Reply.of("Tin nhắn"))
             await session.commit()
         worker = OutboxWorker(app.session_maker, {"zalo": ZaloSender(client)}, clock)
         await worker.deliver_due(drain=True)

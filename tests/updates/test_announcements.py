@@ -1,10 +1,12 @@
 """Announcements end to end through the Dispatcher: compose, target, preview, send, sign up, stop."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
+from bot.channels.telegram import TelegramProgress
 from bot.scheduler import Runtime, refresh_progress, start_due_broadcasts
 from storage.models import Announcement, OutboxMessage, Signup, User
 from tests.conftest import STAFF_ID, ChatHarness, Person, form_cb, register_facility
@@ -51,7 +53,7 @@ async def people(chat: ChatHarness) -> dict[str, Person]:
 
 
 def runtime(chat: ChatHarness) -> Runtime:
-    return Runtime(chat.app, chat.bot)
+    return Runtime(chat.app, TelegramProgress(chat.bot))
 
 
 async def test_compose_preview_test_copy_and_send_to_everyone(chat: ChatHarness) -> None:
@@ -286,3 +288,27 @@ async def test_reminder_settings_and_dossier_button(chat: ChatHarness) -> None:
     assert "has been withdrawn" in chat.last(STAFF).text
     async with chat.app.session_maker() as s:
         assert (await s.exec(select(Reminder).where(Reminder.status == "pending"))).all() == []
+
+
+async def test_a_scheduled_broadcast_starts_once_and_its_title_is_shown_as_written(chat: ChatHarness) -> None:
+    """Two processes tick together: the row lock is taken before "Preparing…", so it is sent once;
+    a title with "<" and "&" reaches the progress message escaped (it used to break the HTML)."""
+    await people(chat)
+    title = "Giá điện <50% & hơn"
+    ann_id = await compose(chat, kind="policy", title=title, deadline=None)
+    await chat.press(STAFF, f"an:sc:{ann_id}:")
+    await chat.send(STAFF, "2/3/2026 10:00")
+    chat.clock.advance(3601)
+    ticks = [start_due_broadcasts(runtime(chat)), start_due_broadcasts(runtime(chat))]
+    if chat.app.session_maker.kw["bind"].dialect.name == "postgresql":
+        started = list(await asyncio.gather(*ticks))
+    else:  # SQLite has no row locks (one process per file there): one tick after the other
+        started = [await tick for tick in ticks]
+    preparing = [c for c in chat.api.calls if c.method == "SendMessage" and "Preparing" in (c.text or "")]
+    assert sorted(started) == [0, 1]
+    assert len(preparing) == 1
+    assert "“Giá điện &lt;50% &amp; hơn”" in preparing[0].text
+    await chat.deliver()
+    await refresh_progress(runtime(chat))
+    finished = [c for c in chat.api.calls if c.method == "EditMessageText" and "Finished" in (c.text or "")]
+    assert finished and "“Giá điện &lt;50% &amp; hơn”" in finished[-1].text

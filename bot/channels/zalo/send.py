@@ -1,12 +1,15 @@
 """Zalo sender for the outbox: a queued message (status changes, reminders, announcements) as Zalo texts.
 
-Outbox rows still hold Telegram HTML with button data while the services move to neutral replies; the
-text is read as markup nodes and rendered plainly, split at Zalo's 2,000 characters. Buttons are left out
-for now (their actions are still handled on Telegram only); an attachment is named.
+A row holds a neutral reply, rendered here by the text renderer, split at Zalo's 2,000 characters. The person
+may be mid-conversation when it arrives, so its choices cannot take numbers (the pending menu belongs to the
+conversation): only choices with a typed keyword are shown, as their line ("To sign up, type: DK 12").
+Rows queued before replies were stored (Telegram HTML with button data) are read as markup nodes, without
+their buttons; an attachment is named.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
@@ -21,13 +24,17 @@ from bot.channels.zalo.client import (
     ZaloUnauthorized,
     ZaloUnreachable,
 )
-from bot.conversation.replies import Block, Reply, from_staff_html
+from bot.conversation.replies import Block, Reply, from_staff_html, reply_from_json
 
 # Zalo's 429 carries no retry_after: wait this long before the row is tried again.
 RATE_LIMIT_WAIT = 5.0
 
 
 def reply_of_row(text: str, payload: dict[str, Any]) -> Reply:
+    if "reply" in payload:
+        reply = reply_from_json(payload["reply"])
+        rows = tuple(row for row in (tuple(c for c in row if c.typed) for row in reply.choices) if row)
+        return replace(reply, choices=rows)
     blocks = [Block(*from_staff_html(part)) for part in text.split("\n\n") if part.strip()]
     attachment = payload.get("attachment")
     if attachment and attachment.get("name"):
