@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.startup import (
-    connect_telegram,
     connect_zalo,
     finish_migration,
     migrate_in_child,
@@ -19,28 +18,11 @@ from bot.startup import (
 )
 
 if TYPE_CHECKING:
-    from aiogram import Bot
-    from aiogram.methods import TelegramMethod
-    from aiogram.methods.base import Response
-
     from bot.channels.zalo.client import ZaloClient
     from bot.channels.zalo.runner import ZaloChannel
     from bot.context import AppContext
 
 log = logging.getLogger(__name__)
-
-
-class PollingStarted:
-    """Session middleware: runs `callback` once, as the first getUpdates leaves (polling has begun)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        self.callback: Callable[[], None] | None = callback
-
-    async def __call__(self, make_request: Callable[..., Any], bot: Bot, method: TelegramMethod[Any]) -> Response[Any]:
-        if self.callback is not None and type(method).__name__ == "GetUpdates":
-            callback, self.callback = self.callback, None
-            callback()
-        return await make_request(bot, method)
 
 
 async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable[[], None] | None = None) -> None:
@@ -76,7 +58,7 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
 
 async def _run_telegram(settings: Settings, app: AppContext, clock: SystemClock, zalo: ZaloClient | None,
                         on_ready: Callable[[], None] | None) -> None:
-    from bot.channels.telegram_app import create_bot
+    from bot.channels.telegram_app import PollingStarted, connect_telegram, create_bot
 
     bot = create_bot(settings, clock)
     # The outbox uses its own Bot without in-request retries: a 429 reschedules the row instead. It also
@@ -173,23 +155,22 @@ def _stop_on_fatal(task: asyncio.Task[None]) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, zalo: ZaloClient | None) -> None:
+async def _poll(settings: Settings, app: AppContext, bot: Any, outbox_bot: Any, zalo: ZaloClient | None) -> None:
+    """Telegram's long polling with the outbox, the scheduler and Zalo beside it (bot/channels/telegram_app.py
+    knows aiogram; this only says what runs next to it)."""
     from bot.app import attach_outbox
     from bot.channels.telegram import TelegramProgress
-    from bot.channels.telegram_app import create_dispatcher, set_command_menu
+    from bot.channels.telegram_app import poll
     from bot.channels.zalo.runner import ZaloChannel
     from bot.scheduler import create_scheduler, reminders_tick
 
     worker = attach_outbox(app, outbox_bot, zalo)
     zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     await worker.recover_interrupted()
-    dp = create_dispatcher(settings, app)
     scheduler = create_scheduler("main", app, TelegramProgress(bot))
     tasks: list[asyncio.Task[None]] = []
 
-    @dp.startup()
-    async def on_startup() -> None:
-        await set_command_menu(bot, app.i18n, settings.default_locale)
+    async def started() -> None:
         tasks.append(asyncio.create_task(worker.run()))
         if zalo_channel is not None:
             serving = asyncio.create_task(serve_zalo(zalo_channel, settings))
@@ -199,16 +180,14 @@ async def _poll(settings: Settings, app: AppContext, bot: Bot, outbox_bot: Bot, 
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
         await reminders_tick("main")
 
-    @dp.shutdown()
-    async def on_shutdown() -> None:
+    async def stopping() -> None:
         scheduler.shutdown(wait=False)
         # Sends in flight finish and are recorded before the process exits (SIGTERM/Ctrl-C).
         await worker.stop()
         for task in tasks:
             task.cancel()
 
-    await bot.delete_webhook(drop_pending_updates=False)
-    await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())
+    await poll(settings, app, bot, started=started, stopping=stopping)
 
 
 async def access_cmd(settings: Settings, command: str, arg: str | None) -> str:
@@ -251,7 +230,7 @@ async def deliver(settings: Settings) -> None:
     import signal
 
     from bot.app import attach_outbox, create_app
-    from bot.channels.telegram_app import create_bot
+    from bot.channels.telegram_app import connect_telegram, create_bot
 
     channels = settings.channels()
     clock = SystemClock()

@@ -1,7 +1,7 @@
 """Start-up steps shared by the commands, each failing with one line that names the setting at fault.
 
 Light on purpose: `python -m bot migrate` (the migration child of every start) imports this module and
-SQLAlchemy/Alembic only, never aiogram.
+SQLAlchemy/Alembic only, never aiogram (the Telegram check is in bot/channels/telegram_app.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from sqlalchemy.engine import make_url
 from storage.db import create_engine
 
 if TYPE_CHECKING:
-    from aiogram import Bot
-    from aiogram.types import User
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.channels.zalo.client import ZaloClient
@@ -121,22 +119,6 @@ async def finish_migration(child: asyncio.subprocess.Process | None) -> None:
 
 async def migrate_in_child(settings: Settings) -> None:
     await finish_migration(await start_migration(settings))
-
-
-async def connect_telegram(bot: Bot, api_base: str) -> User:
-    """getMe, once: a refused token or an unreachable server is one line, not a traceback."""
-    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
-
-    where = urlsplit(api_base).netloc
-    log.info("connecting to Telegram at %s…", where)
-    try:
-        return await bot.get_me()
-    except TelegramUnauthorizedError:
-        raise StartupError("Telegram refused the token (BOT_TOKEN): check it with @BotFather") from None
-    except TelegramNetworkError:
-        raise StartupError(f"cannot reach {where} (TELEGRAM_API_BASE): is the network up?") from None
-    except TelegramAPIError as exc:
-        raise StartupError(f"{where} (TELEGRAM_API_BASE) answered getMe with an error: {exc.message}") from None
 
 
 async def connect_zalo(settings: Settings) -> ZaloClient:

@@ -4,14 +4,19 @@ Dispatcher (update middlewares, the pipeline's bridge, the routers still on aiog
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
+from aiogram.types import BotCommand, BotCommandScopeDefault, User
 
 from bot.app import MENU
 from bot.channels.telegram_bridge import PipelineFirst
@@ -31,6 +36,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AppContext
 from bot.i18n import I18n
+from bot.startup import StartupError
 from handlers.forms import OpenFormGuard
 from handlers.menu import MenuButtons
 
@@ -84,3 +90,48 @@ async def set_command_menu(bot: Bot, i18n: I18n, default_locale: str) -> None:
         except TelegramAPIError as exc:
             log.warning("could not set the command menu for %s: %s", locale or "default", exc)
 
+
+
+async def connect_telegram(bot: Bot, api_base: str) -> User:
+    """getMe, once: a refused token or an unreachable server is one line, not a traceback."""
+    where = urlsplit(api_base).netloc
+    log.info("connecting to Telegram at %s…", where)
+    try:
+        return await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise StartupError("Telegram refused the token (BOT_TOKEN): check it with @BotFather") from None
+    except TelegramNetworkError:
+        raise StartupError(f"cannot reach {where} (TELEGRAM_API_BASE): is the network up?") from None
+    except TelegramAPIError as exc:
+        raise StartupError(f"{where} (TELEGRAM_API_BASE) answered getMe with an error: {exc.message}") from None
+
+
+class PollingStarted:
+    """Session middleware: runs `callback` once, as the first getUpdates leaves (polling has begun)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback: Callable[[], None] | None = callback
+
+    async def __call__(self, make_request: Callable[..., Any], bot: Bot, method: TelegramMethod[Any]) -> Response[Any]:
+        if self.callback is not None and type(method).__name__ == "GetUpdates":
+            callback, self.callback = self.callback, None
+            callback()
+        return await make_request(bot, method)
+
+
+async def poll(settings: Settings, app: AppContext, bot: Bot, *, started: Callable[[], Awaitable[None]],
+               stopping: Callable[[], Awaitable[None]]) -> None:
+    """Long polling until a signal; `started` runs once the command menu is set, `stopping` at shutdown."""
+    dp = create_dispatcher(settings, app)
+
+    @dp.startup()
+    async def on_startup() -> None:
+        await set_command_menu(bot, app.i18n, settings.default_locale)
+        await started()
+
+    @dp.shutdown()
+    async def on_shutdown() -> None:
+        await stopping()
+
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.start_polling(bot, allowed_updates=dp.resolve_used_update_types())

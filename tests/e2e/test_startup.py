@@ -169,7 +169,7 @@ async def test_start_up_log_names_each_step(tmp_path) -> None:
         proc.terminate()
         await proc.wait()
         await server.stop()
-    steps = [m.group(1) for line in seen if (m := re.search(r"INFO bot\.\w+: (.*)$", line))]
+    steps = [m.group(1) for line in seen if (m := re.search(r"INFO bot\.[\w.]+: (.*)$", line))]
     assert steps[:2] == ["migrating the database…", "database is at the latest revision"]
     assert steps[2:] == ["database ready", f"connecting to Telegram at {base.removeprefix('http://')}…",
                          "polling as @khuyencong_sandbox_bot"]
