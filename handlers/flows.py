@@ -21,7 +21,7 @@ async def cannot_use(turn: Turn, action: Action) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, needs, privacy, profile, start, subscriptions
+    from handlers import forms, help, needs, privacy, profile, signup, start, subscriptions
 
     flows = Flows()
     forms.register(flows)
@@ -29,6 +29,7 @@ def build_flows() -> Flows:
     needs.register(flows)
     privacy.register(flows)
     profile.register(flows)
+    signup.register(flows)
     start.register(flows)
     subscriptions.register(flows)
     flows.fallback = not_understood
