@@ -25,6 +25,8 @@ from handlers.start import person
 
 NOT_FOUND = N_("This item no longer exists or is not yours. Nothing was changed.")
 
+SIGNUP_STANDS = N_("Cancelled. Your sign-up stands, with your earlier answers.")
+
 # "DK 12", "dk12", "đk 12", "dang ky 12", "đăng ký #12" (folded: accents and case gone).
 KEYWORD = re.compile(r"^\s*(?:dk|dang\s*ky)\s*#?\s*(\d{1,9})\s*$")
 
@@ -45,9 +47,13 @@ def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, ques
     return Reply.of(text, choices=rows, retire_previous=not already)
 
 
-async def _start_form(turn: Turn, ann_id: int, title: str, questions: list[str]) -> None:
+async def _start_form(turn: Turn, ann_id: int, title: str, questions: list[str], *, again: bool = False) -> None:
+    """The questions as a form; `again` when a sign-up stands already (cancelling keeps it)."""
     _ = turn._
-    await forms.start(turn, form=f"signup.{ann_id}", context={"ann_id": ann_id, "questions": questions},
+    context: dict[str, object] = {"ann_id": ann_id, "questions": questions}
+    if again:
+        context["cancel_note"] = SIGNUP_STANDS
+    await forms.start(turn, form=f"signup.{ann_id}", context=context,
                       intro=_("Signing up for “{title}”.").format(title=title))
 
 
@@ -70,7 +76,7 @@ async def change_answers(turn: Turn, ann_id: int) -> None:
     await svc.for_recipient(turn.session, ann_id=ann_id, user=turn.user, role=Role.USER)  # before any row
     await person(turn)
     ann = await svc.check_signup(turn.session, ann_id=ann_id, today=turn.app.today())
-    await _start_form(turn, ann_id, ann.title, list(ann.questions))
+    await _start_form(turn, ann_id, ann.title, list(ann.questions), again=True)
 
 
 async def not_interested(turn: Turn, ann_id: int) -> None:

@@ -61,6 +61,11 @@ async def test_signing_up_with_questions_by_typing_only(engine: AsyncEngine, clo
     again = await say(f"dang ky {ann_id}")
     assert again.startswith("Bạn đã đăng ký “Hội chợ <CNNT> 2026” rồi.")
     assert "1. ✏️ Sửa câu trả lời" in again and "2. Hủy đăng ký" in again
+    assert (await say("1")).startswith("Đăng ký tham gia")  # change my answers: the questions again
+    assert (await say("hủy")).startswith("Đã hủy. Bạn vẫn đăng ký, với các câu trả lời trước.")
+    signup = await signup_of(app, lan_id, ann_id)
+    assert signup.status == "signed_up" and list(signup.answers.values()) == ["Nước mắm", "2"]
+    assert "2. Hủy đăng ký" in await say(f"DK{ann_id}")
     asked = await say("2")
     assert asked.startswith("Hủy đăng ký “Hội chợ <CNNT> 2026”?") and "1. Có, hủy" in asked
     assert (await signup_of(app, lan_id, ann_id)).status == "signed_up"  # nothing changes before the answer
