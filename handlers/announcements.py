@@ -31,7 +31,7 @@ from bot.services import announcements as svc
 from bot.services.outbox import enqueue
 from bot.services.validation import format_phone
 from handlers.callbacks import AnCb, RecipientCb, small_number
-from handlers.common import ensure_staff, ensure_user, staff_actor
+from handlers.common import ensure_staff, staff_actor
 from handlers.forms import FormRun, on_complete, start_form
 from handlers.keyboards import inline
 from storage.models import Announcement, User
@@ -187,7 +187,7 @@ async def staff_press(query: CallbackQuery, callback_data: AnCb, app: AppContext
     elif a == "tc":
         ann = await svc.get(session, ann_id=ann_id)
         await enqueue(session, clock=app.clock, user=staff.user, kind="announcement_test",
-                      reply=svc.reply_of(ann, Role.USER, _, heading=_("🧪 Test copy")))
+                      reply=svc.reply_of(ann, Role.USER, _, heading=_("🧪 Test copy"), inert=True))
         await query.answer(_("A test copy is on its way to you."))
     elif a == "go":
         ann = await svc.get_editable(session, ann_id=ann_id)
@@ -376,55 +376,3 @@ async def _show_signups(query: CallbackQuery, app: AppContext, session: AsyncSes
         lines.append(f"• {who} {phone}" + (f"\n  {answers}" if answers else ""))
     await query.answer()
     await query.message.answer("\n".join(lines))
-
-
-# --- recipients ----------------------------------------------------------------------------------
-
-
-@router.callback_query(RecipientCb.filter())
-async def recipient_press(query: CallbackQuery, callback_data: RecipientCb, app: AppContext,
-                          session: AsyncSession, user: User | None, role: Role, i18n: I18n) -> None:
-    """Sign up / not interested / share under an announcement — only by someone it was sent to."""
-    a, ann_id = callback_data.action, callback_data.id
-    if a == "pv":
-        await query.answer(_("This is only a preview."))
-        return
-    if a not in ("sh", "s", "n", "done"):
-        raise NotFound()
-    # Staff may open any announcement's plain text; answering it takes having received it.
-    ann = await svc.for_recipient(session, ann_id=ann_id, user=user, role=role if a == "sh" else Role.USER)
-    if a == "sh":
-        await query.answer()
-        await query.message.answer(escape(svc.render_plain(ann, _)))
-        await query.message.answer(_("👆 Copy this text and forward it to facilities that are not on Telegram."))
-        return
-    user = await ensure_user(query.message, app=app, session=session, user=user, tg_user=query.from_user,
-                             locale=i18n.current_locale)
-    if a == "done":
-        await svc.complete(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user)
-        await query.answer(_("Thank you! You will get no more deadline reminders for this one."), show_alert=True)
-        return
-    ann = await svc.check_signup(session, ann_id=ann_id, today=app.today())
-    if a == "n":
-        await svc.answer(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user, status="declined")
-        await query.answer(_("Noted. You will not be reminded about this one."))
-        return
-    await query.answer()
-    if ann.questions:
-        await start_form(query.message, app=app, session=session, user=user, form=f"signup.{ann.id}",
-                         context={"ann_id": ann.id, "questions": ann.questions},
-                         intro=_("Signing up for “{title}”.").format(title=escape(ann.title)))
-        return
-    await svc.answer(session, clock=app.clock, tz=app.tz, ann_id=ann_id, user=user, status="signed_up")
-    await query.message.answer(_("✅ You are signed up for “{title}”. The centre will contact you.").format(
-        title=escape(ann.title)))
-
-
-@on_complete("signup")
-async def signed_up(run: FormRun, data: dict[str, Any]) -> None:
-    ann_id = run.context["ann_id"]
-    await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
-                     status="signed_up", answers=data)
-    ann = await svc.get(run.session, ann_id=ann_id)
-    await run.reply(_("✅ You are signed up for “{title}”. The centre will contact you.").format(
-        title=escape(ann.title)))

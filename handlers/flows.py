@@ -35,7 +35,20 @@ def private_only(turn: Turn) -> None:
 
 
 def build_flows() -> Flows:
-    from handlers import forms, help, inbox, invites, link, needs, privacy, profile, reports, start, subscriptions
+    from handlers import (
+        forms,
+        help,
+        inbox,
+        invites,
+        link,
+        needs,
+        privacy,
+        profile,
+        reports,
+        signup,
+        start,
+        subscriptions,
+    )
 
     flows = Flows()
     forms.register(flows)
@@ -47,6 +60,7 @@ def build_flows() -> Flows:
     privacy.register(flows)
     profile.register(flows)
     reports.register(flows)
+    signup.register(flows)
     start.register(flows)
     subscriptions.register(flows)
     flows.fallback = invites.typed_code(not_understood)  # a typed invitation code joins, on any channel

@@ -27,6 +27,7 @@ from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Choice, Reply, from_staff_html
 from bot.domain import Role
 from bot.i18n import gettext as _
+from bot.i18n_marker import N_
 from bot.media import STORED_PREFIX
 from bot.services import accounts
 from bot.services.forms import (
@@ -94,6 +95,8 @@ def legacy_reply(text: str, markup: Any = None) -> Reply:
         keyboard = tuple(tuple(b.text for b in row) for row in markup.keyboard)
     return Reply(blocks=blocks, choices=choices, keyboard=keyboard)
 
+
+CANCELLED = N_("Cancelled. Nothing was saved.")
 
 Completer = Callable[[FormRun, dict[str, Any]], Awaitable[None]]
 COMPLETERS: dict[str, Completer] = {}
@@ -207,7 +210,7 @@ async def form_input(turn: Turn, action: Action) -> None:
     if isinstance(action, TextEvent):
         word = fold(action.text).strip().strip(".!")
         if action.text.strip() in (turn._("✖ Cancel"),) or word in CANCEL_WORDS:
-            await cancel(turn)
+            await cancel(turn, state)
             return
         if action.text.strip() in (turn._("◀ Back"),) or word in BACK_WORDS:
             await _go_back(turn, state)
@@ -223,7 +226,7 @@ async def form_input(turn: Turn, action: Action) -> None:
 
 async def _command_in_form(turn: Turn, state: FormState, action: CommandEvent) -> None:
     if action.name == "cancel":
-        await cancel(turn)
+        await cancel(turn, state)
         return
     note = turn._("You are filling in “{form}”. Please answer below, or press Cancel to stop.").format(
         form=_title(turn, state))
@@ -279,11 +282,14 @@ async def _finish(turn: Turn, state: FormState, data: dict[str, Any]) -> None:
     await completer(FormRun(turn.app, turn.session, turn.user, turn.role, turn, state.context), data)
 
 
-async def cancel(turn: Turn) -> None:
+async def cancel(turn: Turn, state: FormState | None = None) -> None:
+    """Close the form. A form over something already saved (changing a sign-up's answers) names what stands
+    in its context's "cancel_note" (a msgid), instead of "nothing was saved"."""
     if turn.user is not None:
         await repos.delete_conversation(turn.session, user_id=turn.user.id or 0)
     turn.conversation = None
-    turn.add(Reply.of(turn._("Cancelled. Nothing was saved."), keyboard=menu_words(turn._, turn.role)))
+    note = (state.context.get("cancel_note") if state is not None else None) or CANCELLED
+    turn.add(Reply.of(turn._(note), keyboard=menu_words(turn._, turn.role)))
 
 
 def closed_notice(turn: Turn, state: FormState, msgid: str) -> None:
@@ -346,7 +352,7 @@ async def _back(turn: Turn, state: FormState, value: str) -> None:
 
 
 async def _cancel(turn: Turn, state: FormState, value: str) -> None:
-    await cancel(turn)
+    await cancel(turn, state)
 
 
 _CHOICES: dict[str, Callable[[Turn, FormState, str], Awaitable[None]]] = {

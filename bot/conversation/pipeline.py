@@ -94,6 +94,8 @@ class Flows:
         self.words: dict[str, str] = {}  # folded word → command name ("menu", "tro giup" → help)
         # Words followed by the command's argument ("lien ket ABCD2345" → /link ABCD2345).
         self.arg_words: dict[str, str] = {}
+        # Typed keywords outside a form ("DK 12"): (does this text match, the flow that takes it).
+        self.patterns: list[tuple[Callable[[str], bool], Flow]] = []
         self.form_input: Flow | None = None
         self.fallback: Flow | None = None
         self.unsupported: Flow | None = None
@@ -129,6 +131,10 @@ class Flows:
             return self.commands.get(action.name) or self.fallback, action
         if isinstance(action, ChooseEvent):
             return self.actions.get(action.action) or self.fallback, action
+        if isinstance(action, TextEvent) and turn.conversation is None:
+            for matches, flow in self.patterns:
+                if matches(action.text):
+                    return flow, action
         if isinstance(action, TextEvent | ContactEvent | MediaEvent):
             return (self.form_input if turn.conversation is not None else None) or self.fallback, action
         if isinstance(action, UnsupportedEvent):

@@ -173,9 +173,14 @@ def render_plain(ann: Announcement, translate: Callable[[str], str]) -> str:
     return html_to_plain(render(ann, translate)).replace("📢 ", "")
 
 
-def choices(ann: Announcement, role: Role, translate: Callable[[str], str]) -> list[list[Choice]]:
-    """Sign-up for fairs and competitions (typed as "DK <id>" on a text channel), share for collaborators."""
+def choices(ann: Announcement, role: Role, translate: Callable[[str], str], *,
+            inert: bool = False) -> list[list[Choice]]:
+    """Sign-up for fairs and competitions (typed as "DK <id>" on a text channel), share for collaborators.
+    `inert`: a staff member's test copy, whose choices only say they do nothing."""
     rows: list[list[Choice]] = []
+    if inert and ann.kind in SIGNUP_KINDS:
+        return [[Choice(translate(N_("✅ Sign up")), actions.ANNOUNCEMENT, actions.announcement_arg("pv", ann.id)),
+                 Choice(translate(N_("Not interested")), actions.ANNOUNCEMENT, actions.announcement_arg("pv", ann.id))]]
     if ann.kind in SIGNUP_KINDS:
         keyword = f"{actions.SIGNUP_KEYWORD} {ann.id}"
         rows.append([Choice(translate(N_("✅ Sign up")), actions.ANNOUNCEMENT, actions.announcement_arg("s", ann.id),
@@ -189,7 +194,7 @@ def choices(ann: Announcement, role: Role, translate: Callable[[str], str]) -> l
 
 
 def reply_of(ann: Announcement, role: Role, translate: Callable[[str], str], *,
-             heading: str | None = None) -> Reply:
+             heading: str | None = None, inert: bool = False) -> Reply:
     """The announcement as a neutral reply: the words of `render`, its choices and its file."""
     blocks = [Block(heading)] if heading else []
     blocks.append(Block("📢 ", Bold(translate(KIND_LABELS[AnnouncementKind(ann.kind)])), "\n", Bold(ann.title)))
@@ -206,7 +211,7 @@ def reply_of(ann: Announcement, role: Role, translate: Callable[[str], str], *,
     if details:
         blocks.append(Block("\n".join(details)))
     media = MediaRef(ann.attachment_file_id, ann.attachment_kind or "document") if ann.attachment_file_id else None
-    return Reply.of(*blocks, choices=choices(ann, role, translate), media=media)
+    return Reply.of(*blocks, choices=choices(ann, role, translate, inert=inert), media=media)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -483,6 +488,11 @@ async def answer(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: i
     await repos.add(session, obj=existing)
     await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann, user_ids=[user.id or 0])
     return existing
+
+
+async def signup_of(session: AsyncSession, *, ann_id: int, user: User) -> Signup | None:
+    return (await session.exec(select(Signup).where(
+        Signup.announcement_id == ann_id, Signup.user_id == user.id))).first()
 
 
 async def complete(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: int, user: User) -> Signup:
