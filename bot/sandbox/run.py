@@ -15,10 +15,16 @@ from bot.runner import run
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.zalo import ZaloSandbox
 from bot.seed import PERSONAS, STAFF
+from bot.web.run import serve_beside
 
 log = logging.getLogger(__name__)
 TOKEN = "123456789:sandbox-token-not-secret"
 ZALO_TOKEN = "1234567890:zalo-sandbox-token-not-secret"
+
+
+def say_now(text: str) -> None:
+    """Print at once, also into a pipe (a process manager, a test): the addresses are what people wait for."""
+    print(text, flush=True)
 
 
 def personas() -> list[dict[str, object]]:
@@ -64,15 +70,19 @@ async def start_server(host: str, port: int) -> SandboxServer:
     return server
 
 
-async def announce_when_ready(server: SandboxServer, say: Callable[[str], None] = print) -> None:
-    """The address, once the bot polls the server (a browser opened earlier would get no answers)."""
+async def announce_when_ready(server: SandboxServer, say: Callable[[str], None] = say_now,
+                              console: Callable[[], Awaitable[None]] | None = None) -> None:
+    """The address, once the bot polls the server (a browser opened earlier would get no answers); then the
+    staff console beside it (the database is migrated by then)."""
     await server.polling.wait()
-    say(f"\n  Sandbox ready: open {server.base_url} in a browser (Ctrl-C stops).\n")
+    say(f"\n  Sandbox ready: open {server.base_url} in a browser (Ctrl-C stops).")
+    if console is not None:
+        await console()
 
 
 async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sandbox-data",
                   keep: bool = False, *, bot: Callable[..., Awaitable[None]] = run,
-                  say: Callable[[str], None] = print) -> None:
+                  say: Callable[[str], None] = say_now) -> None:
     """Start everything; Ctrl-C stops it all. The database is fresh (and seeded) unless `keep`.
 
     The port is bound before any data is touched: a taken port (another sandbox) loses nothing.
@@ -88,7 +98,7 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
             zalo_bot_token=ZALO_TOKEN, zalo_api_base=zalo.base_url,
         )
         say("Sandbox server listening; starting the bot (the address follows once it answers) …")
-        ready = asyncio.create_task(announce_when_ready(server, say))
+        ready = asyncio.create_task(announce_when_ready(server, say, lambda: serve_beside(settings, host, say)))
         try:
             await bot(settings, seed_demo=True)
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.config import Settings
 
@@ -30,6 +31,32 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         log.info("staff console at http://%s:%d/", host, port)
         await uvicorn.Server(config).serve()
     finally:
+        await engine.dispose()
+
+
+async def serve_beside(settings: Settings, host: str, say: Callable[[str], None]) -> None:
+    """The console next to a running bot on the same (already migrated) database, on a free port: the
+    sandbox's. Codes asked for on its sign-in page are sent by that bot's outbox."""
+    import socket
+
+    import uvicorn
+
+    from bot.app import create_app as create_context
+    from bot.startup import open_database
+    from bot.web.app import create_app
+
+    engine = await open_database(settings.database_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        app = create_app(create_context(settings, engine))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+        say(f"  Staff console: http://{host}:{sock.getsockname()[1]}/ — sign in with a code: type the staff "
+            "persona's name (Hà) and the code arrives in her chat.")
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
         await engine.dispose()
 
 

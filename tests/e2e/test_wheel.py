@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -82,7 +83,7 @@ def test_the_sandbox_starts_from_the_installed_wheel(wheel: Path, tmp_path: Path
     port = free_port()
     proc = subprocess.Popen([interpreter(), "-m", "bot", "sandbox", "--port", str(port)], cwd=work, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines = watch(proc, ready := threading.Event(), marker="polling as @")
+    lines = watch(proc, ready := threading.Event(), marker="Staff console:")  # printed after the bot polls
     try:
         # Readiness, not a fixed pause: the bot's own line, or the end of its output if it died.
         assert ready.wait(LIMIT) and proc.poll() is None, "the sandbox did not start:\n" + "".join(lines)[-3000:]
@@ -90,6 +91,12 @@ def test_the_sandbox_starts_from_the_installed_wheel(wheel: Path, tmp_path: Path
         assert "<html" in page.lower()
         reply = first_reply(port, user=880001, text="/start")
         assert "Tên cơ sở của bạn là gì?" in reply  # the Vietnamese catalog, read from the wheel
+        # The staff console beside it, its templates and htmx read from the wheel too.
+        console = next(re.search(r"Staff console: (http://\S+/)", line).group(1)  # type: ignore[union-attr]
+                       for line in lines if "Staff console:" in line)
+        login = urlopen(f"{console}login", timeout=30).read().decode()
+        assert "<form" in login and "csrf" in login.lower()
+        assert urlopen(f"{console}static/htmx.min.js", timeout=30).status == 200
     finally:
         proc.kill()
         proc.wait()
