@@ -130,7 +130,7 @@ async def done(turn: Turn, ann_id: int) -> None:
     await svc.for_recipient(turn.session, ann_id=ann_id, user=turn.user, role=Role.USER)
     user = await person(turn)
     await svc.complete(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user)
-    turn.say(turn._("Thank you! You will get no more deadline reminders for this one."))
+    turn.say(turn._("Thank you! You will get no more deadline reminders for this one."), notice=True)
 
 
 async def inert(turn: Turn, ann_id: int) -> None:
