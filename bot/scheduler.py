@@ -115,7 +115,7 @@ async def refresh_progress(rt: Runtime) -> None:
             await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
             await session.commit()
-            if not ann.progress_chat_id or not ann.progress_message_id or rt.progress is None:
+            if not ann.progress_chat_id or rt.progress is None:
                 continue
             author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
             locale = author.locale if author else app.settings.default_locale
@@ -123,7 +123,12 @@ async def refresh_progress(rt: Runtime) -> None:
                                          lambda m, loc=locale: app.i18n.gettext(m, locale=loc), paused=paused)
             if rt.progress_shown.get(ann.id or 0) == text:
                 continue
-            if await rt.progress.update(ann.progress_chat_id, ann.progress_message_id, Reply.of(text)):
+            if not ann.progress_message_id:  # started from a chat: the progress message is posted now
+                ann.progress_message_id = await rt.progress.post(ann.progress_chat_id, Reply.of(text))
+                session.add(ann)
+                await session.commit()
+                rt.progress_shown[ann.id or 0] = text
+            elif await rt.progress.update(ann.progress_chat_id, ann.progress_message_id, Reply.of(text)):
                 rt.progress_shown[ann.id or 0] = text
 
 

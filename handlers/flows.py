@@ -36,6 +36,7 @@ def private_only(turn: Turn) -> None:
 
 def build_flows() -> Flows:
     from handlers import (
+        announce,
         forms,
         help,
         inbox,
@@ -51,6 +52,7 @@ def build_flows() -> Flows:
     )
 
     flows = Flows()
+    announce.register(flows)
     forms.register(flows)
     help.register(flows)
     inbox.register(flows)

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, TelegramObject
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.capabilities import TELEGRAM
-from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.context import AppContext
 from bot.conversation import actions as A
-from bot.conversation.events import Action, ChooseEvent, CommandEvent, ContactEvent, MediaEvent, TextEvent, Who
+from bot.conversation.events import Action, ChooseEvent, CommandEvent, ContactEvent, MediaEvent, TextEvent
 from bot.conversation.form_view import step_replies
 from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Block, Choice, Reply, from_staff_html
+from bot.conversation.replies import Block, Reply, html_reply
 from bot.domain import Role
-from bot.i18n import gettext as _
 from bot.i18n_marker import N_
 from bot.media import STORED_PREFIX
 from bot.services import accounts
@@ -73,27 +68,12 @@ class FormRun:
     turn: Turn
     context: dict[str, Any]
 
-    async def reply(self, text: str, reply_markup: Any = None, **_ignored: Any) -> None:
-        """A reply in Telegram's HTML subset with an aiogram keyboard (the completers' language while they
-        move to neutral replies), added to the turn as a neutral reply."""
-        self.turn.add(legacy_reply(text, reply_markup))
+    async def reply(self, text: str, *, keyboard: tuple[tuple[str, ...], ...] | None = None) -> None:
+        """A reply from a translated string holding <b> tags (user words escaped), added to the turn."""
+        self.turn.add(replace(html_reply(text), keyboard=keyboard))
 
     def say(self, *replies: Reply) -> None:
         self.turn.add(*replies)
-
-
-def legacy_reply(text: str, markup: Any = None) -> Reply:
-    """HTML text and an aiogram keyboard → a neutral reply that renders back to the same on Telegram:
-    button data is kept as it was, so the press still reaches the handler that made it."""
-    blocks = tuple(Block(*from_staff_html(part)) for part in text.split("\n\n") if part.strip())
-    choices: tuple[tuple[Choice, ...], ...] = ()
-    keyboard = None
-    if isinstance(markup, InlineKeyboardMarkup):
-        choices = tuple(tuple(Choice(b.text, *unpack_callback(b.callback_data or "")) for b in row)
-                        for row in markup.inline_keyboard)
-    elif isinstance(markup, ReplyKeyboardMarkup):
-        keyboard = tuple(tuple(b.text for b in row) for row in markup.keyboard)
-    return Reply(blocks=blocks, choices=choices, keyboard=keyboard)
 
 
 CANCELLED = N_("Cancelled. Nothing was saved.")
@@ -157,23 +137,6 @@ async def start(turn: Turn, *, form: str, data: dict[str, Any] | None = None,
     state = turn.app.forms.start(form, data=data, context=context)
     await _save(turn, state)
     await show(turn, state, note=intro)
-
-
-async def start_form(message: Message, *, app: AppContext, session: AsyncSession, user: User, form: str,
-                     data: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
-                     intro: str | None = None) -> None:
-    """Begin a form from a handler still on aiogram: the first step is rendered like every other step."""
-    from bot.channels.telegram_send import TelegramReplySender
-
-    locale = app.i18n.current_locale
-    who = Who("telegram", str(message.chat.id), "", locale)
-    turn = Turn(app, session, who, user, accounts.effective_role(user, app.settings.admin_ids), locale,
-                TELEGRAM, None)
-    note = Block(*from_staff_html(intro)) if intro else None
-    await start(turn, form=form, data=data, context=context, intro=note)
-    renderer = TelegramRenderer()
-    messages = [m for reply in turn.replies for m in renderer.render(reply).messages]
-    await TelegramReplySender(message.bot).deliver(message.chat.id, messages)  # type: ignore[arg-type]
 
 
 # --- answers -------------------------------------------------------------------------------------------
@@ -377,36 +340,6 @@ async def guard(turn: Turn, action: Action) -> bool:
     turn.conversation = None
     closed_notice(turn, state_of(conv), reason)
     return not isinstance(action, CommandEvent)
-
-
-class OpenFormGuard(BaseMiddleware):
-    """The same guard for updates still handled by aiogram routers (they read the open form themselves)."""
-
-    def __init__(self, app: AppContext) -> None:
-        self.app = app
-
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
-        conv: Conversation | None = data.get("conversation")
-        if conv is None:
-            return await handler(event, data)
-        reason = self.app.forms.closed_reason(conv.form, conv.context, role=data["role"],
-                                              updated_at=conv.updated_at, now=self.app.clock.now())
-        if reason is None:
-            return await handler(event, data)
-        await repos.delete_conversation(data["session"], user_id=conv.user_id)
-        data["conversation"] = None
-        message = event.message if isinstance(event, CallbackQuery) else event
-        if isinstance(message, Message):
-            hours = f"{self.app.settings.form_ttl_hours:g}"
-            try:
-                title = _(self.app.forms.form_of(state_of(conv)).title)
-            except KeyError:
-                title = conv.form
-            await message.answer("⚠️ " + _(reason).format(form=title, hours=hours))
-        if isinstance(event, Message) and not (event.text or "").startswith("/"):
-            return None
-        return await handler(event, data)
 
 
 def register(flows: Flows) -> None:

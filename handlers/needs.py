@@ -13,10 +13,10 @@ from bot.domain import CATEGORY_LABELS, STATUS_LABELS, NeedCategory, NeedStatus,
 from bot.i18n import gettext as _
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
+from bot.services.needs import Actor
 from handlers import forms
-from handlers.callbacks import small_number
-from handlers.common import actor
 from handlers.forms import FormRun, on_complete
+from handlers.staff import whole_number as small_number
 from storage import repos
 
 NOT_YOURS = N_("This item no longer exists or is not yours. Nothing was changed.")
@@ -42,7 +42,7 @@ async def new_need(turn: Turn, action: Action) -> None:
 @on_complete("need_proxy")
 async def need_filed(run: FormRun, data: dict[str, Any]) -> None:
     need = await needs_service.file_need(run.session, clock=run.app.clock, tz=run.app.tz,
-                                         actor=actor(run.user, run.role), data=data)
+                                         actor=Actor(user=run.user, role=run.role), data=data)
     await run.reply(
         _("Thank you! Your need has been received with reference <b>{ref}</b>.").format(ref=need.ref) + "\n"
         + _("The centre will review it; you will get a message here whenever its status changes. "

@@ -7,13 +7,12 @@ from html import escape
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
 from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Choice, Reply
+from bot.conversation.replies import Choice, Reply, html_reply
 from bot.domain import SECTOR_LABELS, Role, Sector
 from bot.i18n_marker import N_
 from bot.services import accounts
 from bot.services.validation import format_phone
 from handlers import forms
-from handlers.forms import legacy_reply
 from storage import repos
 
 NOT_REGISTERED = N_("You have not registered a facility yet. Send /start to register.")
@@ -30,7 +29,7 @@ async def show_profile(turn: Turn, action: Action) -> None:
             lines.append(_("Collaborator for: {commune}").format(commune=escape(app.communes.name(user.commune_code))))
         else:
             lines.append(_("Role: staff"))
-        turn.add(legacy_reply("\n".join(lines)))
+        turn.add(html_reply("\n".join(lines)))
         return
     if facility is None:
         turn.say(_(NOT_REGISTERED))
@@ -44,7 +43,7 @@ async def show_profile(turn: Turn, action: Action) -> None:
         _("Sector: {sector}").format(sector=_(SECTOR_LABELS[Sector(facility.sector)])),
         _("Main products: {products}").format(products=escape(facility.products or "")),
     ]
-    shown = legacy_reply("\n".join(lines))
+    shown = html_reply("\n".join(lines))
     turn.add(Reply(blocks=shown.blocks, choices=((Choice(_("✏️ Edit"), A.PROFILE, "edit"),),)))
 
 

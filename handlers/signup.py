@@ -20,7 +20,7 @@ from bot.i18n_marker import N_
 from bot.services import announcements as svc
 from bot.services.validation import fold
 from handlers import forms
-from handlers.callbacks import small_number
+from handlers.staff import whole_number as small_number
 from handlers.start import person
 
 NOT_FOUND = N_("This item no longer exists or is not yours. Nothing was changed.")

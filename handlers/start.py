@@ -16,7 +16,7 @@ from bot.services.announcements import set_announcements_off
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.help import help_blocks, help_reply
-from handlers.menu import main_menu
+from handlers.menu_words import menu_words
 from storage import repos
 from storage.models import User
 
@@ -83,7 +83,7 @@ async def registered(run: FormRun, data: dict[str, Any]) -> None:
         _("Thank you! <b>{facility}</b> is registered.").format(facility=escape(facility.name)) + "\n\n"
         + _("To ask the centre for support, press “📝 New need” or send /need. For everything I can do, "
             "send /help."),
-        reply_markup=main_menu(run.role),
+        keyboard=menu_words(run.turn._, run.role),
     )
 
 
@@ -97,7 +97,7 @@ async def joined(run: FormRun, data: dict[str, Any]) -> None:
     else:
         text = _("Welcome! You are now the collaborator for {commune}.").format(
             commune=escape(run.app.communes.name(invite.commune_code)))
-    await run.reply(text + "\n\n" + help_text(role), reply_markup=main_menu(role))
+    await run.reply(text + "\n\n" + help_text(role), keyboard=menu_words(run.turn._, role))
 
 
 def register(flows: Flows) -> None:

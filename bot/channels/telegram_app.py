@@ -37,8 +37,6 @@ from bot.config import Settings
 from bot.context import AppContext
 from bot.i18n import I18n
 from bot.startup import StartupError
-from handlers.forms import OpenFormGuard
-from handlers.menu import MenuButtons
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +65,8 @@ def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     dp.update.outer_middleware(DbSessionMiddleware(app))
     dp.update.outer_middleware(UserMiddleware(app))
     LocaleMiddleware(app.i18n).setup(dp)
-    dp.message.outer_middleware(MenuButtons(app.i18n))
     dp.message.outer_middleware(ErrorReplyMiddleware())
     dp.callback_query.outer_middleware(ErrorReplyMiddleware())
-    dp.message.outer_middleware(OpenFormGuard(app))
-    dp.callback_query.outer_middleware(OpenFormGuard(app))
     for router in routers():
         # Routers are module-level singletons; a second dispatcher in one process (tests, a
         # restarted sandbox bot) takes them over from the first.

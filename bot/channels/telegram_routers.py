@@ -1,5 +1,5 @@
-"""The aiogram routers the Telegram channel still has: the flood notice first, the announcements' buttons
-(until they move to the pipeline), and a last resort so the bot never goes silent."""
+"""The aiogram routers the Telegram channel keeps: the flood notice first, and a last resort so the bot never
+goes silent (every feature is a flow on the pipeline, reached through the bridge before these)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,4 @@ async def stale_button(query: CallbackQuery) -> None:
 def routers() -> list[Router]:
     """In matching order: throttle first (it only matches flagged updates), fallback last. The pipeline's
     bridge (an outer middleware, bot/channels/telegram_bridge.py) has taken everything it handles before."""
-    from handlers import announcements
-
-    return [throttle, announcements.router, fallback]
+    return [throttle, fallback]

@@ -58,6 +58,9 @@ REPORT_FILL = "rp.f"
 REPORT_EXPORT = "rp.x"
 REPORT_PAGE = "rp.p"
 
+# Staff on an announcement and in /broadcasts (argument: "<verb>:<id>:<value>", see handlers/announce.py).
+ANNOUNCE = "an"
+
 # An announcement's recipient side (argument: "s:<id>" sign up, "n:<id>" not interested, "sh:<id>" share,
 # "done:<id>" dossier handed in). Packed for Telegram as "ar:s:<id>", as buttons sent before this id existed.
 ANNOUNCEMENT = "ar"

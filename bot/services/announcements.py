@@ -302,7 +302,7 @@ async def cancel(session: AsyncSession, *, clock: Clock, ann_id: int) -> Announc
 
 async def start(
     session: AsyncSession, *, clock: Clock, ann_id: int, translate: Translator, default_locale: str,
-    admin_ids: frozenset[int] = frozenset(), progress: tuple[str, int] | None = None,
+    admin_ids: frozenset[int] = frozenset(), progress: tuple[str, int | None] | None = None,
 ) -> Announcement:
     """Expand the audience into one outbox row per recipient (idempotent by dedupe key) and start sending."""
     query = select(Announcement).where(Announcement.id == ann_id)

@@ -61,7 +61,8 @@ async def test_the_progress_says_paused_while_telegram_is_unreachable_then_finis
     await chat.deliver()
     rt = Runtime(chat.app, TelegramProgress(chat.bot))
     await refresh_progress(rt)
-    progress = [c for c in chat.api.calls if c.method == "EditMessageText"][-1].text
+    # The first tick posts the progress message (SendMessage), later ones edit it.
+    progress = [c for c in chat.api.calls if c.method == "SendMessage" and c.chat_id == STAFF.id][-1].text
     assert progress.startswith("⏸ Paused: Telegram unreachable.") and "Waiting: 4" in progress
     chat.clock.advance(60)
     await outbox.deliver_due(drain=True)

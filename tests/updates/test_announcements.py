@@ -78,8 +78,9 @@ async def test_compose_preview_test_copy_and_send_to_everyone(chat: ChatHarness)
     assert "📢" in chat.last(who["owner_lx"]).text and "Place" not in chat.last(who["owner_lx"]).text  # Vietnamese
     rt = runtime(chat)
     await refresh_progress(rt)
-    edits = [c for c in chat.api.calls if c.method == "EditMessageText" and "Finished" in c.text]
-    assert edits and "Sent: 4 of 4" in edits[-1].text
+    # The progress message is posted at the first tick after "Send now", then edited in place.
+    progress = [c for c in chat.api.calls if c.method in ("SendMessage", "EditMessageText") and "Finished" in c.text]
+    assert progress and "Sent: 4 of 4" in progress[-1].text
     async with chat.app.session_maker() as s:
         ann = await s.get(Announcement, ann_id)
     assert ann.status == "sent" and ann.recipients == 4

@@ -118,7 +118,7 @@ async def test_forget_erases_personal_content_and_keeps_the_counts(chat: ChatHar
     assert reminders == []
 
     listing = (await chat.press(STAFF, f"an:su:{ann_id}:"))[-1].text
-    assert "1 signed up" in listing and "(erased at the person&#x27;s request)" in listing
+    assert "1 signed up" in listing and "(erased at the person's request)" in listing
     assert "Chị Lan" not in listing
     await chat.send(STAFF, "/inbox")
     card = (await chat.press_button(STAFF, "NC-2026-0001"))[-1].text

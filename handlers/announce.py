@@ -1,0 +1,451 @@
+"""Staff, on any channel: /announce (compose, audience, preview, test copy, send or schedule) and /broadcasts
+(progress, stop, cancel, reminders, resend, sign-ups). The recipients' side is handlers/signup.py.
+
+Every choice is the action `A.ANNOUNCE` with the argument "<verb>:<announcement id>:<value>"; each verb has its
+own function in VERBS. On Telegram this packs to the same "an:<verb>:<id>:<value>" as the buttons sent before
+the flow moved to the pipeline, so those still work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+from bot.conversation import actions as A
+from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import shorten
+from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.replies import Block, Bold, Choice, FileData, Reply, from_staff_html
+from bot.domain import (
+    ANNOUNCEMENT_STATUS_LABELS,
+    AUDIENCE_ROLE_LABELS,
+    AUDIENCE_ROLES,
+    KIND_LABELS,
+    SECTOR_LABELS,
+    SIGNUP_KINDS,
+    AnnouncementKind,
+    AnnouncementStatus,
+    Role,
+    shown,
+)
+from bot.services import announcements as svc
+from bot.services.needs import Actor
+from bot.services.outbox import enqueue
+from bot.services.validation import format_phone
+from handlers import forms
+from handlers.forms import FormRun, on_complete
+from handlers.staff import not_found, staff_actor, whole_number
+from storage.models import Announcement
+
+SIGNUPS_SHOWN = 30  # the rest are in the CSV
+TITLE_IN_LIST = 40
+
+Verb = Callable[[Turn, Actor, int, str], Awaitable[None]]
+
+
+def html(text: str) -> Block:
+    """A translated text with <b> tags (user words inside it already escaped)."""
+    return Block(*from_staff_html(text))
+
+
+def choice(label: str, verb: str, ann_id: int, value: str = "") -> Choice:
+    return Choice(label, A.ANNOUNCE, f"{verb}:{ann_id}:{value}")
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+async def audience_view(turn: Turn, ann: Announcement, *, sectors: bool = False, replace: bool = False) -> Reply:
+    """Who will get it, with the choices that change it (the sectors' list instead, with `sectors`)."""
+    _ = turn._
+    aud = svc.Audience.of(ann.audience)
+    size = await svc.audience_size(turn.session, audience=aud, kind=ann.kind, admin_ids=turn.app.settings.admin_ids)
+    roles = ", ".join(_(AUDIENCE_ROLE_LABELS[r]) for r in aud.roles) if aud.roles else _("everyone")
+    communes = ", ".join(turn.app.communes.name(c) for c in aud.communes) if aud.communes else _("all")
+    sector_names = ", ".join(_(SECTOR_LABELS[s]) for s in aud.sectors if s in SECTOR_LABELS) if aud.sectors \
+        else _("all")
+    blocks = [
+        html(_("<b>Audience</b> for “{title}”").format(title=escape(ann.title))),
+        Block("\n".join([
+            _("Who: {roles}").format(roles=roles),
+            _("Communes: {communes}").format(communes=communes),
+            _("Sectors: {sectors}").format(sectors=sector_names),
+            _("Only people following this topic: {answer}").format(answer=_("yes") if aud.by_topic else _("no")),
+        ])),
+        html(_("👥 <b>{n}</b> people will receive it.").format(n=size)),
+    ]
+    i = ann.id or 0
+    if sectors:
+        rows = [[choice(("✓ " if s in aud.sectors else "") + _(label), "s", i, s.value)]
+                for s, label in SECTOR_LABELS.items()]
+        rows.append([choice(_("◀ Back"), "au", i)])
+    else:
+        rows = [[choice(("✓ " if r in aud.roles else "") + _(AUDIENCE_ROLE_LABELS[r]), "r", i, r)
+                 for r in AUDIENCE_ROLES],
+                [choice(_("➕ Add a commune"), "ca", i)]]
+        rows += [[choice("✖ " + turn.app.communes.name(c), "cr", i, str(c))] for c in aud.communes]
+        rows.append([choice(_("Sectors ▾"), "sm", i),
+                     choice(_("Topic filter: on") if aud.by_topic else _("Topic filter: off"), "t", i)])
+        rows.append([choice(_("👁 Preview"), "pv", i)])
+    return Reply.of(*blocks, choices=rows, replace_previous=replace)
+
+
+def _control_choices(turn: Turn, ann_id: int) -> list[list[Choice]]:
+    _ = turn._
+    return [
+        [choice(_("📨 Send a test copy to me"), "tc", ann_id)],
+        [choice(_("🚀 Send now"), "go", ann_id), choice(_("🕒 Schedule…"), "sc", ann_id)],
+        [choice(_("✏️ Edit"), "ed", ann_id), choice(_("🎯 Audience"), "au", ann_id)],
+        [choice(_("✖ Cancel the announcement"), "x", ann_id)],
+    ]
+
+
+def _reminder_lines(turn: Turn, ann: Announcement) -> tuple[list[str], list[list[Choice]]]:
+    _, i = turn._, ann.id or 0
+    if not ann.deadline_on:
+        return [], []
+    lines = [_("⏰ Reminders {days} days before the deadline ({date}), at 08:00.").format(
+                 days=", ".join(str(d) for d in ann.reminder_days), date=ann.deadline_on.strftime("%d/%m/%Y")),
+             _("People who have not answered are reminded too: {answer}").format(
+                 answer=_("yes") if ann.remind_unanswered else _("no"))]
+    rows = [[choice(_("🗓 Change the deadline"), "dl", i), choice(_("⏰ Reminder days"), "rd", i)],
+            [choice(_("Remind non-responders: on") if ann.remind_unanswered else _("Remind non-responders: off"),
+                    "ru", i)]]
+    return lines, rows
+
+
+async def detail_view(turn: Turn, ann_id: int, *, before: str | None = None, replace: bool = False) -> Reply:
+    """One announcement in /broadcasts: its figures and what can be done with it now."""
+    _ = turn._
+    ann = await svc.get(turn.session, ann_id=ann_id)
+    counts = await svc.figures(turn.session, ann_id=ann_id)
+    status = AnnouncementStatus(ann.status)
+    blocks = [Block(before)] if before else []
+    blocks += [Block(Bold(ann.title), "\n", " · ".join([_(KIND_LABELS[AnnouncementKind(ann.kind)]),
+                                                       _(ANNOUNCEMENT_STATUS_LABELS[status])]))]
+    if counts["total"]:
+        blocks.append(Block(svc.progress_text(ann, counts, turn.app.settings.send_rate, _)))
+    i = ann.id or 0
+    rows: list[list[Choice]] = []
+    if status is AnnouncementStatus.SENDING:
+        rows.append([choice(_("⏹ Stop sending"), "stop", i)])
+    if status in (AnnouncementStatus.DRAFT, AnnouncementStatus.SCHEDULED):
+        rows.append([choice(_("👁 Preview"), "pv", i), choice(_("✏️ Edit"), "ed", i)])
+        rows.append([choice(_("✖ Cancel the announcement"), "x", i)])
+    if status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT):
+        lines, reminder_rows = _reminder_lines(turn, ann)
+        if lines:
+            blocks.append(Block("\n".join(lines)))
+        rows += reminder_rows
+        rows.append([choice(_("✖ Withdraw (no more sign-ups or reminders)"), "wd", i)])
+    if status is AnnouncementStatus.SENT and counts["failed"]:
+        rows.append([choice(_("🔁 Resend to the {n} who failed").format(n=counts["failed"]), "rsf", i)])
+    if status is AnnouncementStatus.SENT and counts["unknown"]:
+        rows.append([choice(_("⚠️ Resend to the {n} with unknown delivery…").format(n=counts["unknown"]), "rsu", i)])
+    if ann.kind in SIGNUP_KINDS and status in (AnnouncementStatus.SENDING, AnnouncementStatus.SENT,
+                                               AnnouncementStatus.STOPPED):
+        rows.append([choice(_("📋 Sign-ups"), "su", i), choice(_("⬇ Sign-ups (CSV)"), "csv", i)])
+    return Reply.of(*blocks, choices=rows, replace_previous=replace)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+async def announce(turn: Turn, action: Action) -> None:
+    """/announce: the announcement form (staff only)."""
+    if await staff_actor(turn, action) is not None:
+        await forms.start(turn, form="announce")
+
+
+async def broadcasts(turn: Turn, action: Action) -> None:
+    """/broadcasts: past, running and scheduled announcements with their figures (staff only)."""
+    if await staff_actor(turn, action) is None:
+        return
+    _ = turn._
+    items = await svc.recent(turn.session, limit=10)
+    if not items:
+        turn.say(_("No announcements yet. Create one with /announce."))
+        return
+    blocks = [Block(Bold(_("Announcements")))]
+    rows = []
+    for ann in items:
+        counts = await svc.figures(turn.session, ann_id=ann.id or 0)
+        line: list[Any] = ["• ", Bold(ann.title), " — ", _(ANNOUNCEMENT_STATUS_LABELS[AnnouncementStatus(ann.status)])]
+        if ann.status == AnnouncementStatus.SCHEDULED and ann.scheduled_at:
+            line.append(" " + ann.scheduled_at.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M"))
+        if counts["total"]:
+            line.append("\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}, unknown {unknown}").format(
+                sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"],
+                unknown=counts["unknown"]))
+        blocks.append(Block(*line))
+        rows.append([choice(shorten(ann.title, TITLE_IN_LIST), "o", ann.id or 0)])
+    turn.add(Reply.of(*blocks, choices=rows))
+
+
+# --- form completers -----------------------------------------------------------------------------
+
+
+@on_complete("announce")
+async def composed(run: FormRun, data: dict[str, Any]) -> None:
+    if run.context.get("ann_id"):
+        ann = await svc.update_content(run.session, clock=run.app.clock, ann_id=run.context["ann_id"], data=data)
+    else:
+        ann = await svc.create(run.session, clock=run.app.clock, author=run.user, data=data)
+    run.say(await audience_view(run.turn, ann))
+
+
+@on_complete("ann_commune")
+async def commune_added(run: FormRun, data: dict[str, Any]) -> None:
+    ann = await svc.get_editable(run.session, ann_id=run.context["ann_id"])
+    aud = svc.Audience.of(ann.audience)
+    if int(data["commune"]) not in aud.communes:
+        aud.communes.append(int(data["commune"]))
+    ann = await svc.set_audience(run.session, clock=run.app.clock, ann_id=ann.id or 0, audience=aud)
+    run.say(await audience_view(run.turn, ann))
+
+
+@on_complete("new_deadline")
+@on_complete("reminder_days")
+async def reminders_changed(run: FormRun, data: dict[str, Any]) -> None:
+    ann = await svc.change_reminders(
+        run.session, clock=run.app.clock, tz=run.app.tz, ann_id=run.context["ann_id"],
+        deadline_on=date.fromisoformat(data["deadline_on"]) if "deadline_on" in data else None,
+        reminder_days=data.get("days"),
+    )
+    run.say(await detail_view(run.turn, ann.id or 0, before=run.turn._("Saved. Reminders have been rescheduled.")))
+
+
+@on_complete("schedule")
+async def scheduled(run: FormRun, data: dict[str, Any]) -> None:
+    when = datetime.fromisoformat(data["when"])
+    ann = await svc.schedule(run.session, clock=run.app.clock, ann_id=run.context["ann_id"], when=when)
+    text = run.turn._("🕒 “{title}” will be sent on {when}. You can change or cancel it in /broadcasts.")
+    run.say(Reply.of(text.format(title=ann.title, when=when.astimezone(run.app.tz).strftime("%d/%m/%Y %H:%M"))))
+
+
+# --- the staff's choices, one function per verb ---------------------------------------------------
+
+
+async def staff_choice(turn: Turn, action: ChooseEvent) -> None:
+    """Every staff choice of the announcement flow and of /broadcasts: checked, then its verb's function."""
+    verb, _sep, rest = action.arg.partition(":")
+    raw_id, _sep, value = rest.partition(":")
+    ann_id = whole_number(raw_id)
+    handler = VERBS.get(verb)
+    if handler is None or ann_id is None:
+        not_found(turn, action)
+        return
+    staff = await staff_actor(turn, action)
+    if staff is not None:
+        await handler(turn, staff, ann_id, value)
+
+
+async def _toggle(turn: Turn, ann_id: int, change: Callable[[svc.Audience], bool], *, sectors: bool = False) -> None:
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    aud = svc.Audience.of(ann.audience)
+    if change(aud):
+        ann = await svc.set_audience(turn.session, clock=turn.app.clock, ann_id=ann_id, audience=aud)
+    turn.add(await audience_view(turn, ann, sectors=sectors, replace=True))
+
+
+def _flip(items: list[str], item: str) -> list[str]:
+    return [x for x in items if x != item] if item in items else [*items, item]
+
+
+async def toggle_role(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    def change(aud: svc.Audience) -> bool:
+        if value not in AUDIENCE_ROLES:
+            return False
+        aud.roles = _flip(aud.roles, value)
+        return True
+    await _toggle(turn, ann_id, change)
+
+
+async def remove_commune(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    code = whole_number(value)
+
+    def change(aud: svc.Audience) -> bool:
+        aud.communes = [c for c in aud.communes if c != code]
+        return True
+    await _toggle(turn, ann_id, change)
+
+
+async def toggle_topic(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    def change(aud: svc.Audience) -> bool:
+        aud.by_topic = not aud.by_topic
+        return True
+    await _toggle(turn, ann_id, change)
+
+
+async def toggle_sector(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    def change(aud: svc.Audience) -> bool:
+        if value not in SECTOR_LABELS:
+            return False
+        aud.sectors = _flip(aud.sectors, value)
+        return True
+    await _toggle(turn, ann_id, change, sectors=True)
+
+
+async def show_audience(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    turn.add(await audience_view(turn, await svc.get_editable(turn.session, ann_id=ann_id)))
+
+
+async def show_sectors(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    turn.add(await audience_view(turn, ann, sectors=True, replace=True))
+
+
+async def add_commune(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    await svc.get_editable(turn.session, ann_id=ann_id)
+    await forms.start(turn, form="ann_commune", context={"ann_id": ann_id})
+
+
+async def preview(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """Exactly what a facility will see (its choices inert), then the size, the time and the actions."""
+    _ = turn._
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    turn.add(svc.reply_of(ann, Role.USER, _, inert=True))
+    size = await svc.audience_size(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
+                                   admin_ids=turn.app.settings.admin_ids)
+    eta = svc.eta_text(svc.estimated_seconds(size, turn.app.settings.send_rate), _)
+    text = _("👆 This is how it will look.\n👥 {n} recipients · about {eta} to deliver at {rate} messages per second.")
+    turn.add(Reply.of(text.format(n=size, eta=eta, rate=int(turn.app.settings.send_rate)),
+                      choices=_control_choices(turn, ann_id)))
+
+
+async def test_copy(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    _ = turn._
+    ann = await svc.get(turn.session, ann_id=ann_id)
+    await enqueue(turn.session, clock=turn.app.clock, user=staff.user, kind="announcement_test",
+                  reply=svc.reply_of(ann, Role.USER, _, heading=_("🧪 Test copy"), inert=True))
+    turn.say(_("A test copy is on its way to you."), notice=True)
+
+
+async def send_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """Start sending; on Telegram the scheduler then keeps one progress message up to date."""
+    _ = turn._
+    progress = (turn.who.external_id, None) if turn.caps.edit else None
+    ann = await svc.start(turn.session, clock=turn.app.clock, ann_id=ann_id, translate=turn.app.translate,
+                          default_locale=turn.app.settings.default_locale, admin_ids=turn.app.settings.admin_ids,
+                          progress=progress)
+    counts = await svc.figures(turn.session, ann_id=ann_id)
+    turn.say(_("📨 Preparing to send “{title}”…").format(title=ann.title),
+             svc.progress_text(ann, counts, turn.app.settings.send_rate, _))
+
+
+async def schedule(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    await svc.get_editable(turn.session, ann_id=ann_id)
+    await forms.start(turn, form="schedule", context={"ann_id": ann_id})
+
+
+async def edit(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    await forms.start(turn, form="announce", data=svc.form_data(ann), context={"ann_id": ann_id})
+
+
+async def cancel(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    ann = await svc.cancel(turn.session, clock=turn.app.clock, ann_id=ann_id)
+    turn.say(turn._("“{title}” has been cancelled; nothing was sent.").format(title=ann.title))
+
+
+async def stop(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    cancelled = await svc.stop(turn.session, clock=turn.app.clock, ann_id=ann_id)
+    turn.say(turn._("⏹ Broadcast stopped. {n} remaining messages were cancelled.").format(n=cancelled))
+
+
+async def change_deadline(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    await svc.get(turn.session, ann_id=ann_id)
+    await forms.start(turn, form="new_deadline", context={"ann_id": ann_id})
+
+
+async def change_reminder_days(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    await svc.get(turn.session, ann_id=ann_id)
+    await forms.start(turn, form="reminder_days", context={"ann_id": ann_id})
+
+
+async def toggle_remind_unanswered(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    ann = await svc.get(turn.session, ann_id=ann_id)
+    await svc.change_reminders(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id,
+                               remind_unanswered=not ann.remind_unanswered)
+    turn.say(turn._("Saved."), notice=True)
+    turn.add(await detail_view(turn, ann_id, replace=True))
+
+
+async def withdraw(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    ann = await svc.withdraw(turn.session, clock=turn.app.clock, ann_id=ann_id)
+    turn.say(turn._("“{title}” has been withdrawn: sign-up is closed and no reminders will be sent.")
+             .format(title=ann.title))
+
+
+async def open_one(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    turn.add(await detail_view(turn, ann_id))
+
+
+async def resend_failed(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    queued = await svc.resend(turn.session, clock=turn.app.clock, ann_id=ann_id)
+    turn.say(turn._("🔁 {n} messages are queued again; the progress message will show the result.").format(n=queued))
+
+
+async def resend_unknown(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """Those with unknown delivery only after a second, explicit confirmation: some may get it twice."""
+    _ = turn._
+    if value != "yes":
+        counts = await svc.figures(turn.session, ann_id=ann_id)
+        warning = _("⚠️ {n} messages may or may not have arrived (the connection broke while they were being sent). "
+                    "Telegram cannot tell us which. If you resend, some of these people will get a second copy.")
+        turn.add(Reply.of(warning.format(n=counts["unknown"]),
+                          choices=[[choice(_("Resend anyway (some may get it twice)"), "rsu", ann_id, "yes")]]))
+        return
+    queued = await svc.resend(turn.session, clock=turn.app.clock, ann_id=ann_id, include_unknown=True)
+    turn.say(_("🔁 {n} messages are queued again; the progress message will show the result.").format(n=queued))
+
+
+async def show_signups(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """The sign-ups, one block each (each answer under its question); the rest in the CSV."""
+    _ = turn._
+    ann = await svc.get(turn.session, ann_id=ann_id)
+    entries = await svc.signups(turn.session, ann_id=ann_id)
+    signed = [(s, u, f) for s, u, f in entries if s.status == "signed_up"]
+    heading = _("<b>Sign-ups for “{title}”</b>: {n} signed up, {d} not interested").format(
+        title=escape(ann.title), n=len(signed), d=len(entries) - len(signed))
+    blocks = [html(heading)]
+    for signup, user, facility in signed[:SIGNUPS_SHOWN]:
+        who = facility.name if facility else (user.full_name if user and user.full_name else "—")
+        phone = format_phone(user.phone) if user and user.phone else ""
+        lines: list[Any] = ["• ", Bold(who), f" {phone}".rstrip()]
+        for i, question in enumerate(ann.questions, start=1):
+            if (answer := signup.answers.get(f"q{i}")) is not None:
+                lines.append(f"\n  {question}: {shown(str(answer), _)}")
+        blocks.append(Block(*lines))
+    if len(signed) > SIGNUPS_SHOWN:
+        blocks.append(Block(_("… and {n} more: see the CSV.").format(n=len(signed) - SIGNUPS_SHOWN)))
+    turn.add(Reply.of(*blocks))
+
+
+async def signups_csv(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    _ = turn._
+    ann = await svc.get(turn.session, ann_id=ann_id)
+    if not turn.caps.documents:
+        turn.say(_("Files cannot be sent here. Open /broadcasts on Telegram (or the staff console) to download "
+                   "the sign-ups."))
+        return
+    data = await svc.signups_csv(turn.session, ann=ann, communes=turn.app.communes, tz=turn.app.tz, translate=_)
+    name = f"dang-ky_{shorten(ann.title, 40)}_{ann.id}.csv".replace(" ", "-").replace("/", "-")
+    turn.add(Reply.of(ann.title, file=FileData(name, data)))
+
+
+VERBS: dict[str, Verb] = {
+    "r": toggle_role, "cr": remove_commune, "t": toggle_topic, "s": toggle_sector,
+    "au": show_audience, "sm": show_sectors, "ca": add_commune, "pv": preview, "tc": test_copy,
+    "go": send_now, "sc": schedule, "ed": edit, "x": cancel, "stop": stop,
+    "dl": change_deadline, "rd": change_reminder_days, "ru": toggle_remind_unanswered, "wd": withdraw,
+    "o": open_one, "rsf": resend_failed, "rsu": resend_unknown, "su": show_signups, "csv": signups_csv,
+}
+
+
+def register(flows: Flows) -> None:
+    flows.command("announce")(announce)
+    flows.command("broadcasts")(broadcasts)
+    flows.action(A.ANNOUNCE)(staff_choice)

@@ -1,0 +1,113 @@
+"""Staff's announcement flows on the pipeline, on both renderers: the audience is changed and the broadcast is
+sent by choosing (a number on a text channel), a title with "<" stays words, a long sign-up list stays within
+each channel's limits, and a non-staff person is refused."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from bot.channels.telegram_render import TelegramRenderer
+from bot.clock import FakeClock
+from bot.conversation.events import ChooseEvent, Who
+from bot.services import announcements as svc
+from storage.models import Announcement, Facility, OutboxMessage, Signup, User
+from tests.conversation.test_staff_flows import (
+    RENDERERS,
+    Staff,
+    add,
+    app_for,
+    staff_on_zalo,
+    staff_who,
+)
+
+TITLE = "Hội chợ <CNNT> & OCOP 2026"
+REFUSED = "chức năng này chỉ dành cho cán bộ Trung tâm Khuyến công"  # the owner writes in Vietnamese
+
+
+async def seed(app: Any, clock: FakeClock, *, owners: int = 3) -> int:
+    now = clock.now()
+    people = [User(channel="zalo", external_id=f"0a0b{i:04d}", full_name=f"Chủ cơ sở {i}", locale="vi",
+                   phone="+84912345678", consent_at=now, created_at=now, updated_at=now) for i in range(owners)]
+    await add(app, *people)
+    await add(app, *(Facility(name=f"Cơ sở nước mắm số {i} " + "rất dài " * 8, commune_code=30307, sector="food",
+                              owner_user_id=p.id, consent_at=now, created_at=now, updated_at=now)
+                     for i, p in enumerate(people)))
+    async with app.session_maker() as s:
+        author = (await s.exec(select(User).where(User.role == "staff"))).first()
+        ann = await svc.create(s, clock=clock, author=author, data={
+            "kind": "fair", "title": TITLE, "body": "Trung tâm hỗ trợ <b>gian hàng</b>.",
+            "deadline_on": date(2026, 12, 20).isoformat(), "questions": "Sản phẩm dự thi?\nSố người tham gia?"})
+        await s.commit()
+        return ann.id or 0
+
+
+async def staff_of(engine: AsyncEngine, clock: FakeClock, renderer: Any) -> Staff:
+    app = app_for(engine, clock)
+    if renderer is not TelegramRenderer:
+        await staff_on_zalo(app, clock)
+    else:
+        now = clock.now()
+        await add(app, User(channel="telegram", external_id=staff_who(renderer).external_id, role="staff",
+                            full_name="Hà", locale="en", created_at=now, updated_at=now))
+    return Staff(app, staff_who(renderer), renderer())
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_staff_change_the_audience_preview_and_send_by_choosing(sqlite_engine: AsyncEngine, clock: FakeClock,
+                                                                      renderer: Any) -> None:
+    staff = await staff_of(sqlite_engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    await staff.act(ChooseEvent("an", f"au:{ann_id}:"))
+    assert f"Audience for “{TITLE}”" in staff.text.replace("<b>", "").replace("</b>", "").replace("&lt;", "<") \
+        .replace("&gt;", ">").replace("&amp;", "&")
+    await staff.choose("Facilities")
+    assert "Who: Facilities" in staff.text and "3 people will receive it" in staff.text.replace("<b>", "") \
+        .replace("</b>", "")
+    await staff.choose("Preview")
+    assert "gian hàng" in staff.text and "3 recipients" in staff.text
+    await staff.choose("Send now")
+    assert "Preparing to send" in staff.text
+    async with staff.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+        rows = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "announcement"))).all()
+    assert ann is not None and ann.status == "sending" and len(rows) == 3
+    # Progress is kept up to date by editing one message, which only Telegram can do.
+    assert (ann.progress_chat_id is not None) is (renderer is TelegramRenderer)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_forty_long_sign_ups_fit_the_channel(sqlite_engine: AsyncEngine, clock: FakeClock,
+                                                   renderer: Any) -> None:
+    staff = await staff_of(sqlite_engine, clock, renderer)
+    ann_id = await seed(staff.app, clock, owners=40)
+    async with staff.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+        assert ann is not None
+        ann.status = "sent"
+        s.add(ann)
+        for user in (await s.exec(select(User).where(User.role == "user"))).all():
+            s.add(Signup(announcement_id=ann_id, user_id=user.id, status="signed_up",
+                         answers={"q1": "Nước mắm cá cơm nguyên chất " * 12, "q2": "3"}, created_at=clock.now(),
+                         updated_at=clock.now()))
+        await s.commit()
+    await staff.act(ChooseEvent("an", f"su:{ann_id}:"))  # Staff.act checks every message against the limits
+    assert "40 signed up" in staff.text and "Sản phẩm dự thi?: Nước mắm" in staff.text
+    assert "and 10 more: see the CSV" in staff.text
+
+
+async def test_a_facility_owner_cannot_use_the_staff_choices(sqlite_engine: AsyncEngine, clock: FakeClock) -> None:
+    staff = await staff_of(sqlite_engine, clock, TelegramRenderer)
+    ann_id = await seed(staff.app, clock)
+    owner = Staff(staff.app, Who("zalo", "0a0b0000", "Lan", "vi"), staff.renderer)
+    for verb in ("go", "r", "x", "su", "csv"):
+        await owner.act(ChooseEvent("an", f"{verb}:{ann_id}:facility"))
+        assert REFUSED in owner.text
+    async with staff.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+        assert ann is not None and ann.status == "draft" and ann.audience == svc.Audience().as_dict()
+        assert not (await s.exec(select(OutboxMessage))).all()
