@@ -112,8 +112,10 @@ async def refresh_progress(rt: Runtime) -> None:
     async with app.session_maker() as session:
         paused = await outbox.channel_down(session)
         for ann in await ann_svc.running(session):
-            await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
+            finished = await ann_svc.finish_if_done(session, clock=app.clock, tz=app.tz, ann=ann)
             counts = await ann_svc.figures(session, ann_id=ann.id or 0)
+            if finished and not ann.progress_chat_id:
+                await _report_by_message(app, session, ann, counts)
             await session.commit()
             if not ann.progress_chat_id or rt.progress is None:
                 continue
@@ -130,6 +132,19 @@ async def refresh_progress(rt: Runtime) -> None:
                 rt.progress_shown[ann.id or 0] = text
             elif await rt.progress.update(ann.progress_chat_id, ann.progress_message_id, Reply.of(text)):
                 rt.progress_shown[ann.id or 0] = text
+
+
+async def _report_by_message(app: AppContext, session: AsyncSession, ann: Announcement,
+                             counts: dict[str, int]) -> None:
+    """A broadcast started where messages cannot be edited (a text channel, the console): its author gets the
+    final figures as a message of their own, through the outbox (the start was said when they sent it)."""
+    author = await repos.get_user_by_id(session, user_id=ann.created_by_user_id or 0)
+    if author is None:
+        return
+    text = ann_svc.progress_text(ann, counts, app.settings.send_rate,
+                                 lambda m, loc=author.locale: app.i18n.gettext(m, locale=loc))
+    await outbox.enqueue(session, clock=app.clock, user=author, kind="broadcast_report", reply=Reply.of(text),
+                         dedupe_key=f"ann-report:{ann.id}")
 
 
 async def reminders_tick(app_id: str) -> None:

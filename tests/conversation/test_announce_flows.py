@@ -14,6 +14,7 @@ from sqlmodel import select
 from bot.channels.telegram_render import TelegramRenderer
 from bot.clock import FakeClock
 from bot.conversation.events import ChooseEvent, Who
+from bot.scheduler import Runtime, refresh_progress
 from bot.services import announcements as svc
 from storage.models import Announcement, Facility, OutboxMessage, Signup, User
 from tests.conversation.test_staff_flows import (
@@ -76,8 +77,24 @@ async def test_staff_change_the_audience_preview_and_send_by_choosing(sqlite_eng
         ann = await s.get(Announcement, ann_id)
         rows = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "announcement"))).all()
     assert ann is not None and ann.status == "sending" and len(rows) == 3
-    # Progress is kept up to date by editing one message, which only Telegram can do.
+    # Progress is kept up to date by editing one message, which only Telegram can do; elsewhere the author
+    # gets the final figures as a message of their own once every row is settled.
     assert (ann.progress_chat_id is not None) is (renderer is TelegramRenderer)
+    async with staff.app.session_maker() as s:
+        for row in rows:
+            row.status = "sent"
+            s.add(row)
+        await s.commit()
+    await refresh_progress(Runtime(staff.app, None))
+    async with staff.app.session_maker() as s:
+        reports = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "broadcast_report"))).all()
+        ann = await s.get(Announcement, ann_id)
+    assert ann is not None and ann.status == "sent"
+    if renderer is TelegramRenderer:
+        assert reports == []
+    else:
+        assert [(r.chat_id, r.text.startswith("✅ Finished"), "Sent: 3 of 3" in r.text) for r in reports] == [
+            (staff.who.external_id, True, True)]
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
