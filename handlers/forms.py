@@ -191,10 +191,10 @@ async def _command_in_form(turn: Turn, state: FormState, action: CommandEvent) -
     if action.name == "cancel":
         await cancel(turn, state)
         return
-    note = turn._("You are filling in “{form}”. Please answer below, or press Cancel to stop.").format(
+    note = turn._("You are filling in “{form}”. Please answer below, or choose Cancel to stop.").format(
         form=_title(turn, state))
     if action.name == "help":
-        note = turn._("To stop this form, press Cancel or send /cancel.") + "\n\n" + note
+        note = turn._("To stop this form, choose Cancel or send /cancel.") + "\n\n" + note
     await show(turn, state, note=note)
 
 
@@ -220,7 +220,7 @@ async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: 
 
 async def _go_back(turn: Turn, state: FormState) -> None:
     if not turn.app.forms.back(state):
-        await show(turn, state, note=turn._("This is the first question. Press Cancel to stop."))
+        await show(turn, state, note=turn._("This is the first question. Choose Cancel to stop."))
         return
     await _save(turn, state)
     await show(turn, state)

@@ -81,7 +81,7 @@ async def registered(run: FormRun, data: dict[str, Any]) -> None:
         return
     await run.reply(
         _("Thank you! <b>{facility}</b> is registered.").format(facility=escape(facility.name)) + "\n\n"
-        + _("To ask the centre for support, press “📝 New need” or send /need. For everything I can do, "
+        + _("To ask the centre for support, choose “📝 New need” or send /need. For everything I can do, "
             "send /help."),
         keyboard=menu_words(run.turn._, run.role),
     )

@@ -55,3 +55,22 @@ def test_vietnamese_has_diacritics() -> None:
     strings = [m.string for m in _catalog("vi") if m.id and len(m.id) > 20]
     accented = [s for s in strings if re.search(r"[ạảãáàâầấậẩẫăằắặẳẵđêềếệểễôồốộổỗơờớợởỡưừứựửữ]", s.lower())]
     assert len(accented) >= 0.9 * len(strings)
+
+
+# Said only where there is a button to press: Telegram's flood notice for presses and its contact button.
+PRESS_ALLOWED = {
+    "Please wait a moment before pressing again.",
+    "Please share your phone number with the button, or type it.",
+    "Or share it with the “📱 Share my phone number” button below.",  # shown only where that button is
+}
+
+
+def test_prompts_say_choose_or_type_never_press() -> None:
+    """Zalo has no buttons: a prompt that says "press" (Vietnamese "bấm") misleads half the users."""
+    def says_press(m) -> bool:
+        return bool(re.search(r"\bpress", str(m.id), re.I) or "bấm" in str(m.string).lower())
+
+    allowed = [i for i in PRESS_ALLOWED]
+    pressing = [m.id for m in _catalog("vi") if m.id and says_press(m)
+                and not any(str(m.id).startswith(a) for a in allowed)]
+    assert pressing == []

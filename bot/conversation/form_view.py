@@ -101,10 +101,11 @@ def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabil
     if fld.kind is FieldKind.PHONE and caps.contacts:
         # Telegram: the share-contact keyboard, with Back and Cancel as words on it; Skip under a note.
         words = tuple(c.label for c in (back, cancel) if c)
+        blocks.append(Block(_("Or share it with the “📱 Share my phone number” button below.")))
         first = Reply(blocks=tuple(blocks), keyboard=(words,), contact_button=_("📱 Share my phone number"))
         if skip is None:
             return [first]
-        return [first, Reply.of(_("No phone number? Press Skip."), choices=[[skip], [cancel]])]
+        return [first, Reply.of(_("No phone number? Choose Skip."), choices=[[skip], [cancel]])]
     if not caps.buttons and fld.kind not in (FieldKind.CHOICE, FieldKind.LOOKUP):
         # A typed answer may be a number ("2" facilities visited): no numbered lines here, words instead.
         words = [_("Type “back” for the previous question.") if back else "",

@@ -26,13 +26,13 @@ from bot.services.forms.definitions import FORMS, NEW_FACILITY, SECTOR_CHOICES
 from bot.services.forms.engine import Advanced, FormEngine
 
 CHOOSE_OPTION = "Please choose one of the options below."
-CONSENT_REFUSED = ("We can only register your facility with your consent. Press “I agree” to continue, "
+CONSENT_REFUSED = ("We can only register your facility with your consent. Choose “I agree” to continue, "
                    "or Cancel to stop — nothing has been saved.")
 NOTHING_MATCHES = "Nothing matches “{query}”. Please try another part of the name."
 NO_LONGER_AVAILABLE = "That choice is no longer available. Please search again."
 REQUIRED = "This answer is required."
-SEND_FILE = "Please send a photo or a document, or press Skip."
-USE_BUTTONS = "Please use the buttons below: Confirm, Edit or Cancel."
+SEND_FILE = "Please send a photo or a document, or choose Skip."
+USE_BUTTONS = "Please choose one of the options below: Confirm, Edit or Cancel."
 TEXT_ONLY = "Please answer with a text message."
 
 LONG_XUYEN = "Phường Long Xuyên"

@@ -32,7 +32,7 @@ OWNER_NAME = Field(
 )
 PHONE = Field(
     "phone", FieldKind.PHONE,
-    prompt=N_("What is your phone number? Press “Share my phone number”, or type it, e.g. 0912 345 678."),
+    prompt=N_("What is your phone number? Type it, e.g. 0912 345 678."),
     label=N_("Phone"),
 )
 COMMUNE = Field(
@@ -58,7 +58,7 @@ CONSENT = Field(
         "Do you agree?"
     ),
     label=N_("Consent to store personal data"),
-    refuse={"no": N_("We can only register your facility with your consent. Press “I agree” to continue, "
+    refuse={"no": N_("We can only register your facility with your consent. Choose “I agree” to continue, "
                      "or Cancel to stop — nothing has been saved.")},
 )
 
@@ -107,7 +107,7 @@ NEED_FIELDS = (
           prompt=N_("When would you like the support? Type month/year, e.g. 5/2026."),
           label=N_("Desired time")),
     Field("attachment", FieldKind.FILE, optional=True,
-          prompt=N_("You can send a photo or document (quotation, product photo). Or press Skip."),
+          prompt=N_("You can send a photo or document (quotation, product photo), or choose Skip."),
           label=N_("Attachment")),
 )
 

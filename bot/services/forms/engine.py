@@ -357,7 +357,7 @@ class FormEngine:
         if state.step in (SUMMARY, EDIT, None, ""):
             if state.step == EDIT and isinstance(inp, ChoiceInput) and self.edit(state, inp.value):
                 return Advanced()
-            return Invalid(Text(N_("Please use the buttons below: Confirm, Edit or Cancel.")))
+            return Invalid(Text(N_("Please choose one of the options below: Confirm, Edit or Cancel.")))
         fld = self.form_of(state).field(state.step)
         try:
             return await self._answer_field(state, fld, inp, providers or {})
@@ -418,7 +418,7 @@ class FormEngine:
                 # The file name comes from the channel: cleaned and cut to its column (need.attachment_name).
                 name = validation.channel_text(inp.name, 255)
                 return self._accept(state, fld, {"file_id": inp.file_id, "kind": inp.kind, "name": name})
-            return Invalid(Text(N_("Please send a photo or a document, or press Skip.")), fld.hint)
+            return Invalid(Text(N_("Please send a photo or a document, or choose Skip.")), fld.hint)
         if kind is FieldKind.CHOICE:
             return self._answer_choice(state, fld, inp)
         if kind is FieldKind.LOOKUP:
