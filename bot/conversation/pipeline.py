@@ -181,6 +181,11 @@ class Pipeline:
         try:
             async with lock:
                 return await self._handle(event, renderer, fallthrough)
+        except Exception:
+            # Before the flow ran (the database unreachable, its pool exhausted under load): still an answer.
+            log.exception("could not handle %s from %s", type(event.action).__name__, event.who.channel)
+            locale = locale_from_language_code(event.who.language, self.app.settings.default_locale)
+            return [renderer.render(Reply.of(self.app.i18n.gettext(SORRY, locale=locale)))]
         finally:
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]

@@ -105,3 +105,16 @@ async def test_one_persons_events_are_handled_in_order(engine: AsyncEngine, cloc
     gate.set()
     await asyncio.gather(first, second)
     assert log == ["start 1", "end 1", "start 2", "end 2"]
+
+
+async def test_a_database_out_of_reach_still_gets_an_apology(engine: AsyncEngine, clock: FakeClock) -> None:
+    """The pool exhausted under load, or the database down: the person hears back, in their language."""
+    app = create_app(make_settings(), engine, clock=clock)
+
+    def no_connection() -> object:
+        raise TimeoutError("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+
+    app.session_maker = no_connection  # type: ignore[assignment]
+    shown = await Pipeline(app, demo_flows()).handle(Event(Who("zalo", "0a0b", "Lan", "vi"), TextEvent("2")),
+                                                     TextRenderer())
+    assert texts(shown) == ["Xin lỗi, hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút."]
