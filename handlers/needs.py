@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
+from bot.conversation.form_view import shorten
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Reply, from_staff_html
 from bot.domain import CATEGORY_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, Role
@@ -50,8 +51,13 @@ async def need_filed(run: FormRun, data: dict[str, Any]) -> None:
     )
 
 
+def what_it_is(need: Any, limit: int = 60) -> str:
+    """A few words saying what a need is: the machine, else the start of its description."""
+    return shorten(need.machine or " ".join(need.description.split()), limit)
+
+
 async def list_needs(turn: Turn, action: Action) -> None:
-    """/needs: one's own needs (and those filed for others) with their status."""
+    """/needs: one's own needs (and those filed for others): what each is, and its status."""
     user = turn.user
     rows = await needs_service.my_needs(turn.session, user=user) if user else []
     if not rows:
@@ -61,20 +67,21 @@ async def list_needs(turn: Turn, action: Action) -> None:
     items = [Block(Bold(_("Your needs")))]
     choices = []
     for need, facility in rows:
-        line = ["• ", Bold(need.ref or ""), " · {category} · {date}\n  {status}".format(
+        line = ["• ", Bold(need.ref or ""), " · {category} · {date}\n  {what}\n  {status}".format(
             category=_(CATEGORY_LABELS[NeedCategory(need.category)]),
-            date=need.created_at.astimezone(turn.app.tz).strftime("%d/%m/%Y"),
+            date=need.created_at.astimezone(turn.app.tz).strftime("%d/%m/%Y"), what=what_it_is(need),
             status=_(STATUS_LABELS[NeedStatus(need.status)]))]
         if facility is not None and user is not None and need.filed_by_user_id == user.id:
             line.append(f" · {facility.name}")
         items.append(Block(*line))
         if need.status == NeedStatus.RECEIVED:
-            choices.append([Choice(_("Withdraw {ref}").format(ref=need.ref), A.MY_NEED, f"w:{need.id}")])
+            label = _("Withdraw {ref}").format(ref=need.ref) + " · " + what_it_is(need, 24)
+            choices.append([Choice(label, A.MY_NEED, f"w:{need.id}")])
     turn.add(Reply.of(*items, choices=choices))
 
 
 async def withdraw_need(turn: Turn, action: ChooseEvent) -> None:
-    """Withdraw under /needs: ask, then withdraw (only one's own, only while received)."""
+    """Withdraw under /needs: ask (Yes / No), then withdraw (only one's own, only while received)."""
     step, _sep, raw_id = action.arg.partition(":")
     need_id = small_number(raw_id)
     need = await repos.get_need(turn.session, need_id=need_id) if need_id is not None else None
@@ -82,10 +89,19 @@ async def withdraw_need(turn: Turn, action: ChooseEvent) -> None:
     if user is None or need is None or user.id not in (need.registrant_user_id, need.filed_by_user_id):
         turn.say(turn._(NOT_YOURS), notice=True)
         return
+    if step == "n":
+        turn.add(Reply.of(turn._("Kept: need {ref} stays with the centre.").format(ref=need.ref),
+                          replace_previous=True))
+        return
+    if need.status == NeedStatus.WITHDRAWN:
+        turn.add(Reply.of(turn._("Need {ref} has already been withdrawn.").format(ref=need.ref),
+                          replace_previous=True))
+        return
     if step == "w":
         question = turn._("Withdraw need <b>{ref}</b>? The centre will stop reviewing it.").format(ref=need.ref)
-        turn.add(Reply.of(Block(*from_staff_html(question)),
-                          choices=[[Choice(turn._("Yes, withdraw"), A.MY_NEED, f"wy:{need.id}")]]))
+        turn.add(Reply.of(Block(*from_staff_html(question)), Block(what_it_is(need)),
+                          choices=[[Choice(turn._("Yes, withdraw"), A.MY_NEED, f"wy:{need.id}"),
+                                    Choice(turn._("No, keep it"), A.MY_NEED, f"n:{need.id}")]]))
         return
     await needs_service.withdraw(turn.session, clock=turn.app.clock, user=user, need_id=need.id or 0)
     done = turn._("Need <b>{ref}</b> has been withdrawn.").format(ref=need.ref)

@@ -23,7 +23,7 @@ MENU = "menu"
 # The reader's language (argument: "vi" or "en").
 LANGUAGE = "lang"
 
-# One's own needs under /needs (argument: "w:<id>" asks, "wy:<id>" withdraws).
+# One's own needs under /needs (argument: "w:<id>" asks, "wy:<id>" withdraws, "n:<id>" keeps it).
 MY_NEED = "mn"
 
 # /profile's Edit (argument: "edit").
