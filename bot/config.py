@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     quiet_end: time = time(7, 0)
     # An open form left unanswered this long is closed (nothing from it is saved).
     form_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # The centre's phone and address, shown in /help and whenever the bot cannot help (empty: not shown).
+    centre_phone: str = ""
+    centre_address: str = ""
     # Where files people send are kept (bot/media.py); empty: a "media" folder beside the SQLite database
     # (./data/media with PostgreSQL).
     media_dir: str = ""

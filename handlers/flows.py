@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation.events import Action, UnsupportedEvent
-from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.pipeline import Flows, Turn, centre_contact
 from bot.conversation.replies import Reply
 from bot.i18n_marker import N_
 
@@ -15,7 +15,8 @@ PRIVATE_ONLY = N_("I only work in a private chat, so that nothing about you is s
 
 async def not_understood(turn: Turn, action: Action) -> None:
     """The bot never goes silent: anything no flow takes gets a polite answer."""
-    turn.say(turn._(NOT_UNDERSTOOD))
+    contact = centre_contact(turn._, turn.app.settings)
+    turn.say(turn._(NOT_UNDERSTOOD), *([contact] if contact else []))
 
 
 async def cannot_use(turn: Turn, action: Action) -> None:

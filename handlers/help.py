@@ -7,25 +7,32 @@ from collections.abc import Callable
 from bot.config import SUPPORTED_LOCALES
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
-from bot.conversation.pipeline import Flows, Turn
+from bot.conversation.pipeline import Flows, Turn, centre_contact
 from bot.conversation.replies import Block, Bold, Choice, Reply
 from bot.domain import Role
 from bot.services import accounts
 from handlers.menu_words import menu_words
+from storage import repos
 
 LANGUAGES = (("vi", "🇻🇳 Tiếng Việt"), ("en", "🇬🇧 English"))
 
 
-def help_blocks(_: Callable[[str], str], role: Role) -> list[Block]:
-    """What this person can do — only their role's commands."""
-    lines = [_("/start – register your facility"),
-             _("/profile – see or change your facility's details"),
-             _("/need – ask the centre for support (machinery, fairs, training…)"),
-             _("/needs – your needs and their status"),
-             _("/subscriptions – choose which announcements you receive; /stop – no announcements")]
+def help_blocks(_: Callable[[str], str], role: Role, *, registered: bool = False,
+                contact: Block | None = None) -> list[Block]:
+    """What this person can do — only their role's commands — and how to reach the centre."""
     if role is Role.COLLABORATOR:
-        lines += [_("/need – as a collaborator: file a need for a facility in your commune"),
-                  _("/report – send your periodic report to the centre")]
+        lines = [_("/profile – your details"),
+                 _("/need – as a collaborator: file a need for a facility in your commune"),
+                 _("/needs – the needs you filed and their status"),
+                 _("/report – send your periodic report to the centre")]
+    elif role is Role.STAFF:
+        lines = [_("/profile – your details")]
+    else:
+        lines = [] if registered else [_("/start – register your facility")]
+        lines += [_("/profile – see or change your facility's details"),
+                  _("/need – ask the centre for support (machinery, fairs, training…)"),
+                  _("/needs – your needs and their status")]
+    lines.append(_("/subscriptions – choose which announcements you receive; /stop – no announcements"))
     blocks = [Block(Bold(_("What I can do for you")), "\n", "\n".join(lines))]
     if role is Role.STAFF:
         staff = [_("/inbox – review needs, filter them and change their status"),
@@ -42,16 +49,28 @@ def help_blocks(_: Callable[[str], str], role: Role) -> list[Block]:
                                    _("/mydata – see everything stored about you"),
                                    _("/forget – delete your personal data"),
                                    _("/cancel – stop what you are filling in")])))
+    if contact is not None:
+        blocks.append(contact)
     return blocks
 
 
-def help_reply(_: Callable[[str], str], role: Role, *, before: tuple[Block, ...] = ()) -> Reply:
-    return Reply(blocks=(*before, *help_blocks(_, role)), keyboard=menu_words(_, role))
+def help_reply(_: Callable[[str], str], role: Role, *, before: tuple[Block, ...] = (), registered: bool = False,
+               contact: Block | None = None) -> Reply:
+    return Reply(blocks=(*before, *help_blocks(_, role, registered=registered, contact=contact)),
+                 keyboard=menu_words(_, role))
+
+
+async def turn_help(turn: Turn, *, before: tuple[Block, ...] = ()) -> Reply:
+    """/help for the person of this turn: their role, whether their facility is registered, the centre."""
+    user = turn.user
+    registered = bool(user and user.id and await repos.facility_of_owner(turn.session, user_id=user.id))
+    return help_reply(turn._, turn.role, before=before, registered=registered,
+                      contact=centre_contact(turn._, turn.app.settings))
 
 
 async def show_help(turn: Turn, action: Action) -> None:
     """/help: the commands of this person's role, with the main menu."""
-    turn.add(help_reply(turn._, turn.role))
+    turn.add(await turn_help(turn))
 
 
 async def choose_language(turn: Turn, action: Action) -> None:
@@ -71,7 +90,7 @@ async def set_language(turn: Turn, action: ChooseEvent) -> None:
     turn.user = user
     await accounts.set_locale(turn.session, clock=turn.app.clock, user=user, locale=action.arg)
     turn.locale = action.arg
-    turn.add(help_reply(turn._, turn.role, before=(Block(turn._("Language set to English.")),)))
+    turn.add(await turn_help(turn, before=(Block(turn._("Language set to English.")),)))
 
 
 async def nothing_to_cancel(turn: Turn, action: Action) -> None:

@@ -15,7 +15,7 @@ from bot.services import accounts
 from bot.services.announcements import set_announcements_off
 from handlers import forms
 from handlers.forms import FormRun, on_complete
-from handlers.help import help_blocks, help_reply
+from handlers.help import help_blocks, turn_help
 from handlers.menu_words import menu_words
 from storage import repos
 from storage.models import User
@@ -51,7 +51,7 @@ async def start(turn: Turn, action: CommandEvent) -> None:
     if facility is not None or turn.role is not Role.USER:
         name = user.full_name or turn.who.display_name
         greeting = Block(turn._("Welcome back, {name}!").format(name=name))
-        turn.add(help_reply(turn._, turn.role, before=(greeting,)))
+        turn.add(await turn_help(turn, before=(greeting,)))
         return
     intro = Block(turn._(
         "Hello! I am the assistant of the provincial khuyến công (industrial extension) centre. "

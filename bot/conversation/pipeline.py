@@ -34,7 +34,7 @@ from bot.conversation.events import (
     UnsupportedEvent,
     Who,
 )
-from bot.conversation.replies import Block, Choice, Rendered, Reply
+from bot.conversation.replies import Block, Bold, Choice, Rendered, Reply
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
@@ -166,6 +166,18 @@ def _fold(text: str) -> str:
     return fold(text).strip()
 
 
+def centre_contact(_: Callable[[str], str], settings: Any) -> Block | None:
+    """The centre's phone and address (CENTRE_PHONE, CENTRE_ADDRESS), for people who would rather call."""
+    parts = []
+    if settings.centre_phone:
+        parts.append(_("Phone: {phone}").format(phone=settings.centre_phone))
+    if settings.centre_address:
+        parts.append(_("Address: {address}").format(address=settings.centre_address))
+    if not parts:
+        return None
+    return Block(Bold(_("Khuyến công centre")), "\n", "\n".join(parts))
+
+
 class Pipeline:
     def __init__(self, app: AppContext, flows: Flows) -> None:
         self.app, self.flows = app, flows
@@ -185,7 +197,7 @@ class Pipeline:
             # Before the flow ran (the database unreachable, its pool exhausted under load): still an answer.
             log.exception("could not handle %s from %s", type(event.action).__name__, event.who.channel)
             locale = locale_from_language_code(event.who.language, self.app.settings.default_locale)
-            return [renderer.render(Reply.of(self.app.i18n.gettext(SORRY, locale=locale)))]
+            return [renderer.render(self._sorry(lambda m: self.app.i18n.gettext(m, locale=locale)))]
         finally:
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]
@@ -223,10 +235,14 @@ class Pipeline:
                 log.exception("unhandled error while handling %s from %s", type(event.action).__name__,
                               who.channel)
                 await session.rollback()
-                return [renderer.render(Reply.of(turn._(SORRY)))]
+                return [renderer.render(self._sorry(turn._))]
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
+
+    def _sorry(self, _: Callable[[str], str]) -> Reply:
+        contact = centre_contact(_, self.app.settings)
+        return Reply.of(_(SORRY), *([contact] if contact else []))
 
     async def _run(self, turn: Turn, action: Action, menu: dict[str, Any]) -> None:
         if turn.conversation is not None and self.flows.before is not None and await self.flows.before(turn, action):

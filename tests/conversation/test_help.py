@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
+from bot.channels.telegram_render import TelegramRenderer
 from bot.channels.text import TextRenderer
 from bot.clock import FakeClock
 from bot.conversation.events import CommandEvent, Event, TextEvent, Who
 from bot.conversation.pipeline import flatten
+from storage.models import Facility, User
 from tests.conftest import ChatHarness, Person, make_settings
 
 
@@ -36,3 +41,35 @@ async def test_after_switching_language_the_menu_buttons_switch_too(chat: ChatHa
     shown = [c for c in calls if c.method == "SendMessage"][-1]
     assert shown.text.startswith("Language set to English.")
     assert ("📝 New need", "") in shown.buttons()  # the reply keyboard, in the new language
+
+
+@pytest.mark.parametrize("renderer", [TelegramRenderer, TextRenderer])
+async def test_help_fits_the_role_and_names_the_centre(engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    """A collaborator is not told to register or shown /need twice; a registered owner is not told to register;
+    the centre's phone and address are in /help and in the answer to what the bot did not understand."""
+    app = create_app(make_settings(centre_phone="0296 3852 123", centre_address="12 Tôn Đức Thắng, Long Xuyên"),
+                     engine, clock=clock)
+    now = clock.now()
+    async with app.session_maker() as s:
+        ctv = User(channel="zalo", external_id="c0ffee01", role="collaborator", commune_code=30307, locale="en",
+                   created_at=now, updated_at=now)
+        owner = User(channel="zalo", external_id="c0ffee02", locale="en", consent_at=now, created_at=now,
+                     updated_at=now)
+        s.add(ctv)
+        s.add(owner)
+        await s.flush()
+        s.add(Facility(name="Nước mắm Lan", commune_code=30307, sector="food", owner_user_id=owner.id,
+                       created_at=now, updated_at=now))
+        await s.commit()
+
+    async def said(external_id: str, action: Any) -> str:
+        rendered = await app.pipeline.handle(Event(Who("zalo", external_id, "X", "en"), action), renderer())
+        return "\n".join(m.text for m in flatten(rendered))
+
+    collaborator = await said("c0ffee01", CommandEvent("help"))
+    assert "register your facility" not in collaborator and collaborator.count("/need ") == 1
+    assert "0296 3852 123" in collaborator and "12 Tôn Đức Thắng, Long Xuyên" in collaborator
+    registered = await said("c0ffee02", CommandEvent("help"))
+    assert "register your facility" not in registered and "/need – ask the centre" in registered
+    puzzled = await said("c0ffee02", TextEvent("toi muon hoi ve von vay"))
+    assert "understand" in puzzled and "0296 3852 123" in puzzled
