@@ -218,6 +218,11 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def centre_contact(self) -> tuple[str, str]:
+        """(phone, address) of the centre, for the services that write to people."""
+        return self.centre_phone, self.centre_address
+
     def channels(self) -> list[str]:
         """The messengers this process serves: each one whose token is set; one line when there is none."""
         found = [name for name, token in (("telegram", self.bot_token), ("zalo", self.zalo_bot_token)) if token]

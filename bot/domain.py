@@ -74,6 +74,19 @@ STATUS_LABELS: dict[NeedStatus, str] = {
     NeedStatus.WITHDRAWN: N_("Withdrawn"),
 }
 
+# What a status means for the owner and what happens next, said in every status notification.
+STATUS_NEXT: dict[NeedStatus, str] = {
+    NeedStatus.RECEIVED: N_("The centre has your request again and will review it; you will hear from us here."),
+    NeedStatus.SURVEYED: N_("The centre's staff have looked at your facility. They are now deciding whether your "
+                            "request can go into this year's plan; you will hear from us here."),
+    NeedStatus.APPROVED: N_("Your request is in the centre's plan. The centre will contact you about the documents "
+                            "and the next steps."),
+    NeedStatus.COMPLETED: N_("The support has been given. Thank you for working with the khuyến công centre."),
+    NeedStatus.DECLINED: N_("The centre cannot support this request now. You can file a new request with /need, "
+                            "or call the centre to talk it over."),
+    NeedStatus.WITHDRAWN: N_("The centre has stopped reviewing this request."),
+}
+
 # Staff move a need forward one step at a time, or decline it with a reason while it is open.
 TRANSITIONS: dict[NeedStatus, tuple[NeedStatus, ...]] = {
     NeedStatus.RECEIVED: (NeedStatus.SURVEYED, NeedStatus.DECLINED),

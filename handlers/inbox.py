@@ -301,7 +301,8 @@ async def move_need(turn: Turn, action: ChooseEvent) -> None:
                           intro=Block(*from_staff_html(intro)))
         return
     need = await needs_service.change_status(turn.session, clock=turn.app.clock, actor=staff, need_id=need.id or 0,
-                                             to=NeedStatus(to), translate=turn.app.translate)
+                                             to=NeedStatus(to), translate=turn.app.translate,
+                                             contact=turn.app.settings.centre_contact)
     turn.say(turn._("Status changed. The registrant will be notified.") if needs_service.has_recipient(need)
              else turn._("Status changed. Nobody is notified: the person has deleted their data."), notice=True)
     facility = await repos.get_facility(turn.session, facility_id=need.facility_id) if need.facility_id else None
@@ -327,6 +328,7 @@ async def declined(run: FormRun, data: dict[str, Any]) -> None:
     need = await needs_service.change_status(
         run.session, clock=run.app.clock, actor=Actor(user=run.user, role=run.role), need_id=run.context["need_id"],
         to=NeedStatus.DECLINED, reason=data["reason"], translate=run.app.translate,
+        contact=run.app.settings.centre_contact,
     )
     _ = run.turn._
     if needs_service.has_recipient(need):

@@ -271,7 +271,8 @@ async def add_note(session: AsyncSession, *, clock: Clock, actor: needs_service.
 
 
 async def change_status(session: AsyncSession, *, clock: Clock, actor: needs_service.Actor, need_id: int,
-                        to: str, reason: str, translate: needs_service.Translator) -> Need:
+                        to: str, reason: str, translate: needs_service.Translator,
+                        contact: tuple[str, str] = ("", "")) -> Need:
     """The workflow step of `bot.services.needs` (which notifies the registrant), audited."""
     try:
         target = NeedStatus(to)
@@ -280,16 +281,16 @@ async def change_status(session: AsyncSession, *, clock: Clock, actor: needs_ser
     need = await needs_service.get_for_staff(session, actor=actor, need_id=need_id)
     before = need[0].status
     changed = await needs_service.change_status(session, clock=clock, actor=actor, need_id=need_id, to=target,
-                                                reason=reason.strip() or None, translate=translate)
+                                                reason=reason.strip() or None, translate=translate, contact=contact)
     await audit(session, clock=clock, actor=actor.user, action="status", target_kind="need", target_id=need_id,
                 detail={"from": before, "to": changed.status, "reason": reason.strip()})
     return changed
 
 
 async def reopen(session: AsyncSession, *, clock: Clock, actor: needs_service.Actor, need_id: int, reason: str,
-                 translate: needs_service.Translator) -> Need:
+                 translate: needs_service.Translator, contact: tuple[str, str] = ("", "")) -> Need:
     need = await needs_service.reopen(session, clock=clock, actor=actor, need_id=need_id, reason=reason,
-                                      translate=translate)
+                                      translate=translate, contact=contact)
     await audit(session, clock=clock, actor=actor.user, action="reopen", target_kind="need", target_id=need_id,
                 detail={"to": need.status, "reason": reason.strip()})
     return need

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,11 +14,12 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.conversation.replies import html_reply
+from bot.conversation.replies import Block, Bold, Reply
 from bot.domain import (
     CATEGORY_LABELS,
     SECTOR_LABELS,
     STATUS_LABELS,
+    STATUS_NEXT,
     TRANSITIONS,
     NeedCategory,
     NeedStatus,
@@ -188,16 +188,17 @@ async def get_for_staff(session: AsyncSession, *, actor: Actor, need_id: int) ->
 
 async def change_status(
     session: AsyncSession, *, clock: Clock, actor: Actor, need_id: int, to: NeedStatus,
-    reason: str | None = None, translate: Translator,
+    reason: str | None = None, translate: Translator, contact: tuple[str, str] = ("", ""),
 ) -> Need:
-    """Staff move a need along the workflow; the registrant and filing collaborator are told."""
+    """Staff move a need along the workflow; the registrant and filing collaborator are told (with the centre's
+    phone and address, `contact`)."""
     need, _ = await get_for_staff(session, actor=actor, need_id=need_id)
     if to not in TRANSITIONS[NeedStatus(need.status)]:
         raise Conflict(MOVED_ON)
     if to == NeedStatus.DECLINED and not reason:
         raise DomainError(N_("A reason is required to decline a need."))
     await _move(session, clock=clock, need=need, to=to, actor=actor.user, note=reason)
-    await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate)
+    await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate, contact=contact)
     return need
 
 
@@ -205,7 +206,7 @@ REOPENABLE = (NeedStatus.DECLINED,)
 
 
 async def reopen(session: AsyncSession, *, clock: Clock, actor: Actor, need_id: int, reason: str,
-                 translate: Translator) -> Need:
+                 translate: Translator, contact: tuple[str, str] = ("", "")) -> Need:
     """Staff take a declined need back to “Received” (with a reason); the registrant is told."""
     need, _ = await get_for_staff(session, actor=actor, need_id=need_id)
     if need.status not in REOPENABLE:
@@ -215,31 +216,50 @@ async def reopen(session: AsyncSession, *, clock: Clock, actor: Actor, need_id: 
     await _move(session, clock=clock, need=need, to=NeedStatus.RECEIVED, actor=actor.user, note=reason.strip())
     need.decline_reason = None
     session.add(need)
-    await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate)
+    await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate, contact=contact)
     return need
 
 
 async def _notify_status(session: AsyncSession, *, clock: Clock, need: Need, actor: User,
-                         translate: Translator) -> None:
+                         translate: Translator, contact: tuple[str, str]) -> None:
     recipients = {uid for uid in (need.registrant_user_id, need.filed_by_user_id) if uid and uid != actor.id}
     # A reopened need can reach a status a second time: that notification needs its own key.
     await session.flush()  # the event just added is counted
     times = sum(1 for e in await repos.need_events(session, need_id=need.id or 0) if e.to_status == need.status)
     again = f":{times}" if times > 1 else ""
+    facility = await repos.get_facility(session, facility_id=need.facility_id) if need.facility_id else None
     for uid in sorted(recipients):
         user = await repos.get_user_by_id(session, user_id=uid)
         if user is None:
             continue
-        loc = user.locale
-        text = translate(N_("Your need <b>{ref}</b> ({category}) is now: <b>{status}</b>."), loc).format(
-            ref=need.ref,
-            category=translate(CATEGORY_LABELS[NeedCategory(need.category)], loc),
-            status=translate(STATUS_LABELS[NeedStatus(need.status)], loc),
-        )
-        if need.status == NeedStatus.DECLINED and need.decline_reason:
-            text += "\n" + translate(N_("Reason: {reason}"), loc).format(reason=escape(need.decline_reason))
-        await outbox.enqueue(session, clock=clock, user=user, kind="need_status", reply=html_reply(text),
+        filed_for_another = uid == need.filed_by_user_id and uid != need.registrant_user_id
+        reply = status_reply(need, facility if filed_for_another else None, user.locale, translate, contact)
+        await outbox.enqueue(session, clock=clock, user=user, kind="need_status", reply=reply,
                              dedupe_key=f"need:{need.id}:{need.status}{again}:{uid}")
+
+
+def status_reply(need: Need, facility: Facility | None, loc: str, translate: Translator,
+                 contact: tuple[str, str]) -> Reply:
+    """What the new status means for the owner and what happens next; a collaborator who filed it is told
+    which facility it is for; the reason of a decline as it was typed; the centre's phone and address."""
+    category = translate(CATEGORY_LABELS[NeedCategory(need.category)], loc)
+    status = translate(STATUS_LABELS[NeedStatus(need.status)], loc)
+    if facility is not None:
+        head = translate(N_("The need {ref} ({category}) you filed for {facility} is now: {status}."), loc).format(
+            ref=need.ref, category=category, facility=facility.name, status=status)
+    else:
+        head = translate(N_("Your need {ref} ({category}) is now: {status}."), loc).format(
+            ref=need.ref, category=category, status=status)
+    blocks = [Block(Bold(head))]
+    if need.status == NeedStatus.DECLINED and need.decline_reason:
+        blocks.append(Block(translate(N_("Reason: {reason}"), loc).format(reason=need.decline_reason)))
+    blocks.append(Block(translate(STATUS_NEXT[NeedStatus(need.status)], loc)))
+    phone, address = contact
+    if phone or address:
+        lines = [translate(N_("Phone: {phone}"), loc).format(phone=phone)] if phone else []
+        lines += [translate(N_("Address: {address}"), loc).format(address=address)] if address else []
+        blocks.append(Block(Bold(translate(N_("Khuyến công centre"), loc)), "\n", "\n".join(lines)))
+    return Reply.of(*blocks)
 
 
 # --- export ---

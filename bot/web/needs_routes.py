@@ -109,7 +109,7 @@ async def need_status(request: Request, staff: StaffPost, need_id: int, to: Form
     app = ctx(request)
     try:
         await console.change_status(staff.session, clock=app.clock, actor=staff.actor, need_id=need_id, to=to,
-                                    reason=reason[:500], translate=app.translate)
+                                    reason=reason[:500], translate=app.translate, contact=app.settings.centre_contact)
     except DomainError as exc:
         await staff.session.rollback()
         return _back(need_id, exc, request)
@@ -122,7 +122,7 @@ async def need_reopen(request: Request, staff: StaffPost, need_id: int, reason: 
     app = ctx(request)
     try:
         await console.reopen(staff.session, clock=app.clock, actor=staff.actor, need_id=need_id,
-                             reason=reason[:500], translate=app.translate)
+                             reason=reason[:500], translate=app.translate, contact=app.settings.centre_contact)
     except DomainError as exc:
         await staff.session.rollback()
         return _back(need_id, exc, request)

@@ -479,12 +479,16 @@ async def test_status_change_notifies_registrant_and_collaborator_in_their_langu
     async with maker() as s:
         rows = await repos.outbox_rows(s)
         stored = await repos.get_need(s, need_id=w["need"].id)
+        facility = (await s.get(Facility, stored.facility_id)).name
     assert stored.status == "surveyed" and stored.updated_at == clock.now()
+    # The owner is told what it means and what comes next; the collaborator who filed it, for which facility.
+    next_step = ("The centre's staff have looked at your facility. They are now deciding whether your request can go "
+                 "into this year's plan; you will hear from us here.")
     assert {r.user_id: telegram_view(r) for r in rows} == {
-        w["owner"].id: f"[vi]Your need <b>{ref}</b> ([vi]Training and management skills) is now: "
-                       f"<b>[vi]Surveyed on site</b>.",
-        w["ctv"].id: f"[en]Your need <b>{ref}</b> ([en]Training and management skills) is now: "
-                     f"<b>[en]Surveyed on site</b>.",
+        w["owner"].id: f"<b>[vi]Your need {ref} ([vi]Training and management skills) is now: "
+                       f"[vi]Surveyed on site.</b>\n\n[vi]{next_step}",
+        w["ctv"].id: f"<b>[en]The need {ref} ([en]Training and management skills) you filed for {facility} is now: "
+                     f"[en]Surveyed on site.</b>\n\n[en]{next_step}",
     }
     assert all((r.kind, r.status, r.channel) == ("need_status", "pending", "telegram") for r in rows)
     assert {r.chat_id for r in rows} == {"1001", "2001"}
@@ -569,9 +573,12 @@ async def test_decline_needs_a_reason_which_is_sent_escaped(maker, clock) -> Non
         stored = await repos.get_need(s, need_id=w["need"].id)
         rows = {r.user_id: telegram_view(r) for r in await repos.outbox_rows(s)}
     assert (stored.status, stored.decline_reason) == ("declined", "Chi phí > 100.000 & thiếu hồ sơ {x}")
-    assert rows[w["owner"].id].endswith("\n[vi]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}")
-    assert rows[w["ctv"].id].endswith("\n[en]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}")
-    assert "<b>[en]Declined</b>" in rows[w["ctv"].id]
+    # The reason as typed (escaped by the renderer), then what the owner can do next.
+    assert "\n\n[vi]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}\n\n[vi]The centre cannot support" \
+        in rows[w["owner"].id]
+    assert "\n\n[en]Reason: Chi phí &gt; 100.000 &amp; thiếu hồ sơ {x}\n\n[en]The centre cannot support" \
+        in rows[w["ctv"].id]
+    assert "is now: [en]Declined.</b>" in rows[w["ctv"].id]
 
 
 async def test_status_change_is_compare_and_set(maker, clock) -> None:

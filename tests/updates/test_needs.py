@@ -175,13 +175,14 @@ async def test_inbox_filters_open_and_move_with_notifications(chat: ChatHarness)
     calls = await chat.press_button(STAFF, "Mark surveyed")
     assert "Surveyed on site" in calls[-1].text
     notes = [c for c in chat.to(owner) if "is now" in c.text]
-    assert notes[-1].text == "Your need <b>NC-2026-0002</b> (Trade fair or exhibition) is now: <b>Surveyed on site</b>."
+    assert notes[-1].text.startswith(
+        "<b>Your need NC-2026-0002 (Trade fair or exhibition) is now: Surveyed on site.</b>\n\nThe centre's staff")
     await chat.press_button(STAFF, "Approve")
     await chat.press_button(STAFF, "supported/completed")
-    notes = [c.text for c in chat.to(owner) if "is now" in c.text]
+    notes = [c.text.split("\n\n")[0] for c in chat.to(owner) if "is now" in c.text]
     assert notes[-2:] == [
-        "Your need <b>NC-2026-0002</b> (Trade fair or exhibition) is now: <b>Approved (in a project or plan)</b>.",
-        "Your need <b>NC-2026-0002</b> (Trade fair or exhibition) is now: <b>Supported / completed</b>.",
+        "<b>Your need NC-2026-0002 (Trade fair or exhibition) is now: Approved (in a project or plan).</b>",
+        "<b>Your need NC-2026-0002 (Trade fair or exhibition) is now: Supported / completed.</b>",
     ]
     async with chat.app.session_maker() as s:
         rows = (await s.exec(select(OutboxMessage))).all()
@@ -223,8 +224,9 @@ async def test_status_change_notifies_collaborator_too(chat: ChatHarness) -> Non
     await chat.press(ctv, form_cb("ok", "need_proxy", "__summary__"))
     (need,) = await _needs(chat)
     await chat.press(STAFF, f"ib.m:{need.id}|surveyed||||")
-    assert "is now: <b>Surveyed on site</b>" in chat.to(owner)[-1].text
-    assert "is now: <b>Surveyed on site</b>" in chat.to(ctv)[-1].text
+    told = chat.to(owner)[-1].text
+    assert "Your need NC-2026-0001" in told and "is now: Surveyed on site." in told
+    assert "you filed for" in chat.to(ctv)[-1].text and "is now: Surveyed on site." in chat.to(ctv)[-1].text
 
 
 async def test_stale_status_button_changes_nothing(chat: ChatHarness) -> None:
