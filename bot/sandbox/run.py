@@ -103,6 +103,8 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
             await bot(settings, seed_demo=True)
         finally:
             ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ready  # the console closes its database connections before the loop ends
     finally:
         if zalo is not None:
             await zalo.stop()
