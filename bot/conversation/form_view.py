@@ -73,6 +73,13 @@ def edit_menu_reply(engine: FormEngine, state: FormState, _: Gettext, note: Bloc
     return Reply(blocks=(*blocks, Block(_("Which answer do you want to change?"))), choices=tuple(rows))
 
 
+class _Examples(dict[str, str]):
+    """Prompt placeholders ({month_example}…); anything else in braces is left as written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabilities, *,
                  note: Block | str | None = None, options: Sequence[FormChoice] | None = None,
                  page: int = 0) -> list[Reply]:
@@ -86,7 +93,7 @@ def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabil
     fld = step.field
     assert fld is not None
     blocks = _note(note)
-    blocks.append(Block(_(fld.prompt) if fld.translate else fld.prompt))
+    blocks.append(Block(_(fld.prompt).format_map(_Examples(engine.examples())) if fld.translate else fld.prompt))
     if fld.hint:
         blocks.append(Block(Italic(_(fld.hint))))
     rows: list[tuple[Choice, ...]] = []

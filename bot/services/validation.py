@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import phonenumbers
@@ -177,19 +177,55 @@ _MONTH = re.compile(
 )
 
 
+def month_example(today: date) -> str:
+    """Next month as month/year: an example that is never in the past."""
+    nxt = today.replace(day=1) + timedelta(days=32)
+    return f"{nxt.month}/{nxt.year}"
+
+
+def date_example(today: date, days: int = 30) -> str:
+    later = today + timedelta(days=days)
+    return f"{later.day}/{later.month}/{later.year}"
+
+
+_NATURAL_MONTH = re.compile(
+    r"^(?:thang|th)\s*(?P<m>[0-9]{1,2})\s*(?:[/.\-]\s*|\s+)(?:nam\s*)?(?P<y>[0-9]{2,4}|nay|sau|toi)$")
+_SHORT_MONTH = re.compile(r"^(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{2})$")
+_YEAR_WORDS = {"nay": 0, "sau": 1, "toi": 1}
+
+
+def _natural_month(raw: str, today: date) -> tuple[int, int] | None:
+    """Month phrasings people type: "tháng 1 2027", "tháng 9 năm nay", "tháng 3 năm sau", "cuối năm",
+    "đầu năm sau", "1/27" (a two-digit year)."""
+    folded = fold(raw).strip()
+    if folded in ("cuoi nam", "cuoi nam nay"):
+        return 12, today.year
+    if folded in ("dau nam sau", "dau nam toi"):
+        return 1, today.year + 1
+    match = _NATURAL_MONTH.match(folded) or _SHORT_MONTH.match(raw.strip())
+    if not match:
+        return None
+    year_text = match.group("y")
+    year = today.year + _YEAR_WORDS[year_text] if year_text in _YEAR_WORDS else int(year_text)
+    return int(match.group("m")), (2000 + year if year < 100 else year)
+
+
 def parse_month(raw: str, today: date) -> date:
-    """Parse a desired time as month/year ("5/2026", "05-2026", "tháng 5/2026", or a full date 31/3/2026).
+    """Parse a desired time as month/year ("5/2027", "05-2027", "tháng 5/2027", "tháng 9 năm nay", "cuối năm",
+    or a full date 31/3/2027).
 
     Returns the first day of that month; the month must not be in the past, nor more than 5 years ahead.
     """
+    example = month_example(today)
     match = _MONTH.match(raw.strip())
-    if not match:
-        raise Invalid(Text(N_("Please type the month and year like 5/2026.")))
-    month, year = int(match.group("m")), int(match.group("y"))
+    natural = None if match else _natural_month(raw, today)
+    if not match and natural is None:
+        raise Invalid(Text(N_("Please type the month and year like {example}."), {"example": example}))
+    month, year = (int(match.group("m")), int(match.group("y"))) if match else natural  # type: ignore[misc]
     if not 1 <= month <= 12:
-        raise Invalid(Text(N_("There is no month {month}. Please type a month from 1 to 12, like 5/2026."),
-                           {"month": month}))
-    if match.group("d"):
+        raise Invalid(Text(N_("There is no month {month}. Please type a month from 1 to 12, like {example}."),
+                           {"month": month, "example": example}))
+    if match and match.group("d"):
         try:
             date(year, month, int(match.group("d")))
         except ValueError:
@@ -199,7 +235,8 @@ def parse_month(raw: str, today: date) -> date:
             ) from None
     first = date(year, month, 1)
     if first < today.replace(day=1):
-        raise Invalid(Text(N_("That month has already passed. Please choose this month or later.")))
+        raise Invalid(Text(N_("Month {month}/{year} has already passed; please type a month from {earliest}."),
+                           {"month": month, "year": year, "earliest": f"{today.month}/{today.year}"}))
     if (year, month) > (today.year + 5, today.month):
         raise Invalid(Text(N_("That is too far ahead. Please choose a time within the next five years.")))
     return first
@@ -220,7 +257,8 @@ def parse_date(raw: str, today: date) -> date:
     """A day/month/year date (31/3/2026), today or later."""
     match = _DATE.match(raw.strip())
     if not match:
-        raise Invalid(Text(N_("Please type the date as day/month/year, like 31/3/2026.")))
+        raise Invalid(Text(N_("Please type the date as day/month/year, like {example}."),
+                           {"example": date_example(today)}))
     day, month, year = int(match.group("d")), int(match.group("m")), int(match.group("y"))
     try:
         value = date(year, month, day)

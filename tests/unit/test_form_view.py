@@ -124,3 +124,16 @@ async def test_staff_formatting_shows_as_formatting_and_long_bodies_are_shortene
     assert len(message.text) < 1200 and "…" in message.text
     text, _menu = text_of(step_replies(engine, state, _, TEXT))
     assert "• Text: Hội chợ & triển lãm" in text
+
+
+@pytest.mark.parametrize("today", [date(2026, 3, 2), date(2026, 12, 31)])
+def test_date_examples_in_prompts_are_never_in_the_past(today: date) -> None:
+    engine = FormEngine(FORMS, today=lambda: today)
+    for form, field, example in (("need", "desired_month", "{month_example}"), ("announce", "deadline_on", None)):
+        state = engine.start(form)
+        state.step = field
+        text, _menu = text_of(step_replies(engine, state, _, TEXT))
+        assert "{" not in text and "2025" not in text, text
+        if example:
+            nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+            assert f"e.g. {nxt.month}/{nxt.year}." in text, text

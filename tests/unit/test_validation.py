@@ -27,10 +27,10 @@ AMOUNT_HINT = "Please type the amount in million đồng using digits, e.g. 150 
 AMOUNT_POSITIVE = "The amount must be greater than zero."
 AMOUNT_TOO_LARGE = "That is more than {limit} million đồng. Please check the amount (in million đồng)."
 NOT_A_DATE = "{day}/{month}/{year} is not a real date. Please check it, or type only month/year."
-NO_SUCH_MONTH = "There is no month {month}. Please type a month from 1 to 12, like 5/2026."
-MONTH_PASSED = "That month has already passed. Please choose this month or later."
+NO_SUCH_MONTH = "There is no month {month}. Please type a month from 1 to 12, like {example}."
+MONTH_PASSED = "Month {month}/{year} has already passed; please type a month from {earliest}."
 TOO_FAR = "That is too far ahead. Please choose a time within the next five years."
-MONTH_FORMAT = "Please type the month and year like 5/2026."
+MONTH_FORMAT = "Please type the month and year like {example}."
 
 TODAY = date(2026, 3, 2)
 RULES = TextRules(max_length=200)
@@ -270,7 +270,7 @@ def test_impossible_day_is_not_a_real_date() -> None:
 def test_no_such_month(raw: str, month: int) -> None:
     message = refused(parse_month, raw, TODAY)
     assert message.msgid == NO_SUCH_MONTH
-    assert message.params == {"month": month}
+    assert message.params == {"month": month, "example": "4/2026"}  # an example from today (2/3/2026)
 
 
 @pytest.mark.parametrize(
@@ -291,8 +291,18 @@ def test_months_parse_to_the_first_day(raw: str, expected: date) -> None:
 
 
 def test_past_month_is_refused() -> None:
-    assert refused(parse_month, "2/2026", TODAY).msgid == MONTH_PASSED
+    refusal = refused(parse_month, "2/2026", TODAY)
+    assert refusal.msgid == MONTH_PASSED and refusal.params == {"month": 2, "year": 2026, "earliest": "3/2026"}
     assert refused(parse_month, "12/2025", TODAY).msgid == MONTH_PASSED
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("thang 1 2027", date(2027, 1, 1)), ("tháng 9 năm nay", date(2026, 9, 1)), ("Tháng 3 năm sau", date(2027, 3, 1)),
+    ("cuối năm", date(2026, 12, 1)), ("đầu năm sau", date(2027, 1, 1)), ("1/27", date(2027, 1, 1)),
+    ("01-2027", date(2027, 1, 1)), ("5/26", date(2026, 5, 1)),
+])
+def test_months_as_people_say_them(raw: str, expected: date) -> None:
+    assert parse_month(raw, TODAY) == expected
 
 
 def test_too_far_ahead_is_refused() -> None:
@@ -304,7 +314,7 @@ def test_more_than_five_years_ahead_within_the_fifth_year_is_refused() -> None:
     assert refused(parse_month, "12/2031", TODAY).msgid == TOO_FAR
 
 
-@pytest.mark.parametrize("raw", ["tháng năm", "5/26", "2026", "5/2026/1", ""])
+@pytest.mark.parametrize("raw", ["tháng năm", "5/2", "2026", "5/2026/1", "", "tháng 9 năm kia"])
 def test_unreadable_month(raw: str) -> None:
     assert refused(parse_month, raw, TODAY).msgid == MONTH_FORMAT
 

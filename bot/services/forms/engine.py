@@ -195,6 +195,13 @@ class FormEngine:
         self._now_local = now_local or (lambda: datetime.combine(today(), datetime.min.time()))
         self._factories: dict[str, Callable[[str, Mapping[str, Any]], Form | None]] = {}
 
+    def examples(self) -> dict[str, str]:
+        """Examples for prompts, computed from today (never a date in the past)."""
+        today = self._today()
+        return {"month_example": validation.month_example(today), "date_example": validation.date_example(today),
+                "date_example_later": validation.date_example(today, 33),
+                "deadline_example": validation.date_example(today, 20)}
+
     def register_factory(self, prefix: str, factory: Callable[[str, Mapping[str, Any]], Form | None]) -> None:
         """Forms built at run time, named "<prefix>.<key>", from the key and the form's context
         (e.g. an announcement's sign-up questions, copied into the context when the form starts)."""
@@ -396,7 +403,8 @@ class FormEngine:
             return self._accept(state, fld, str(validation.parse_million(inp.text)))
         if kind is FieldKind.MONTH:
             if not isinstance(inp, TextInput):
-                return Invalid(Text(N_("Please type the month and year like 5/2026.")))
+                return Invalid(Text(N_("Please type the month and year like {example}."),
+                                    {"example": validation.month_example(self._today())}))
             return self._accept(state, fld, validation.parse_month(inp.text, self._today()).isoformat())
         if kind in (FieldKind.NUMBER, FieldKind.DAYS):
             if not isinstance(inp, TextInput):
@@ -406,7 +414,8 @@ class FormEngine:
             return self._accept(state, fld, validation.parse_count(inp.text, maximum=fld.maximum))
         if kind is FieldKind.DATE:
             if not isinstance(inp, TextInput):
-                return Invalid(Text(N_("Please type the date as day/month/year, like 31/3/2026.")))
+                return Invalid(Text(N_("Please type the date as day/month/year, like {example}."),
+                                    {"example": validation.date_example(self._today())}))
             return self._accept(state, fld, validation.parse_date(inp.text, self._today()).isoformat())
         if kind is FieldKind.DATETIME:
             if not isinstance(inp, TextInput):
