@@ -117,3 +117,66 @@ async def test_needs_list_and_withdraw_in_vietnamese(engine: AsyncEngine, clock:
     assert listing.startswith("Nhu cầu của anh/chị") and "Rút lại NC-2026-0001" in listing
     await nam.type(nam.number_of("Rút lại"))
     assert "1. Có, rút lại" in nam.last
+
+
+async def test_a_whole_journey_by_typing_only(engine: AsyncEngine, clock: FakeClock) -> None:
+    """Registration, a machinery need, a sign-up with questions from an announcement's message, and /forget —
+    on a text-only phone, by typing only."""
+    from bot.channels.zalo.send import ZaloSender
+    from bot.services import announcements
+    from bot.services.outbox import OutboxWorker
+    from storage.models import Signup, User
+    from tests.delivery.test_outbox_replies import FakeZalo
+
+    app = create_app(make_settings(), engine, clock=clock)
+    lan = Phone(app.pipeline, Who("zalo", "a0b1c2d4", "Lan", "en"))
+    await lan.type("hello")
+    for answer in ("Cơ sở nước mắm Hưng Thịnh", "Nguyễn Thị Lan", "0912 345 678", "long xuyen"):
+        await lan.type(answer)
+    await lan.type(lan.number_of("Food processing"))
+    await lan.type("nước mắm, khô cá")
+    await lan.type(lan.number_of("I agree"))
+    assert "is registered" in await lan.type(lan.number_of("Confirm"))
+
+    await lan.type("/need")
+    await lan.type(lan.number_of("machinery"))
+    await lan.type("Cần máy chiết rót để đóng chai nhanh hơn")
+    assert "Which machine" in lan.last
+    assert "Estimated cost" in await lan.type("Máy chiết rót bán tự động")
+    await lan.type("150")
+    await lan.type("cuối năm")
+    await lan.type("bỏ qua")
+    assert "• Machine/equipment: Máy chiết rót bán tự động" in lan.last
+    assert "NC-2026-" in await lan.type(lan.number_of("Confirm"))
+
+    async with app.session_maker() as s:
+        author = (await s.exec(select(User))).one()
+        ann = await announcements.create(s, clock=clock, author=author, data={
+            "kind": "fair", "title": "Hội chợ CNNT 2026", "body": "Gian hàng miễn phí.",
+            "deadline_on": "2026-12-20", "questions": "Sản phẩm trưng bày?"})
+        await announcements.start(s, clock=clock, ann_id=ann.id or 0, translate=app.translate, default_locale="vi")
+        await s.commit()
+        ann_id = ann.id or 0
+    zalo = FakeZalo()
+    await OutboxWorker(app.session_maker, {"zalo": ZaloSender(zalo)}, clock).deliver_due(drain=True)
+    (received,) = [t for _c, t in zalo.sent]
+    keyword = f"DK {ann_id}"
+    assert keyword in received  # the message says what to type
+    assert "Sản phẩm trưng bày?" in await lan.type(keyword.lower())
+    await lan.type("Nước mắm cá cơm")
+    await lan.type(lan.number_of("Confirm"))
+    async with app.session_maker() as s:
+        signup = (await s.exec(select(Signup))).one()
+    assert signup.status == "signed_up" and list(signup.answers.values()) == ["Nước mắm cá cơm"]
+
+    await lan.type("/forget")
+    await lan.type(lan.number_of("Yes"))
+    async with app.session_maker() as s:
+        facility = (await s.exec(select(Facility))).one()
+        need = (await s.exec(select(Need))).one()
+        signup = (await s.exec(select(Signup))).one()
+        people = (await s.exec(select(User))).all()
+    assert people == [] and facility.phone is None and facility.owner_user_id is None
+    # Free text is erased; the kind of machine stays for the centre's figures (it says nothing about a person).
+    assert need.registrant_user_id is None and "chiết rót" not in need.description
+    assert "Nước mắm cá cơm" not in str(signup.answers)
