@@ -18,9 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.context import AppContext
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent, CommandEvent, ContactEvent, MediaEvent, TextEvent
-from bot.conversation.form_view import step_replies
+from bot.conversation.form_view import step_replies, value_nodes
 from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Block, Reply, html_reply
+from bot.conversation.replies import Block, Reply, html_reply, plain_text
 from bot.domain import Role
 from bot.i18n_marker import N_
 from bot.media import STORED_PREFIX
@@ -39,9 +39,9 @@ from bot.services.forms import (
     TextInput,
 )
 from bot.services.forms import Choice as FormChoice
-from bot.services.forms.engine import FORM_REVOKED
+from bot.services.forms.engine import FORM_REVOKED, Field
 from bot.services.needs import FacilityLookup
-from bot.services.validation import fold
+from bot.services.validation import fold, format_phone
 from handlers.menu_words import menu_words
 from storage import repos
 from storage.models import Conversation, User
@@ -182,9 +182,10 @@ async def form_input(turn: Turn, action: Action) -> None:
     if inp is None:
         await show(turn, state, note=turn._("I can't use that kind of message here."))
         return
+    asked = turn.app.forms.step(state).field
     on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE
     outcome = await turn.app.forms.answer(state, inp, providers_for(turn.app, turn.session))
-    await _apply(turn, state, outcome, had_contact_kb=on_phone_step and turn.caps.contacts)
+    await _apply(turn, state, outcome, had_contact_kb=on_phone_step and turn.caps.contacts, answered=asked)
 
 
 async def _command_in_form(turn: Turn, state: FormState, action: CommandEvent) -> None:
@@ -198,7 +199,22 @@ async def _command_in_form(turn: Turn, state: FormState, action: CommandEvent) -
     await show(turn, state, note=note)
 
 
-async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: bool = False) -> None:
+ECHOED = (FieldKind.CHOICE, FieldKind.LOOKUP, FieldKind.PHONE)
+
+
+def _echo(turn: Turn, state: FormState, fld: Field | None) -> str | None:
+    """One short line saying what was recorded for a chosen or matched answer ("✓ Commune/ward: Phường Long
+    Xuyên"): buttons disappear and typed words may have been matched, so the person sees what was kept."""
+    if fld is None or fld.kind not in ECHOED or state.data.get(fld.name) is None:
+        return None
+    value = plain_text(value_nodes(turn._, turn.app.forms.display_value(state.data, fld)))
+    if fld.kind is FieldKind.PHONE:
+        value = format_phone(value)
+    return f"✓ {turn._(fld.label)}: {value}"
+
+
+async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: bool = False,
+                 answered: Field | None = None) -> None:
     if isinstance(outcome, Invalid):
         await show(turn, state, note="⚠️ " + outcome.message.render(turn._))
         return
@@ -209,13 +225,15 @@ async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: 
         return
     if not isinstance(outcome, Done):
         await _save(turn, state)
+    echo = None if isinstance(outcome, Done) else _echo(turn, state, answered)
     if had_contact_kb:
-        # The share-contact keyboard gives way to the main menu again.
-        turn.add(Reply.of(turn._("✅ Saved."), keyboard=menu_words(turn._, turn.role)))
+        # The share-contact keyboard gives way to the main menu again, with what was recorded.
+        turn.add(Reply.of(echo or "✓", keyboard=menu_words(turn._, turn.role)))
+        echo = None
     if isinstance(outcome, Done):
         await _finish(turn, state, outcome.data)
         return
-    await show(turn, state)
+    await show(turn, state, note=echo)
 
 
 async def _go_back(turn: Turn, state: FormState) -> None:
@@ -282,8 +300,9 @@ async def form_choice(turn: Turn, action: ChooseEvent) -> None:
 
 
 async def _choose(turn: Turn, state: FormState, value: str) -> None:
+    asked = turn.app.forms.step(state).field
     outcome = await turn.app.forms.answer(state, ChoiceInput(value), providers_for(turn.app, turn.session))
-    await _apply(turn, state, outcome)
+    await _apply(turn, state, outcome, answered=asked)
 
 
 async def _skip(turn: Turn, state: FormState, value: str) -> None:

@@ -44,7 +44,9 @@ async def test_register_and_file_a_need_by_typing_only(engine: AsyncEngine, cloc
     assert "Type “cancel” to stop." in lan.last and "Share" not in lan.last.split("\n\n")[-1]
     await lan.type("0912 345 678")
     assert "Which sector" in await lan.type("long xuyen")
+    assert lan.last.startswith("✓ Commune/ward: Phường Long Xuyên")  # what "long xuyen" was taken to mean
     await lan.type(lan.number_of("Food processing"))
+    assert lan.last.startswith("✓ Sector: Food processing")
     await lan.type("nước mắm, khô cá")
     await lan.type(lan.number_of("I agree"))
     assert "Please check your answers" in lan.last and "• Commune/ward: Phường Long Xuyên" in lan.last
