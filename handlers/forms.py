@@ -183,7 +183,7 @@ async def form_input(turn: Turn, action: Action) -> None:
         await show(turn, state, note=turn._("I can't use that kind of message here."))
         return
     asked = turn.app.forms.step(state).field
-    on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE
+    on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE and bool(asked and asked.own_phone)
     outcome = await turn.app.forms.answer(state, inp, providers_for(turn.app, turn.session))
     await _apply(turn, state, outcome, had_contact_kb=on_phone_step and turn.caps.contacts, answered=asked)
 
@@ -306,7 +306,8 @@ async def _choose(turn: Turn, state: FormState, value: str) -> None:
 
 
 async def _skip(turn: Turn, state: FormState, value: str) -> None:
-    on_phone_step = turn.app.forms.step(state).kind == FieldKind.PHONE
+    step = turn.app.forms.step(state)
+    on_phone_step = step.kind == FieldKind.PHONE and bool(step.field and step.field.own_phone)
     await _apply(turn, state, turn.app.forms.skip(state), had_contact_kb=on_phone_step and turn.caps.contacts)
 
 

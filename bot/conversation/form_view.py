@@ -105,7 +105,7 @@ def step_replies(engine: FormEngine, state: FormState, _: Gettext, caps: Capabil
     back = _choice(_, state, _("◀ Back"), A.FORM_BACK) if step.can_back else None
     cancel = _choice(_, state, _("✖ Cancel"), A.FORM_CANCEL)
     skip = _choice(_, state, _("Skip ➜"), A.FORM_SKIP) if step.can_skip else None
-    if fld.kind is FieldKind.PHONE and caps.contacts:
+    if fld.kind is FieldKind.PHONE and caps.contacts and fld.own_phone:
         # Telegram: the share-contact keyboard, with Back and Cancel as words on it; Skip under a note.
         words = tuple(c.label for c in (back, cancel) if c)
         blocks.append(Block(_("Or share it with the “📱 Share my phone number” button below.")))

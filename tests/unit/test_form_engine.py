@@ -523,7 +523,7 @@ async def test_state_is_json_serialisable_at_every_step(engine, communes) -> Non
     assert_json_state(state)
     script: list[Any] = [
         TextInput("hưng"),  # two matches: candidates
-        ChoiceInput(NEW_FACILITY), TextInput("Cơ sở mới"), TextInput("Trần Văn B"), ContactInput("+84912345678"),
+        ChoiceInput(NEW_FACILITY), TextInput("Cơ sở mới"), TextInput("Trần Văn B"), TextInput("0912 345 678"),
         ChoiceInput("food"), ChoiceInput("machinery"), TextInput("Cần máy"), TextInput("Máy sấy"),
         TextInput("12,5"), TextInput("5/2026"), FILE,
     ]

@@ -137,3 +137,17 @@ def test_date_examples_in_prompts_are_never_in_the_past(today: date) -> None:
         if example:
             nxt = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
             assert f"e.g. {nxt.month}/{nxt.year}." in text, text
+
+
+async def test_a_collaborator_types_the_new_owners_number_it_is_never_shared(engine: FormEngine) -> None:
+    """Sharing one's contact on the new facility's phone step would store the collaborator's own number."""
+    from bot.services.forms import ContactInput, Invalid
+
+    state = engine.start("need_proxy", context={"commune_code": 30307})
+    state.data["facility"] = "new"
+    state.step = "new_phone"
+    (first, *_rest) = step_replies(engine, state, _, TELEGRAM)
+    assert first.contact_button is None and "Share" not in TelegramRenderer().render(first).messages[0].text
+    outcome = await engine.answer(state, ContactInput("0912345678"), {})
+    assert isinstance(outcome, Invalid) and "type the owner's phone number" in outcome.message.msgid
+    assert "new_phone" not in state.data

@@ -87,7 +87,7 @@ NEW_FACILITY_FIELDS = (
     Field("new_owner", FieldKind.TEXT, prompt=N_("Owner's full name?"), label=N_("Owner"), max_length=80,
           needs_letters=True, when=_new_facility),
     Field("new_phone", FieldKind.PHONE, prompt=N_("Owner's phone number? (You can skip this.)"),
-          label=N_("Phone"), optional=True, when=_new_facility),
+          label=N_("Phone"), optional=True, when=_new_facility, own_phone=False),
     Field("new_sector", FieldKind.CHOICE, choices=SECTOR_CHOICES, prompt=N_("Sector of the facility?"),
           label=N_("Sector"), when=_new_facility),
 )

@@ -57,6 +57,7 @@ class Field:
     needs_letters: bool = False
     html: bool = False  # staff text that may use Telegram's HTML subset
     multiline: bool = False  # TEXT: line breaks allowed (descriptions, notes, answers); else one line
+    own_phone: bool = True  # PHONE: the person's own number (shared with a button); False: someone else's, typed
     maximum: int = 100_000  # largest value of a NUMBER field
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
@@ -392,6 +393,8 @@ class FormEngine:
             text = validation.clean_text(inp.text, rules)
             return self._accept(state, fld, validation.check_staff_html(text) if fld.html else text)
         if kind is FieldKind.PHONE:
+            if isinstance(inp, ContactInput) and not fld.own_phone:
+                return Invalid(Text(N_("That is your own number. Please type the owner's phone number.")), fld.hint)
             if isinstance(inp, ContactInput):
                 return self._accept(state, fld, validation.parse_phone(inp.phone))
             if isinstance(inp, TextInput):
