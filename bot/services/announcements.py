@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.conversation import actions
-from bot.conversation.replies import Block, Bold, Choice, MediaRef, Reply, from_staff_html
+from bot.conversation.replies import Block, Bold, Choice, MediaRef, Reply, from_staff_html, plain_text
 from bot.domain import (
     KIND_LABELS,
     SIGNUP_KINDS,
@@ -32,7 +31,7 @@ from bot.i18n_marker import N_
 from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
-from bot.services.validation import format_phone, html_to_plain
+from bot.services.validation import format_phone
 from storage import repos
 from storage.models import Announcement, Facility, OutboxMessage, Signup, User
 
@@ -150,27 +149,10 @@ def _d(value: date | None) -> str:
     return f"{value.day}/{value.month}/{value.year}" if value else ""
 
 
-def render(ann: Announcement, translate: Callable[[str], str]) -> str:
-    """The announcement as recipients see it, in one language (labels translated, content as written)."""
-    lines = [f"📢 <b>{escape(translate(KIND_LABELS[AnnouncementKind(ann.kind)]))}</b>",
-             f"<b>{escape(ann.title)}</b>", "", ann.body]
-    details = []
-    if ann.place:
-        details.append(translate(N_("📍 Place: {place}")).format(place=escape(ann.place)))
-    if ann.starts_on:
-        dates = _d(ann.starts_on) if not ann.ends_on or ann.ends_on == ann.starts_on else \
-            f"{_d(ann.starts_on)} – {_d(ann.ends_on)}"
-        details.append(translate(N_("📅 Dates: {dates}")).format(dates=dates))
-    if ann.deadline_on:
-        details.append(translate(N_("⏰ Deadline: {date}")).format(date=_d(ann.deadline_on)))
-    if details:
-        lines += ["", *details]
-    return "\n".join(lines)
-
-
 def render_plain(ann: Announcement, translate: Callable[[str], str]) -> str:
-    """A short plain-text version a collaborator can forward by SMS or Zalo."""
-    return html_to_plain(render(ann, translate)).replace("📢 ", "")
+    """A short plain-text version a collaborator can forward by SMS or Zalo: the words of `reply_of`."""
+    reply = reply_of(ann, Role.USER, translate)
+    return "\n\n".join(plain_text(block.parts) for block in reply.blocks).replace("📢 ", "")
 
 
 def choices(ann: Announcement, role: Role, translate: Callable[[str], str], *,

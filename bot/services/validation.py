@@ -335,13 +335,6 @@ def check_staff_html(text: str) -> str:
     return "".join(out)
 
 
-def html_to_plain(text: str) -> str:
-    """Plain text for forwarding outside Telegram (the collaborator's share action)."""
-    import html as _html
-
-    return _html.unescape(re.sub(r"<[^>]+>", "", text))
-
-
 _ASCII_INT = re.compile(r"[0-9]{1,9}")  # digits 0–9 only: "²" or "٣" are digits to str.isdigit(), not to people
 
 
