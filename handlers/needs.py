@@ -17,7 +17,7 @@ from bot.services import needs as needs_service
 from bot.services.needs import Actor
 from handlers import forms
 from handlers.forms import FormRun, on_complete
-from handlers.staff import whole_number as small_number
+from handlers.staff import whole_number
 from storage import repos
 
 NOT_YOURS = N_("This item no longer exists or is not yours. Nothing was changed.")
@@ -83,7 +83,7 @@ async def list_needs(turn: Turn, action: Action) -> None:
 async def withdraw_need(turn: Turn, action: ChooseEvent) -> None:
     """Withdraw under /needs: ask (Yes / No), then withdraw (only one's own, only while received)."""
     step, _sep, raw_id = action.arg.partition(":")
-    need_id = small_number(raw_id)
+    need_id = whole_number(raw_id)
     need = await repos.get_need(turn.session, need_id=need_id) if need_id is not None else None
     user = turn.user
     if user is None or need is None or user.id not in (need.registrant_user_id, need.filed_by_user_id):

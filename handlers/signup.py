@@ -20,7 +20,7 @@ from bot.i18n_marker import N_
 from bot.services import announcements as svc
 from bot.services.validation import fold
 from handlers import forms
-from handlers.staff import whole_number as small_number
+from handlers.staff import whole_number
 from handlers.start import person
 
 NOT_FOUND = N_("This item no longer exists or is not yours. Nothing was changed.")
@@ -146,7 +146,7 @@ VERBS: dict[str, Callable[[Turn, int], Awaitable[None]]] = {
 async def announcement_choice(turn: Turn, action: Action) -> None:
     assert isinstance(action, ChooseEvent)
     verb, _sep, raw_id = action.arg.partition(":")
-    flow, ann_id = VERBS.get(verb), small_number(raw_id)
+    flow, ann_id = VERBS.get(verb), whole_number(raw_id)
     if flow is None or ann_id is None:
         turn.say(turn._(NOT_FOUND), notice=True)
         return
@@ -159,7 +159,7 @@ async def announcement_choice(turn: Turn, action: Action) -> None:
 
 async def typed_keyword(turn: Turn, action: Action) -> None:
     assert isinstance(action, TextEvent)
-    ann_id = small_number(str(keyword_target(action.text)))
+    ann_id = whole_number(str(keyword_target(action.text)))
     if ann_id is None:
         turn.say(turn._(NOT_FOUND))
         return

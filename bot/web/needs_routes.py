@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -103,31 +105,29 @@ def _back(need_id: int, error: DomainError | None = None, request: Request | Non
     return RedirectResponse(url, status_code=303)
 
 
-@router.post("/needs/{need_id}/status")
-async def need_status(request: Request, staff: StaffPost, need_id: int, to: FormText = "",
-                      reason: FormText = "") -> Response:
+async def _workflow_step(request: Request, staff: StaffPost, need_id: int, step: Callable[..., Awaitable[Any]],
+                         **kwargs: Any) -> Response:
+    """A status change or a reopen: the person is notified through the outbox; a refusal is shown on the page."""
     app = ctx(request)
     try:
-        await console.change_status(staff.session, clock=app.clock, actor=staff.actor, need_id=need_id, to=to,
-                                    reason=reason[:500], translate=app.translate, contact=app.settings.centre_contact)
+        await step(staff.session, clock=app.clock, actor=staff.actor, need_id=need_id, translate=app.translate,
+                   contact=app.settings.centre_contact, **kwargs)
     except DomainError as exc:
         await staff.session.rollback()
         return _back(need_id, exc, request)
     await _committed(request, staff)
     return _back(need_id)
+
+
+@router.post("/needs/{need_id}/status")
+async def need_status(request: Request, staff: StaffPost, need_id: int, to: FormText = "",
+                      reason: FormText = "") -> Response:
+    return await _workflow_step(request, staff, need_id, console.change_status, to=to, reason=reason[:500])
 
 
 @router.post("/needs/{need_id}/reopen")
 async def need_reopen(request: Request, staff: StaffPost, need_id: int, reason: FormText = "") -> Response:
-    app = ctx(request)
-    try:
-        await console.reopen(staff.session, clock=app.clock, actor=staff.actor, need_id=need_id,
-                             reason=reason[:500], translate=app.translate, contact=app.settings.centre_contact)
-    except DomainError as exc:
-        await staff.session.rollback()
-        return _back(need_id, exc, request)
-    await _committed(request, staff)
-    return _back(need_id)
+    return await _workflow_step(request, staff, need_id, console.reopen, reason=reason[:500])
 
 
 @router.post("/needs/{need_id}/notes")

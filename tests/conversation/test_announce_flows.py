@@ -128,3 +128,16 @@ async def test_a_facility_owner_cannot_use_the_staff_choices(sqlite_engine: Asyn
         ann = await s.get(Announcement, ann_id)
         assert ann is not None and ann.status == "draft" and ann.audience == svc.Audience().as_dict()
         assert not (await s.exec(select(OutboxMessage))).all()
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_the_sign_ups_file_is_sent_where_files_can_be(sqlite_engine: AsyncEngine, clock: FakeClock,
+                                                            renderer: Any) -> None:
+    staff = await staff_of(sqlite_engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    messages = await staff.act(ChooseEvent("an", f"csv:{ann_id}:"))
+    if renderer is TelegramRenderer:
+        (document,) = messages
+        assert document.method == "document" and document.file.name.endswith(f"_{ann_id}.csv")
+    else:
+        assert "Files cannot be sent here" in staff.text and "/broadcasts on Telegram" in staff.text
