@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.base import ChannelSender
 from bot.channels.telegram import TelegramSender
+from bot.channels.telegram_send import telegram_media
+from bot.channels.text import TextRenderer
 from bot.channels.zalo.client import ZaloClient
 from bot.channels.zalo.send import ZaloSender
 from bot.clock import Clock, SystemClock
@@ -66,10 +68,12 @@ def attach_outbox(app: AppContext, bot: Any | None, zalo: ZaloClient | None = No
     channel's aiogram Bot (built in bot/channels/telegram_app.py), or None."""
     senders: dict[str, ChannelSender] = {}
     if bot is not None:
-        senders["telegram"] = TelegramSender(bot)
+        senders["telegram"] = TelegramSender(bot, media=telegram_media(app))
     if zalo is not None:
-        senders["zalo"] = ZaloSender(zalo)
+        media = app.media
+        senders["zalo"] = ZaloSender(zalo, TextRenderer(media_url=media.url) if media is not None else None)
     app.outbox = OutboxWorker(app.session_maker, senders, app.clock,
-                              rate=app.settings.send_rate, send_timeout=app.settings.send_timeout,
-                              retry_span=timedelta(hours=app.settings.retry_hours))
+                              rate=app.settings.send_rate, rates={"zalo": app.settings.zalo_send_rate},
+                              send_timeout=app.settings.send_timeout,
+                              retry_span=timedelta(hours=app.settings.retry_hours), tz=app.tz)
     return app.outbox

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     throttle_burst: int = 6
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
+    # Zalo's pace (its limits are not published: kept low) and its plan's messages a month (0: no quota).
+    zalo_send_rate: float = Field(default=5.0, gt=0, le=30)
+    zalo_monthly_quota: int = Field(default=3000, ge=0)
     # Seconds the HTTP client waits for an API answer. A message whose answer does not come in time may
     # have left, so it is never resent ("delivery unknown"): keep this well above Telegram's latency.
     send_timeout: float = Field(default=60.0, ge=5, le=600)

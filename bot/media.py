@@ -40,6 +40,11 @@ def media_id_of(stored: str | None) -> str | None:
     return None
 
 
+def is_media_id(value: str) -> bool:
+    """Our ids are 24 hex digits (a Telegram file_id is longer and not hex)."""
+    return len(value) == 24 and all(ch in "0123456789abcdef" for ch in value)
+
+
 def _safe_name(name: str | None) -> str | None:
     if not name:
         return None
@@ -104,9 +109,10 @@ class MediaStore:
 
     def url(self, ref: MediaRef) -> str | None:
         """Where a text channel fetches the file (served by the app), when the app has a public address."""
-        if not self.public_base_url or ref.ref.startswith("tg:"):
-            return None
-        return f"{self.public_base_url}/media/{media_id_of(ref.ref) or ref.ref}"
+        media_id = media_id_of(ref.ref) or ref.ref
+        if not self.public_base_url or not is_media_id(media_id):
+            return None  # a channel's own file id (Telegram's) has no address of ours
+        return f"{self.public_base_url}/media/{media_id}"
 
 
 def media_routes(store: MediaStore) -> list[web.RouteDef]:

@@ -143,13 +143,10 @@ async def start(turn: Turn, *, form: str, data: dict[str, Any] | None = None,
 
 
 async def _attachment_of(turn: Turn, action: MediaEvent) -> str:
-    """What an attachment answer stores: Telegram's file_id when the file has one (the staff inbox sends it
-    by that), else our media id as `media:<id>` (bot/media.py)."""
+    """What an attachment answer stores: our media id as `media:<id>` (bot/media.py) — every channel can
+    show it, Telegram by its cached file_id — or Telegram's file_id when the file could not be kept."""
     if action.ref.startswith("tg:"):  # not kept (the download failed): Telegram's own id
         return action.ref.removeprefix("tg:")
-    media = await repos.get_media(turn.session, media_id=action.ref)
-    if media is not None and media.channel_ids.get("telegram"):
-        return media.channel_ids["telegram"]
     return STORED_PREFIX + action.ref
 
 

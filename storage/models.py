@@ -281,6 +281,16 @@ class SendBudget(SQLModel, table=True):
     down_since: datetime | None = _ts()
 
 
+class ChannelUsage(SQLModel, table=True):
+    """Messages the bot sent on a channel in a local calendar month (Zalo's plan has a monthly quota)."""
+
+    __tablename__ = "channel_usage"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    month: str = Field(primary_key=True, max_length=7)  # "2026-12", local time
+    messages: int = 0
+
+
 class Reminder(SQLModel, table=True):
     """One reminder to one person at one time; the tick turns due rows into outbox messages."""
 

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.text import fold
 from storage.models import (
     Announcement,
+    ChannelUsage,
     Conversation,
     Facility,
     Identity,
@@ -522,3 +523,24 @@ async def set_media_channel_id(session: AsyncSession, *, media_id: str, channel:
     media.channel_ids = {**media.channel_ids, channel: channel_id}
     session.add(media)
     await session.flush()
+
+
+async def count_sent(session: AsyncSession, *, channel: str, month: str, messages: int) -> None:
+    """Add `messages` to the channel's count for the month (an upsert: safe with several senders)."""
+    if messages <= 0:
+        return
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(ChannelUsage).values(channel=channel, month=month, messages=messages)
+    stmt = stmt.on_conflict_do_update(index_elements=["channel", "month"],
+                                      set_={"messages": ChannelUsage.messages + stmt.excluded.messages})
+    await session.exec(stmt)  # type: ignore[call-overload]
+
+
+async def sent_in_month(session: AsyncSession, *, channel: str, month: str) -> int:
+    found = (await session.exec(select(ChannelUsage.messages).where(
+        ChannelUsage.channel == channel, ChannelUsage.month == month))).first()
+    return int(found or 0)

@@ -34,5 +34,5 @@ class PermanentError(DeliveryError):
 class ChannelSender(Protocol):
     channel: str
 
-    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
-        """Deliver one message or raise a DeliveryError."""
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> int | None:
+        """Deliver one row or raise a DeliveryError; returns how many messages it took (None: one)."""

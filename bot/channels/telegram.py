@@ -22,7 +22,7 @@ from aiohttp import ClientConnectorError
 
 from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
 from bot.channels.telegram_render import TelegramMessage, TelegramRenderer
-from bot.channels.telegram_send import markup_of
+from bot.channels.telegram_send import MediaFile, TelegramReplySender, Uploaded, markup_of
 from bot.conversation.replies import Reply, reply_from_json
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,16 @@ def keyboard(rows: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | 
 class TelegramSender:
     channel = "telegram"
 
-    def __init__(self, bot: Bot, renderer: TelegramRenderer | None = None) -> None:
+    def __init__(self, bot: Bot, renderer: TelegramRenderer | None = None, *,
+                 media: tuple[MediaFile | None, Uploaded | None] = (None, None)) -> None:
+        """`media`: how a file of our media store is sent (telegram_send.telegram_media(app))."""
         self.bot = bot
         self.renderer = renderer or TelegramRenderer()
+        self.media_file, self.uploaded = media
 
-    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> int:
         try:
-            await self._send(int(chat_id), text, payload)
+            return await self._send(int(chat_id), text, payload)
         except TelegramRetryAfter as exc:
             raise RateLimited(exc.retry_after) from exc
         except TelegramForbiddenError as exc:
@@ -72,7 +75,7 @@ class TelegramSender:
         except ClientDecodeError as exc:
             raise DeliveryUnknown(f"unreadable answer: {str(exc)[:200]}") from exc
 
-    async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
+    async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> int:
         if "reply" in payload:
             messages = self.renderer.render(reply_from_json(payload["reply"])).messages
             for index, message in enumerate(messages):
@@ -84,13 +87,19 @@ class TelegramSender:
                     # Part of it has arrived: sending the row again would repeat that part.
                     reason = getattr(exc, "message", str(exc))
                     raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {reason}"[:500]) from exc
-            return
+            return len(messages)
         await self._send_legacy(chat_id, text, payload)
+        return 1
 
     async def _send_rendered(self, chat_id: int, message: TelegramMessage) -> None:
         markup = markup_of(message.reply_markup)
+        if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
+            # A file of our media store: by Telegram's cached file_id, else uploaded once.
+            await TelegramReplySender(self.bot, self.media_file, self.uploaded)._send_media(
+                chat_id, message, message.media, self.media_file)
+            return
         if message.method in ("photo", "document") and message.media is not None:
-            # An announcement's file is a Telegram file id (what staff sent us).
+            # An announcement's file as a Telegram file id (what staff sent us).
             send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
             await send(chat_id, message.media.ref, caption=message.text or None, parse_mode="HTML",
                        reply_markup=markup)

@@ -23,7 +23,7 @@ from aiogram.types import (
 
 from bot.channels.telegram_render import TelegramMessage
 from bot.conversation.replies import MediaRef
-from bot.media import media_id_of
+from bot.media import is_media_id, media_id_of
 
 MediaFile = Callable[[MediaRef], Awaitable[str | BufferedInputFile]]
 Uploaded = Callable[[MediaRef, str], Awaitable[None]]
@@ -130,9 +130,11 @@ def telegram_media(app: Any) -> tuple[MediaFile | None, Uploaded | None]:
     async def media_file(ref: MediaRef) -> str | BufferedInputFile:
         if ref.ref.startswith("tg:"):
             return ref.ref.removeprefix("tg:")
+        media_id = media_id_of(ref.ref) or ref.ref
+        if not is_media_id(media_id):
+            return ref.ref  # Telegram's own file_id (an attachment stored before the media store)
         if media is None:
             raise LookupError(f"no media store for {ref.ref}")
-        media_id = media_id_of(ref.ref) or ref.ref
         cached = await media.channel_id(media_id, CHANNEL)
         if cached:
             return str(cached)

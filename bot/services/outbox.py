@@ -2,9 +2,11 @@
 
 Row states: pending → sending → sent | failed | blocked | unknown (| cancelled, for a stopped broadcast).
 
-* Pacing: every worker draws from one token bucket stored in the database (`send_budget`), so all
-  sender processes together stay under the global rate; a worker also keeps ≥ 1 s between two
-  messages to the same chat.
+* Pacing: each channel has its own token bucket stored in the database (`send_budget`, one row per
+  channel), so all sender processes together stay under that channel's rate (Telegram about 30/s, Zalo a
+  conservative setting) and a slow or paused channel never holds back another; a worker also keeps ≥ 1 s
+  between two messages to the same chat. Rows of a channel this process has no sender for stay pending
+  for a process that has one.
 * A row is claimed (pending → sending, `claimed_at` set) in its own committed transaction before the
   network call; on PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so two workers never take the
   same row.
@@ -12,6 +14,7 @@ Row states: pending → sending → sent | failed | blocked | unknown (| cancell
   403 / chat not found: `blocked`, and the person is marked unreachable until they write again.
   Errors that prove nothing left (cannot connect, DNS, a 5xx answered with a body): retried with
   capped exponential backoff for the retry span (RETRY_HOURS), then `failed` with the reason.
+  429, outages and pauses are per channel: Zalo answering 429 (it gives no retry_after) pauses Zalo only.
 * Outages: after DOWN_AFTER transient or unknown outcomes in a row the channel is "down": every worker
   pauses (2, 4, 8 … PAUSE_CAP seconds) and sends one probe at a time instead of burning every row;
   `send_budget.down_since` tells the broadcast progress to say "paused"; the first success clears it.
@@ -32,9 +35,10 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +57,7 @@ from bot.channels.base import (
 from bot.clock import Clock
 from bot.conversation.replies import Reply, plain_reply_text, reply_to_json
 from bot.domain import OutboxStatus
+from bot.services import usage
 from storage.models import OutboxMessage, SendBudget, User
 
 log = logging.getLogger(__name__)
@@ -65,7 +70,6 @@ SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), wel
 STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
 MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
-BUDGET = "telegram"
 
 
 async def enqueue(
@@ -114,12 +118,34 @@ class _Outcome:
     attempts: int | None = None  # None: as claimed
     unreachable: bool = False
     trouble: bool | None = False  # True: the channel may be down; False: it answered; None: no news
+    messages: int = 0  # messages that left (for the channel's monthly count)
 
 
-async def channel_down(session: AsyncSession, *, channel: str = BUDGET) -> bool:
-    """True while the senders consider the channel unreachable (sends paused)."""
-    down = (await session.exec(select(SendBudget.down_since).where(SendBudget.name == channel))).first()
-    return down is not None
+async def channel_down(session: AsyncSession, *, channel: str | None = None) -> bool:
+    """True while the senders consider the channel (None: any channel) unreachable (sends paused)."""
+    query = select(SendBudget.down_since).where(col(SendBudget.down_since).is_not(None))
+    if channel is not None:
+        query = query.where(SendBudget.name == channel)
+    return (await session.exec(query.limit(1))).first() is not None
+
+
+@dataclass
+class _Lane:
+    """One channel's pacing and health as this worker sees them (its bucket is the `send_budget` row)."""
+
+    channel: str
+    rate: float
+    capacity: float
+    trouble_run: int = 0  # transient/unknown outcomes in a row
+    pauses: int = 0  # pauses since the channel went down (for the back-off)
+    pause_ends: float = -math.inf
+    down_seen: bool = False  # this worker knows `down_since` is set
+    in_flight: int = 0
+    recent_429: deque[float] = field(default_factory=lambda: deque(maxlen=3))
+
+    @property
+    def down(self) -> bool:
+        return self.trouble_run >= DOWN_AFTER
 
 
 def _log_task_error(task: asyncio.Task[Any]) -> None:
@@ -128,7 +154,7 @@ def _log_task_error(task: asyncio.Task[Any]) -> None:
 
 
 class OutboxWorker:
-    """Claims due rows within the shared rate budget and hands them to the channel's sender."""
+    """Claims due rows within each channel's shared rate budget and hands them to the channel's sender."""
 
     def __init__(
         self,
@@ -137,30 +163,30 @@ class OutboxWorker:
         clock: Clock,
         *,
         rate: float = 25.0,
+        rates: Mapping[str, float] | None = None,
         concurrency: int = 16,
         send_timeout: float = SEND_TIMEOUT,
         retry_span: timedelta = RETRY_SPAN,
+        tz: ZoneInfo = usage.LOCAL,
     ) -> None:
+        """`rate` is every channel's messages per second unless `rates` names the channel's own."""
         self.session_maker = session_maker
         self.senders = dict(senders)
         self.clock = clock
-        self.rate = rate
-        # A small bucket: at most rate + rate/10 messages in any one-second window (27 at 25/s).
-        self.capacity = max(1.0, rate / 10)
+        # A small bucket per channel: at most rate + rate/10 messages in any one-second window (27 at 25/s).
+        self.lanes = {channel: _Lane(channel, r, max(1.0, r / 10))
+                      for channel in self.senders for r in [(rates or {}).get(channel, rate)]}
+        self._turn = 0  # which lane claims first (round robin)
         self.concurrency = concurrency
         # No call can still be running after its timeout: older `sending` rows belong to a dead process.
         self.stale_after = timedelta(seconds=send_timeout + STALE_MARGIN)
         self.retry_span = retry_span
-        self._trouble_run = 0  # transient/unknown outcomes in a row
-        self._pauses = 0  # pauses since the channel went down (for the back-off)
-        self._pause_ends = -math.inf
-        self._down_seen = False  # this worker knows `down_since` is set
+        self.tz = tz
         self._lock = asyncio.Lock()
         self._stopping = False
         self._running = False
         self._wake = asyncio.Event()
         self._last_sent: dict[str, float] = {}
-        self._recent_429: deque[float] = deque(maxlen=3)
         self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0, "paused": 0}
 
     # --- recovery ---
@@ -177,108 +203,128 @@ class OutboxWorker:
             await session.commit()
             return int(result.rowcount or 0)
 
-    # --- the shared budget ---
+    # --- the shared budgets ---
 
-    async def _take_budget(self, session: AsyncSession, want: int, now: datetime) -> tuple[int, float]:
-        """Take up to `want` tokens from the shared bucket (row-locked on PostgreSQL)."""
-        query = select(SendBudget).where(SendBudget.name == BUDGET)
+    async def _take_budget(self, session: AsyncSession, lane: _Lane, want: int, now: datetime) -> tuple[int, float]:
+        """Take up to `want` tokens from the channel's shared bucket (row-locked on PostgreSQL)."""
+        query = select(SendBudget).where(SendBudget.name == lane.channel)
         if session.bind.dialect.name == "postgresql":
             query = query.with_for_update()
         budget = (await session.exec(query)).first()
         if budget is None:
             try:
                 async with session.begin_nested():
-                    session.add(SendBudget(name=BUDGET, tokens=self.capacity, refilled_at=now))
+                    session.add(SendBudget(name=lane.channel, tokens=lane.capacity, refilled_at=now))
             except IntegrityError:
                 pass  # another worker created it first
             budget = (await session.exec(query)).one()
-        self._down_seen = budget.down_since is not None
+        lane.down_seen = budget.down_since is not None
         if budget.paused_until is not None and budget.paused_until > now:
             return 0, (budget.paused_until - now).total_seconds()
         elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
-        tokens = min(self.capacity, budget.tokens + elapsed * self.rate)
+        tokens = min(lane.capacity, budget.tokens + elapsed * lane.rate)
         take = min(want, math.floor(tokens))
         budget.tokens = tokens - take
         # `now` was read before the row lock: another worker may have refilled later; never go back in time.
         budget.refilled_at = max(budget.refilled_at, now)
         session.add(budget)
-        return take, 0.0 if take else (1 - tokens) / self.rate
+        return take, 0.0 if take else (1 - tokens) / lane.rate
 
-    async def _refund(self, session: AsyncSession, tokens: int) -> None:
-        if tokens > 0:
-            await session.exec(
-                update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
-                .values(tokens=SendBudget.tokens + tokens)
-            )
-
-    async def _pause_all(self, seconds: float, *, down: bool = False) -> None:
-        now = self.clock.now()
-        values: dict[str, Any] = {"paused_until": now + timedelta(seconds=seconds)}
-        if down:
-            values["down_since"] = func.coalesce(SendBudget.down_since, now)
+    async def _set_budget(self, channel: str, **values: Any) -> None:
         async with self.session_maker() as session:
             await session.exec(
-                update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
+                update(SendBudget).where(col(SendBudget.name) == channel)  # type: ignore[call-overload]
                 .values(**values)
             )
             await session.commit()
 
-    def _note_trouble(self) -> float | None:
+    async def _pause_all(self, lane: _Lane, seconds: float, *, down: bool = False) -> None:
+        """Every worker stops sending on this channel for `seconds` (other channels go on)."""
+        values: dict[str, Any] = {"paused_until": self.clock.now() + timedelta(seconds=seconds)}
+        if down:
+            values["down_since"] = func.coalesce(SendBudget.down_since, self.clock.now())
+        await self._set_budget(lane.channel, **values)
+
+    def _note_trouble(self, lane: _Lane) -> float | None:
         """A transient or unknown outcome; several in a row mean the channel is down: returns the pause.
 
         Synchronous, so this worker stops claiming at once (before the shared pause is written)."""
-        self._trouble_run += 1
+        lane.trouble_run += 1
         mono = self.clock.monotonic()
-        if self._trouble_run < DOWN_AFTER or mono < self._pause_ends:
+        if lane.trouble_run < DOWN_AFTER or mono < lane.pause_ends:
             return None  # sends of the same burst failing together extend nothing
-        self._pauses += 1
-        seconds = min(PAUSE_CAP, 2.0**self._pauses)
-        self._pause_ends = mono + seconds
-        self._down_seen = True
+        lane.pauses += 1
+        seconds = min(PAUSE_CAP, 2.0**lane.pauses)
+        lane.pause_ends = mono + seconds
+        lane.down_seen = True
         self.stats["paused"] += 1
-        log.warning("channel unreachable (%d errors in a row): pausing sends for %.0fs", self._trouble_run, seconds)
+        log.warning("%s unreachable (%d errors in a row): pausing its sends for %.0fs",
+                    lane.channel, lane.trouble_run, seconds)
         return seconds
 
-    async def _note_reachable(self) -> None:
+    async def _note_reachable(self, lane: _Lane) -> None:
         """The server answered: the channel is up again."""
-        if self._trouble_run == 0 and not self._down_seen:
+        if lane.trouble_run == 0 and not lane.down_seen:
             return
-        self._trouble_run, self._pauses, self._pause_ends = 0, 0, -math.inf
-        if self._down_seen:
-            self._down_seen = False
-            async with self.session_maker() as session:
-                await session.exec(
-                    update(SendBudget).where(col(SendBudget.name) == BUDGET)  # type: ignore[call-overload]
-                    .values(down_since=None, paused_until=None)
-                )
-                await session.commit()
-            log.info("channel reachable again: sending resumes")
+        lane.trouble_run, lane.pauses, lane.pause_ends = 0, 0, -math.inf
+        if lane.down_seen:
+            lane.down_seen = False
+            await self._set_budget(lane.channel, down_since=None, paused_until=None)
+            log.info("%s reachable again: sending resumes", lane.channel)
 
     # --- claiming ---
 
     async def _claim(self, slots: int) -> tuple[list[OutboxMessage], float | None]:
-        """Claim what the budget and the free send slots allow; returns (rows, seconds to wait) — wait None
-        when nothing is due. A claimed row is sent at once: none waits in `sending` for a slot."""
+        """Claim what each channel's budget and the free send slots allow; returns (rows, seconds to wait) —
+        wait None when nothing is due (or only rows waiting for a send in flight). A claimed row is sent at
+        once: none waits in `sending` for a slot."""
+        rows: list[OutboxMessage] = []
+        waits: list[float] = []
+        settled = False
+        lanes = list(self.lanes.values())
+        self._turn = (self._turn + 1) % max(1, len(lanes))
+        mono = self.clock.monotonic()
+        for lane in lanes[self._turn:] + lanes[:self._turn]:
+            if mono < lane.pause_ends:  # this worker saw the channel go down: nothing until the pause ends
+                waits.append(max(0.01, lane.pause_ends - mono))  # never a wait too small to move a clock
+                continue
+            # One probe at a time while the channel is down.
+            free = min(slots - len(rows), 1 - lane.in_flight if lane.down else slots)
+            if free <= 0:
+                continue
+            claimed, wait, blocked = await self._claim_lane(lane, free)
+            rows += claimed
+            settled = settled or blocked
+            if wait is not None:
+                waits.append(wait)
+        if rows or settled:
+            return rows, 0.0  # rows were settled as blocked: look again at once
+        return [], min(waits) if waits else None
+
+    async def _claim_lane(self, lane: _Lane, slots: int) -> tuple[list[OutboxMessage], float | None, bool]:
+        """(rows claimed, seconds until this channel has something to send or None, rows settled as blocked)."""
         now = self.clock.now()
         mono = self.clock.monotonic()
         async with self.session_maker() as session:
             due = (
                 select(OutboxMessage, User.unreachable_at)
                 .join(User, col(User.id) == col(OutboxMessage.user_id), isouter=True)
-                .where(OutboxMessage.status == OutboxStatus.PENDING, col(OutboxMessage.next_attempt_at) <= now)
-                .order_by(col(OutboxMessage.id)).limit(int(self.capacity) * 4)
+                .where(OutboxMessage.channel == lane.channel, OutboxMessage.status == OutboxStatus.PENDING,
+                       col(OutboxMessage.next_attempt_at) <= now)
+                .order_by(col(OutboxMessage.id)).limit(int(lane.capacity) * 4)
             )
             if session.bind.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True, of=OutboxMessage)
-            rows = (await session.exec(due)).all()
-            if not rows:
+            found = (await session.exec(due)).all()
+            if not found:
                 await session.commit()
                 nxt = (await session.exec(
-                    select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == OutboxStatus.PENDING)
+                    select(OutboxMessage.next_attempt_at)
+                    .where(OutboxMessage.channel == lane.channel, OutboxMessage.status == OutboxStatus.PENDING)
                     .order_by(col(OutboxMessage.next_attempt_at)).limit(1))).first()
-                return [], None if nxt is None else max(0.0, (nxt - now).total_seconds())
+                return [], None if nxt is None else max(0.01, (nxt - now).total_seconds()), False
             candidates = []
-            for row, unreachable_at in rows:
+            for row, unreachable_at in found:
                 if unreachable_at is not None:
                     # They blocked the bot: settle the row without sending (only due rows, so it stays cheap).
                     row.status = OutboxStatus.BLOCKED
@@ -298,7 +344,7 @@ class OutboxWorker:
                 seen.add(row.chat_id)
                 chosen.append(row)
             chosen = chosen[:slots]
-            take, budget_wait = await self._take_budget(session, len(chosen), now) if chosen else (0, math.inf)
+            take, budget_wait = await self._take_budget(session, lane, len(chosen), now) if chosen else (0, math.inf)
             chosen = chosen[:take]
             for row in chosen:
                 row.status = OutboxStatus.SENDING
@@ -306,11 +352,7 @@ class OutboxWorker:
                 row.claimed_at = now
                 session.add(row)
             await session.commit()
-            if chosen:
-                return chosen, 0.0
-            if len(candidates) < len(rows):
-                return [], 0.0  # rows were settled as blocked: look again at once
-            return [], max(0.01, min(budget_wait, chat_wait))
+            return chosen, max(0.01, min(budget_wait, chat_wait)), len(candidates) < len(found)
 
     # --- sending ---
 
@@ -344,23 +386,18 @@ class OutboxWorker:
             finished[0] += 1
 
         while not self._stopping:
-            paused = self._pause_ends - self.clock.monotonic()
-            if paused > 0:  # this worker saw the channel go down: claim nothing until the pause ends
-                if paused > MAX_INLINE_WAIT and not drain:
-                    break
-                await self.clock.sleep(paused)
-                continue
-            down = self._trouble_run >= DOWN_AFTER  # one probe at a time until the channel answers
-            if len(tasks) >= (1 if down else self.concurrency):
+            if len(tasks) >= self.concurrency:
                 # Every send slot is busy: wait for one before claiming (a claimed row never waits).
                 await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             finished_before = finished[0]
-            rows, wait = await self._claim(1 if down else self.concurrency - len(tasks))
+            rows, wait = await self._claim(self.concurrency - len(tasks))
             if rows:
                 for row in rows:
                     self._last_sent[row.chat_id] = self.clock.monotonic()
-                    task = asyncio.create_task(self._deliver(row))
+                    lane = self.lanes[row.channel]
+                    lane.in_flight += 1
+                    task = asyncio.create_task(self._deliver(row, lane))
                     task.add_done_callback(done)
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -408,13 +445,13 @@ class OutboxWorker:
         async with self._lock:
             pass
 
-    async def _attempt(self, sender: ChannelSender, row: OutboxMessage) -> _Outcome:
+    async def _attempt(self, sender: ChannelSender, row: OutboxMessage, lane: _Lane) -> _Outcome:
         """One API call for the row, and what it means for the row."""
         try:
-            await sender.send(row.chat_id, row.text, row.payload)
+            messages = await sender.send(row.chat_id, row.text, row.payload)
         except RateLimited as exc:
             self.stats["retries_429"] += 1
-            await self._note_429(exc.retry_after)
+            await self._note_429(lane, exc.retry_after)
             # Being told to wait is not a failed attempt.
             return _Outcome(OutboxStatus.PENDING, None, self.clock.now() + timedelta(seconds=exc.retry_after),
                             attempts=row.attempts - 1)
@@ -435,15 +472,14 @@ class OutboxWorker:
         except Exception as exc:  # a bug in a sender must not leave the row in `sending`
             log.exception("sender crashed on outbox row %s", row.id)
             return _Outcome(OutboxStatus.FAILED, f"internal error: {type(exc).__name__}", trouble=None)
-        return _Outcome(OutboxStatus.SENT, None)
+        return _Outcome(OutboxStatus.SENT, None, messages=1 if messages is None else messages)
 
-    async def _deliver(self, row: OutboxMessage) -> None:
-        sender = self.senders.get(row.channel)
-        if sender is None:
-            out = _Outcome(OutboxStatus.FAILED, f"no sender for channel {row.channel}", trouble=None)
-        else:
-            out = await self._attempt(sender, row)
-        pause = self._note_trouble() if out.trouble else None
+    async def _deliver(self, row: OutboxMessage, lane: _Lane) -> None:
+        try:
+            out = await self._attempt(self.senders[row.channel], row, lane)
+        finally:
+            lane.in_flight -= 1
+        pause = self._note_trouble(lane) if out.trouble else None
         status = out.status
         now = self.clock.now()
         values: dict[str, Any] = {"status": status, "last_error": out.error,
@@ -461,20 +497,21 @@ class OutboxWorker:
                 await session.exec(
                     update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
                 )
+            await usage.record(session, channel=row.channel, moment=now, messages=out.messages, tz=self.tz)
             await session.commit()
         if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             log.warning("outbox row %s %s: %s", row.id, status.value, out.error)
         if pause:
-            await self._pause_all(pause, down=True)
+            await self._pause_all(lane, pause, down=True)
         elif out.trouble is False:
-            await self._note_reachable()
+            await self._note_reachable(lane)
 
-    async def _note_429(self, retry_after: float) -> None:
-        """Several 429s within a second mean a global flood: pause every worker."""
+    async def _note_429(self, lane: _Lane, retry_after: float) -> None:
+        """Several 429s within a second mean a flood on that channel: pause every worker's sends on it."""
         mono = self.clock.monotonic()
-        self._recent_429.append(mono)
-        if len(self._recent_429) == self._recent_429.maxlen and mono - self._recent_429[0] < 1.0:
-            await self._pause_all(retry_after)
-            self._recent_429.clear()
+        lane.recent_429.append(mono)
+        if len(lane.recent_429) == lane.recent_429.maxlen and mono - lane.recent_429[0] < 1.0:
+            await self._pause_all(lane, retry_after)
+            lane.recent_429.clear()

@@ -66,8 +66,8 @@ async def test_a_document_sent_on_telegram_is_downloaded_and_kept(chat: ChatHarn
         need = (await session.exec(select(Need))).one()
     assert chat.app.media is not None and chat.app.media.path(media.id).read_bytes() == PDF
     assert media.name == "bao-gia.pdf" and media.channel_ids == {"telegram": "FILE-bao-gia.pdf"}
-    # The staff inbox still sends it by Telegram's id; the file itself is ours now.
-    assert need.attachment_file_id == "FILE-bao-gia.pdf" and need.attachment_name == "bao-gia.pdf"
+    # The need names our copy; Telegram still gets it by its own id (cached), Zalo by our address.
+    assert need.attachment_file_id == f"media:{media.id}" and need.attachment_name == "bao-gia.pdf"
 
 
 async def test_a_file_that_cannot_be_downloaded_is_still_taken(chat: ChatHarness) -> None:
@@ -104,12 +104,16 @@ async def test_telegram_uploads_a_kept_file_once_then_sends_its_file_id(engine: 
 
 def test_text_channels_get_a_link_or_a_line_saying_where_the_file_is(tmp_path: Path) -> None:
     store = MediaStore(tmp_path, None, FakeClock(), public_base_url="https://kc.example.vn/")  # type: ignore[arg-type]
-    doc, photo = MediaRef("ab12", "document", "bao-gia.pdf"), MediaRef("cd34", "photo")
+    ab12, cd34 = "ab12" * 6, "cd34" * 6  # our ids: 24 hex digits
+    doc, photo = MediaRef(ab12, "document", "bao-gia.pdf"), MediaRef(f"media:{cd34}", "photo")
     linked = TextRenderer(media_url=store.url)
     (message,) = linked.render(Reply.of("Báo giá", media=doc)).messages
-    assert message.text == "📎 bao-gia.pdf: https://kc.example.vn/media/ab12\n\nBáo giá"
+    assert message.text == f"📎 bao-gia.pdf: https://kc.example.vn/media/{ab12}\n\nBáo giá"
     (message,) = linked.render(Reply.of("Ảnh máy", media=photo)).messages
-    assert (message.photo_url, message.text) == ("https://kc.example.vn/media/cd34", "Ảnh máy")
+    assert (message.photo_url, message.text) == (f"https://kc.example.vn/media/{cd34}", "Ảnh máy")
+    # A Telegram file_id (an attachment from before the media store) has no address of ours: named only.
+    (message,) = linked.render(Reply.of("Ảnh cũ", media=MediaRef("AgACAgIAAxkBAAIC" * 4, "photo"))).messages
+    assert (message.photo_url, message.text) == (None, "📎 photo\n\nẢnh cũ")
     (message,) = TextRenderer().render(Reply.of("Báo giá", media=doc), unavailable="bạn có thể nhận tệp này tại "
                                                                                    "trung tâm.").messages
     assert message.text == "📎 bao-gia.pdf — bạn có thể nhận tệp này tại trung tâm.\n\nBáo giá"

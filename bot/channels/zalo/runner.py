@@ -34,6 +34,7 @@ from bot.channels.zalo.client import (
 from bot.channels.zalo.inbound import CHANNEL, RecentIds, WebhookRefused, accept_webhook, event_of
 from bot.conversation.pipeline import Pipeline, flatten
 from bot.media import MAX_BYTES
+from bot.services import usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,7 +165,8 @@ class ZaloChannel:
         try:
             async with lock:
                 rendered = await self.pipeline.handle(event, self.renderer)
-                await self.send(update.chat_id, flatten(rendered))  # type: ignore[arg-type]
+                sent = await self.send(update.chat_id, flatten(rendered))  # type: ignore[arg-type]
+                await self._count(sent)
         except Exception:
             log.exception("Zalo: an update could not be handled")
         finally:
@@ -174,31 +176,44 @@ class ZaloChannel:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def send(self, chat_id: str, messages: Sequence[TextMessage]) -> None:
-        for message in messages:
-            await self._send_one(chat_id, message)
+    async def _count(self, messages: int) -> None:
+        """Replies count against Zalo's monthly quota as the outbox's messages do (bot/services/usage.py)."""
+        if not messages:
+            return
+        app = self.pipeline.app
+        try:
+            async with app.session_maker() as session:
+                await usage.record(session, channel=CHANNEL, moment=app.clock.now(), messages=messages, tz=app.tz)
+                await session.commit()
+        except Exception:  # the count is a figure for staff: never let it cost a person their answer
+            log.warning("Zalo: the month's message count could not be updated", exc_info=True)
 
-    async def _send_one(self, chat_id: str, message: TextMessage) -> None:
+    async def send(self, chat_id: str, messages: Sequence[TextMessage]) -> int:
+        """Send in order; returns how many messages may have arrived (for the month's count)."""
+        return sum([await self._send_one(chat_id, message) for message in messages])
+
+    async def _send_one(self, chat_id: str, message: TextMessage) -> bool:
         for attempt in range(SEND_ATTEMPTS):
             try:
                 if message.photo_url:
                     await self.client.send_photo(chat_id, message.photo_url, message.text or None)
                 else:
                     await self.client.send_message(chat_id, message.text)
-                return
+                return True
             except ZaloDeliveryUnknown as exc:
                 log.warning("Zalo: a reply may or may not have arrived; not resent (%s)", exc)
-                return
+                return True
             except ZaloUnreachable as exc:
                 log.info("Zalo: %s cannot be messaged (%s)", chat_id[:4], exc)
-                return
+                return False
             except ZaloBadRequest as exc:
                 log.warning("Zalo: a reply was refused (%s)", exc)
-                return
+                return False
             except (ZaloNotSent, ZaloRateLimited) as exc:
                 log.info("Zalo: reply not sent (%s), attempt %d", exc, attempt + 1)
                 await self._sleep(backoff(attempt + 1, cap=10.0))
         log.warning("Zalo: a reply to %s could not be sent after %d attempts", chat_id[:4], SEND_ATTEMPTS)
+        return False
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -49,16 +49,22 @@ class ZaloSender:
         self.client = client
         self.renderer = renderer or TextRenderer()
 
-    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> None:
+    async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> int:
+        """Send the row's parts in order (a photo by its URL, with the first part as caption when it fits);
+        returns how many messages that took."""
         messages: list[TextMessage] = self.renderer.render(reply_of_row(text, payload)).messages  # type: ignore[assignment]
         for index, message in enumerate(messages):
             try:
-                await self.client.send_message(chat_id, message.text)
+                if message.photo_url:
+                    await self.client.send_photo(chat_id, message.photo_url, message.text or None)
+                else:
+                    await self.client.send_message(chat_id, message.text)
             except ZaloError as exc:
                 if index > 0:
                     # Part of it has arrived: sending it again would repeat that part.
                     raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {exc}") from exc
                 raise _outcome(exc) from exc
+        return len(messages)
 
 
 def _outcome(exc: ZaloError) -> Exception:

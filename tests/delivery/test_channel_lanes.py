@@ -1,0 +1,99 @@
+"""Each channel has its own pace and its own troubles: Zalo's slow rate, 429s or outage never hold back
+Telegram, and rows of a channel this process does not serve wait for a process that does."""
+
+from collections import Counter
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from bot.channels.base import RateLimited, TransientError
+from bot.clock import FakeClock
+from bot.conversation.replies import Reply
+from bot.services.outbox import OutboxWorker, channel_down, enqueue
+from storage.db import create_session_maker
+from storage.models import OutboxMessage, SendBudget, User
+from tests.delivery.test_outbox import FakeSender
+
+
+class ZaloFake(FakeSender):
+    channel = "zalo"
+
+
+async def people(engine: AsyncEngine, clock: FakeClock, channel: str, n: int) -> list[User]:
+    async with create_session_maker(engine)() as s:
+        users = [User(channel=channel, external_id=f"{channel[:2]}{i:05d}", role="user", locale="vi",
+                      created_at=clock.now(), updated_at=clock.now()) for i in range(n)]
+        s.add_all(users)
+        for u in users:
+            await s.flush()
+            await enqueue(s, clock=clock, user=u, kind="announcement", reply=Reply.of(f"xin chào {u.external_id}"))
+        await s.commit()
+        return users
+
+
+async def by_channel(engine: AsyncEngine) -> Counter:
+    async with create_session_maker(engine)() as s:
+        return Counter((r.channel, r.status) for r in (await s.exec(select(OutboxMessage))).all())
+
+
+async def test_each_channel_keeps_its_own_rate(engine, clock) -> None:
+    await people(engine, clock, "telegram", 100)
+    await people(engine, clock, "zalo", 20)
+    telegram, zalo = FakeSender(clock), ZaloFake(clock)
+    worker = OutboxWorker(create_session_maker(engine), {"telegram": telegram, "zalo": zalo}, clock,
+                          rate=25, rates={"zalo": 4})
+    start = clock.monotonic()
+    assert await worker.deliver_due(drain=True) == 120
+    tg_times = [t - start for t, _ in telegram.delivered]
+    zalo_times = [t - start for t, _ in zalo.delivered]
+    # Telegram at 25/s is not slowed down by Zalo's 4/s: done in about 4 s, Zalo's 20 in about 5 s.
+    assert len(tg_times) == 100 and tg_times[-1] <= 4.5
+    assert len(zalo_times) == 20 and 4.0 <= zalo_times[-1] <= 5.5
+    assert max(sum(1 for t in zalo_times if w <= t < w + 1) for w in zalo_times) <= 6
+    assert await by_channel(engine) == Counter({("telegram", "sent"): 100, ("zalo", "sent"): 20})
+    async with create_session_maker(engine)() as s:
+        assert {b.name for b in (await s.exec(select(SendBudget))).all()} == {"telegram", "zalo"}
+
+
+async def test_a_429_flood_on_zalo_pauses_zalo_only(engine, clock) -> None:
+    await people(engine, clock, "telegram", 30)
+    zalo_people = await people(engine, clock, "zalo", 6)
+    telegram = FakeSender(clock)
+    zalo = ZaloFake(clock, failures={u.external_id: [RateLimited(30)] for u in zalo_people[:3]})
+    worker = OutboxWorker(create_session_maker(engine), {"telegram": telegram, "zalo": zalo}, clock,
+                          rate=25, rates={"zalo": 10})
+    start = clock.monotonic()
+    await worker.deliver_due(drain=True)
+    assert len(telegram.delivered) == 30 and telegram.delivered[-1][0] - start < 2.0
+    zalo_first = min(t for t, _ in zalo.delivered) - start
+    assert zalo_first >= 30.0  # three 429s within a second paused Zalo's sends for the 30 s asked
+    assert sorted(c for _, c in zalo.delivered) == sorted(u.external_id for u in zalo_people)
+    assert await by_channel(engine) == Counter({("telegram", "sent"): 30, ("zalo", "sent"): 6})
+
+
+async def test_zalo_down_is_zalo_down(engine, clock) -> None:
+    zalo_people = await people(engine, clock, "zalo", 5)
+    await people(engine, clock, "telegram", 10)
+    zalo = ZaloFake(clock, failures={u.external_id: [TransientError("502 Bad Gateway")] * 2 for u in zalo_people})
+    telegram = FakeSender(clock)
+    worker = OutboxWorker(create_session_maker(engine), {"telegram": telegram, "zalo": zalo}, clock, rate=25)
+    await worker.deliver_due(drain=False)
+    assert len(telegram.delivered) == 10
+    async with create_session_maker(engine)() as s:
+        assert await channel_down(s, channel="zalo") and not await channel_down(s, channel="telegram")
+        assert await channel_down(s)  # "any channel"
+    await worker.deliver_due(drain=True)
+    assert sorted(c for _, c in zalo.delivered) == sorted(u.external_id for u in zalo_people)
+    async with create_session_maker(engine)() as s:
+        assert not await channel_down(s)  # the first success cleared it
+
+
+async def test_rows_of_a_channel_without_a_sender_wait_for_one(engine, clock) -> None:
+    zalo_people = await people(engine, clock, "zalo", 3)
+    await people(engine, clock, "telegram", 2)
+    telegram = FakeSender(clock)
+    assert await OutboxWorker(create_session_maker(engine), {"telegram": telegram}, clock).deliver_due(drain=True) == 2
+    assert await by_channel(engine) == Counter({("telegram", "sent"): 2, ("zalo", "pending"): 3})
+    zalo = ZaloFake(clock)  # the process that serves Zalo
+    assert await OutboxWorker(create_session_maker(engine), {"zalo": zalo}, clock).deliver_due(drain=True) == 3
+    assert sorted(c for _, c in zalo.delivered) == sorted(u.external_id for u in zalo_people)
