@@ -1,6 +1,7 @@
 """Staff's announcement flows on the pipeline, on both renderers: the audience is changed and the broadcast is
 sent by choosing (a number on a text channel), a title with "<" stays words, a long sign-up list stays within
-each channel's limits, and a non-staff person is refused."""
+each channel's limits, and a non-staff person is refused. Before sending: a time in the quiet hours is warned
+about (the next 07:00, the time kept, or another time), and more than 500 recipients are confirmed."""
 
 from __future__ import annotations
 
