@@ -69,9 +69,12 @@ class Settings(BaseSettings):
     retry_hours: float = Field(default=6.0, gt=0, le=72)
     # How often the scheduler ticks (outbox retries, scheduled broadcasts, progress); reminders every 5 ticks.
     tick_seconds: float = Field(default=2.0, gt=0, le=60)
-    # Reminders and digests wait outside these local hours ("21:00", "07:00").
+    # Quiet hours, local ("21:00", "07:00"; equal times: none): reminders and digests wait until they end, and
+    # staff sending or scheduling a broadcast inside them are warned first.
     quiet_start: time = time(21, 0)
     quiet_end: time = time(7, 0)
+    # A broadcast to more than this many people is sent (or scheduled) only after staff confirm the number.
+    broadcast_confirm_above: int = Field(default=500, ge=0)
     # An open form left unanswered this long is closed (nothing from it is saved).
     form_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     # The centre's phone and address, shown in /help and whenever the bot cannot help (empty: not shown).

@@ -8,10 +8,13 @@ the flow moved to the pipeline, so those still work.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
+
+from babel.numbers import format_decimal
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
@@ -30,6 +33,7 @@ from bot.domain import (
     Role,
     shown,
 )
+from bot.errors import NotFound
 from bot.services import announcements as svc
 from bot.services.needs import Actor
 from bot.services.outbox import enqueue
@@ -41,6 +45,10 @@ from storage.models import Announcement
 
 SIGNUPS_SHOWN = 30  # the rest are in the CSV
 TITLE_IN_LIST = 40
+# What a "send now" ("go") or "send at" ("at") choice carries once staff have answered a question before it:
+# the time is in the quiet hours and they keep it (QUIET_OK), the audience's size is confirmed (SIZE_OK).
+QUIET_OK, SIZE_OK = "q", "y"
+AT_VALUE = re.compile(r"([0-9]{1,11})([a-z]*)")  # "at": the time, seconds since 1970 (UTC), then the answers
 
 Verb = Callable[[Turn, Actor, int, str], Awaitable[None]]
 
@@ -219,10 +227,73 @@ async def reminders_changed(run: FormRun, data: dict[str, Any]) -> None:
 
 @on_complete("schedule")
 async def scheduled(run: FormRun, data: dict[str, Any]) -> None:
-    when = datetime.fromisoformat(data["when"])
-    ann = await svc.schedule(run.session, clock=run.app.clock, ann_id=run.context["ann_id"], when=when)
-    text = run.turn._("🕒 “{title}” will be sent on {when}. You can change or cancel it in /broadcasts.")
-    run.say(Reply.of(text.format(title=ann.title, when=when.astimezone(run.app.tz).strftime("%d/%m/%Y %H:%M"))))
+    """The time typed: scheduled at once, or first the questions of `go_ahead`."""
+    await go_ahead(run.turn, run.context["ann_id"], when=datetime.fromisoformat(data["when"]))
+
+
+# --- before sending: quiet hours, then a large audience -------------------------------------------------
+
+
+def _local(turn: Turn, when: datetime) -> str:
+    return when.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M")
+
+
+def _count(turn: Turn, n: int) -> str:
+    """A number of people in the reader's way: 1.234 in Vietnamese, 1,234 in English."""
+    return format_decimal(n, locale=turn.locale)
+
+
+def _at(when: datetime, answers: str = "") -> str:
+    """The "at" choice's argument value for a time and the answers already given."""
+    return f"{int(when.timestamp())}{answers}"
+
+
+async def go_ahead(turn: Turn, ann_id: int, *, when: datetime | None = None, answers: str = "") -> None:
+    """Send now (`when` None) or schedule at `when` — after the questions staff have not answered yet: a time in
+    the quiet hours (QUIET_START–QUIET_END), then an audience above BROADCAST_CONFIRM_ABOVE (counted as the
+    audience view counts it). Each question's choices carry the answers given so far."""
+    _, settings = turn._, turn.app.settings
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    now = turn.app.clock.now()
+    if when is not None:
+        svc.check_future(when, now=now)
+    quiet = svc.QuietHours(settings.quiet_start, settings.quiet_end)
+    local = (when or now).astimezone(turn.app.tz)
+    if QUIET_OK not in answers and quiet.contains(local):
+        morning = quiet.next_allowed(local)
+        if when is None:
+            warning = _("🌙 Sending now ({time}) falls in quiet hours ({hours}); people may be asleep.").format(
+                time=local.strftime("%H:%M"), hours=quiet.label())
+            keep = choice(_("Send now anyway"), "go", ann_id, answers + QUIET_OK)
+        else:
+            warning = _("🌙 {when} falls in quiet hours ({hours}); people may be asleep.").format(
+                when=_local(turn, when), hours=quiet.label())
+            keep = choice(_("Keep {when} anyway").format(when=_local(turn, when)), "at", ann_id,
+                          _at(when, answers + QUIET_OK))
+        turn.add(Reply.of(warning, choices=[
+            [choice(_("🌅 Send at {time} on {date}").format(time=morning.strftime("%H:%M"),
+                                                           date=morning.strftime("%d/%m/%Y")),
+                    "at", ann_id, _at(morning, answers))],
+            [keep],
+            [choice(_("🕒 Choose another time"), "sc", ann_id)],
+        ]))
+        return
+    if SIZE_OK not in answers:
+        size = await svc.audience_size(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
+                                       admin_ids=settings.admin_ids)
+        if svc.needs_confirmation(size, above=settings.broadcast_confirm_above):
+            question = _("Send to {n} people?") if when is None else _("Send to {n} people on {when}?")
+            yes = choice(_("✅ Yes"), "go", ann_id, answers + SIZE_OK) if when is None else \
+                choice(_("✅ Yes"), "at", ann_id, _at(when, answers + SIZE_OK))
+            turn.add(Reply.of(question.format(n=_count(turn, size), when=_local(turn, when or now)),
+                              choices=[[yes, choice(_("✖ No"), "no", ann_id)]]))
+            return
+    if when is None:
+        await _start(turn, ann_id)
+        return
+    ann = await svc.schedule(turn.session, clock=turn.app.clock, ann_id=ann_id, when=when)
+    text = _("🕒 “{title}” will be sent on {when}. You can change or cancel it in /broadcasts.")
+    turn.add(Reply.of(text.format(title=ann.title, when=_local(turn, when))))
 
 
 # --- the staff's choices, one function per verb ---------------------------------------------------
@@ -324,6 +395,36 @@ async def test_copy(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
 
 
 async def send_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """"Send now", and "send now anyway" / "yes" after a question (`value`: the answers given)."""
+    if value:
+        turn.add(Reply(retire_previous=True))  # the question is answered: its choices go
+    await go_ahead(turn, ann_id, answers="".join(a for a in (QUIET_OK, SIZE_OK) if a in value))
+
+
+async def send_at(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """A time chosen in answer to a question (the end of the quiet hours, or the typed time kept anyway)."""
+    match = AT_VALUE.fullmatch(value)
+    if match is None:
+        raise NotFound()
+    turn.add(Reply(retire_previous=True))
+    when = datetime.fromtimestamp(int(match.group(1)), UTC)
+    await go_ahead(turn, ann_id, when=when, answers=match.group(2))
+
+
+async def not_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
+    """"No" to the audience's size: nothing is sent or changed; the announcement's actions are offered again."""
+    _ = turn._
+    ann = await svc.get_editable(turn.session, ann_id=ann_id)
+    turn.add(Reply(retire_previous=True))
+    if ann.status == AnnouncementStatus.SCHEDULED and ann.scheduled_at:
+        text = _("Nothing was changed: “{title}” is still scheduled for {when}.").format(
+            title=ann.title, when=_local(turn, ann.scheduled_at))
+    else:
+        text = _("Nothing was sent: “{title}” is still a draft.").format(title=ann.title)
+    turn.add(Reply.of(text, choices=_control_choices(turn, ann_id)))
+
+
+async def _start(turn: Turn, ann_id: int) -> None:
     """Start sending; on Telegram the scheduler then keeps one progress message up to date."""
     _ = turn._
     progress = (turn.who.external_id, None) if turn.caps.edit else None
@@ -439,7 +540,7 @@ async def signups_csv(turn: Turn, staff: Actor, ann_id: int, value: str) -> None
 VERBS: dict[str, Verb] = {
     "r": toggle_role, "cr": remove_commune, "t": toggle_topic, "s": toggle_sector,
     "au": show_audience, "sm": show_sectors, "ca": add_commune, "pv": preview, "tc": test_copy,
-    "go": send_now, "sc": schedule, "ed": edit, "x": cancel, "stop": stop,
+    "go": send_now, "at": send_at, "no": not_now, "sc": schedule, "ed": edit, "x": cancel, "stop": stop,
     "dl": change_deadline, "rd": change_reminder_days, "ru": toggle_remind_unanswered, "wd": withdraw,
     "o": open_one, "rsf": resend_failed, "rsu": resend_unknown, "su": show_signups, "csv": signups_csv,
 }

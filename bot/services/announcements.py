@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,40 @@ class Audience:
 
     def as_dict(self) -> dict[str, Any]:
         return {"roles": self.roles, "communes": self.communes, "sectors": self.sectors, "by_topic": self.by_topic}
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours when people may be asleep (QUIET_START–QUIET_END, 21:00–07:00 by default): reminders and
+    digests wait for their end, and staff are warned before a broadcast goes out inside them. `end` is not
+    quiet any more; with `start` after `end` they cross midnight; equal times mean no quiet hours."""
+
+    start: time = time(21, 0)
+    end: time = time(7, 0)
+
+    def contains(self, local: datetime) -> bool:
+        t = local.time()
+        return t >= self.start or t < self.end if self.start > self.end else self.start <= t < self.end
+
+    def next_allowed(self, local: datetime) -> datetime:
+        """`local` itself outside quiet hours; inside them, the end that follows it (the next 07:00), in
+        `local`'s time zone."""
+        if not self.contains(local):
+            return local
+        for days in (0, 1):
+            end = datetime.combine(local.date() + timedelta(days=days), self.end, tzinfo=local.tzinfo)
+            if end > local:
+                return end
+        raise AssertionError("quiet hours end within a day")  # pragma: no cover
+
+    def label(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+def needs_confirmation(recipients: int, *, above: int) -> bool:
+    """A broadcast to more than BROADCAST_CONFIRM_ABOVE people is sent (or scheduled) only once staff confirm
+    the number."""
+    return recipients > above
 
 
 def _effective_role(user: User, admin_ids: frozenset[int]) -> Role:
@@ -263,10 +297,15 @@ async def set_audience(session: AsyncSession, *, clock: Clock, ann_id: int, audi
     return ann
 
 
+def check_future(when: datetime, *, now: datetime) -> None:
+    """A broadcast can be scheduled only for a time still ahead."""
+    if when <= now:
+        raise DomainError(N_("That time has already passed. Please choose a time in the future."))
+
+
 async def schedule(session: AsyncSession, *, clock: Clock, ann_id: int, when: datetime) -> Announcement:
     ann = await get_editable(session, ann_id=ann_id)
-    if when <= clock.now():
-        raise DomainError(N_("That time has already passed. Please choose a time in the future."))
+    check_future(when, now=clock.now())
     ann.status = AnnouncementStatus.SCHEDULED
     ann.scheduled_at = when
     ann.updated_at = clock.now()

@@ -30,6 +30,7 @@ from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import announcements, outbox
+from bot.services.announcements import QuietHours
 from storage import repos
 from storage.models import (
     Announcement,
@@ -47,16 +48,7 @@ Translator = Callable[[str, str], str]
 SEND_AT = time(8, 0)
 DIGEST_AT = time(7, 30)
 DOSSIER_KINDS = frozenset({AnnouncementKind.COMPETITION})
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    start: time = time(21, 0)
-    end: time = time(7, 0)
-
-    def contains(self, local: datetime) -> bool:
-        t = local.time()
-        return t >= self.start or t < self.end if self.start > self.end else self.start <= t < self.end
+QUIET_HOURS = QuietHours()  # 21:00–07:00; the scheduler passes QUIET_START, QUIET_END
 
 
 def at_local(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -190,7 +182,7 @@ class TickResult:
 
 
 async def tick(session_maker: Any, *, clock: Clock, tz: ZoneInfo, translate: Translator, default_locale: str,
-               quiet: QuietHours = QuietHours(), batch: int = 2000) -> TickResult:
+               quiet: QuietHours = QUIET_HOURS, batch: int = 2000) -> TickResult:
     """Turn due reminders into outbox messages, batch by batch, each batch in one transaction."""
     result = TickResult()
     now = clock.now()

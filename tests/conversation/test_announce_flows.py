@@ -1,10 +1,11 @@
 """Staff's announcement flows on the pipeline, on both renderers: the audience is changed and the broadcast is
 sent by choosing (a number on a text channel), a title with "<" stays words, a long sign-up list stays within
-each channel's limits, and a non-staff person is refused."""
+each channel's limits, and a non-staff person is refused. Before sending: a time in the quiet hours is warned
+about (the next 07:00, the time kept, or another time), and more than 500 recipients are confirmed."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -141,3 +142,145 @@ async def test_the_sign_ups_file_is_sent_where_files_can_be(sqlite_engine: Async
         assert document.method == "document" and document.file.name.endswith(f"_{ann_id}.csv")
     else:
         assert "Files cannot be sent here" in staff.text and "/broadcasts on Telegram" in staff.text
+
+
+# --- before sending: quiet hours (21:00–07:00 local) and a large audience ------------------------------------
+
+
+async def announcement(app: Any, ann_id: int) -> Announcement:
+    async with app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+        assert ann is not None
+        return ann
+
+
+async def outbox_rows(app: Any) -> list[OutboxMessage]:
+    async with app.session_maker() as s:
+        return list((await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "announcement"))).all())
+
+
+async def to_facilities(app: Any, ann_id: int) -> None:
+    """The audience: facility owners only (the staff member is not counted)."""
+    async with app.session_maker() as s:
+        await svc.set_audience(s, clock=app.clock, ann_id=ann_id, audience=svc.Audience(roles=["facility"]))
+        await s.commit()
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_a_time_in_quiet_hours_is_warned_and_moved_to_seven_in_the_morning(
+        engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    await staff.act(ChooseEvent("an", f"sc:{ann_id}:"))
+    await staff.send("3/3/2026 02:10")
+    assert "03/03/2026 02:10 falls in quiet hours (21:00–07:00); people may be asleep." in staff.text
+    assert staff.has_choice("Keep 03/03/2026 02:10 anyway") and staff.has_choice("Choose another time")
+    ann = await announcement(staff.app, ann_id)
+    assert (ann.status, ann.scheduled_at) == ("draft", None)  # nothing decided until staff choose
+    await staff.choose("Send at 07:00 on 03/03/2026")
+    assert "will be sent on 03/03/2026 07:00" in staff.text
+    ann = await announcement(staff.app, ann_id)
+    assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_another_time_or_the_night_time_kept_anyway(engine: AsyncEngine, clock: FakeClock,
+                                                          renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    await staff.act(ChooseEvent("an", f"sc:{ann_id}:"))
+    await staff.send("2/3/2026 21:00")
+    assert "02/03/2026 21:00 falls in quiet hours" in staff.text and staff.has_choice("07:00 on 03/03/2026")
+    await staff.choose("Choose another time")
+    assert "When should it be sent?" in staff.text
+    await staff.send("2/3/2026 20:59")  # just before: no question
+    assert "will be sent on 02/03/2026 20:59" in staff.text and "quiet hours" not in staff.text
+    await staff.act(ChooseEvent("an", f"sc:{ann_id}:"))  # changed again: late that night, on purpose
+    await staff.send("3/3/2026 06:59")
+    await staff.choose("Keep 03/03/2026 06:59 anyway")
+    assert "will be sent on 03/03/2026 06:59" in staff.text
+    ann = await announcement(staff.app, ann_id)
+    assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 2, 23, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_send_now_at_five_to_two_in_the_night_warns_first(engine: AsyncEngine, clock: FakeClock,
+                                                                renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    await to_facilities(staff.app, ann_id)
+    clock.advance(hours=16, minutes=55)  # 18:55 UTC: 01:55 on 3 March in Ho Chi Minh City
+    await staff.act(ChooseEvent("an", f"pv:{ann_id}:"))
+    await staff.choose("Send now")
+    assert "Sending now (01:55) falls in quiet hours (21:00–07:00); people may be asleep." in staff.text
+    assert staff.has_choice("Send at 07:00 on 03/03/2026") and staff.has_choice("Choose another time")
+    assert await outbox_rows(staff.app) == [] and (await announcement(staff.app, ann_id)).status == "draft"
+    await staff.choose("Send now anyway")
+    assert "Preparing to send" in staff.text
+    assert len(await outbox_rows(staff.app)) == 3 and (await announcement(staff.app, ann_id)).status == "sending"
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_send_now_at_night_can_wait_for_the_morning(engine: AsyncEngine, clock: FakeClock,
+                                                          renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock)
+    clock.advance(hours=16, minutes=55)
+    await staff.act(ChooseEvent("an", f"go:{ann_id}:"))
+    await staff.choose("Send at 07:00 on 03/03/2026")
+    assert "will be sent on 03/03/2026 07:00" in staff.text
+    ann = await announcement(staff.app, ann_id)
+    assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+    assert await outbox_rows(staff.app) == []
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_more_than_500_recipients_are_confirmed_and_no_sends_nothing(engine: AsyncEngine, clock: FakeClock,
+                                                                          renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock, owners=501)
+    await to_facilities(staff.app, ann_id)
+    await staff.act(ChooseEvent("an", f"pv:{ann_id}:"))
+    assert "501 recipients" in staff.text  # the count the preview shows is the one asked about
+    await staff.choose("Send now")
+    assert "Send to 501 people?" in staff.text and staff.has_choice("Yes")
+    await staff.choose("No")
+    assert "Nothing was sent: “" in staff.text and staff.has_choice("Send now")
+    assert await outbox_rows(staff.app) == [] and (await announcement(staff.app, ann_id)).status == "draft"
+    await staff.choose("Send now")
+    await staff.choose("Yes")
+    assert "Preparing to send" in staff.text
+    assert len(await outbox_rows(staff.app)) == 501
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_500_recipients_need_no_confirmation(engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    ann_id = await seed(staff.app, clock, owners=500)
+    await to_facilities(staff.app, ann_id)
+    await staff.act(ChooseEvent("an", f"go:{ann_id}:"))
+    assert "Preparing to send" in staff.text and "people?" not in staff.text
+    assert len(await outbox_rows(staff.app)) == 500
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_a_night_schedule_for_a_large_audience_asks_both_in_vietnamese(
+        engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    staff = await staff_of(engine, clock, renderer)
+    async with staff.app.session_maker() as s:
+        for user in (await s.exec(select(User).where(User.role == "staff"))).all():
+            user.locale = "vi"
+            s.add(user)
+        await s.commit()
+    ann_id = await seed(staff.app, clock, owners=1234)
+    await to_facilities(staff.app, ann_id)
+    await staff.act(ChooseEvent("an", f"sc:{ann_id}:"))
+    await staff.send("3/3/2026 02:10")
+    assert "03/03/2026 02:10 rơi vào giờ nghỉ đêm (21:00–07:00)" in staff.text
+    await staff.choose("Vẫn gửi lúc 03/03/2026 02:10")
+    assert "Gửi cho 1.234 người lúc 03/03/2026 02:10?" in staff.text
+    assert (await announcement(staff.app, ann_id)).status == "draft"
+    await staff.choose("Có")
+    ann = await announcement(staff.app, ann_id)
+    assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 2, 19, 10, tzinfo=UTC)
+    assert await outbox_rows(staff.app) == []  # the scheduler starts it at 02:10

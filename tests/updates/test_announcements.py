@@ -1,7 +1,7 @@
 """Announcements end to end through the Dispatcher: compose, target, preview, send, sign up, stop."""
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -313,3 +313,29 @@ async def test_a_scheduled_broadcast_starts_once_and_its_title_is_shown_as_writt
     await refresh_progress(runtime(chat))
     finished = [c for c in chat.api.calls if c.method == "EditMessageText" and "Finished" in (c.text or "")]
     assert finished and "“Giá điện &lt;50% &amp; hơn”" in finished[-1].text
+
+
+async def test_send_now_at_night_is_warned_and_waits_for_seven_when_staff_choose_it(chat: ChatHarness) -> None:
+    """The quiet-hours question through the real Dispatcher: its buttons fit Telegram's callback data, the
+    broadcast is held until 07:00 local (00:00 UTC) and the scheduler starts it then."""
+    who = await people(chat)
+    ann_id = await compose(chat, kind="general", title="Lịch tập huấn tháng 4", deadline=None)
+    chat.clock.advance((datetime(2026, 3, 2, 18, 55, tzinfo=UTC) - chat.clock.now()).total_seconds())  # 01:55 local
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    warning = chat.last(STAFF)
+    assert "Sending now (01:55) falls in quiet hours (21:00–07:00); people may be asleep." in warning.text
+    assert [label for label, _ in warning.buttons()] == [
+        "🌅 Send at 07:00 on 03/03/2026", "Send now anyway", "🕒 Choose another time"]
+    await chat.press_button(STAFF, "Send at 07:00")
+    assert "will be sent on 03/03/2026 07:00" in chat.last(STAFF).text
+    async with chat.app.session_maker() as s:
+        ann = await s.get(Announcement, ann_id)
+        assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+        assert (await s.exec(select(OutboxMessage))).all() == []
+    rt = runtime(chat)
+    chat.clock.advance((datetime(2026, 3, 2, 23, 59, tzinfo=UTC) - chat.clock.now()).total_seconds())  # 06:59 local
+    assert await start_due_broadcasts(rt) == 0
+    chat.clock.advance(60)
+    assert await start_due_broadcasts(rt) == 1
+    await chat.deliver()
+    assert "Lịch tập huấn tháng 4" in chat.last(who["owner_lx"]).text
