@@ -141,10 +141,13 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         status = statuses[i % len(statuses)]
         text, machines = NEED_TEXTS[category]
         created = now - timedelta(days=45 - i, hours=rng.randrange(0, 8))
+        machine = rng.choice(machines) if machines else None
+        cost = Decimal(rng.choice([35, 80, 120, 150, 250, 480])) if machines else None
+        # Most machinery needs say what the facility pays itself (30 % of the cost); some left it open.
+        own = (cost * Decimal("0.3")).quantize(Decimal("0.01")) if cost is not None and i % 3 else None
         need = await repos.add(session, obj=Need(
             facility_id=facility.id, commune_code=facility.commune_code, category=category, description=text,
-            machine=rng.choice(machines) if machines else None,
-            est_cost_million=Decimal(rng.choice([35, 80, 120, 150, 250, 480])) if machines else None,
+            machine=machine, est_cost_million=cost, own_contribution_million=own,
             desired_month=date(2026 + (i % 3 == 0), 1 + i % 12, 1),
             status=status,
             decline_reason="Chưa đủ điều kiện theo Nghị định 45/2012/NĐ-CP." if status == "declined" else None,

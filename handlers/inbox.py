@@ -232,6 +232,9 @@ def _detail_blocks(turn: Turn, need: Need, facility: Facility | None) -> list[Bl
         lines.append(_("Machine/equipment: {machine}").format(machine=need.machine))
     if need.est_cost_million is not None:
         lines.append(_("Estimated cost: {cost} million đồng").format(cost=format_million(need.est_cost_million)))
+    if need.own_contribution_million is not None:
+        lines.append(_("Own contribution: {amount} million đồng").format(
+            amount=format_million(need.own_contribution_million)))
     if need.desired_month:
         lines.append(_("Desired time: {month}").format(month=format_month(need.desired_month)))
     if need.filed_by_user_id:

@@ -136,6 +136,7 @@ SORT_COLUMNS: dict[str, Any] = {
     "status": col(Need.status),
     "category": col(Need.category),
     "cost": col(Need.est_cost_million),
+    "contribution": col(Need.own_contribution_million),
 }
 
 
@@ -234,12 +235,15 @@ async def needs_by_status(session: AsyncSession, *, start: datetime, end: dateti
     return await _count_by(session, col(Need.status), start, end)
 
 
-async def amounts_by_status(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, Any]]:
+async def amounts_by_status(session: AsyncSession, *, start: datetime,
+                            end: datetime) -> list[tuple[str, Any, Any]]:
+    """(status, sum of estimated costs, sum of own contributions) of the needs received in the period."""
     rows = await session.exec(
-        select(col(Need.status), func.sum(Need.est_cost_million)).select_from(Need)
+        select(col(Need.status), func.sum(Need.est_cost_million), func.sum(Need.own_contribution_million))
+        .select_from(Need)
         .where(col(Need.created_at) >= start, col(Need.created_at) < end).group_by(col(Need.status))
     )
-    return [(status, total) for status, total in rows.all()]
+    return [(status, cost, own) for status, cost, own in rows.all()]
 
 
 async def recent_broadcasts(session: AsyncSession, *, limit: int = 10) -> list[tuple[Announcement, dict[str, int]]]:

@@ -131,6 +131,8 @@ class Need(SQLModel, table=True):
     description: str = Field(max_length=1000)
     machine: str | None = Field(default=None, max_length=200)
     est_cost_million: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
+    # The part of the machine's cost the facility pays itself (vốn đối ứng), in million đồng.
+    own_contribution_million: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
     desired_month: date | None = None
     attachment_file_id: str | None = Field(default=None, max_length=255)
     attachment_kind: str | None = Field(default=None, max_length=16)

@@ -263,6 +263,7 @@ async def file_need(chat: ChatHarness, p: Person, *, category: str = "training",
     if category == "machinery":
         await chat.send(p, "Máy sấy lạnh")
         await chat.send(p, "150")
+        await chat.press(p, form_cb("s", form, "own_contribution"))
     await chat.send(p, "5/2026")
     await chat.press(p, form_cb("s", form, "attachment"))
     return await chat.press(p, form_cb("ok", form, "__summary__"))

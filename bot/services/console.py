@@ -133,6 +133,7 @@ def export_row(need: Need, facility: Facility | None, *, communes: CommuneDirect
         shown(need.description, gettext),
         need.machine or "",
         need.est_cost_million,
+        need.own_contribution_million,
         need.desired_month,
         gettext(STATUS_LABELS[NeedStatus(need.status)]),
         need.decline_reason or "",
@@ -140,10 +141,11 @@ def export_row(need: Need, facility: Facility | None, *, communes: CommuneDirect
     ]
 
 
-DATE_COLUMNS = {1: "DD/MM/YYYY", 11: "MM/YYYY"}
+MONTH_COLUMN = 12
+DATE_COLUMNS = {1: "DD/MM/YYYY", MONTH_COLUMN: "MM/YYYY"}
 PHONE_COLUMN = 4
-AMOUNT_COLUMN = 10
-WIDTHS = (14, 12, 30, 22, 15, 22, 18, 30, 40, 24, 14, 12, 22, 30, 10)
+AMOUNT_COLUMNS = (10, 11)  # estimated cost, own contribution
+WIDTHS = (14, 12, 30, 22, 15, 22, 18, 30, 40, 24, 14, 14, 12, 22, 30, 10)
 
 
 def headers(gettext: Gettext) -> list[str]:
@@ -207,7 +209,7 @@ def csv_excel_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> byt
 
 def _csv_cell(index: int, value: Any) -> Any:
     if isinstance(value, date):
-        return value.strftime("%m/%Y" if index == 11 else "%d/%m/%Y")
+        return value.strftime("%m/%Y" if index == MONTH_COLUMN else "%d/%m/%Y")
     return cell(value)
 
 
@@ -314,21 +316,26 @@ class Dashboard:
     by_commune: list[tuple[int | None, int]]
     by_status: list[tuple[str, int]]
     amounts: list[tuple[str, Decimal]]
+    own_contributions: list[tuple[str, Decimal]]  # what the facilities pay themselves, by status
     total_needs: int
     total_amount: Decimal
+    total_own: Decimal
     broadcasts: list[tuple[Any, dict[str, int]]]
 
 
 async def dashboard(session: AsyncSession, *, start: date, end: date, tz: ZoneInfo) -> Dashboard:
     lo, hi = local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
     by_status = await console_repos.needs_by_status(session, start=lo, end=hi)
-    amounts = [(s, Decimal(a or 0)) for s, a in await console_repos.amounts_by_status(session, start=lo, end=hi)]
+    sums = await console_repos.amounts_by_status(session, start=lo, end=hi)
+    amounts = [(s, Decimal(cost or 0)) for s, cost, _ in sums]
+    own = [(s, Decimal(own or 0)) for s, _, own in sums]
     by_commune = await console_repos.needs_by_commune(session, start=lo, end=hi)
     return Dashboard(
         start=start, end=end,
         by_category=sorted(await console_repos.needs_by_category(session, start=lo, end=hi), key=lambda r: -r[1]),
         by_commune=sorted(by_commune, key=lambda r: -r[1]),
-        by_status=by_status, amounts=amounts,
+        by_status=by_status, amounts=amounts, own_contributions=own,
         total_needs=sum(n for _, n in by_status), total_amount=sum((a for _, a in amounts), Decimal(0)),
+        total_own=sum((a for _, a in own), Decimal(0)),
         broadcasts=await console_repos.recent_broadcasts(session),
     )

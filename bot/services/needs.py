@@ -111,6 +111,8 @@ async def file_need(
         description=data["description"],
         machine=data.get("machine"),
         est_cost_million=Decimal(data["est_cost"]) if data.get("est_cost") else None,
+        own_contribution_million=(Decimal(data["own_contribution"]) if data.get("own_contribution") is not None
+                                  else None),
         desired_month=date.fromisoformat(data["desired_month"]) if data.get("desired_month") else None,
         attachment_file_id=attachment.get("file_id"),
         attachment_kind=attachment.get("kind"),
@@ -267,8 +269,8 @@ def status_reply(need: Need, facility: Facility | None, loc: str, translate: Tra
 EXPORT_COLUMNS = (
     N_("Reference"), N_("Date received"), N_("Facility"), N_("Owner"), N_("Phone"), N_("Commune/ward"),
     N_("Sector"), N_("Kind of need"), N_("Description"), N_("Machine/equipment"),
-    N_("Estimated cost (million đồng)"), N_("Desired time"), N_("Status"), N_("Decline reason"),
-    N_("Filed by a collaborator"),
+    N_("Estimated cost (million đồng)"), N_("Own contribution (million đồng)"), N_("Desired time"), N_("Status"),
+    N_("Decline reason"), N_("Filed by a collaborator"),
 )
 
 
@@ -321,6 +323,7 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
             shown(need.description, translate),
             need.machine or "",
             format_million(need.est_cost_million),
+            format_million(need.own_contribution_million),
             format_month(need.desired_month),
             translate(STATUS_LABELS[NeedStatus(need.status)]),
             need.decline_reason or "",

@@ -127,18 +127,20 @@ def format_phone(e164: str | None) -> str:
 _AMOUNT = re.compile(r"^(?P<num>[0-9][0-9.,\s]*)\s*(?:triệu|trieu|tr|million|m)?\.?$", re.IGNORECASE)
 
 
-def parse_million(raw: str) -> Decimal:
+def parse_million(raw: str, *, zero_ok: bool = False) -> Decimal:
     """Parse an amount in million đồng.
 
     Accepts digits with a decimal comma or point ("12,5", "12.5"), dot/space thousand groups
     ("1.500" = 1500) and an optional unit word ("150 triệu"). Words, signs and exponents are refused.
+    `zero_ok`: 0 is an answer (a facility's own contribution can be nothing); else the amount must be above 0.
     """
     text = raw.strip()
     match = _AMOUNT.match(text)
     hint = Text(N_("Please type the amount in million đồng using digits, e.g. 150 or 12,5."))
+    not_negative = Text(N_("The amount cannot be negative. Please type 0 or more, in million đồng."))
     if not match:
         if text.startswith("-"):
-            raise Invalid(Text(N_("The amount must be greater than zero.")))
+            raise Invalid(not_negative if zero_ok else Text(N_("The amount must be greater than zero.")))
         raise Invalid(hint)
     num = re.sub(r"\s+", "", match.group("num"))
     if re.fullmatch(r"[0-9]{1,3}(\.[0-9]{3})+", num):
@@ -151,8 +153,8 @@ def parse_million(raw: str) -> Decimal:
         value = Decimal(num).quantize(Decimal("0.01"))  # amounts are kept to the 10,000 đồng
     except InvalidOperation:
         raise Invalid(hint) from None
-    if value <= 0:
-        raise Invalid(Text(N_("The amount must be greater than zero.")))
+    if value < 0 or (value == 0 and not zero_ok):
+        raise Invalid(not_negative if zero_ok else Text(N_("The amount must be greater than zero.")))
     if value > MAX_COST_MILLION:
         raise Invalid(
             Text(N_("That is more than {limit} million đồng. Please check the amount (in million đồng)."),

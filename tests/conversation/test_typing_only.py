@@ -145,10 +145,12 @@ async def test_a_whole_journey_by_typing_only(engine: AsyncEngine, clock: FakeCl
     await lan.type("Cần máy chiết rót để đóng chai nhanh hơn")
     assert "Which machine" in lan.last
     assert "Estimated cost" in await lan.type("Máy chiết rót bán tự động")
-    await lan.type("150")
+    assert "own contribution" in await lan.type("150")
+    await lan.type("45")
     await lan.type("cuối năm")
     await lan.type("bỏ qua")
     assert "• Machine/equipment: Máy chiết rót bán tự động" in lan.last
+    assert "• Own contribution (million đồng): 45" in lan.last
     assert "NC-2026-" in await lan.type(lan.number_of("Confirm"))
 
     async with app.session_maker() as s:

@@ -29,6 +29,7 @@ async def file_need(p: Person) -> str:
     await p.say("Mở rộng sản xuất")
     await p.say("Máy sấy lạnh 500 kg/mẻ")
     await p.say("150")
+    await p.say("50")  # the facility's own contribution
     await p.say("5/2027")
     await p.press("f.s:need|attachment|")
     done = await p.press("f.ok:need|__summary__|")

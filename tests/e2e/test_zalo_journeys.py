@@ -161,10 +161,11 @@ async def file_machinery_need(nam: Phone) -> str:
     await nam.say(nam.number_of("Máy móc thiết bị"), "mô tả")
     await nam.say("Cần máy sấy lúa để giảm hao hụt sau thu hoạch", "máy")
     await nam.say("máy sấy lúa 10 tấn/mẻ", "triệu")
-    await nam.say("350", "tháng/năm")  # the example in it is computed from today
+    await nam.say("350", "vốn đối ứng")
+    await nam.say("100", "tháng/năm")  # the example in it is computed from today
     await nam.say("5/2027", "bỏ qua")
     await nam.say("bỏ qua", "Xác nhận")
-    assert "máy sấy lúa 10 tấn/mẻ" in nam.last
+    assert "máy sấy lúa 10 tấn/mẻ" in nam.last and "Vốn đối ứng (triệu đồng): 100" in nam.last
     text = await nam.say(nam.number_of("Xác nhận"), "NC-")
     return next(word.strip(".,:()") for word in text.split() if word.startswith("NC-"))
 

@@ -260,13 +260,14 @@ async def test_machinery_asks_machine_and_cost(engine) -> None:
     state = engine.start("need")
     steps = []
     for inp in [ChoiceInput("machinery"), TextInput("Cần máy sấy"), TextInput("Máy sấy lạnh 500 kg/mẻ"),
-                TextInput("150 triệu"), TextInput("5/2026"), FILE]:
+                TextInput("150 triệu"), TextInput("45 tr"), TextInput("5/2026"), FILE]:
         steps.append(state.step)
         assert isinstance(await engine.answer(state, inp), Advanced)
-    assert steps == ["category", "description", "machine", "est_cost", "desired_month", "attachment"]
+    assert steps == ["category", "description", "machine", "est_cost", "own_contribution", "desired_month",
+                     "attachment"]
     assert engine.clean(state) == {
         "category": "machinery", "description": "Cần máy sấy", "machine": "Máy sấy lạnh 500 kg/mẻ",
-        "est_cost": "150.00", "desired_month": "2026-05-01",
+        "est_cost": "150.00", "own_contribution": "45.00", "desired_month": "2026-05-01",
         "attachment": {"file_id": "FILE-1", "kind": "document", "name": "bao-gia.pdf"},
     }
 
@@ -284,7 +285,7 @@ async def test_training_skips_machine_and_cost(engine) -> None:
 async def _machinery_at_summary(engine: FormEngine) -> FormState:
     state = engine.start("need")
     await walk(engine, state, [ChoiceInput("machinery"), TextInput("Cần máy sấy"), TextInput("Máy sấy lạnh"),
-                               TextInput("150"), TextInput("5/2026"), FILE])
+                               TextInput("150"), TextInput("40"), TextInput("5/2026"), FILE])
     assert state.step == SUMMARY
     return state
 
@@ -301,7 +302,7 @@ async def test_edit_machinery_to_training_drops_machine_fields(engine) -> None:
     assert engine.to_edit_menu(state)
     assert state.step == EDIT
     assert [c.value for c in engine.step(state).choices] == [
-        "category", "description", "machine", "est_cost", "desired_month", "attachment"]
+        "category", "description", "machine", "est_cost", "own_contribution", "desired_month", "attachment"]
     assert isinstance(await engine.answer(state, ChoiceInput("category")), Advanced)
     assert state.step == "category"
     assert_json_state(state)
@@ -309,7 +310,7 @@ async def test_edit_machinery_to_training_drops_machine_fields(engine) -> None:
     assert state.step == SUMMARY
     clean = engine.confirm(state).data
     assert clean["category"] == "training"
-    assert "machine" not in clean and "est_cost" not in clean
+    assert "machine" not in clean and "est_cost" not in clean and "own_contribution" not in clean
     assert [f.name for f, _ in engine.summary(state)] == ["category", "description", "desired_month", "attachment"]
 
 
@@ -322,11 +323,79 @@ async def test_edit_training_to_machinery_asks_machine_fields_then_summary(engin
     await engine.answer(state, TextInput("Máy đóng gói"))
     assert state.step == "est_cost"
     await engine.answer(state, TextInput("12,5"))
+    assert state.step == "own_contribution" and engine.step(state).can_skip
+    assert isinstance(engine.skip(state), Advanced)
     assert state.step == SUMMARY
     clean = engine.confirm(state).data
     assert clean["machine"] == "Máy đóng gói"
-    assert clean["est_cost"] == "12.50"
+    assert clean["est_cost"] == "12.50" and clean["own_contribution"] is None
     assert clean["description"] == "Tập huấn"  # untouched answers are kept
+
+
+OVER_COST = ("The own contribution you typed, {contribution} million đồng, is more than the estimated cost "
+             "({cost} million đồng). Please type an amount from 0 to {cost} million đồng, or skip this question.")
+BELOW_OWN = ("The estimated cost you typed, {cost} million đồng, is less than the facility's own contribution "
+             "({contribution} million đồng). Please type at least {contribution} million đồng, or go back and "
+             "change the own contribution first.")
+
+
+async def _at_own_contribution(engine: FormEngine, cost: str = "12,5") -> FormState:
+    state = engine.start("need")
+    await walk(engine, state, [ChoiceInput("machinery"), TextInput("Cần máy sấy"), TextInput("Máy sấy lạnh"),
+                               TextInput(cost)])
+    assert state.step == "own_contribution"
+    return state
+
+
+async def test_own_contribution_above_the_cost_is_refused_naming_both_amounts(engine) -> None:
+    state = await _at_own_contribution(engine)
+    outcome = await engine.answer(state, TextInput("1.500"))
+    assert isinstance(outcome, Invalid)
+    assert outcome.message.msgid == OVER_COST
+    assert outcome.message.render(lambda m: m) == OVER_COST.format(contribution="1.500", cost="12,5")
+    assert state.step == "own_contribution" and "own_contribution" not in state.data
+    assert state.data["est_cost"] == "12.50"  # nothing already answered is lost
+    assert isinstance(await engine.answer(state, TextInput("12,5")), Advanced)  # the whole cost is allowed
+    assert state.data["own_contribution"] == "12.50"
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("0", "0.00"), ("3,75", "3.75"), ("4 triệu", "4.00")])
+async def test_own_contribution_may_be_zero_or_part_of_the_cost(engine, typed: str, stored: str) -> None:
+    state = await _at_own_contribution(engine)
+    assert isinstance(await engine.answer(state, TextInput(typed)), Advanced)
+    assert state.step == "desired_month" and state.data["own_contribution"] == stored
+
+
+@pytest.mark.parametrize("typed", ["-5", "năm triệu"])
+async def test_own_contribution_must_be_an_amount_of_zero_or_more(engine, typed: str) -> None:
+    state = await _at_own_contribution(engine)
+    outcome = await engine.answer(state, TextInput(typed))
+    assert isinstance(outcome, Invalid) and state.step == "own_contribution"
+    assert outcome.message.msgid in ("The amount cannot be negative. Please type 0 or more, in million đồng.",
+                                     "Please type the amount in million đồng using digits, e.g. 150 or 12,5.")
+
+
+@pytest.mark.parametrize("typed", ["bỏ qua", "skip", "-"])
+async def test_own_contribution_can_be_skipped_by_typing(engine, typed: str) -> None:
+    state = await _at_own_contribution(engine)
+    assert isinstance(await engine.answer(state, TextInput(typed)), Advanced)
+    assert state.step == "desired_month" and state.data["own_contribution"] is None
+
+
+async def test_a_changed_cost_below_the_own_contribution_is_refused(engine) -> None:
+    state = await _machinery_at_summary(engine)  # cost 150, own contribution 40
+    assert engine.edit(state, "est_cost")
+    outcome = await engine.answer(state, TextInput("30"))
+    assert isinstance(outcome, Invalid)
+    assert outcome.message.render(lambda m: m) == BELOW_OWN.format(cost="30", contribution="40")
+    assert state.step == "est_cost" and state.data["own_contribution"] == "40.00"
+    assert isinstance(await engine.answer(state, TextInput("40")), Advanced)
+    assert state.step == SUMMARY and state.data["est_cost"] == "40.00"
+    # The own contribution can be changed up to the cost, not beyond.
+    assert engine.edit(state, "own_contribution")
+    assert isinstance(await engine.answer(state, TextInput("41")), Invalid)
+    assert isinstance(await engine.answer(state, TextInput("40")), Advanced)
+    assert engine.confirm(state).data["own_contribution"] == "40.00"
 
 
 async def test_edit_of_a_field_that_does_not_apply_is_refused(engine) -> None:
@@ -377,9 +446,9 @@ async def test_back_undoes_the_latest_answer_and_skips_fields_that_no_longer_app
     assert engine.back(state) and state.step == "category"
     assert engine.back(state) and state.step == "attachment"
     assert engine.back(state) and state.step == "desired_month"
-    # machine and est_cost were answered but no longer apply: Back goes past them.
+    # machine, est_cost and own_contribution were answered but no longer apply: Back goes past them.
     assert engine.back(state) and state.step == "description"
-    assert "machine" not in state.data and "est_cost" not in state.data
+    assert not {"machine", "est_cost", "own_contribution"} & set(state.data)
 
 
 async def test_back_while_editing_restores_the_old_value(engine) -> None:
@@ -525,7 +594,7 @@ async def test_state_is_json_serialisable_at_every_step(engine, communes) -> Non
         TextInput("hưng"),  # two matches: candidates
         ChoiceInput(NEW_FACILITY), TextInput("Cơ sở mới"), TextInput("Trần Văn B"), TextInput("0912 345 678"),
         ChoiceInput("food"), ChoiceInput("machinery"), TextInput("Cần máy"), TextInput("Máy sấy"),
-        TextInput("12,5"), TextInput("5/2026"), FILE,
+        TextInput("12,5"), TextInput("0"), TextInput("5/2026"), FILE,
     ]
     for inp in script:
         await engine.answer(state, inp, providers)

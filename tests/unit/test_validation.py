@@ -25,6 +25,7 @@ NOT_A_PHONE = "That doesn't look like a phone number. Please type it like 0912 3
 PHONE_INVALID = "This phone number is not valid. Please check the digits, e.g. 0912 345 678."
 AMOUNT_HINT = "Please type the amount in million đồng using digits, e.g. 150 or 12,5."
 AMOUNT_POSITIVE = "The amount must be greater than zero."
+AMOUNT_NOT_NEGATIVE = "The amount cannot be negative. Please type 0 or more, in million đồng."
 AMOUNT_TOO_LARGE = "That is more than {limit} million đồng. Please check the amount (in million đồng)."
 NOT_A_DATE = "{day}/{month}/{year} is not a real date. Please check it, or type only month/year."
 NO_SUCH_MONTH = "There is no month {month}. Please type a month from 1 to 12, like {example}."
@@ -229,6 +230,16 @@ def test_amounts_parse(raw: str, expected: Decimal) -> None:
 @pytest.mark.parametrize("raw", ["0", "00", "0,0"])
 def test_zero_is_refused(raw: str) -> None:
     assert refused(parse_million, raw).msgid == AMOUNT_POSITIVE
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("0", Decimal("0")), ("0,0", Decimal("0")), ("0,004", Decimal("0")),
+                                             ("12,5", Decimal("12.5"))])
+def test_zero_is_an_answer_where_zero_is_allowed(raw: str, expected: Decimal) -> None:
+    assert parse_million(raw, zero_ok=True) == expected  # a facility's own contribution can be nothing
+
+
+def test_negative_amount_where_zero_is_allowed() -> None:
+    assert refused(lambda raw: parse_million(raw, zero_ok=True), "-5").msgid == AMOUNT_NOT_NEGATIVE
 
 
 def test_amount_over_100_billion_is_refused() -> None:

@@ -41,6 +41,7 @@ async def test_needs_export_neutralises_formulas_and_keeps_numbers(chat: ChatHar
     await chat.send(owner, CALC)
     await chat.send(owner, "@SUM(A1:A9) máy sấy lạnh")
     await chat.send(owner, "150")
+    await chat.send(owner, "37,5")
     await chat.send(owner, "5/2026")
     await chat.press(owner, form_cb("s", "need", "attachment"))
     await chat.press(owner, form_cb("ok", "need", "__summary__"))
@@ -58,6 +59,7 @@ async def test_needs_export_neutralises_formulas_and_keeps_numbers(chat: ChatHar
     assert cells["Lý do từ chối"] == "'\t=1+1"
     assert cells["Điện thoại"] == "0912 345 678"
     assert cells["Kinh phí dự kiến (triệu đồng)"] == "150"
+    assert cells["Vốn đối ứng (triệu đồng)"] == "37,5"
     assert cells["Mã nhu cầu"] == "NC-2026-0001"
 
 

@@ -33,7 +33,9 @@ async def test_machinery_need_with_cost_month_and_document(chat: ChatHarness) ->
     assert "greater than zero" in calls[-1].text
     calls = await chat.send(p, "1e9")
     assert "using digits" in calls[-1].text
-    await chat.send(p, "12,5")
+    calls = await chat.send(p, "12,5")
+    assert "own contribution" in calls[-1].text
+    await chat.send(p, "4")
     calls = await chat.send(p, "31/2/2026")
     assert "31/2/2026 is not a real date" in calls[-1].text
     calls = await chat.send(p, "13/2026")
@@ -42,6 +44,7 @@ async def test_machinery_need_with_cost_month_and_document(chat: ChatHarness) ->
     calls = await chat.document(p, "bao-gia.pdf")
     summary = calls[-1].text
     assert "12,5" in summary and "5/2026" in summary and "bao-gia.pdf" in summary
+    assert "Own contribution (million đồng):</b> 4" in summary
     calls = await chat.press(p, form_cb("ok", "need", "__summary__"))
     assert "reference <b>NC-2026-0001</b>" in calls[-1].text
     (need,) = await _needs(chat)
@@ -50,10 +53,11 @@ async def test_machinery_need_with_cost_month_and_document(chat: ChatHarness) ->
     assert need.attachment_file_id.startswith("media:")
     assert await chat.app.media.channel_id(need.attachment_file_id.removeprefix("media:"), "telegram") == \
         "FILE-bao-gia.pdf"
-    assert need.desired_month.isoformat() == "2026-05-01"
-    # Staff see the attachment from the need's detail.
+    assert need.desired_month.isoformat() == "2026-05-01" and str(need.own_contribution_million) == "4.00"
+    # Staff see the amounts and the attachment from the need's detail.
     await chat.send(STAFF, "/start")
-    await chat.press(STAFF, f"ib.o:{need.id}||||")
+    detail = (await chat.press(STAFF, f"ib.o:{need.id}||||"))[-1].text
+    assert "Estimated cost: 12,5 million đồng\nOwn contribution: 4 million đồng" in detail
     calls = await chat.press_button(STAFF, "attachment")
     sent = [c for c in calls if c.method == "SendDocument"]
     assert sent and sent[0].params["document"] == "FILE-bao-gia.pdf" and sent[0].params["caption"] == need.ref

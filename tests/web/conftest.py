@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,7 +55,8 @@ class Console:
     async def add_need(self, *, facility: str = "Cơ sở nước mắm Hưng Thịnh", owner: str = "Nguyễn Thị Lan",
                        phone: str = "+84912345678", category: str = "machinery", status: str = "received",
                        cost: str | None = "150.5", registrant: str | None = "owner", filed_by: str | None = None,
-                       sector: str = "food", commune: int = LONG_XUYEN) -> Need:
+                       sector: str = "food", commune: int = LONG_XUYEN, own: str | None = None,
+                       month: date | None = None) -> Need:
         now = self.clock.now()
         async with self.app.session_maker() as session:
             fac = Facility(name=facility, owner_name=owner, phone=phone, commune_code=commune, sector=sector,
@@ -64,6 +65,7 @@ class Console:
             await session.flush()
             need = Need(facility_id=fac.id, commune_code=commune, category=category, description="Máy sấy lạnh",
                         est_cost_million=Decimal(cost) if cost else None, status=status,
+                        own_contribution_million=Decimal(own) if own is not None else None, desired_month=month,
                         registrant_user_id=self.people[registrant].id if registrant else None,
                         filed_by_user_id=self.people[filed_by].id if filed_by else None,
                         created_at=now, updated_at=now)

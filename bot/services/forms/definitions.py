@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
 from bot.domain import CATEGORY_LABELS, KIND_LABELS, SECTOR_LABELS, NeedCategory, Role
-from bot.i18n_marker import N_
+from bot.i18n_marker import N_, Text
 from bot.services.forms.engine import Choice, Field, FieldKind, Form
+from bot.services.validation import format_million
 
 SECTOR_CHOICES = tuple(Choice(s.value, label) for s, label in SECTOR_LABELS.items())
 CATEGORY_CHOICES = tuple(Choice(c.value, label) for c, label in CATEGORY_LABELS.items())
@@ -19,6 +24,28 @@ def _is_machinery(data: dict) -> bool:
 
 def _new_facility(data: dict) -> bool:
     return data.get("facility") == NEW_FACILITY
+
+
+def _within_cost(value: str, data: Mapping[str, Any]) -> Text | None:
+    """The facility's own contribution is part of the machine's cost: never more than the estimated cost."""
+    cost = data.get("est_cost")
+    if cost is None or Decimal(value) <= Decimal(cost):
+        return None
+    return Text(N_("The own contribution you typed, {contribution} million đồng, is more than the estimated cost "
+                   "({cost} million đồng). Please type an amount from 0 to {cost} million đồng, or skip this "
+                   "question."),
+                {"contribution": format_million(Decimal(value)), "cost": format_million(Decimal(cost))})
+
+
+def _covers_contribution(value: str, data: Mapping[str, Any]) -> Text | None:
+    """A changed estimated cost may not fall below the own contribution already given."""
+    own = data.get("own_contribution")
+    if own is None or Decimal(value) >= Decimal(own):
+        return None
+    return Text(N_("The estimated cost you typed, {cost} million đồng, is less than the facility's own "
+                   "contribution ({contribution} million đồng). Please type at least {contribution} million đồng, "
+                   "or go back and change the own contribution first."),
+                {"contribution": format_million(Decimal(own)), "cost": format_million(Decimal(value))})
 
 
 FACILITY_NAME = Field(
@@ -100,9 +127,14 @@ NEED_FIELDS = (
     Field("machine", FieldKind.TEXT, max_length=200, needs_letters=True, when=_is_machinery,
           prompt=N_("Which machine or equipment? For example: máy sấy lạnh 500 kg/mẻ."),
           label=N_("Machine/equipment")),
-    Field("est_cost", FieldKind.MONEY, when=_is_machinery,
+    Field("est_cost", FieldKind.MONEY, when=_is_machinery, check=_covers_contribution,
           prompt=N_("Estimated cost, in million đồng? For example: 150 or 12,5."),
           label=N_("Estimated cost (million đồng)")),
+    Field("own_contribution", FieldKind.MONEY, when=_is_machinery, optional=True, zero_ok=True,
+          check=_within_cost,
+          prompt=N_("How much of this cost will the facility pay itself (own contribution), in million đồng? "
+                    "For example: 50, or 0 if nothing. You can skip this if it is not decided yet."),
+          label=N_("Own contribution (million đồng)")),
     Field("desired_month", FieldKind.MONTH,
           prompt=N_("When would you like the support? Type month/year, e.g. {month_example}."),
           label=N_("Desired time")),

@@ -59,6 +59,7 @@ class Field:
     multiline: bool = False  # TEXT: line breaks allowed (descriptions, notes, answers); else one line
     own_phone: bool = True  # PHONE: the person's own number (shared with a button); False: someone else's, typed
     maximum: int = 100_000  # largest value of a NUMBER field
+    zero_ok: bool = False  # MONEY: 0 is an answer (else the amount must be above 0)
     choices: tuple[Choice, ...] = ()
     lookup: str | None = None
     # Shown under the prompt and again when the answer does not fit.
@@ -68,8 +69,9 @@ class Field:
     refuse: Mapping[str, str] = field(default_factory=dict)
     # False when prompt and label are someone's own words (staff questions), not message ids.
     translate: bool = True
-    # Cross-field check on the parsed value: returns a message id when the answer cannot be accepted.
-    check: Callable[[Any, Mapping[str, Any]], str | None] | None = None
+    # Cross-field check on the parsed value: returns a message id (or a Text with its values) when the answer
+    # cannot be accepted.
+    check: Callable[[Any, Mapping[str, Any]], str | Text | None] | None = None
 
     def applies(self, data: Mapping[str, Any]) -> bool:
         return self.when is None or self.when(data)
@@ -274,7 +276,7 @@ class FormEngine:
 
     def _accept(self, state: FormState, fld: Field, value: Any, extra: Mapping[str, Any] | None = None) -> Outcome:
         if fld.check is not None and value is not None and (problem := fld.check(value, state.data)):
-            return Invalid(Text(problem), fld.hint)
+            return Invalid(problem if isinstance(problem, Text) else Text(problem), fld.hint)
         state.data[fld.name] = value
         state.data.update(extra or {})
         state.context.pop("_editing", None)
@@ -403,7 +405,7 @@ class FormEngine:
         if kind is FieldKind.MONEY:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please type the amount in million đồng using digits, e.g. 150 or 12,5.")))
-            return self._accept(state, fld, str(validation.parse_million(inp.text)))
+            return self._accept(state, fld, str(validation.parse_million(inp.text, zero_ok=fld.zero_ok)))
         if kind is FieldKind.MONTH:
             if not isinstance(inp, TextInput):
                 return Invalid(Text(N_("Please type the month and year like {example}."),
