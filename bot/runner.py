@@ -144,15 +144,19 @@ class ZaloStopped(Exception):
     SystemExit would leave the event loop at once, skipping every clean-up.)"""
 
 
-def _stop_on_fatal(task: asyncio.Task[None]) -> None:
-    """Next to Telegram, a fatal Zalo error is said in one line and the process stops (SIGTERM to itself)."""
+def _stop_on_fatal(fatal: list[BaseException]) -> Callable[[asyncio.Task[None]], None]:
+    """Next to Telegram, a fatal Zalo error stops the process (SIGTERM to itself, so Telegram's polling ends
+    cleanly); the error is kept in `fatal` for `_poll` to raise, so the exit status is not 0."""
     import os
     import signal
 
-    if task.cancelled() or task.exception() is None:
-        return
-    log.critical("%s", task.exception())
-    os.kill(os.getpid(), signal.SIGTERM)
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        fatal.append(task.exception())  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return done
 
 
 async def _poll(settings: Settings, app: AppContext, bot: Any, outbox_bot: Any, zalo: ZaloClient | None) -> None:
@@ -169,12 +173,13 @@ async def _poll(settings: Settings, app: AppContext, bot: Any, outbox_bot: Any, 
     await worker.recover_interrupted()
     scheduler = create_scheduler("main", app, TelegramProgress(bot))
     tasks: list[asyncio.Task[None]] = []
+    fatal: list[BaseException] = []
 
     async def started() -> None:
         tasks.append(asyncio.create_task(worker.run()))
         if zalo_channel is not None:
             serving = asyncio.create_task(serve_zalo(zalo_channel, settings))
-            serving.add_done_callback(_stop_on_fatal)
+            serving.add_done_callback(_stop_on_fatal(fatal))
             tasks.append(serving)
         scheduler.start()
         # Catch up at once after downtime: due reminders (still useful ones sent, the rest recorded as missed).
@@ -188,6 +193,10 @@ async def _poll(settings: Settings, app: AppContext, bot: Any, outbox_bot: Any, 
             task.cancel()
 
     await poll(settings, app, bot, started=started, stopping=stopping)
+    if fatal:
+        from bot.startup import StartupError
+
+        raise StartupError(str(fatal[0]))
 
 
 async def access_cmd(settings: Settings, command: str, arg: str | None) -> str:

@@ -9,6 +9,7 @@ the flow moved to the pipeline, so those still work.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from html import escape
@@ -35,6 +36,7 @@ from bot.domain import (
 )
 from bot.errors import NotFound
 from bot.services import announcements as svc
+from bot.services import usage
 from bot.services.needs import Actor
 from bot.services.outbox import enqueue
 from bot.services.validation import format_phone
@@ -43,11 +45,13 @@ from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
 from storage.models import Announcement
 
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo"}
 SIGNUPS_SHOWN = 30  # the rest are in the CSV
 TITLE_IN_LIST = 40
 # What a "send now" ("go") or "send at" ("at") choice carries once staff have answered a question before it:
-# the time is in the quiet hours and they keep it (QUIET_OK), the audience's size is confirmed (SIZE_OK).
-QUIET_OK, SIZE_OK = "q", "y"
+# the time is in the quiet hours and they keep it (QUIET_OK), the audience's size is confirmed (SIZE_OK), they send
+# although the Zalo recipients exceed what is left of the month's Zalo quota (QUOTA_OK).
+QUIET_OK, SIZE_OK, QUOTA_OK = "q", "y", "z"
 AT_VALUE = re.compile(r"([0-9]{1,11})([a-z]*)")  # "at": the time, seconds since 1970 (UTC), then the answers
 
 Verb = Callable[[Turn, Actor, int, str], Awaitable[None]]
@@ -248,46 +252,83 @@ def _at(when: datetime, answers: str = "") -> str:
     return f"{int(when.timestamp())}{answers}"
 
 
+def _yes(turn: Turn, ann_id: int, when: datetime | None, answers: str, label: str | None = None) -> Choice:
+    """Go on (send now, or schedule at `when`) with one more question answered."""
+    label = label or turn._("✅ Yes")
+    return choice(label, "go", ann_id, answers) if when is None else choice(label, "at", ann_id, _at(when, answers))
+
+
+def _quiet_question(turn: Turn, ann_id: int, when: datetime | None, answers: str) -> Reply | None:
+    _, settings = turn._, turn.app.settings
+    quiet = svc.QuietHours(settings.quiet_start, settings.quiet_end)
+    local = (when or turn.app.clock.now()).astimezone(turn.app.tz)
+    if QUIET_OK in answers or not quiet.contains(local):
+        return None
+    morning = quiet.next_allowed(local)
+    if when is None:
+        warning = _("🌙 Sending now ({time}) falls in quiet hours ({hours}); people may be asleep.").format(
+            time=local.strftime("%H:%M"), hours=quiet.label())
+        keep = _yes(turn, ann_id, None, answers + QUIET_OK, _("Send now anyway"))
+    else:
+        warning = _("🌙 {when} falls in quiet hours ({hours}); people may be asleep.").format(
+            when=_local(turn, when), hours=quiet.label())
+        keep = _yes(turn, ann_id, when, answers + QUIET_OK, _("Keep {when} anyway").format(when=_local(turn, when)))
+    return Reply.of(warning, choices=[
+        [choice(_("🌅 Send at {time} on {date}").format(time=morning.strftime("%H:%M"),
+                                                       date=morning.strftime("%d/%m/%Y")),
+                "at", ann_id, _at(morning, answers))],
+        [keep],
+        [choice(_("🕒 Choose another time"), "sc", ann_id)],
+    ])
+
+
+def _size_question(turn: Turn, ann_id: int, when: datetime | None, answers: str,
+                   channels: Counter[str]) -> Reply | None:
+    _, size = turn._, sum(channels.values())
+    if SIZE_OK in answers or not svc.needs_confirmation(size, above=turn.app.settings.broadcast_confirm_above):
+        return None
+    question = _("Send to {n} people?") if when is None else _("Send to {n} people on {when}?")
+    return Reply.of(question.format(n=_count(turn, size), when=_local(turn, when or turn.app.clock.now())),
+                    choices=[[_yes(turn, ann_id, when, answers + SIZE_OK), choice(_("✖ No"), "no", ann_id)]])
+
+
+async def _quota_question(turn: Turn, ann_id: int, when: datetime | None, answers: str,
+                          channels: Counter[str]) -> Reply | None:
+    """Zalo's plan allows so many messages a month (ZALO_MONTHLY_QUOTA): say so before a broadcast needing more."""
+    _, settings = turn._, turn.app.settings
+    on_zalo = channels.get("zalo", 0)
+    if QUOTA_OK in answers or not on_zalo or not settings.zalo_monthly_quota:
+        return None
+    used = await usage.of_month(turn.session, channel="zalo", moment=turn.app.clock.now(),
+                                quota=settings.zalo_monthly_quota, tz=turn.app.tz)
+    if used.left is None or on_zalo <= used.left:
+        return None
+    text = _("⚠️ {n} recipients are on Zalo, but only {left} of this month's {quota} Zalo messages are left "
+             "({sent} sent). Zalo may refuse the rest: they will be counted as failed and can be resent next "
+             "month.").format(n=_count(turn, on_zalo), left=_count(turn, used.left),
+                              quota=_count(turn, used.quota), sent=_count(turn, used.sent))
+    return Reply.of(text, choices=[[_yes(turn, ann_id, when, answers + QUOTA_OK, _("Send anyway")),
+                                    choice(_("✖ No"), "no", ann_id)]])
+
+
 async def go_ahead(turn: Turn, ann_id: int, *, when: datetime | None = None, answers: str = "") -> None:
     """Send now (`when` None) or schedule at `when` — after the questions staff have not answered yet: a time in
-    the quiet hours (QUIET_START–QUIET_END), then an audience above BROADCAST_CONFIRM_ABOVE (counted as the
-    audience view counts it). Each question's choices carry the answers given so far."""
-    _, settings = turn._, turn.app.settings
+    the quiet hours (QUIET_START–QUIET_END), an audience above BROADCAST_CONFIRM_ABOVE (counted as the audience
+    view counts it), more Zalo recipients than the month's Zalo quota has left. Each question's choices carry the
+    answers given so far."""
+    _ = turn._
     ann = await svc.get_editable(turn.session, ann_id=ann_id)
-    now = turn.app.clock.now()
     if when is not None:
-        svc.check_future(when, now=now)
-    quiet = svc.QuietHours(settings.quiet_start, settings.quiet_end)
-    local = (when or now).astimezone(turn.app.tz)
-    if QUIET_OK not in answers and quiet.contains(local):
-        morning = quiet.next_allowed(local)
-        if when is None:
-            warning = _("🌙 Sending now ({time}) falls in quiet hours ({hours}); people may be asleep.").format(
-                time=local.strftime("%H:%M"), hours=quiet.label())
-            keep = choice(_("Send now anyway"), "go", ann_id, answers + QUIET_OK)
-        else:
-            warning = _("🌙 {when} falls in quiet hours ({hours}); people may be asleep.").format(
-                when=_local(turn, when), hours=quiet.label())
-            keep = choice(_("Keep {when} anyway").format(when=_local(turn, when)), "at", ann_id,
-                          _at(when, answers + QUIET_OK))
-        turn.add(Reply.of(warning, choices=[
-            [choice(_("🌅 Send at {time} on {date}").format(time=morning.strftime("%H:%M"),
-                                                           date=morning.strftime("%d/%m/%Y")),
-                    "at", ann_id, _at(morning, answers))],
-            [keep],
-            [choice(_("🕒 Choose another time"), "sc", ann_id)],
-        ]))
+        svc.check_future(when, now=turn.app.clock.now())
+    question = _quiet_question(turn, ann_id, when, answers)
+    if question is None:
+        channels = await svc.audience_channels(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
+                                               admin_ids=turn.app.settings.admin_ids)
+        question = _size_question(turn, ann_id, when, answers, channels) or \
+            await _quota_question(turn, ann_id, when, answers, channels)
+    if question is not None:
+        turn.add(question)
         return
-    if SIZE_OK not in answers:
-        size = await svc.audience_size(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
-                                       admin_ids=settings.admin_ids)
-        if svc.needs_confirmation(size, above=settings.broadcast_confirm_above):
-            question = _("Send to {n} people?") if when is None else _("Send to {n} people on {when}?")
-            yes = choice(_("✅ Yes"), "go", ann_id, answers + SIZE_OK) if when is None else \
-                choice(_("✅ Yes"), "at", ann_id, _at(when, answers + SIZE_OK))
-            turn.add(Reply.of(question.format(n=_count(turn, size), when=_local(turn, when or now)),
-                              choices=[[yes, choice(_("✖ No"), "no", ann_id)]]))
-            return
     if when is None:
         await _start(turn, ann_id)
         return
@@ -374,16 +415,27 @@ async def add_commune(turn: Turn, staff: Actor, ann_id: int, value: str) -> None
 
 
 async def preview(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
-    """Exactly what a facility will see (its choices inert), then the size, the time and the actions."""
-    _ = turn._
+    """Exactly what a facility will see (its choices inert), then the size (by channel), the time, what is
+    left of Zalo's monthly quota, and the actions."""
+    _, settings = turn._, turn.app.settings
     ann = await svc.get_editable(turn.session, ann_id=ann_id)
     turn.add(svc.reply_of(ann, Role.USER, _, inert=True))
-    size = await svc.audience_size(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
-                                   admin_ids=turn.app.settings.admin_ids)
-    eta = svc.eta_text(svc.estimated_seconds(size, turn.app.settings.send_rate), _)
-    text = _("👆 This is how it will look.\n👥 {n} recipients · about {eta} to deliver at {rate} messages per second.")
-    turn.add(Reply.of(text.format(n=size, eta=eta, rate=int(turn.app.settings.send_rate)),
-                      choices=_control_choices(turn, ann_id)))
+    channels = await svc.audience_channels(turn.session, audience=svc.Audience.of(ann.audience), kind=ann.kind,
+                                           admin_ids=settings.admin_ids)
+    size, on_zalo = sum(channels.values()), channels.get("zalo", 0)
+    seconds = max(svc.estimated_seconds(size - on_zalo, settings.send_rate),
+                  svc.estimated_seconds(on_zalo, settings.zalo_send_rate))
+    text = _("👆 This is how it will look.\n👥 {n} recipients · about {eta} to deliver.").format(
+        n=_count(turn, size), eta=svc.eta_text(seconds, _))
+    lines = [text]
+    if len(channels) > 1 or on_zalo:
+        lines.append(" · ".join(f"{CHANNEL_NAMES.get(c, c)}: {_count(turn, n)}" for c, n in sorted(channels.items())))
+    if on_zalo and settings.zalo_monthly_quota:
+        used = await usage.of_month(turn.session, channel="zalo", moment=turn.app.clock.now(),
+                                    quota=settings.zalo_monthly_quota, tz=turn.app.tz)
+        lines.append(_("Zalo this month: {sent} of {quota} messages used, {left} left.").format(
+            sent=_count(turn, used.sent), quota=_count(turn, used.quota), left=_count(turn, used.left or 0)))
+    turn.add(Reply.of("\n".join(lines), choices=_control_choices(turn, ann_id)))
 
 
 async def test_copy(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
@@ -398,7 +450,7 @@ async def send_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
     """"Send now", and "send now anyway" / "yes" after a question (`value`: the answers given)."""
     if value:
         turn.add(Reply(retire_previous=True))  # the question is answered: its choices go
-    await go_ahead(turn, ann_id, answers="".join(a for a in (QUIET_OK, SIZE_OK) if a in value))
+    await go_ahead(turn, ann_id, answers="".join(a for a in (QUIET_OK, SIZE_OK, QUOTA_OK) if a in value))
 
 
 async def send_at(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
@@ -412,7 +464,8 @@ async def send_at(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
 
 
 async def not_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
-    """"No" to the audience's size: nothing is sent or changed; the announcement's actions are offered again."""
+    """"No" to the audience's size or to the Zalo quota: nothing is sent or changed; the announcement's actions
+    are offered again."""
     _ = turn._
     ann = await svc.get_editable(turn.session, ann_id=ann_id)
     turn.add(Reply(retire_previous=True))

@@ -15,7 +15,7 @@ from bot.runner import run
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.zalo import ZaloSandbox
 from bot.seed import PERSONAS, STAFF
-from bot.web.run import serve_beside
+from bot.web.run import free_socket, serve_beside
 
 log = logging.getLogger(__name__)
 TOKEN = "123456789:sandbox-token-not-secret"
@@ -89,6 +89,7 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
     """
     server = await start_server(host, port)
     zalo: ZaloSandbox | None = None
+    console = free_socket(host)
     try:
         zalo = server.zalo = await start_zalo(host)
         folder = fresh_folder(data_dir, keep)
@@ -96,9 +97,12 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
             _env_file=None, bot_token=TOKEN, telegram_api_base=server.base_url, admin_ids=str(STAFF.id),
             database_url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}",
             zalo_bot_token=ZALO_TOKEN, zalo_api_base=zalo.base_url,
+            # The console serves the media store: Zalo gets announcement photos from there, by URL.
+            public_base_url=f"http://{host}:{console.getsockname()[1]}",
         )
         say("Sandbox server listening; starting the bot (the address follows once it answers) …")
-        ready = asyncio.create_task(announce_when_ready(server, say, lambda: serve_beside(settings, host, say)))
+        ready = asyncio.create_task(announce_when_ready(
+            server, say, lambda: serve_beside(settings, host, say, console)))
         try:
             await bot(settings, seed_demo=True)
         finally:
@@ -106,6 +110,7 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
             with contextlib.suppress(asyncio.CancelledError):
                 await ready  # the console closes its database connections before the loop ends
     finally:
+        console.close()
         if zalo is not None:
             await zalo.stop()
         await server.stop()

@@ -3,6 +3,7 @@ progress figures, stop/cancel, sign-ups and topic subscriptions."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -135,6 +136,13 @@ async def audience_users(session: AsyncSession, *, audience: Audience, kind: str
 async def audience_size(session: AsyncSession, *, audience: Audience, kind: str,
                         admin_ids: frozenset[int] = frozenset()) -> int:
     return len(await audience_users(session, audience=audience, kind=kind, admin_ids=admin_ids))
+
+
+async def audience_channels(session: AsyncSession, *, audience: Audience, kind: str,
+                            admin_ids: frozenset[int] = frozenset()) -> Counter[str]:
+    """The audience by the channel each person is sent to (their notification identity's)."""
+    return Counter(user.channel for user, _role in
+                   await audience_users(session, audience=audience, kind=kind, admin_ids=admin_ids))
 
 
 def estimated_seconds(recipients: int, rate: float) -> int:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from bot.domain import NeedStatus
-from bot.services import console
+from bot.services import console, usage
 from bot.web.app import render
 from bot.web.security import StaffPage, ctx
 
@@ -32,5 +32,9 @@ async def dashboard(request: Request, staff: StaffPage) -> Response:
         start, end = end, start
     data = await console.dashboard(staff.session, start=start, end=end, tz=app.tz)
     biggest = max((n for _, n in data.by_category + data.by_commune), default=1) or 1
-    return render(request, "dashboard.html", {"d": data, "biggest": biggest, "NeedStatus": NeedStatus},
-                  staff=staff)
+    now = app.clock.now()
+    sent = [await usage.of_month(staff.session, channel="telegram", moment=now, quota=0, tz=app.tz),
+            await usage.of_month(staff.session, channel="zalo", moment=now, quota=app.settings.zalo_monthly_quota,
+                                 tz=app.tz)]
+    return render(request, "dashboard.html", {"d": data, "biggest": biggest, "NeedStatus": NeedStatus,
+                                              "usage": sent}, staff=staff)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 from bot.config import Settings
@@ -34,11 +35,19 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         await engine.dispose()
 
 
-async def serve_beside(settings: Settings, host: str, say: Callable[[str], None]) -> None:
-    """The console next to a running bot on the same (already migrated) database, on a free port: the
-    sandbox's. Codes asked for on its sign-in page are sent by that bot's outbox."""
-    import socket
+def free_socket(host: str) -> socket.socket:
+    """A listening address chosen now (port 0), so the bot can be told it (PUBLIC_BASE_URL) before it serves."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
 
+
+async def serve_beside(settings: Settings, host: str, say: Callable[[str], None],
+                       sock: socket.socket | None = None) -> None:
+    """The console next to a running bot on the same (already migrated) database, on a free port (or `sock`):
+    the sandbox's. Codes asked for on its sign-in page are sent by that bot's outbox; it also serves the media
+    files Zalo fetches (/media/<id>)."""
     import uvicorn
 
     from bot.app import create_app as create_context
@@ -46,10 +55,8 @@ async def serve_beside(settings: Settings, host: str, say: Callable[[str], None]
     from bot.web.app import create_app
 
     engine = await open_database(settings.database_url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = sock or free_socket(host)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
         app = create_app(create_context(settings, engine))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
         say(f"  Staff console: http://{host}:{sock.getsockname()[1]}/ — sign in with a code: type the staff "

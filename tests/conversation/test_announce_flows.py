@@ -284,3 +284,45 @@ async def test_a_night_schedule_for_a_large_audience_asks_both_in_vietnamese(
     ann = await announcement(staff.app, ann_id)
     assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 2, 19, 10, tzinfo=UTC)
     assert await outbox_rows(staff.app) == []  # the scheduler starts it at 02:10
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_more_zalo_recipients_than_the_quota_has_left_are_warned_of(engine: AsyncEngine, clock: FakeClock,
+                                                                          renderer: Any) -> None:
+    """Zalo's plan allows ZALO_MONTHLY_QUOTA messages a month: the preview shows the audience by channel and
+    what is left; sending to more Zalo people than that asks first, and "No" sends nothing."""
+    from bot.services import usage
+
+    staff = await staff_of(engine, clock, renderer)
+    staff.app.settings.zalo_monthly_quota = 100
+    ann_id = await seed(staff.app, clock, owners=30)
+    await to_facilities(staff.app, ann_id)
+    async with staff.app.session_maker() as s:
+        await usage.record(s, channel="zalo", moment=clock.now(), messages=80)  # sent earlier this month
+        await s.commit()
+    await staff.act(ChooseEvent("an", f"pv:{ann_id}:"))
+    assert "Zalo: 30" in staff.text and "Zalo this month: 80 of 100 messages used, 20 left." in staff.text
+    await staff.choose("Send now")
+    assert "30 recipients are on Zalo, but only 20 of this month's 100 Zalo messages are left (80 sent)" in staff.text
+    await staff.choose("No")
+    assert await outbox_rows(staff.app) == [] and (await announcement(staff.app, ann_id)).status == "draft"
+    await staff.choose("Send now")
+    await staff.choose("Send anyway")
+    assert "Preparing to send" in staff.text and len(await outbox_rows(staff.app)) == 30
+
+
+async def test_messages_are_counted_per_channel_per_local_month(engine: AsyncEngine, clock: FakeClock) -> None:
+    """The count is by the month in Vietnam: 23:30 UTC on 30 November is already December there."""
+    from bot.services import usage
+
+    app = app_for(engine, clock)
+    late = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    async with app.session_maker() as s:
+        await usage.record(s, channel="zalo", moment=late, messages=2)
+        await usage.record(s, channel="zalo", moment=datetime(2026, 12, 15, 3, 0, tzinfo=UTC), messages=3)
+        await usage.record(s, channel="telegram", moment=late, messages=7)
+        await s.commit()
+        december = await usage.of_month(s, channel="zalo", moment=late, quota=3000)
+        november = await usage.of_month(s, channel="zalo", moment=datetime(2026, 11, 30, 10, tzinfo=UTC), quota=3000)
+    assert (december.month, december.sent, december.left) == ("2026-12", 5, 2995)
+    assert (november.sent, november.left) == (0, 3000)

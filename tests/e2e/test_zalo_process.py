@@ -62,3 +62,28 @@ async def test_a_refused_zalo_token_is_one_line(zalo: ZaloSandbox, tmp_path) -> 
                                         ZALO_API_BASE=zalo.base_url)
     assert (code, lines) == (1, ["Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator"])
     assert "wrong-secret" not in output
+
+
+async def test_zalo_refusing_the_token_next_to_telegram_stops_the_process_with_status_1(
+        zalo: ZaloSandbox, server, tmp_path) -> None:
+    """Both channels in one process: Zalo revoking the token mid-run stops the whole process with its one
+    line and a non-zero status (a supervisor restarts it and an operator sees why), Telegram's polling ending
+    cleanly first."""
+    from collections import deque
+
+    from tests.e2e.harness import BotProcess
+
+    bot = BotProcess(server, tmp_path, ZALO_BOT_TOKEN=ZALO_TOKEN, ZALO_API_BASE=zalo.base_url)
+    await bot.start()
+    try:
+        await asyncio.wait_for(zalo.polling.wait(), 60)
+        zalo.next_errors["getUpdates"] = deque([401])
+        await zalo.send_text("cafe02", "chào")  # answers the open poll; the next one meets the 401
+        assert bot.proc is not None
+        code = await asyncio.wait_for(bot.proc.wait(), 60)
+    finally:
+        await bot.stop()
+    log = bot.log.read_text(errors="replace")
+    assert code == 1, log[-3000:]
+    assert log.splitlines()[-1].endswith("Zalo refused the token (ZALO_BOT_TOKEN): check it in Zalo Bot Creator")
+    assert "Traceback" not in log and ZALO_TOKEN.split(":")[1] not in log

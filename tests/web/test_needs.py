@@ -245,3 +245,20 @@ async def test_a_page_past_the_end_shows_the_last_page(console: Console) -> None
     for query in ("page=9", "page=9&q=co+so"):  # paged by the database, and after a text search
         r = await console.client.get("/needs?" + query)
         assert len(REF.findall(r.text)) == 2 and "Trang 2/2" in r.text, query
+
+
+async def test_dashboard_shows_this_months_messages_against_zalos_quota(console: Console) -> None:
+    from bot.services import usage
+
+    async with console.app.session_maker() as s:
+        await usage.record(s, channel="zalo", moment=console.clock.now(), messages=2_950)
+        await usage.record(s, channel="telegram", moment=console.clock.now(), messages=12)
+        await s.commit()
+    await console.sign_in_as("staff")
+    page = (await console.client.get("/")).text
+    usage_box = page[page.index('id="usage"'):]
+    assert "Tin nhắn đã gửi trong tháng" in usage_box
+    assert re.search(r"<td>Telegram</td><td class=\"num\">12</td><td class=\"num\">—</td>", usage_box)
+    # 50 left of 3,000: under a tenth, shown in bold.
+    assert re.search(r"<td>Zalo</td><td class=\"num\">2950</td><td class=\"num\">3000</td>\s*"
+                     r"<td class=\"num\"><strong>50</strong></td>", usage_box)
