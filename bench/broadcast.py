@@ -2,6 +2,11 @@
 
     python -m bench.broadcast [--recipients 10000] [--crash] [--signal TERM|KILL] [--rate 25]
                               [--latency-ms 0] [--outage-s 0] [--timeout 60]
+                              [--channel telegram|zalo|both] [--zalo-rate 5]
+
+--channel zalo sends through the sandbox's Zalo server (its limits: 10/s, 1/s per chat; 429 without
+retry_after) at ZALO_SEND_RATE; --channel both puts --recipients people on each channel, one broadcast,
+one sender process (the figures are summed, with "by_channel" for each).
 
 3 % of the recipients have blocked the bot and 1 % of sends meet a random 429. The sender is a real
 `python -m bot deliver` process; with --crash it is killed when about 40 % is delivered and started
@@ -11,8 +16,9 @@ flight are left `sending`; the benchmark settles them `unknown` as the tick woul
 comes too late: "delivery unknown"); --outage-s closes the server's port for that long (connection
 refused, as when Telegram is unreachable) once about 20 % is delivered.
 
-Last line: {"recipients", "rate_target", "rate_achieved", "lost", "duplicates", "unknown", "failed",
-"never_delivered", "blocked_marked", "retries_429", "seconds"} (+ "interrupted" with --crash).
+Last line: {"channel", "recipients", "rate_target", "rate_achieved", "lost", "duplicates", "unknown", "failed",
+"never_delivered", "blocked_marked", "retries_429", "seconds"} (+ "interrupted" with --crash, "by_channel"
+with both).
 `never_delivered`: reachable recipients with no copy at all, whatever their row says; `lost`: those of
 them whose row says "sent" (a silent loss); `unknown`/`failed`: rows in those states.
 """
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,12 +48,14 @@ from bot.config import Settings
 from bot.domain import OutboxStatus
 from bot.sandbox.limits import RateLimits
 from bot.sandbox.server import SandboxServer
+from bot.sandbox.zalo import ZaloSandbox
 from bot.services import announcements
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
 from storage.models import OutboxMessage, User
 
 TOKEN = "123456789:bench-broadcast"
+ZALO_TOKEN = "1234567890:bench-broadcast-zalo"
 ROOT = Path(__file__).resolve().parent.parent
 SETTLED = (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN)
 TITLE = "Hội chợ hàng công nghiệp nông thôn tiêu biểu 2026"
@@ -64,76 +73,111 @@ async def counts(session_maker) -> Counter:
     return Counter({status: n for status, n in rows})
 
 
-async def outage(server: SandboxServer, port: int, seconds: float) -> None:
-    """Telegram unreachable: the port refuses connections for `seconds` (sends in flight are cut)."""
+async def outage(server: SandboxServer | ZaloSandbox, seconds: float) -> None:
+    """The channel unreachable: the port refuses connections for `seconds` (sends in flight are cut)."""
+    port = int(server.base_url.rsplit(":", 1)[1])
     await server.stop()
     await asyncio.sleep(seconds)
-    await server.start(port=port)
+    await server.start("127.0.0.1", port)
+
+
+@dataclass
+class Side:
+    """One channel's share of the audience: its sandbox server, its people, those who blocked the bot."""
+
+    channel: str
+    server: SandboxServer | ZaloSandbox
+    ids: list[str]
+    blocked: set[str]
+    rate: float
+
+    def texts(self, chat_id: str) -> list[tuple[float, str]]:
+        """(time, text) of what the bot sent this person."""
+        if isinstance(self.server, ZaloSandbox):
+            return [(e.get("t", 0.0), e.get("text") or e.get("caption") or "") for e in self.server.events(chat_id)
+                    if e["kind"] in ("message", "photo")]
+        return [(e.get("t", 0.0), e["message"].get("text") or "") for e in self.server.events(int(chat_id))
+                if e["kind"] == "message"]
+
+
+async def telegram_side(n: int, rate: float, rng: random.Random, latency_ms: int) -> Side:
+    server = SandboxServer(bot_token=TOKEN, web=False, rng=rng,
+                           limits=RateLimits(global_per_s=30, global_burst=30, per_chat_per_s=1, per_chat_burst=3))
+    await server.start()
+    server.faults.update({"p_429": 0.01, "retry_after": 1, "latency_ms": latency_ms})
+    ids = [str(i) for i in range(20_000_000, 20_000_000 + n)]
+    blocked = set(rng.sample(ids, k=round(n * 0.03)))
+    for i in ids:
+        server.user(int(i), first_name="Khách")
+        if i in blocked:
+            server.set_blocked(int(i))
+    return Side("telegram", server, ids, blocked, rate)
+
+
+async def zalo_side(n: int, rate: float, rng: random.Random, latency_ms: int) -> Side:
+    """Zalo's limits are not published: the sandbox allows 10/s (1/s per chat, bursts of 3); 429s without
+    retry_after."""
+    server = ZaloSandbox(bot_token=ZALO_TOKEN, rng=rng,
+                         limits=RateLimits(global_per_s=10, global_burst=10, per_chat_per_s=1, per_chat_burst=3))
+    await server.start("127.0.0.1", 0)
+    server.faults.update({"p_429": 0.01, "latency_ms": latency_ms})
+    ids = [f"{0x5a10000000 + i:x}" for i in range(n)]
+    blocked = set(rng.sample(ids, k=round(n * 0.03)))
+    for i in ids:
+        server.user(i, "Khách").has_written = True
+        if i in blocked:
+            server.set_blocked(i)
+    return Side("zalo", server, ids, blocked, rate)
 
 
 async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, outage_s: float = 0,
-               timeout: float = 60) -> dict[str, object]:
+               timeout: float = 60, channel: str = "telegram", zalo_rate: float = 5.0) -> dict[str, object]:
+    """`n` recipients on each channel of `channel` (telegram, zalo or both)."""
     work = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
     rng = random.Random(2026)
-    server = SandboxServer(bot_token=TOKEN, web=False, rng=rng,
-                           limits=RateLimits(global_per_s=30, global_burst=30, per_chat_per_s=1, per_chat_burst=3))
-    base = await server.start()
-    server.faults.update({"p_429": 0.01, "retry_after": 1, "latency_ms": latency_ms})
-    port = int(base.rsplit(":", 1)[1])
+    sides = []
+    if channel in ("telegram", "both"):
+        sides.append(await telegram_side(n, rate, rng, latency_ms))
+    if channel in ("zalo", "both"):
+        sides.append(await zalo_side(n, zalo_rate, rng, latency_ms))
     url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
     engine = create_engine(url)
     await upgrade_to_head(engine)
-    settings = Settings(_env_file=None, bot_token=TOKEN, telegram_api_base=base, database_url=url,  # type: ignore[call-arg]
-                        send_rate=rate)
+    env = {**os.environ, "DATABASE_URL": url, "SEND_RATE": str(rate), "ZALO_SEND_RATE": str(zalo_rate),
+           "TICK_SECONDS": "0.5", "SEND_TIMEOUT": str(timeout)}
+    for side in sides:
+        if side.channel == "telegram":
+            env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=side.server.base_url)
+        else:
+            env.update(ZALO_BOT_TOKEN=ZALO_TOKEN, ZALO_API_BASE=side.server.base_url)
+    settings = Settings(_env_file=None, database_url=url, send_rate=rate)  # type: ignore[call-arg]
     app = create_app(settings, engine, clock=SystemClock())
-    now = datetime.now(UTC)
-    ids = range(20_000_000, 20_000_000 + n)
-    blocked = set(rng.sample(list(ids), k=round(n * 0.03)))
-    async with app.session_maker() as s:
-        await s.exec(insert(User), params=[{  # type: ignore[call-overload]
-            "channel": "telegram", "external_id": str(i), "role": "user", "locale": "vi", "announcements_off": False,
-            "created_at": now, "updated_at": now} for i in ids])
-        author = (await s.exec(select(User).limit(1))).one()
-        ann = await announcements.create(s, clock=app.clock, author=author, data={
-            "kind": "general", "title": TITLE, "body": "Trung tâm hỗ trợ <b>gian hàng</b> miễn phí."})
-        await announcements.start(s, clock=app.clock, ann_id=ann.id or 0, translate=app.translate,
-                                  default_locale="vi")
-        await s.commit()
-    for i in ids:
-        server.user(i, first_name="Khách")
-        if i in blocked:
-            server.set_blocked(i)
-    env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": base, "DATABASE_URL": url,
-           "SEND_RATE": str(rate), "TICK_SECONDS": "0.5", "SEND_TIMEOUT": str(timeout)}
+    await queue_broadcast(app, sides)
+    total = n * len(sides)
     log = work / "sender.log"
     started = time.monotonic()
     sender = await start_sender(env, log)
     crashed = not crash
     outage_task: asyncio.Task[None] | None = None
     killed_at: datetime | None = None
+    limit = max(120, max(n / s.rate for s in sides) * 3 + outage_s * 3 + n * latency_ms / 16_000)
     while True:
         await asyncio.sleep(0.5)
         c = await counts(app.session_maker)
         settled = sum(c[x] for x in SETTLED)
-        if not crashed and c[OutboxStatus.SENT] >= 0.4 * n:
+        if not crashed and c[OutboxStatus.SENT] >= 0.4 * total:
             sender.send_signal(signal.SIGTERM if sig == "TERM" else signal.SIGKILL)
             await sender.wait()
             killed_at = datetime.now(UTC) if sig == "KILL" else None
             sender = await start_sender(env, log)
             crashed = True
-        if outage_s and outage_task is None and c[OutboxStatus.SENT] >= 0.2 * n:
-            outage_task = asyncio.create_task(outage(server, port, outage_s))
-        if c[OutboxStatus.PENDING] == 0 and c[OutboxStatus.SENDING] == 0 and settled >= n:
+        if outage_s and outage_task is None and c[OutboxStatus.SENT] >= 0.2 * total:
+            outage_task = asyncio.create_task(outage(sides[0].server, outage_s))
+        if c[OutboxStatus.PENDING] == 0 and c[OutboxStatus.SENDING] == 0 and settled >= total:
             break
         if c[OutboxStatus.SENDING] and not c[OutboxStatus.PENDING] and killed_at is not None:
-            # Rows the killed process left in flight are settled by the tick after SEND_TIMEOUT + 60 s;
-            # do it now (only those claimed before the kill).
-            async with app.session_maker() as s:
-                await s.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
-                    col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < killed_at)
-                    .values(status=OutboxStatus.UNKNOWN, last_error="interrupted: delivery unknown"))
-                await s.commit()
-        if time.monotonic() - started > max(120, n / rate * 3 + outage_s * 3 + n * latency_ms / 16_000):
+            await settle_killed(app, killed_at)
+        if time.monotonic() - started > limit:
             sender.send_signal(signal.SIGTERM)  # never leave the sender running behind us
             await sender.wait()
             raise SystemExit(f"timed out; see {log}")
@@ -142,39 +186,74 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
         await outage_task
     sender.send_signal(signal.SIGTERM)
     await sender.wait()
-    copies: Counter[int] = Counter()
-    for i in ids:
-        for e in server.events(i):
-            if e["kind"] == "message" and TITLE in (e["message"].get("text") or ""):
-                copies[i] += 1
-    reachable = [i for i in ids if i not in blocked]
-    async with app.session_maker() as s:
-        marked = (await s.exec(select(func.count()).select_from(User).where(
-            col(User.unreachable_at).is_not(None)))).one()
-        status = dict((await s.exec(select(OutboxMessage.chat_id, OutboxMessage.status))).all())
-    delivered = sum(copies.values())
-    span = server_span(server, ids)
-    final = await counts(app.session_maker)
-    await server.stop()
+    result = await figures(app, sides, seconds)
+    for side in sides:
+        await side.server.stop()
     await engine.dispose()
-    result: dict[str, object] = {
-        "recipients": n, "rate_target": rate, "rate_achieved": round(delivered / span, 2) if span else 0.0,
-        "lost": sum(1 for i in reachable if copies[i] == 0 and status[str(i)] == OutboxStatus.SENT),
-        "duplicates": sum(1 for i in ids if copies[i] > 1),
-        "unknown": int(final[OutboxStatus.UNKNOWN]), "failed": int(final[OutboxStatus.FAILED]),
-        "never_delivered": sum(1 for i in reachable if copies[i] == 0),
-        "blocked_marked": int(marked), "retries_429": server.stats["429"], "seconds": round(seconds, 1),
-    }
     if crash:
-        result["interrupted"] = int(final[OutboxStatus.UNKNOWN])
+        result["interrupted"] = result["unknown"]
         result["signal"] = sig
     return result
 
 
-def server_span(server: SandboxServer, ids: range) -> float:
-    """Seconds from the first to the last delivered message, measured where Telegram would measure it."""
-    stamps = [e["t"] for i in ids for e in server.events(i) if e["kind"] == "message" and "t" in e]
-    return (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
+async def queue_broadcast(app, sides: list[Side]) -> None:
+    now = datetime.now(UTC)
+    async with app.session_maker() as s:
+        for side in sides:
+            await s.exec(insert(User), params=[{  # type: ignore[call-overload]
+                "channel": side.channel, "external_id": i, "role": "user", "locale": "vi",
+                "announcements_off": False, "created_at": now, "updated_at": now} for i in side.ids])
+        author = (await s.exec(select(User).limit(1))).one()
+        ann = await announcements.create(s, clock=app.clock, author=author, data={
+            "kind": "general", "title": TITLE, "body": "Trung tâm hỗ trợ <b>gian hàng</b> miễn phí."})
+        await announcements.start(s, clock=app.clock, ann_id=ann.id or 0, translate=app.translate,
+                                  default_locale="vi")
+        await s.commit()
+
+
+async def settle_killed(app, killed_at: datetime) -> None:
+    """Rows the killed process left in flight are settled by the tick after SEND_TIMEOUT + 60 s; do it now
+    (only those claimed before the kill)."""
+    async with app.session_maker() as s:
+        await s.exec(update(OutboxMessage).where(  # type: ignore[call-overload]
+            col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < killed_at)
+            .values(status=OutboxStatus.UNKNOWN, last_error="interrupted: delivery unknown"))
+        await s.commit()
+
+
+async def figures(app, sides: list[Side], seconds: float) -> dict[str, object]:
+    """The JSON figures: for each channel, then summed (the rate achieved: each channel's own, summed)."""
+    async with app.session_maker() as s:
+        marked = (await s.exec(select(func.count()).select_from(User).where(
+            col(User.unreachable_at).is_not(None)))).one()
+        status = {(ch, chat): st for ch, chat, st in (await s.exec(
+            select(OutboxMessage.channel, OutboxMessage.chat_id, OutboxMessage.status))).all()}
+    final = await counts(app.session_maker)
+    by_channel: dict[str, dict[str, object]] = {}
+    for side in sides:
+        stamps: list[float] = []
+        copies: Counter[str] = Counter()
+        for i in side.ids:
+            got = [t for t, text in side.texts(i) if TITLE in text]
+            copies[i] = len(got)
+            stamps += got
+        span = max(stamps) - min(stamps) if len(stamps) > 1 else 0.0
+        reachable = [i for i in side.ids if i not in side.blocked]
+        by_channel[side.channel] = {
+            "recipients": len(side.ids), "rate_target": side.rate,
+            "rate_achieved": round(len(stamps) / span, 2) if span else 0.0,
+            "lost": sum(1 for i in reachable if copies[i] == 0 and status[(side.channel, i)] == OutboxStatus.SENT),
+            "duplicates": sum(1 for i in side.ids if copies[i] > 1),
+            "never_delivered": sum(1 for i in reachable if copies[i] == 0),
+            "retries_429": side.server.stats["429"],
+        }
+    summed = {key: sum(v[key] for v in by_channel.values())  # type: ignore[misc]
+              for key in ("recipients", "rate_target", "rate_achieved", "lost", "duplicates", "never_delivered",
+                          "retries_429")}
+    return {"channel": "both" if len(sides) > 1 else sides[0].channel, **summed,
+            "unknown": int(final[OutboxStatus.UNKNOWN]), "failed": int(final[OutboxStatus.FAILED]),
+            "blocked_marked": int(marked), "seconds": round(seconds, 1),
+            **({"by_channel": by_channel} if len(sides) > 1 else {})}
 
 
 if __name__ == "__main__":
@@ -186,6 +265,9 @@ if __name__ == "__main__":
     parser.add_argument("--latency-ms", type=int, default=0, help="server-side delay of every send")
     parser.add_argument("--outage-s", type=float, default=0, help="port closed this long at ~20 %% delivered")
     parser.add_argument("--timeout", type=float, default=60, help="the sender's SEND_TIMEOUT")
+    parser.add_argument("--channel", choices=["telegram", "zalo", "both"], default="telegram",
+                        help="where the recipients are (both: --recipients on each)")
+    parser.add_argument("--zalo-rate", type=float, default=5.0, help="ZALO_SEND_RATE")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main(args.recipients, args.crash, args.signal, args.rate, args.latency_ms,
-                                      args.outage_s, args.timeout))))
+                                      args.outage_s, args.timeout, args.channel, args.zalo_rate))))

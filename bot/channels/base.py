@@ -27,6 +27,16 @@ class DeliveryUnknown(DeliveryError):
     """The request may have left (a timeout after sending, a dropped connection): never send it again."""
 
 
+class PartlySent(DeliveryError):
+    """A message in several parts stopped after `sent` parts (counted from the first) for a reason that proves
+    the next part did not leave (`cause`: RateLimited or TransientError). The row is tried again from part
+    `sent` — the outbox keeps that number in the row (`payload["parts_sent"]`) — so nobody gets a part twice."""
+
+    def __init__(self, sent: int, cause: RateLimited | TransientError) -> None:
+        super().__init__(f"{sent} parts sent; then: {cause}")
+        self.sent, self.cause = sent, cause
+
+
 class PermanentError(DeliveryError):
     """The message itself was refused (bad request): retrying will not help."""
 

@@ -84,7 +84,8 @@ def _trim(piece: list[Run]) -> list[Run]:
 
 def pack_blocks(blocks: Sequence[list[Run]], limit: int, measure: Measure = utf16_len,
                 separator: str = "\n\n") -> list[list[Run]]:
-    """Put whole blocks together into messages up to `limit`; a block longer than `limit` is split."""
+    """Put whole blocks together into messages up to `limit`; a block longer than `limit` is split, its first
+    piece filling the message before it (each message may count against a quota: as few as the text needs)."""
     messages: list[list[Run]] = []
     current: list[Run] = []
     used = 0
@@ -96,9 +97,11 @@ def pack_blocks(blocks: Sequence[list[Run]], limit: int, measure: Measure = utf1
             current.extend([Run(separator), *block])
             used += extra
             continue
-        if current:
+        if current and size > limit and limit - used - sep_size > limit // 4:
+            block = [*current, Run(separator), *block]  # the long block goes on in the room left here
+        elif current:
             messages.append(current)
-            current, used = [], 0
+        current, used = [], 0
         if size <= limit:
             current, used = list(block), size
         elif parts := split_runs(block, limit, measure):

@@ -240,7 +240,7 @@ class ZaloSandbox:
         message_id = secrets.token_hex(10)
         date = int(time.time() * 1000)
         user.events.append({"seq": next(self._seq), "kind": kind, "message_id": message_id, "date": date // 1000,
-                            **content})
+                            "t": self.limiter.clock(), **content})
         if (woken := self._changed.get(user.id)) is not None:
             woken.set()
         return {"message_id": message_id, "date": date}

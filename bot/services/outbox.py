@@ -49,6 +49,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.channels.base import (
     ChannelSender,
     DeliveryUnknown,
+    PartlySent,
     PermanentError,
     RateLimited,
     TransientError,
@@ -118,7 +119,8 @@ class _Outcome:
     attempts: int | None = None  # None: as claimed
     unreachable: bool = False
     trouble: bool | None = False  # True: the channel may be down; False: it answered; None: no news
-    messages: int = 0  # messages that left (for the channel's monthly count)
+    messages: int = 0  # messages that left (for the channel's monthly count and its budget)
+    payload: dict[str, Any] | None = None  # the row's payload, when it changed (parts already sent)
 
 
 async def channel_down(session: AsyncSession, *, channel: str | None = None) -> bool:
@@ -173,8 +175,9 @@ class OutboxWorker:
         self.session_maker = session_maker
         self.senders = dict(senders)
         self.clock = clock
-        # A small bucket per channel: at most rate + rate/10 messages in any one-second window (27 at 25/s).
-        self.lanes = {channel: _Lane(channel, r, max(1.0, r / 10))
+        # A small bucket per channel: at most rate + rate/10 messages in any one-second window (27 at 25/s); at
+        # least 2 tokens, so a slow channel (Zalo at 5/s) loses no refill when a claim cycle runs late.
+        self.lanes = {channel: _Lane(channel, r, max(2.0, r / 10))
                       for channel in self.senders for r in [(rates or {}).get(channel, rate)]}
         self._turn = 0  # which lane claims first (round robin)
         self.concurrency = concurrency
@@ -223,7 +226,7 @@ class OutboxWorker:
             return 0, (budget.paused_until - now).total_seconds()
         elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
         tokens = min(lane.capacity, budget.tokens + elapsed * lane.rate)
-        take = min(want, math.floor(tokens))
+        take = max(0, min(want, math.floor(tokens)))  # below zero after a row of several messages
         budget.tokens = tokens - take
         # `now` was read before the row lock: another worker may have refilled later; never go back in time.
         budget.refilled_at = max(budget.refilled_at, now)
@@ -449,30 +452,41 @@ class OutboxWorker:
         """One API call for the row, and what it means for the row."""
         try:
             messages = await sender.send(row.chat_id, row.text, row.payload)
-        except RateLimited as exc:
+        except PartlySent as exc:
+            # Some parts arrived and the next provably did not: the row waits and resumes from that part.
+            earlier = int(row.payload.get("parts_sent") or 0)
+            out = await self._failed(exc.cause, row, lane)
+            out.messages, out.payload = exc.sent - earlier, {**row.payload, "parts_sent": exc.sent}
+            return out
+        except Exception as exc:
+            return await self._failed(exc, row, lane)
+        return _Outcome(OutboxStatus.SENT, None, messages=1 if messages is None else messages)
+
+    async def _failed(self, exc: Exception, row: OutboxMessage, lane: _Lane) -> _Outcome:
+        """What a send's error means for the row."""
+        if isinstance(exc, RateLimited):
             self.stats["retries_429"] += 1
             await self._note_429(lane, exc.retry_after)
             # Being told to wait is not a failed attempt.
             return _Outcome(OutboxStatus.PENDING, None, self.clock.now() + timedelta(seconds=exc.retry_after),
                             attempts=row.attempts - 1)
-        except Unreachable as exc:
+        if isinstance(exc, Unreachable):
             return _Outcome(OutboxStatus.BLOCKED, str(exc)[:500], unreachable=True)
-        except PermanentError as exc:
+        if isinstance(exc, PermanentError):
             return _Outcome(OutboxStatus.FAILED, str(exc)[:500])
-        except (TransientError, ConnectionRefusedError) as exc:  # nothing left: try again later
+        if isinstance(exc, TransientError | ConnectionRefusedError):  # nothing left: try again later
             error = (str(exc) or type(exc).__name__)[:500]
             now = self.clock.now()
             if now - (row.retry_from or row.created_at) >= self.retry_span:
                 return _Outcome(OutboxStatus.FAILED, error, trouble=True)
             backoff = timedelta(seconds=min(BACKOFF_CAP, 2.0**row.attempts))
             return _Outcome(OutboxStatus.PENDING, error, now + backoff, trouble=True)
-        except (DeliveryUnknown, OSError) as exc:  # timeouts and resets included
+        if isinstance(exc, DeliveryUnknown | OSError):  # timeouts and resets included
             # The request may have left: resending could give a second copy.
             return _Outcome(OutboxStatus.UNKNOWN, (str(exc) or type(exc).__name__)[:500], trouble=True)
-        except Exception as exc:  # a bug in a sender must not leave the row in `sending`
-            log.exception("sender crashed on outbox row %s", row.id)
-            return _Outcome(OutboxStatus.FAILED, f"internal error: {type(exc).__name__}", trouble=None)
-        return _Outcome(OutboxStatus.SENT, None, messages=1 if messages is None else messages)
+        # A bug in a sender must not leave the row in `sending`.
+        log.error("sender crashed on outbox row %s", row.id, exc_info=exc)
+        return _Outcome(OutboxStatus.FAILED, f"internal error: {type(exc).__name__}", trouble=None)
 
     async def _deliver(self, row: OutboxMessage, lane: _Lane) -> None:
         try:
@@ -488,6 +502,8 @@ class OutboxWorker:
             values["sent_at"] = now
         if out.retry_at is not None:
             values["next_attempt_at"] = out.retry_at
+        if out.payload is not None:
+            values["payload"] = out.payload
         async with self.session_maker() as session:
             await session.exec(
                 update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
@@ -503,10 +519,17 @@ class OutboxWorker:
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             log.warning("outbox row %s %s: %s", row.id, status.value, out.error)
+        if out.messages > 1:
+            await self._charge(lane, out.messages - 1)
         if pause:
             await self._pause_all(lane, pause, down=True)
         elif out.trouble is False:
             await self._note_reachable(lane)
+
+    async def _charge(self, lane: _Lane, extra: int) -> None:
+        """A row that took several messages (a long text in parts, a photo and its text) pays for each: the
+        claim took one token, the rest are taken now — the bucket may go below zero, and the next claims wait."""
+        await self._set_budget(lane.channel, tokens=SendBudget.tokens - extra)
 
     async def _note_429(self, lane: _Lane, retry_after: float) -> None:
         """Several 429s within a second mean a flood on that channel: pause every worker's sends on it."""

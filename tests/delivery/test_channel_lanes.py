@@ -97,3 +97,46 @@ async def test_rows_of_a_channel_without_a_sender_wait_for_one(engine, clock) ->
     zalo = ZaloFake(clock)  # the process that serves Zalo
     assert await OutboxWorker(create_session_maker(engine), {"zalo": zalo}, clock).deliver_due(drain=True) == 3
     assert sorted(c for _, c in zalo.delivered) == sorted(u.external_id for u in zalo_people)
+
+
+class PartsZalo:
+    """Zalo's side of sendMessage: the scripted calls answer 429 (no retry_after, nothing sent)."""
+
+    channel = "zalo"
+
+    def __init__(self, refuse_calls: set[int]) -> None:
+        self.refuse_calls, self.calls = refuse_calls, 0
+        self.received: list[str] = []
+
+    async def send_message(self, chat_id: str, text: str) -> None:
+        from bot.channels.zalo.client import ZaloRateLimited
+
+        self.calls += 1
+        if self.calls in self.refuse_calls:
+            raise ZaloRateLimited("Too many requests (429)", 429)
+        self.received.append(text)
+
+
+async def test_a_long_text_stopped_by_a_429_after_its_first_part_resumes_from_the_second(engine, clock) -> None:
+    """Zalo refuses part 2 of 2 with 429: part 1 has arrived, part 2 provably not — the row waits and then
+    sends part 2 only (never part 1 twice, never "unknown"); both parts are counted, once."""
+    from bot.channels.zalo.send import ZaloSender
+    from bot.services import usage
+
+    body = "Trung tâm hỗ trợ gian hàng miễn phí. " * 80  # about 3,000 characters: two parts on Zalo
+    async with create_session_maker(engine)() as s:
+        user = User(channel="zalo", external_id="ab01", role="user", locale="vi", created_at=clock.now(),
+                    updated_at=clock.now())
+        s.add(user)
+        await s.flush()
+        await enqueue(s, clock=clock, user=user, kind="announcement", reply=Reply.of("Hội chợ 2027", body))
+        await s.commit()
+    zalo = PartsZalo(refuse_calls={2})
+    worker = OutboxWorker(create_session_maker(engine), {"zalo": ZaloSender(zalo)}, clock)  # type: ignore[arg-type]
+    await worker.deliver_due(drain=True)
+    assert zalo.calls == 3 and len(zalo.received) == 2
+    assert zalo.received[0].startswith("Hội chợ 2027") and "".join(zalo.received).count("Trung tâm") == 80
+    async with create_session_maker(engine)() as s:
+        (row,) = (await s.exec(select(OutboxMessage))).all()
+        assert (row.status, row.payload["parts_sent"], row.attempts) == ("sent", 1, 1)
+        assert (await usage.of_month(s, channel="zalo", moment=clock.now(), quota=0)).sent == 2

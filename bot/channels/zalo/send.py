@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot.channels.base import DeliveryUnknown, PermanentError, RateLimited, TransientError, Unreachable
+from bot.channels.base import (
+    DeliveryUnknown,
+    PartlySent,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    Unreachable,
+)
 from bot.channels.text import TextMessage, TextRenderer
 from bot.channels.zalo.client import (
     ZaloBadRequest,
@@ -50,21 +57,28 @@ class ZaloSender:
         self.renderer = renderer or TextRenderer()
 
     async def send(self, chat_id: str, text: str, payload: dict[str, Any]) -> int:
-        """Send the row's parts in order (a photo by its URL, with the first part as caption when it fits);
-        returns how many messages that took."""
+        """Send the row's parts in order (a photo by its URL, with the first part as caption when it fits),
+        from `payload["parts_sent"]` on when an earlier try stopped part-way; returns how many messages this
+        call sent."""
         messages: list[TextMessage] = self.renderer.render(reply_of_row(text, payload)).messages  # type: ignore[assignment]
+        first = int(payload.get("parts_sent") or 0)
         for index, message in enumerate(messages):
+            if index < first:
+                continue
             try:
                 if message.photo_url:
                     await self.client.send_photo(chat_id, message.photo_url, message.text or None)
                 else:
                     await self.client.send_message(chat_id, message.text)
             except ZaloError as exc:
-                if index > 0:
-                    # Part of it has arrived: sending it again would repeat that part.
+                outcome = _outcome(exc)
+                if index > first and isinstance(outcome, RateLimited | TransientError):
+                    raise PartlySent(index, outcome) from exc  # the rest is sent later, from this part
+                if index > first:
+                    # Part of it has arrived and this one may have: sending it again could repeat it.
                     raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {exc}") from exc
-                raise _outcome(exc) from exc
-        return len(messages)
+                raise outcome from exc
+        return len(messages) - first
 
 
 def _outcome(exc: ZaloError) -> Exception:
