@@ -51,7 +51,7 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
         settings=settings,
         clock=clock,
         session_maker=create_session_maker(engine),
-        i18n=create_i18n(settings.default_locale),
+        i18n=create_i18n(settings.default_locale, address_vi=settings.address_vi),
         communes=CommuneDirectory(settings.province_code),
         forms=FormEngine(FORMS, today=lambda: clock.now().astimezone(settings.tz).date(),
                          now_local=lambda: clock.now().astimezone(settings.tz),

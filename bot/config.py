@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     notify_identity: Literal["last", "first"] = "last"
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
+    # How the bot addresses people in Vietnamese: "anh/chị" (polite to any adult, the default), "bạn", "ông/bà"…
+    address_vi: str = Field(default="anh/chị", min_length=2, max_length=20)
     province_code: int = 91
     # Messages per second one user may send before being asked to slow down.
     throttle_rate: float = 3.0

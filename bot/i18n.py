@@ -9,6 +9,7 @@ from __future__ import annotations
 import gettext as gettext_module
 import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,15 @@ from bot.config import SUPPORTED_LOCALES
 
 log = logging.getLogger(__name__)
 DOMAIN = "messages"
+# The Vietnamese catalog calls the reader "bạn"; ADDRESS_VI (e.g. "anh/chị") replaces it when compiled.
+_BAN = re.compile(r"\b([Bb])ạn\b")
+
+
+def address(text: str, pronoun: str) -> str:
+    """`text` with "bạn" (the catalog's word for "you") replaced by `pronoun`, capitalised where it was."""
+    if pronoun == "bạn":
+        return text
+    return _BAN.sub(lambda m: pronoun[:1].upper() + pronoun[1:] if m.group(1) == "B" else pronoun, text)
 
 
 def locales_dir() -> Path:
@@ -31,8 +41,9 @@ def locales_dir() -> Path:
 LOCALES_DIR = locales_dir()
 
 
-def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, bytes]:
-    """Every `<locale>/LC_MESSAGES/messages.po`, compiled to .mo bytes in memory (fuzzy entries left out)."""
+def compile_catalogs(locales_dir: Path = LOCALES_DIR, *, address_vi: str = "bạn") -> dict[str, bytes]:
+    """Every `<locale>/LC_MESSAGES/messages.po`, compiled to .mo bytes in memory (fuzzy entries left out);
+    the Vietnamese one addresses the reader as `address_vi`."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -41,6 +52,12 @@ def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, bytes]:
         locale = po_path.parent.parent.name
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=locale)
+        if locale == "vi":
+            for message in catalog:
+                if isinstance(message.string, str):
+                    message.string = address(message.string, address_vi)
+                elif message.string:
+                    message.string = tuple(address(form, address_vi) for form in message.string)
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)
         compiled[locale] = buffer.getvalue()
@@ -104,10 +121,10 @@ def gettext(singular: str, plural: str | None = None, n: int = 1) -> str:
     return i18n.gettext(singular, plural, n)
 
 
-def create_i18n(default_locale: str) -> I18n:
+def create_i18n(default_locale: str, *, address_vi: str = "anh/chị") -> I18n:
     """The catalogs compiled in memory at every start (nothing written beside them)."""
     translations = {locale: gettext_module.GNUTranslations(io.BytesIO(data))
-                    for locale, data in compile_catalogs().items()}
+                    for locale, data in compile_catalogs(address_vi=address_vi).items()}
     i18n = I18n(translations, default_locale=default_locale)
     missing = set(SUPPORTED_LOCALES) - set(i18n.available_locales)
     if missing:

@@ -74,3 +74,20 @@ def test_prompts_say_choose_or_type_never_press() -> None:
     pressing = [m.id for m in _catalog("vi") if m.id and says_press(m)
                 and not any(str(m.id).startswith(a) for a in allowed)]
     assert pressing == []
+
+
+def test_vietnamese_readers_are_addressed_as_the_centre_chooses() -> None:
+    """The catalog says "bạn"; ADDRESS_VI (default "anh/chị") is put in its place, capitalised where "Bạn" was,
+    and no other word is touched."""
+    from bot.i18n import address, create_i18n
+
+    assert address("Bạn có đồng ý không? Thông tin của bạn được giữ kín.", "anh/chị") == \
+        "Anh/chị có đồng ý không? Thông tin của anh/chị được giữ kín."
+    assert address("Tên cơ sở của bạn là gì?", "bạn") == "Tên cơ sở của bạn là gì?"
+    assert address("bạnh, ban, Bản", "ông/bà") == "bạnh, ban, Bản"
+    question = "What is the name of your facility? For example: Cơ sở nước mắm Hưng Thịnh."
+    polite = create_i18n("vi")
+    assert polite.gettext(question, locale="vi") == "Tên cơ sở của anh/chị là gì? Ví dụ: Cơ sở nước mắm Hưng Thịnh."
+    plain = create_i18n("vi", address_vi="bạn")
+    assert plain.gettext(question, locale="vi") == "Tên cơ sở của bạn là gì? Ví dụ: Cơ sở nước mắm Hưng Thịnh."
+    assert polite.gettext(question, locale="en") == question

@@ -48,7 +48,7 @@ async def test_long_data_is_split_on_a_text_channel_and_nothing_is_lost(engine: 
     texts = [m.text for m in flatten(await app.pipeline.handle(Event(who, CommandEvent("mydata")), renderer))]
     assert len(texts) >= 3 and all(len(t) <= renderer.caps.max_text for t in texts)
     whole = "\n\n".join(texts)
-    assert whole.startswith("Thông tin chúng tôi lưu về bạn\nMã Zalo của bạn: feed01\nTên: Nguyễn Thị <Lan>")
+    assert whole.startswith("Thông tin chúng tôi lưu về anh/chị\nMã Zalo của anh/chị: feed01\nTên: Nguyễn Thị <Lan>")
     assert "Ngôn ngữ: Tiếng Việt" in whole and "Ngôn ngữ: vi" not in whole
     positions = [whole.index(f"• NC-2026-{i:04d}") for i in range(1, 6)]
     assert positions == sorted(positions, reverse=True)  # in the stored order, newest first

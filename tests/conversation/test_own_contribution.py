@@ -42,8 +42,9 @@ async def test_typed_in_vietnamese_refused_above_the_cost_then_filed(engine: Asy
     assert "Gõ “bỏ qua” nếu không có." in asked  # it can be skipped by typing
 
     refused = await nam.type("200")
-    assert refused.startswith("⚠️ Vốn đối ứng bạn vừa nhập (200 triệu đồng) lớn hơn kinh phí dự kiến (150 triệu đồng). "
-                              "Vui lòng nhập số tiền từ 0 đến 150 triệu đồng, hoặc bỏ qua câu hỏi này.")
+    assert refused.startswith("⚠️ Vốn đối ứng anh/chị vừa nhập (200 triệu đồng) lớn hơn kinh phí dự kiến "
+                              "(150 triệu đồng). Vui lòng nhập số tiền từ 0 đến 150 triệu đồng, "
+                              "hoặc bỏ qua câu hỏi này.")
     assert "vốn đối ứng" in refused.split("\n\n", 1)[1]  # the question is asked again
     async with app.session_maker() as s:
         conv = (await s.exec(select(Conversation))).one()

@@ -54,15 +54,15 @@ async def test_signing_up_with_questions_by_typing_only(engine: AsyncEngine, clo
     summary = await say("2")
     assert "• Cần mấy gian hàng?: 2" in summary and "1. ✅ Xác nhận" in summary
     done = await say("1")
-    assert done.startswith("✅ Bạn đã đăng ký tham gia “Hội chợ <CNNT> 2026”.") and "1. Hủy đăng ký" in done
+    assert done.startswith("✅ Anh/chị đã đăng ký tham gia “Hội chợ <CNNT> 2026”.") and "1. Hủy đăng ký" in done
     signup = await signup_of(app, lan_id, ann_id)
     assert signup is not None and signup.status == "signed_up"
     assert list(signup.answers.values()) == ["Nước mắm", "2"]
     again = await say(f"dang ky {ann_id}")
-    assert again.startswith("Bạn đã đăng ký “Hội chợ <CNNT> 2026” rồi.")
+    assert again.startswith("Anh/chị đã đăng ký “Hội chợ <CNNT> 2026” rồi.")
     assert "1. ✏️ Sửa câu trả lời" in again and "2. Hủy đăng ký" in again
     assert (await say("1")).startswith("Đăng ký tham gia")  # change my answers: the questions again
-    assert (await say("hủy")).startswith("Đã hủy. Bạn vẫn đăng ký, với các câu trả lời trước.")
+    assert (await say("hủy")).startswith("Đã hủy. Anh/chị vẫn đăng ký, với các câu trả lời trước.")
     signup = await signup_of(app, lan_id, ann_id)
     assert signup.status == "signed_up" and list(signup.answers.values()) == ["Nước mắm", "2"]
     assert "2. Hủy đăng ký" in await say(f"DK{ann_id}")

@@ -34,9 +34,9 @@ async def test_a_new_user_registers_in_the_web_chat(server, bot: BotProcess) -> 
                 await page.locator(".inline-btn", has_text=label).last.click()
                 await expect(page.get_by_test_id("bot-message").last).to_contain_text(expect_text, timeout=15_000)
 
-            await say("/start", "Tên cơ sở của bạn là gì?")
+            await say("/start", "Tên cơ sở của anh/chị là gì?")
             await say("Cơ sở trà lài Núi Sam", "Họ và tên chủ cơ sở")
-            await say("Lâm Thị Ngọc", "Số điện thoại của bạn")
+            await say("Lâm Thị Ngọc", "Số điện thoại của anh/chị")
             share = page.get_by_test_id("reply-btn").first
             await expect(share).to_contain_text("Chia sẻ")
             page.once("dialog", lambda dialog: dialog.accept("0912 345 678"))

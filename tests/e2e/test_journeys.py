@@ -9,7 +9,7 @@ from tests.e2e.harness import STAFF, BotProcess, Person
 
 async def register(p: Person, name: str = "Cơ sở nước mắm Hưng Thịnh") -> None:
     first = await p.say("/start")
-    assert "Tên cơ sở của bạn là gì?" in first["text"]
+    assert "Tên cơ sở của anh/chị là gì?" in first["text"]
     await p.say(name)
     await p.say("Nguyễn Thị Lan")
     mark = p.server.last_seq()

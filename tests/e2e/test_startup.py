@@ -144,7 +144,7 @@ async def test_start_up_says_what_is_happening_and_on_ready_means_the_bot_answer
     try:
         await asyncio.wait_for(ready.wait(), 120)
         reply = await Person(server, 501).say("/start", timeout=60)
-        assert "Tên cơ sở của bạn là gì?" in reply["text"]
+        assert "Tên cơ sở của anh/chị là gì?" in reply["text"]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -90,7 +90,7 @@ def test_the_sandbox_starts_from_the_installed_wheel(wheel: Path, tmp_path: Path
         page = urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
         assert "<html" in page.lower()
         reply = first_reply(port, user=880001, text="/start")
-        assert "Tên cơ sở của bạn là gì?" in reply  # the Vietnamese catalog, read from the wheel
+        assert "Tên cơ sở của anh/chị là gì?" in reply  # the Vietnamese catalog, read from the wheel
         # The staff console beside it, its templates and htmx read from the wheel too.
         console = next(re.search(r"Staff console: (http://\S+/)", line).group(1)  # type: ignore[union-attr]
                        for line in lines if "Staff console:" in line)

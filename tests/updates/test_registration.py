@@ -145,7 +145,7 @@ async def test_returning_user_gets_welcome_back(chat: ChatHarness) -> None:
 
 async def test_vietnamese_user_is_answered_in_vietnamese(chat: ChatHarness) -> None:
     calls = await chat.send(Person(11, language_code="vi"), "/start")
-    assert "Khuyến công" in calls[-1].text and "Tên cơ sở của bạn là gì?" in calls[-1].text
+    assert "Khuyến công" in calls[-1].text and "Tên cơ sở của anh/chị là gì?" in calls[-1].text
     assert "Hello" not in calls[-1].text
     assert ("✖ Hủy", form_cb("x", "register", "facility_name")) in calls[-1].buttons()
 

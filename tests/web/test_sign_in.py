@@ -97,7 +97,7 @@ async def test_code_sign_in_through_the_outbox_single_use(console: Console) -> N
     row, code = await _code_sent(console)
     staff = console.people["staff"]
     assert (row.channel, row.chat_id, row.user_id) == ("telegram", staff.external_id, staff.id)
-    assert "Mã đăng nhập trang quản lý của bạn" in row.text
+    assert "Mã đăng nhập trang quản lý của anh/chị" in row.text
     assert "parse_mode" not in row.payload and "reply" in row.payload
     r = await _verify(console, code)
     assert r.status_code == 303 and r.headers["location"] == "/needs"
