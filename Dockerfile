@@ -6,7 +6,7 @@
 
 # --- build: the wheel (code, migrations, templates and catalogs), built from the source ---
 FROM python:3.11-slim AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /source
 COPY pyproject.toml README.md ./
 COPY bot ./bot
@@ -20,16 +20,16 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 RUN useradd --create-home --uid 10001 --user-group kc
 # requirements.txt pins every runtime dependency (python scripts/lock.py): this layer changes only with it.
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-deps /wheels/*.whl
 # The .po catalogs are compiled in memory at every start (no .mo files to go stale in a read-only image);
 # compiling them once here fails the build on a broken catalog instead of the first start.
-RUN python -m bot compile-locales
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-deps /wheels/*.whl && python -m bot compile-locales
 # ./data is where SQLite (when DATABASE_URL is not set) and received files (MEDIA_DIR) are kept by default:
 # mount a volume there.
 WORKDIR /app
