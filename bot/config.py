@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # Staff web console (`python -m bot web`): cookies marked Secure (set it behind HTTPS), session length.
     web_secure_cookies: bool = False
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Prometheus figures at /metrics on the staff console (no sign-in: keep the path away from the public).
+    metrics_enabled: bool = True
 
     @field_validator("bot_token")
     @classmethod

@@ -93,7 +93,7 @@ async def _run_zalo_only(settings: Settings, app: AppContext, zalo: ZaloClient,
     worker = attach_outbox(app, None, zalo)
     await worker.recover_interrupted()
     scheduler = create_scheduler("main", app, None)
-    channel = ZaloChannel(zalo, app.pipeline)
+    channel = ZaloChannel(zalo, app.pipeline, scheduler=scheduler)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -169,9 +169,10 @@ async def _poll(settings: Settings, app: AppContext, bot: Any, outbox_bot: Any, 
     from bot.scheduler import create_scheduler, reminders_tick
 
     worker = attach_outbox(app, outbox_bot, zalo)
-    zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     await worker.recover_interrupted()
     scheduler = create_scheduler("main", app, TelegramProgress(bot))
+    zalo_channel = ZaloChannel(zalo, app.pipeline, scheduler=scheduler) \
+        if zalo is not None and app.pipeline is not None else None
     tasks: list[asyncio.Task[None]] = []
     fatal: list[BaseException] = []
 

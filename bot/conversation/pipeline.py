@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.channels.capabilities import Capabilities
 from bot.channels.text import resolve_number
 from bot.context import AppContext
@@ -190,17 +191,22 @@ class Pipeline:
         has a form open; otherwise None is returned, nothing is done, and the caller hands it on."""
         key = event.who.address
         lock = self._locks.setdefault(key, asyncio.Lock())
+        started = self.app.clock.monotonic()
         try:
             async with lock:
-                return await self._handle(event, renderer, fallthrough)
+                rendered = await self._handle(event, renderer, fallthrough)
         except Exception:
             # Before the flow ran (the database unreachable, its pool exhausted under load): still an answer.
             log.exception("could not handle %s from %s", type(event.action).__name__, event.who.channel)
+            metrics.update_failed(event.who.channel)
             locale = locale_from_language_code(event.who.language, self.app.settings.default_locale)
-            return [renderer.render(self._sorry(lambda m: self.app.i18n.gettext(m, locale=locale)))]
+            rendered = [renderer.render(self._sorry(lambda m: self.app.i18n.gettext(m, locale=locale)))]
         finally:
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]
+        if rendered is not None:  # None: not the pipeline's (handed on), not counted here
+            metrics.update_handled(event.who.channel, self.app.clock.monotonic() - started)
+        return rendered
 
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
@@ -234,6 +240,7 @@ class Pipeline:
             except Exception:
                 log.exception("unhandled error while handling %s from %s", type(event.action).__name__,
                               who.channel)
+                metrics.update_failed(who.channel)
                 await session.rollback()
                 return [renderer.render(self._sorry(turn._))]
         if session.info.get("outbox_dirty") and self.app.outbox is not None:

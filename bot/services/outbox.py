@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.channels.base import (
     ChannelSender,
     DeliveryUnknown,
@@ -495,6 +496,7 @@ class OutboxWorker:
             lane.in_flight -= 1
         pause = self._note_trouble(lane) if out.trouble else None
         status = out.status
+        metrics.outbox_send(row.channel, status.value, out.error)
         now = self.clock.now()
         values: dict[str, Any] = {"status": status, "last_error": out.error,
                                   "attempts": row.attempts if out.attempts is None else out.attempts}

@@ -39,7 +39,7 @@ ACTION_LABELS = {
 
 
 def create_app(app_context: AppContext) -> FastAPI:
-    from bot.web import auth_routes, dashboard_routes, media_routes, needs_routes
+    from bot.web import auth_routes, dashboard_routes, media_routes, needs_routes, ops_routes
 
     app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = app_context
@@ -49,6 +49,9 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(dashboard_routes.router)
     app.include_router(needs_routes.router)
     app.include_router(media_routes.router)
+    app.include_router(ops_routes.router)
+    if app_context.settings.metrics_enabled:
+        app.include_router(ops_routes.metrics_router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot import health
 from bot.channels.text import TextMessage, TextRenderer
 from bot.channels.zalo.client import (
     ZaloBadRequest,
@@ -50,8 +51,10 @@ def backoff(failures: int, cap: float = MAX_BACKOFF) -> float:
 
 class ZaloChannel:
     def __init__(self, client: ZaloClient, pipeline: Pipeline, *, renderer: TextRenderer | None = None,
-                 poll_timeout: int = 30, sleep: Callable[[float], object] = asyncio.sleep) -> None:
+                 poll_timeout: int = 30, sleep: Callable[[float], object] = asyncio.sleep,
+                 scheduler: Any | None = None) -> None:
         self.client, self.pipeline = client, pipeline
+        self.scheduler = scheduler  # this process's, for /healthz
         media = pipeline.app.media
         self.renderer = renderer or (TextRenderer(media_url=media.url) if media is not None else TextRenderer())
         self.poll_timeout = poll_timeout
@@ -113,8 +116,13 @@ class ZaloChannel:
                 await self._sleep(wait)
 
     def webhook_app(self, secret: str) -> web.Application:
-        """The webhook's HTTP side: any path, POST only; the secret header is what admits a request."""
+        """The webhook's HTTP side: any path, POST only; the secret header is what admits a request. Also
+        GET /healthz (bot/health.py) for the orchestrator: no secret, and it says nothing secret."""
         app = web.Application(client_max_size=2**20)
+
+        async def healthz(request: web.Request) -> web.StreamResponse:
+            status, body = await health.check(self.pipeline.app, scheduler=self.scheduler)
+            return web.json_response(body, status=status)
 
         async def receive(request: web.Request) -> web.StreamResponse:
             body = await request.read()
@@ -126,6 +134,7 @@ class ZaloChannel:
                 self._start(update)  # answered at once; handled in the background, in order per person
             return web.json_response({"ok": True})
 
+        app.router.add_get("/healthz", healthz)
         app.router.add_post("/{path:.*}", receive)
         return app
 
