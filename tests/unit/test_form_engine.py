@@ -623,6 +623,9 @@ async def test_new_facility_asks_the_new_facility_fields(engine) -> None:
         assert isinstance(await engine.answer(state, inp, providers), Advanced)
     assert steps == ["facility", "new_name", "new_owner", "new_phone", "new_sector", "category"]
     assert state.data["facility__label"] == "➕ New facility"
+    # The summary shows it in the reader's language ("➕ Thêm cơ sở mới"), a facility's name as it is.
+    facility = next(value for fld, value in engine.summary(state) if fld.name == "facility")
+    assert (facility.label, facility.translate) == ("➕ New facility", True)
 
 
 async def test_existing_facility_goes_straight_to_the_need(engine) -> None:

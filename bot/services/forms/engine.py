@@ -313,6 +313,7 @@ class FormEngine:
                 continue
             state.data.pop(name, None)
             state.data.pop(f"{name}__label", None)
+            state.data.pop(f"{name}__msgid", None)
             state.step = name
             return True
         return False
@@ -332,7 +333,7 @@ class FormEngine:
             "field": field_name,
             "had": had,
             "value": state.data.pop(field_name, None),
-            "extra": {label_key: state.data.pop(label_key)} if label_key in state.data else {},
+            "extra": {key: state.data.pop(key) for key in (label_key, f"{field_name}__msgid") if key in state.data},
         }
         state.step = field_name
         return True
@@ -468,7 +469,7 @@ class FormEngine:
             choice = await provider.get(inp.value, state.context)
             if choice is None:
                 return Invalid(Text(N_("That choice is no longer available. Please search again.")), fld.hint)
-            return self._accept(state, fld, choice.value, {f"{fld.name}__label": choice.label})
+            return self._accept(state, fld, choice.value, _lookup_label(fld, choice))
         if not isinstance(inp, TextInput):
             return Invalid(Text(N_("Please type part of the name to search.")), fld.hint)
         query = validation.clean_text(inp.text, TextRules(max_length=100))
@@ -477,7 +478,7 @@ class FormEngine:
             return Invalid(Text(N_("Nothing matches “{query}”. Please try another part of the name."),
                                 {"query": query}), fld.hint)
         if len(matches) == 1:
-            return self._accept(state, fld, matches[0].value, {f"{fld.name}__label": matches[0].label})
+            return self._accept(state, fld, matches[0].value, _lookup_label(fld, matches[0]))
         state.context["_query"] = query
         return Candidates(query=query, choices=tuple(matches))
 
@@ -497,7 +498,9 @@ class FormEngine:
         if fld.kind is FieldKind.CHOICE:
             return next((c for c in fld.choices if c.value == value), Choice(str(value), str(value), False))
         if fld.kind is FieldKind.LOOKUP:
-            return Choice(str(value), str(data.get(f"{fld.name}__label", value)), translate=False)
+            # A label the provider gave as words to translate ("➕ New facility") is shown in the reader's language.
+            return Choice(str(value), str(data.get(f"{fld.name}__label", value)),
+                          translate=bool(data.get(f"{fld.name}__msgid")))
         if fld.kind is FieldKind.PHONE:
             return validation.format_phone(value)
         if fld.kind is FieldKind.MONEY:
@@ -513,3 +516,11 @@ class FormEngine:
         if fld.kind is FieldKind.FILE:
             return value.get("name") or value.get("kind")
         return str(value)
+
+
+def _lookup_label(fld: Field, choice: Choice) -> dict[str, Any]:
+    """What a lookup answer keeps beside its value: its label, and whether that label is a message id."""
+    extra: dict[str, Any] = {f"{fld.name}__label": choice.label}
+    if choice.translate:
+        extra[f"{fld.name}__msgid"] = True
+    return extra
