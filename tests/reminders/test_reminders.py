@@ -287,3 +287,34 @@ async def test_staff_digest_on_working_days_only_when_there_is_news(app, clock) 
     async with app.session_maker() as s:
         (row,) = (await s.exec(select(OutboxMessage).where(OutboxMessage.kind == "digest"))).all()
     assert row.user_id == staff.id and "New needs: 1" in row.text and "NC-2026-0001" in row.text
+
+
+async def test_a_reminder_reaches_a_zalo_chat_as_text(app, clock) -> None:
+    """A person on Zalo signed up: the 7-day reminder goes to their Zalo chat through the outbox, as plain text
+    in their language (no HTML, no buttons), within Zalo's 2,000 characters."""
+    from bot.app import attach_outbox
+
+    class Zalo:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, str]] = []
+
+        async def send_message(self, chat_id: str, text: str) -> None:
+            assert 1 <= len(text) <= 2000
+            self.sent.append((chat_id, text))
+
+    async with app.session_maker() as s:
+        nam = User(channel="zalo", external_id="a1b2c3d4", role="user", locale="vi", full_name="Trần Văn Nam",
+                   created_at=clock.now(), updated_at=clock.now())
+        s.add(nam)
+        await s.commit()
+    ann = await sent_announcement(app)
+    async with app.session_maker() as s:
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=nam, status="signed_up")
+        await s.commit()
+    move_to(clock, "13/03/2026 08:00")
+    assert (await tick(app)).queued == 1
+    zalo = Zalo()
+    await attach_outbox(app, None, zalo).deliver_due(drain=True)  # type: ignore[arg-type]
+    ((chat, text),) = zalo.sent
+    assert chat == "a1b2c3d4" and "Bình chọn sản phẩm CNNT tiêu biểu 2026" in text
+    assert "còn 7 ngày" in text and "20/3/2026" in text and "<b>" not in text
