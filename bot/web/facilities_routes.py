@@ -14,7 +14,7 @@ from bot.domain import Sector
 from bot.errors import DomainError, NotFound
 from bot.services import facilities as service
 from bot.services.facilities import FIELD_LABELS, FIELDS, REQUIRED, FieldErrors, FileRefused, Table
-from bot.services.validation import ascii_int
+from bot.services.validation import ascii_int, format_phone
 from bot.web import security
 from bot.web.app import render
 from bot.web.security import FormText, Staff, StaffPage, StaffPost, ctx
@@ -190,7 +190,7 @@ async def _facility_page(request: Request, staff: Staff, facility_id: int, *, er
     except NotFound:
         return _not_found(request, staff)
     f = v.facility
-    values = typed or {"name": f.name, "owner_name": f.owner_name or "", "phone": f.phone or "",
+    values = typed or {"name": f.name, "owner_name": f.owner_name or "", "phone": format_phone(f.phone),
                        "commune": str(f.commune_code), "sector": f.sector, "products": f.products or ""}
     done = request.query_params.get("done")
     return render(request, "facility.html", {
