@@ -164,18 +164,25 @@ async def import_report(request: Request, staff: StaffPage, token: str) -> Respo
 
 @router.post("/facilities/import/{token}/confirm")
 async def import_confirm(request: Request, staff: StaffPost, token: str, duplicates: FormText = "skip") -> Response:
+    uploads = _uploads(request)
     upload = _load(request, staff, token)
     if upload is None:
         return _expired()
     if service.check_mapping(upload.mapping, len(upload.table["header"])) is not None:
         return RedirectResponse(f"/facilities/import/{token}", status_code=303)
+    if uploads.claim(token, owner=_owner(staff)) is None:  # confirmed twice at once: the first one imports
+        return _expired()
     app = ctx(request)
-    result = await service.run_import(staff.session, clock=app.clock, actor=staff.user,
-                                      table=Table.from_json(upload.table), mapping=upload.mapping,
-                                      communes=app.communes, include_duplicates=duplicates == "include",
-                                      file_name=upload.file_name, translate=app.translate)
-    await staff.session.commit()
-    _uploads(request).discard(token)
+    try:
+        result = await service.run_import(staff.session, clock=app.clock, actor=staff.user,
+                                          table=Table.from_json(upload.table), mapping=upload.mapping,
+                                          communes=app.communes, include_duplicates=duplicates == "include",
+                                          file_name=upload.file_name, translate=app.translate)
+        await staff.session.commit()
+    except BaseException:
+        uploads.release(token)
+        raise
+    uploads.discard(token)
     return render(request, "facility_import_done.html", {"result": result, "file_name": upload.file_name},
                   staff=staff)
 

@@ -8,6 +8,7 @@ older than TTL are removed at the next upload, and an upload is removed once imp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -79,17 +80,37 @@ class UploadStore:
         upload.mapping = dict(mapping)
         self._write(upload)
 
+    def claim(self, token: str, *, owner: str) -> Upload | None:
+        """Take the upload for its import: a second confirmation (a double click) finds nothing."""
+        upload = self.load(token, owner=owner)
+        path = self._path(token)
+        if upload is None or path is None:
+            return None
+        try:
+            path.rename(path.with_suffix(".claimed"))
+        except FileNotFoundError:  # another request claimed it first
+            return None
+        return upload
+
+    def release(self, token: str) -> None:
+        """Give a claimed upload back (its import failed): it can be confirmed again."""
+        path = self._path(token)
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.with_suffix(".claimed").rename(path)
+
     def discard(self, token: str) -> None:
         path = self._path(token)
         if path is not None:
             path.unlink(missing_ok=True)
+            path.with_suffix(".claimed").unlink(missing_ok=True)
 
     def sweep(self) -> None:
         """Remove the uploads older than TTL (left by imports never confirmed)."""
         if not self.folder.is_dir():
             return
         limit = (self.clock.now() - TTL).timestamp()
-        for path in self.folder.glob("*.json"):
+        for path in [*self.folder.glob("*.json"), *self.folder.glob("*.claimed")]:
             try:
                 created = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["created_at"])
                 if created.timestamp() < limit:

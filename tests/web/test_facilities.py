@@ -13,6 +13,8 @@ import openpyxl
 from sqlalchemy import event, func
 from sqlmodel import col, select
 
+from bot.clock import FakeClock
+from bot.web.uploads import UploadStore
 from storage.models import AuditEntry, Conversation, Facility, Need, Signup
 from tests.web.conftest import LONG_XUYEN, Console
 
@@ -455,3 +457,22 @@ async def test_two_thousand_rows_in_a_few_queries(console: Console) -> None:
     assert len(statements) < 25, statements  # batches, not a query per row
     async with console.app.session_maker() as session:
         assert (await session.exec(select(func.count()).select_from(Facility))).one() == 2000
+
+
+def test_an_upload_is_imported_once_and_expires(tmp_path: Any, clock: FakeClock) -> None:
+    store = UploadStore(tmp_path / "uploads", clock)
+    upload = store.save(owner="session-a", file_name="a.csv", table={"header": ["Tên"], "rows": [[2, ["A"]]]},
+                        mapping={"name": 0})
+    assert store.load(upload.token, owner="session-b") is None  # another session
+    assert store.load("../../etc/passwd", owner="session-a") is None
+    assert store.claim(upload.token, owner="session-a") is not None
+    assert store.claim(upload.token, owner="session-a") is None  # a double click: claimed already
+    store.release(upload.token)  # the import failed: it can be confirmed again
+    assert store.claim(upload.token, owner="session-a").mapping == {"name": 0}
+    store.discard(upload.token)
+    assert store.load(upload.token, owner="session-a") is None and list((tmp_path / "uploads").iterdir()) == []
+    old = store.save(owner="session-a", file_name="b.csv", table={"header": [], "rows": []}, mapping={})
+    clock.advance(seconds=6 * 3600 + 1)
+    assert store.load(old.token, owner="session-a") is None  # expired
+    store.save(owner="session-a", file_name="c.csv", table={"header": [], "rows": []}, mapping={})
+    assert len(list((tmp_path / "uploads").iterdir())) == 1  # the next upload swept the old one away
