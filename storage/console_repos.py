@@ -7,19 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Announcement,
     AuditEntry,
+    Conversation,
     Facility,
     LoginAttempt,
     LoginCode,
     Need,
     NeedNote,
     OutboxMessage,
+    Signup,
     StaffCredential,
     User,
     WebSession,
@@ -263,3 +265,81 @@ async def recent_broadcasts(session: AsyncSession, *, limit: int = 10) -> list[t
         for ann_id, status, n in rows.all():
             counts[ann_id][status] = int(n)
     return [(a, counts.get(a.id or 0, {})) for a in anns]
+
+
+# --- facilities ---
+
+# (id, name, owner, phone, commune, sector): what the directory's search, filters and duplicate check read.
+FacilityKey = tuple[int, str, str | None, str | None, int, str]
+
+
+async def facility_keys(session: AsyncSession) -> Sequence[FacilityKey]:
+    """Every facility as a plain tuple (ten thousand stay cheap); searched and compared by the caller, since
+    matching is accent-insensitive, which SQLite cannot do in SQL."""
+    return (await session.exec(
+        select(col(Facility.id), col(Facility.name), col(Facility.owner_name), col(Facility.phone),
+               col(Facility.commune_code), col(Facility.sector)).order_by(col(Facility.id))
+    )).all()
+
+
+async def facilities_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Facility]:
+    found: dict[int, Facility] = {}
+    for start in range(0, len(ids), 500):
+        rows = await session.exec(select(Facility).where(col(Facility.id).in_(ids[start:start + 500])))
+        found.update({f.id: f for f in rows.all() if f.id is not None})
+    return found
+
+
+async def need_counts(session: AsyncSession, *, facility_ids: Sequence[int]) -> dict[int, int]:
+    """How many needs each of these facilities has (absent: none)."""
+    if not facility_ids:
+        return {}
+    rows = await session.exec(
+        select(col(Need.facility_id), func.count()).select_from(Need)
+        .where(col(Need.facility_id).in_(set(facility_ids))).group_by(col(Need.facility_id))
+    )
+    return {fid: int(n) for fid, n in rows.all() if fid is not None}
+
+
+async def needs_of_facility(session: AsyncSession, *, facility_id: int) -> Sequence[Need]:
+    return (await session.exec(
+        select(Need).where(Need.facility_id == facility_id).order_by(col(Need.created_at).desc(), col(Need.id))
+    )).all()
+
+
+async def signups_of_user(session: AsyncSession, *, user_id: int) -> Sequence[tuple[Signup, Announcement]]:
+    """A person's answers to fairs and competitions, newest first, with the announcement."""
+    return (await session.exec(
+        select(Signup, Announcement).join(Announcement, col(Signup.announcement_id) == col(Announcement.id))
+        .where(Signup.user_id == user_id).order_by(col(Signup.created_at).desc(), col(Signup.id).desc())
+    )).all()
+
+
+async def move_needs(session: AsyncSession, *, from_id: int, to_id: int, commune_code: int,
+                     registrant_user_id: int | None) -> int:
+    """Give every need of facility `from_id` to `to_id` (and its commune); needs nobody is told about get the
+    new facility's owner, as a need filed for it would. Returns how many moved."""
+    moved = await session.exec(
+        update(Need).where(col(Need.facility_id) == from_id)  # type: ignore[call-overload]
+        .values(facility_id=to_id, commune_code=commune_code)
+    )
+    if registrant_user_id is not None:
+        await session.exec(
+            update(Need).where(col(Need.facility_id) == to_id, col(Need.registrant_user_id).is_(None))  # type: ignore[call-overload]
+            .values(registrant_user_id=registrant_user_id)
+        )
+    return int(moved.rowcount or 0)
+
+
+async def conversations_in_form(session: AsyncSession, *, form: str) -> Sequence[Conversation]:
+    return (await session.exec(select(Conversation).where(Conversation.form == form))).all()
+
+
+async def delete_facility(session: AsyncSession, *, facility_id: int) -> None:
+    await session.exec(delete(Facility).where(col(Facility.id) == facility_id))  # type: ignore[call-overload]
+
+
+async def insert_facilities(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Many new facilities at once (executemany, in batches), for an import."""
+    for start in range(0, len(rows), 1000):
+        await session.exec(insert(Facility), params=list(rows[start:start + 1000]))  # type: ignore[call-overload]

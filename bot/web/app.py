@@ -23,6 +23,7 @@ from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
 from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS
 from bot.i18n_marker import N_
+from bot.services.facilities import FIELD_LABELS
 from bot.services.validation import format_million, format_phone
 from bot.web import security
 
@@ -35,19 +36,25 @@ ACTION_LABELS = {
     "reopen": N_("Reopened"),
     "note": N_("Added a note"),
     "export": N_("Exported"),
+    "facility_edit": N_("Edited a facility"),
+    "merge": N_("Merged two facilities"),
+    "import": N_("Imported facilities"),
 }
 
 
 def create_app(app_context: AppContext) -> FastAPI:
-    from bot.web import auth_routes, dashboard_routes, media_routes, needs_routes, ops_routes
+    from bot.web import auth_routes, dashboard_routes, facilities_routes, media_routes, needs_routes, ops_routes
+    from bot.web.uploads import UploadStore
 
     app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = app_context
     app.state.templates = _environment()
+    app.state.uploads = UploadStore(app_context.settings.media_folder() / "console-uploads", app_context.clock)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth_routes.router)
     app.include_router(dashboard_routes.router)
     app.include_router(needs_routes.router)
+    app.include_router(facilities_routes.router)
     app.include_router(media_routes.router)
     app.include_router(ops_routes.router)
     if app_context.settings.metrics_enabled:
@@ -77,7 +84,8 @@ def _environment() -> Environment:
     env.filters["million"] = lambda v: format_million(Decimal(v)) if v is not None else ""
     env.filters["phone"] = format_phone
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
-                       LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS)
+                       LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
+                       FIELD_LABELS=FIELD_LABELS)
     return env
 
 

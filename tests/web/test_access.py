@@ -3,15 +3,28 @@ CSRF; sessions (expiry, sign-out, revocation); cookies."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlmodel import col, select
 
 from bot.web.security import SESSION_COOKIE
+from storage.models import AuditEntry, Facility, Need, NeedNote
 from tests.web.conftest import Console, later, revoke, sessions_of
 
-PAGES = ["/", "/needs", "/needs/{id}", "/log"]
+PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
+         "/facilities/{fid}/merge?other={fid2}"]
+# An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
+UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv"]
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
-         ("/needs/{id}/notes", {"text": "ghi chú"}), ("/logout", {})]
+         ("/needs/{id}/notes", {"text": "ghi chú"}),
+         ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
+         ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
+         ("/logout", {})]
+UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
+                ("/facilities/import/{token}/confirm", {})]
+TOKEN = "A" * 32
 NOT_STAFF = ["nobody", "owner", "collaborator", "revoked"]
 
 
@@ -24,51 +37,73 @@ async def _as(console: Console, who: str) -> None:
         await revoke(console, who)
 
 
+async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
+    """A need (and its facility), another facility: what the paths are filled with."""
+    need = await console.add_need()
+    other = await console.add_need(facility="Nước mắm Hưng Thịnh")
+    return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN}
+
+
 @pytest.mark.parametrize("who", NOT_STAFF)
 async def test_pages_send_anyone_not_staff_to_sign_in(console: Console, who: str) -> None:
-    need = await console.add_need()
+    _need, ids = await _two(console)
     await _as(console, who)
-    for path in PAGES:
-        r = await console.client.get(path.format(id=need.id))
+    for path in PAGES + UPLOAD_PAGES:
+        r = await console.client.get(path.format(**ids))
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/login?next="), path
-        partial = await console.client.get(path.format(id=need.id), headers={"HX-Request": "true"})
+        partial = await console.client.get(path.format(**ids), headers={"HX-Request": "true"})
         assert partial.status_code == 401 and partial.headers["HX-Redirect"] == "/login", path
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
 async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: str) -> None:
-    need = await console.add_need()
+    need, ids = await _two(console)
     await _as(console, who)
     for path in DATA:
         r = await console.client.get(path)
         assert r.status_code == 401, path
         assert "spreadsheet" not in r.headers["content-type"] and "csv" not in r.headers["content-type"]
-    for path, form in POSTS:
-        r = await console.client.post(path.format(id=need.id), data={**form, "csrf": "anything"})
+    for path, form in POSTS + UPLOAD_POSTS:
+        data = {k: v.format(**ids) for k, v in form.items()}
+        r = await console.client.post(path.format(**ids), data={**data, "csrf": "anything"})
         assert r.status_code == 401, path
+    upload = await console.client.post("/facilities/import", data={"csrf": "anything"},
+                                       files={"file": ("a.csv", "Tên cơ sở,Xã\nA,Long Xuyên\n".encode())})
+    assert upload.status_code == 401
     async with console.app.session_maker() as session:
-        from storage.models import Need, NeedNote
-
         assert (await session.get(Need, need.id)).status == "received"
-        from sqlmodel import select
-
         assert (await session.exec(select(NeedNote))).all() == []
+        facilities = (await session.exec(select(Facility).order_by(col(Facility.id)))).all()
+        assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh"]
+        assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
-    need = await console.add_need()
+    _need, ids = await _two(console)
     await console.sign_in_as("staff")
     for path in PAGES:
-        r = await console.client.get(path.format(id=need.id))
+        r = await console.client.get(path.format(**ids))
         assert r.status_code == 200, path
         assert "Trần Văn Cán" in r.text  # who is signed in
     for path in DATA:
         assert (await console.client.get(path)).status_code == 200, path
     csrf = await console.csrf()
     for path, form in POSTS:
-        r = await console.client.post(path.format(id=need.id), data={**form, "csrf": csrf})
+        data = {k: v.format(**ids) for k, v in form.items()}
+        r = await console.client.post(path.format(**ids), data={**data, "csrf": csrf})
         assert r.status_code == 303, path
+    # The import's steps, with an upload of this session (a made-up token is an expired upload).
+    await console.sign_in_as("staff")  # signed out by the last post
+    for path in UPLOAD_PAGES:
+        r = await console.client.get(path.format(**ids))
+        assert r.status_code == 303 and r.headers["location"] == "/facilities/import?expired=1", path
+    upload = await console.client.post("/facilities/import", data={"csrf": await console.csrf()},
+                                       files={"file": ("a.csv", "Tên cơ sở,Xã\nA,Long Xuyên\n".encode())})
+    assert upload.status_code == 303
+    token = upload.headers["location"].rsplit("/", 1)[1]
+    for path in UPLOAD_PAGES:
+        assert (await console.client.get(path.format(token=token))).status_code == 200, path
 
 
 async def test_a_post_without_the_csrf_token_is_refused(console: Console) -> None:
