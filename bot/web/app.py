@@ -21,13 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS
+from bot.domain import CATEGORY_LABELS, QUESTION_STATUS_LABELS, SECTOR_LABELS, STATUS_LABELS, shown
 from bot.i18n_marker import N_
 from bot.services.validation import format_million, format_phone
 from bot.web import security
 
 HERE = Path(__file__).resolve().parent
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo"}
 ACTION_LABELS = {
     "sign_in": N_("Signed in"),
     "sign_out": N_("Signed out"),
@@ -35,11 +36,13 @@ ACTION_LABELS = {
     "reopen": N_("Reopened"),
     "note": N_("Added a note"),
     "export": N_("Exported"),
+    "answer": N_("Answered a question"),
+    "close": N_("Closed a question"),
 }
 
 
 def create_app(app_context: AppContext) -> FastAPI:
-    from bot.web import auth_routes, dashboard_routes, needs_routes
+    from bot.web import auth_routes, dashboard_routes, needs_routes, questions_routes
 
     app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = app_context
@@ -48,6 +51,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(dashboard_routes.router)
     app.include_router(needs_routes.router)
+    app.include_router(questions_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
@@ -73,7 +77,8 @@ def _environment() -> Environment:
     env.filters["million"] = lambda v: format_million(Decimal(v)) if v is not None else ""
     env.filters["phone"] = format_phone
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
-                       LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS)
+                       LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
+                       QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS, CHANNEL_NAMES=CHANNEL_NAMES)
     return env
 
 
@@ -93,9 +98,10 @@ def render(request: Request, template: str, context: Mapping[str, Any], *, statu
         return value.strftime("%d/%m/%Y")
 
     env: Environment = request.app.state.templates
+    gettext = security.gettext_for(request)
     html = env.get_template(template).render(
-        _=security.gettext_for(request), lang=locale, request=request, staff=staff,
-        csrf=staff.csrf if staff else "", local=local, commune=app.communes.name, **context)
+        _=gettext, lang=locale, request=request, staff=staff, csrf=staff.csrf if staff else "", local=local,
+        commune=app.communes.name, shown=lambda text: shown(text, gettext), **context)
     return HTMLResponse(html, status_code=status)
 
 

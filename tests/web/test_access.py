@@ -8,10 +8,12 @@ import pytest
 from bot.web.security import SESSION_COOKIE
 from tests.web.conftest import Console, later, revoke, sessions_of
 
-PAGES = ["/", "/needs", "/needs/{id}", "/log"]
+PAGES = ["/", "/needs", "/needs/{id}", "/log", "/conversations", "/conversations?status=answered",
+         "/conversations/{qid}"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv"]
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
-         ("/needs/{id}/notes", {"text": "ghi chú"}), ("/logout", {})]
+         ("/needs/{id}/notes", {"text": "ghi chú"}), ("/conversations/{qid}/answer", {"text": "Trả lời"}),
+         ("/conversations/{qid}/close", {}), ("/logout", {})]
 NOT_STAFF = ["nobody", "owner", "collaborator", "revoked"]
 
 
@@ -26,48 +28,51 @@ async def _as(console: Console, who: str) -> None:
 
 @pytest.mark.parametrize("who", NOT_STAFF)
 async def test_pages_send_anyone_not_staff_to_sign_in(console: Console, who: str) -> None:
-    need = await console.add_need()
+    need, question = await console.add_need(), await console.add_question()
     await _as(console, who)
     for path in PAGES:
-        r = await console.client.get(path.format(id=need.id))
+        r = await console.client.get(path.format(id=need.id, qid=question.id))
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/login?next="), path
-        partial = await console.client.get(path.format(id=need.id), headers={"HX-Request": "true"})
+        assert "Máy sấy" not in r.text, path
+        partial = await console.client.get(path.format(id=need.id, qid=question.id), headers={"HX-Request": "true"})
         assert partial.status_code == 401 and partial.headers["HX-Redirect"] == "/login", path
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
 async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: str) -> None:
-    need = await console.add_need()
+    need, question = await console.add_need(), await console.add_question()
     await _as(console, who)
     for path in DATA:
         r = await console.client.get(path)
         assert r.status_code == 401, path
         assert "spreadsheet" not in r.headers["content-type"] and "csv" not in r.headers["content-type"]
     for path, form in POSTS:
-        r = await console.client.post(path.format(id=need.id), data={**form, "csrf": "anything"})
+        r = await console.client.post(path.format(id=need.id, qid=question.id), data={**form, "csrf": "anything"})
         assert r.status_code == 401, path
     async with console.app.session_maker() as session:
-        from storage.models import Need, NeedNote
+        from storage.models import Need, NeedNote, OutboxMessage, Question
 
         assert (await session.get(Need, need.id)).status == "received"
+        assert (await session.get(Question, question.id)).status == "open"
         from sqlmodel import select
 
         assert (await session.exec(select(NeedNote))).all() == []
+        assert (await session.exec(select(OutboxMessage))).all() == []
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
-    need = await console.add_need()
+    need, question = await console.add_need(), await console.add_question()
     await console.sign_in_as("staff")
     for path in PAGES:
-        r = await console.client.get(path.format(id=need.id))
+        r = await console.client.get(path.format(id=need.id, qid=question.id))
         assert r.status_code == 200, path
         assert "Trần Văn Cán" in r.text  # who is signed in
     for path in DATA:
         assert (await console.client.get(path)).status_code == 200, path
     csrf = await console.csrf()
     for path, form in POSTS:
-        r = await console.client.post(path.format(id=need.id), data={**form, "csrf": csrf})
+        r = await console.client.post(path.format(id=need.id, qid=question.id), data={**form, "csrf": csrf})
         assert r.status_code == 303, path
 
 
@@ -143,6 +148,6 @@ async def test_pages_are_not_framed_cached_or_scripted_from_elsewhere(console: C
 
 async def test_a_malformed_address_is_a_polite_404(console: Console) -> None:
     await console.sign_in_as("staff")
-    for path in ("/needs/abc", "/log?page=x", "/nowhere"):
+    for path in ("/needs/abc", "/log?page=x", "/nowhere", "/conversations/abc"):
         r = await console.client.get(path)
         assert r.status_code == 404 and "Không có trang này." in r.text, path
