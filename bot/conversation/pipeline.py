@@ -303,7 +303,8 @@ class Pipeline:
                     renderer.render(reply, **extra)
                 menu = {k: list(v) for k, v in out.menu.items()} or menu
                 rendered.append(out)
-        if turn.replies:
+        # Button channels have a row only while a turn keeps something: no write when there is none to clear.
+        if turn.replies and (not renderer.caps.buttons or turn.keep or turn.kept):
             items = {**menu, KEPT: turn.keep} if turn.keep else menu
             await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
                                           items=items, now=turn.app.clock.now())
