@@ -98,6 +98,21 @@ TRANSITIONS: dict[NeedStatus, tuple[NeedStatus, ...]] = {
 }
 
 
+class QuestionStatus(StrEnum):
+    """A question a registered person sent to the centre from the bot ("send this as a question")."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"  # dealt with without an answer through the bot (or its person erased their data)
+
+
+QUESTION_STATUS_LABELS: dict[QuestionStatus, str] = {
+    QuestionStatus.OPEN: N_("Waiting for an answer"),
+    QuestionStatus.ANSWERED: N_("Answered"),
+    QuestionStatus.CLOSED: N_("Closed"),
+}
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
@@ -162,7 +177,8 @@ AUDIENCE_ROLE_LABELS = {
 }
 
 
-# What /forget leaves in place of personal free text (need descriptions, sign-up answers, report notes).
+# What /forget leaves in place of personal free text (need descriptions, sign-up answers, report notes,
+# questions to the centre and their answers).
 # Stored as this message id and translated where it is shown, so the row and its counts stay.
 ERASED = N_("(erased at the person's request)")
 

@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.domain import AnnouncementKind, NeedCategory, NeedStatus, Role, Sector
 from bot.services.communes import CommuneDirectory
 from storage import repos
-from storage.models import Announcement, Facility, Need, NeedEvent, User
+from storage.models import Announcement, Facility, Need, NeedEvent, Question, User
 
 
 @dataclass(frozen=True)
@@ -174,4 +174,17 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
              "Sản phẩm đạt giải được hỗ trợ tham gia bình chọn cấp khu vực.",
         place="Sở Công Thương An Giang", deadline_on=today + timedelta(days=30), audience={}, status="draft",
         created_by_user_id=users[STAFF.id].id, created_at=now, updated_at=now))
+    # Questions sent from the bot, for the console's Conversations page: two waiting, one answered.
+    asked = [(ZALO_OWNER, "zalo", "Máy sấy cá của tôi bị kẹt băng tải, trung tâm có hỗ trợ sửa chữa không?", None),
+             (CTV_LX, "telegram", "Cơ sở bà Năm ở Mỹ Hòa hỏi có được vay vốn mua máy đóng gói không?", None),
+             (OWNER_1, "telegram", "Khi nào trung tâm mở lớp tập huấn an toàn thực phẩm?",
+              "Dạ, lớp tập huấn dự kiến mở vào tháng 5; trung tâm sẽ gửi thông báo qua trợ lý.")]
+    for hours, (persona, channel, text, answer) in enumerate(asked, start=1):
+        if persona.id not in users:
+            continue
+        at = now - timedelta(hours=5 * hours)
+        session.add(Question(user_id=users[persona.id].id, channel=channel, text=text,
+                             status="answered" if answer else "open", created_at=at, answer=answer,
+                             answered_at=at + timedelta(hours=1) if answer else None,
+                             answered_by_user_id=users[STAFF.id].id if answer else None))
     await session.flush()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from bot.conversation.events import Action, UnsupportedEvent
 from bot.conversation.pipeline import Flows, Turn, centre_contact
 from bot.conversation.replies import Reply
+from bot.domain import Role
 from bot.i18n_marker import N_
+from bot.services.questions import can_ask
 
 NOT_UNDERSTOOD = N_("Sorry, I didn't understand that. Send /help to see what I can do.")
 CANNOT_USE = N_("I can't use that kind of message here.")
@@ -14,7 +16,18 @@ PRIVATE_ONLY = N_("I only work in a private chat, so that nothing about you is s
 
 
 async def not_understood(turn: Turn, action: Action) -> None:
-    """The bot never goes silent: anything no flow takes gets a polite answer."""
+    """The bot never goes silent, and leaves nobody at a dead end: anything no flow takes gets a registered
+    person the menu and the choice to send their words to the centre as a question, a newcomer a greeting and
+    the way into registration, and staff a short answer."""
+    from handlers import questions as question_flows
+    from handlers import start
+
+    if await can_ask(turn.session, user=turn.user, role=turn.role):
+        await question_flows.offer(turn, action)
+        return
+    if turn.role is Role.USER:
+        await start.greet(turn, action)
+        return
     contact = centre_contact(turn._, turn.app.settings)
     turn.say(turn._(NOT_UNDERSTOOD), *([contact] if contact else []))
 
@@ -46,6 +59,7 @@ def build_flows() -> Flows:
         needs,
         privacy,
         profile,
+        questions,
         reports,
         signup,
         start,
@@ -62,6 +76,7 @@ def build_flows() -> Flows:
     needs.register(flows)
     privacy.register(flows)
     profile.register(flows)
+    questions.register(flows)
     reports.register(flows)
     signup.register(flows)
     start.register(flows)

@@ -16,11 +16,13 @@ from bot.conversation.split import utf16_len
 from bot.domain import (
     CATEGORY_LABELS,
     KIND_LABELS,
+    QUESTION_STATUS_LABELS,
     SECTOR_LABELS,
     STATUS_LABELS,
     TOPICS,
     NeedCategory,
     NeedStatus,
+    QuestionStatus,
     Sector,
     shown,
 )
@@ -196,6 +198,22 @@ def _reminders_and_reports(turn: Turn, data: accounts.PersonalData) -> list[Bloc
     return blocks
 
 
+def _questions(turn: Turn, data: accounts.PersonalData) -> list[Block]:
+    """Each question sent to the centre, with its answer."""
+    _ = turn._
+    if not data.questions:
+        return []
+    blocks = [Block(Bold(_("Your questions to the centre")))]
+    for question in data.questions:
+        status = _(QUESTION_STATUS_LABELS[QuestionStatus(question.status)])
+        lines: list[Sequence[Inline]] = [(f"• {_when(turn, question.created_at)} · {status}",),
+                                         ("  ", shown(question.text, _))]
+        if question.answer:
+            lines.append(("  ", *_line(_("Answer: {answer}"), answer=shown(question.answer, _))))
+        blocks.append(_lines(*lines))
+    return blocks
+
+
 async def my_data(turn: Turn, action: Action) -> None:
     """/mydata: everything stored about the person, in blocks the channel splits between messages; where
     the channel takes documents and it is too long for one message, as a text file."""
@@ -206,6 +224,7 @@ async def my_data(turn: Turn, action: Action) -> None:
     data = await accounts.my_data(turn.session, user=turn.user)
     blocks = [*_account(turn, data), *_open_form(turn, turn.conversation), *_facility(turn, data),
               *_needs(turn, data), *_signups(turn, data), *_reminders_and_reports(turn, data),
+              *_questions(turn, data),
               Block(_("To delete your personal data, send /forget."))]
     text = "\n\n".join(plain_text(block.parts) for block in blocks)
     if turn.caps.documents and utf16_len(text) > turn.caps.max_text:
@@ -223,8 +242,8 @@ async def forget(turn: Turn, action: Action) -> None:
         return
     text = _("Delete your personal data? Your name, phone number and account will be erased, and so will "
               "what you wrote that may describe you (descriptions of your needs, answers to announcements, "
-              "report notes). Your needs, sign-ups and reports stay only as anonymous records for statistics. "
-              "This cannot be undone.")
+              "report notes, questions to the centre). Your needs, sign-ups and reports stay only as anonymous "
+              "records for statistics. This cannot be undone.")
     blocks = [Block(text)]
     if turn.conversation is not None:
         blocks.append(Block(_("The form you have open will be closed too.")))

@@ -6,11 +6,13 @@ from html import escape
 from typing import Any
 
 from bot.channels.telegram_render import html_text
-from bot.conversation.events import CommandEvent
-from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Block, from_staff_html
+from bot.conversation import actions as A
+from bot.conversation.events import Action, CommandEvent
+from bot.conversation.pipeline import Flows, Turn, centre_contact
+from bot.conversation.replies import Block, Choice, Reply, from_staff_html
 from bot.domain import Role
 from bot.i18n import gettext as _
+from bot.i18n_marker import N_
 from bot.services import accounts
 from bot.services.announcements import set_announcements_off
 from handlers import forms
@@ -23,6 +25,12 @@ from storage.models import User
 # Typed instead of /start (accent-free, as people type them): greetings start registration for a newcomer
 # and greet a registered person with the menu.
 START_WORDS = ("start", "bat dau", "dang ky", "dang ki", "chao", "xin chao", "chao ban", "alo", "hello", "hi")
+
+INTRO = N_("Hello! I am the assistant of the provincial khuyến công (industrial extension) centre. "
+           "I help rural manufacturers register, ask for support and follow their requests.")
+INVITE = N_("Would you like to register your facility? It takes about 2 minutes; then you can ask the centre "
+            "for support here. Send /help to see everything I can do.")
+REGISTER = N_("📝 Register my facility")
 
 
 def help_text(role: Role) -> str:
@@ -53,11 +61,21 @@ async def start(turn: Turn, action: CommandEvent) -> None:
         greeting = Block(turn._("Welcome back, {name}!").format(name=name))
         turn.add(await turn_help(turn, before=(greeting,)))
         return
-    intro = Block(turn._(
-        "Hello! I am the assistant of the provincial khuyến công (industrial extension) centre. "
-        "I help rural manufacturers register, ask for support and follow their requests."
-    ) + "\n\n" + turn._("First, let's register your facility. It takes about 2 minutes."))
+    intro = Block(turn._(INTRO) + "\n\n" + turn._("First, let's register your facility. It takes about 2 minutes."))
     await forms.start(turn, form="register", intro=intro)
+
+
+async def greet(turn: Turn, action: Action) -> None:
+    """Anything a newcomer writes that no flow takes ("toi muon vay von"): no dead end, but a greeting and the
+    way into registration (greetings themselves, "chào", "alo", start it at once: START_WORDS)."""
+    contact = centre_contact(turn._, turn.app.settings)
+    turn.add(Reply.of(turn._(INTRO), turn._(INVITE), *([contact] if contact else []),
+                      choices=[[Choice(turn._(REGISTER), A.REGISTER)]]))
+
+
+async def register_chosen(turn: Turn, action: Action) -> None:
+    """"Register my facility" from the greeting: as /start."""
+    await start(turn, CommandEvent("start"))
 
 
 async def start_with_invite(turn: Turn, token: str) -> None:
@@ -102,5 +120,6 @@ async def joined(run: FormRun, data: dict[str, Any]) -> None:
 
 def register(flows: Flows) -> None:
     flows.command("start")(start)
+    flows.action(A.REGISTER)(register_chosen)
     for word in START_WORDS:
         flows.words[word] = "start"

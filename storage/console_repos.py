@@ -21,6 +21,7 @@ from storage.models import (
     Need,
     NeedNote,
     OutboxMessage,
+    Question,
     Signup,
     StaffCredential,
     User,
@@ -343,3 +344,23 @@ async def insert_facilities(session: AsyncSession, *, rows: Sequence[dict[str, A
     """Many new facilities at once (executemany, in batches), for an import."""
     for start in range(0, len(rows), 1000):
         await session.exec(insert(Facility), params=list(rows[start:start + 1000]))  # type: ignore[call-overload]
+# --- questions from the bot ---
+
+
+async def questions_table(session: AsyncSession, *, status: str, offset: int = 0,
+                          limit: int = 50) -> tuple[list[tuple[Question, User | None, Facility | None]], int]:
+    """Questions in one status, newest first, with the person who asked and the facility they own (if any)."""
+    rows = await session.exec(
+        select(Question, User, Facility)
+        .join(User, col(User.id) == col(Question.user_id), isouter=True)
+        .join(Facility, col(Facility.owner_user_id) == col(Question.user_id), isouter=True)
+        .where(Question.status == status)
+        .order_by(col(Question.created_at).desc(), col(Question.id).desc()).offset(offset).limit(limit)
+    )
+    total = (await session.exec(select(func.count()).select_from(Question).where(Question.status == status))).one()
+    return list(rows.all()), int(total)
+
+
+async def questions_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.exec(select(Question.status, func.count()).group_by(Question.status))
+    return {status: int(n) for status, n in rows.all()}

@@ -359,6 +359,24 @@ class DigestRun(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
 
 
+class Question(SQLModel, table=True):
+    """A question a registered person sent to the centre in their own words (offered when the bot did not
+    understand them); staff answer it in the console (the answer goes through the outbox) or close it."""
+
+    __tablename__ = "questions"
+    __table_args__ = (Index("ix_questions_status_created", "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = _fk("users.id")  # empty once the person erased their data (/forget)
+    channel: str = Field(max_length=16)  # where it was asked
+    text: str = Field(max_length=4000)  # the person's words, as typed
+    status: str = Field(default="open", max_length=16)  # open | answered | closed
+    created_at: datetime = _ts(nullable=False)
+    answered_at: datetime | None = _ts()
+    answered_by_user_id: int | None = _fk("users.id", index=False)
+    answer: str | None = Field(default=None, max_length=2000)
+
+
 class PendingMenu(SQLModel, table=True):
     """The numbers a text-only channel last showed a person ("1" → an action), per channel identity, so a
     typed "2" means what that person saw — also after a restart."""

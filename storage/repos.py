@@ -26,6 +26,7 @@ from storage.models import (
     NeedEvent,
     OutboxMessage,
     PendingMenu,
+    Question,
     Reminder,
     ReportSchedule,
     ReportSubmission,
@@ -483,6 +484,31 @@ async def erase_reports_of(session: AsyncSession, *, user_id: int, marker: str) 
         .values(notes=marker)
     )
     await session.exec(update(ReportSubmission).where(mine).values(user_id=None))  # type: ignore[call-overload]
+
+
+async def get_question(session: AsyncSession, *, question_id: int, lock: bool = False) -> Question | None:
+    """A question; `lock` holds its row until the transaction ends (two officers cannot both answer it)."""
+    return await session.get(Question, question_id, with_for_update=lock or None)
+
+
+async def questions_of_user(session: AsyncSession, *, user_id: int) -> Sequence[Question]:
+    return (await session.exec(select(Question).where(Question.user_id == user_id)
+                               .order_by(col(Question.created_at), col(Question.id)))).all()
+
+
+async def erase_questions_of(session: AsyncSession, *, user_id: int, marker: str) -> None:
+    """Questions stay (the counts), unlinked; their words and answers become the marker, and one still open
+    is closed (nobody is left to answer)."""
+    mine = col(Question.user_id) == user_id
+    await session.exec(
+        update(Question).where(mine, col(Question.answer).is_not(None))  # type: ignore[call-overload]
+        .values(answer=marker)
+    )
+    await session.exec(
+        update(Question).where(mine, col(Question.status) == "open")  # type: ignore[call-overload]
+        .values(status="closed")
+    )
+    await session.exec(update(Question).where(mine).values(text=marker, user_id=None))  # type: ignore[call-overload]
 
 
 # --- bulk (Core executemany: far faster than ORM bulk for thousands of rows) ---

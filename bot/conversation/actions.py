@@ -32,6 +32,13 @@ PROFILE = "profile"
 # /forget's question (argument: "1" erase, "0" keep).
 FORGET = "fg"
 
+# A newcomer's way into registration, offered with the greeting to anything they type (no argument).
+REGISTER = "reg"
+
+# "Send this as a question to the centre", after a message the bot did not understand (argument: a short
+# fingerprint of the words, which the turn keeps: a press after newer words is recognised as stale).
+QUESTION = "qa"
+
 # Announcement topics: follow or stop following one (argument: a topic, "all" or "none").
 TOPIC = "sub.t"
 

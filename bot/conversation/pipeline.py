@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 SORRY = N_("Sorry, something went wrong on our side. Please try again in a moment.")
 CHOOSE_HINT = N_("Type the number of your choice.")
+KEPT = "_kept"  # the pending menu's key for what a turn keeps for the next (never a number)
 MENU_LINE = N_("Menu")
 FILE_AT_CENTRE = N_("the file is available from the centre.")
 
@@ -65,6 +66,11 @@ class Turn:
     caps: Capabilities
     conversation: Conversation | None
     replies: list[Reply] = field(default_factory=list)
+    # What the person's previous turn kept for this one (`kept`), and what this turn keeps for the next
+    # (`keep`): e.g. the words a "send this as a question" choice stands for, too long for a button's data.
+    # Stored with the pending menu (on every channel), so it is gone after the next reply.
+    kept: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, Any] = field(default_factory=dict)
 
     def _(self, msgid: str) -> str:
         return self.app.i18n.gettext(msgid, locale=self.locale)
@@ -226,7 +232,7 @@ class Pipeline:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
                 return [renderer.render(reply) for reply in turn.replies]
-            menu = await self._menu(session, who, renderer.caps)
+            menu, turn.kept = await self._menu(session, who, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await self._run(turn, event.action, menu)
@@ -282,27 +288,33 @@ class Pipeline:
             who.language, self.app.settings.default_locale)
         return Turn(self.app, session, who, user, role, locale, caps, conversation)
 
-    async def _menu(self, session: AsyncSession, who: Who, caps: Capabilities) -> dict[str, Any]:
-        if caps.buttons:
-            return {}
-        return await repos.pending_menu(session, channel=who.channel, external_id=who.external_id)
+    async def _menu(self, session: AsyncSession, who: Who,
+                    caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the numbers last shown, on a text channel; what the last turn kept for this one)."""
+        items = await repos.pending_menu(session, channel=who.channel, external_id=who.external_id)
+        kept = items.pop(KEPT, None)
+        return ({} if caps.buttons else items), (dict(kept) if isinstance(kept, dict) else {})
 
     async def _render(self, turn: Turn, renderer: Renderer) -> list[Rendered]:
-        """Render in the transaction: on a text channel the numbers shown become the pending menu."""
-        if renderer.caps.buttons:
-            return [renderer.render(reply) for reply in turn.replies]
-        zero = Choice(turn._(MENU_LINE), A.MENU)
-        rendered = []
+        """Render in the transaction: on a text channel the numbers shown become the pending menu; what the
+        turn keeps for the next is saved with it (on every channel)."""
         menu: dict[str, Any] = {}
-        for reply in turn.replies:
-            extra = {"unavailable": turn._(FILE_AT_CENTRE)} if reply.media is not None else {}
-            out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT), **extra) if reply.choices else \
-                renderer.render(reply, **extra)
-            menu = {k: list(v) for k, v in out.menu.items()} or menu
-            rendered.append(out)
-        if turn.replies:
+        if renderer.caps.buttons:
+            rendered = [renderer.render(reply) for reply in turn.replies]
+        else:
+            zero = Choice(turn._(MENU_LINE), A.MENU)
+            rendered = []
+            for reply in turn.replies:
+                extra = {"unavailable": turn._(FILE_AT_CENTRE)} if reply.media is not None else {}
+                out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT), **extra) if reply.choices else \
+                    renderer.render(reply, **extra)
+                menu = {k: list(v) for k, v in out.menu.items()} or menu
+                rendered.append(out)
+        # Button channels have a row only while a turn keeps something: no write when there is none to clear.
+        if turn.replies and (not renderer.caps.buttons or turn.keep or turn.kept):
+            items = {**menu, KEPT: turn.keep} if turn.keep else menu
             await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
-                                          items=menu, now=turn.app.clock.now())
+                                          items=items, now=turn.app.clock.now())
         return rendered
 
 

@@ -24,6 +24,7 @@ from storage.models import (
     Identity,
     Invite,
     Need,
+    Question,
     Reminder,
     ReportSchedule,
     ReportSubmission,
@@ -313,6 +314,8 @@ class PersonalData:
     reports: Sequence[tuple[ReportSubmission, ReportSchedule]]
     # The person's channel accounts (Telegram, Zalo…), oldest first.
     identities: Sequence[Identity] = ()
+    # Questions they sent to the centre from the bot, with the answers.
+    questions: Sequence[Question] = ()
 
 
 async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
@@ -325,6 +328,7 @@ async def my_data(session: AsyncSession, *, user: User) -> PersonalData:
         signups=await repos.signups_of_user(session, user_id=uid),
         reminders=await repos.pending_reminders_of_user(session, user_id=uid),
         reports=await repos.reports_of_user(session, user_id=uid),
+        questions=await repos.questions_of_user(session, user_id=uid),
     )
 
 
@@ -334,7 +338,8 @@ async def forget(session: AsyncSession, *, user: User) -> None:
     Kept, unlinked: their needs (category, status, dates, commune), sign-ups (signed up or not), report
     figures and sent messages (status only). Erased: name, phone, account and every channel identity, open
     form, pending reminders and messages, and free text that may describe them (their own needs'
-    descriptions and attachments, sign-up answers, report notes), which becomes the ERASED marker.
+    descriptions and attachments, sign-up answers, report notes, questions to the centre and their answers),
+    which becomes the ERASED marker; a question still open is closed.
     """
     user_id = user.id or 0
     addresses = [(i.channel, i.external_id) for i in await repos.identities_of(session, user_id=user_id)]
@@ -343,6 +348,7 @@ async def forget(session: AsyncSession, *, user: User) -> None:
     await repos.unlink_needs_of(session, user_id=user_id)
     await repos.erase_signups_of(session, user_id=user_id, marker=ERASED)
     await repos.erase_reports_of(session, user_id=user_id, marker=ERASED)
+    await repos.erase_questions_of(session, user_id=user_id, marker=ERASED)
     await repos.anonymise_outbox_of(session, user_id=user_id)
     await repos.delete_conversation(session, user_id=user_id)
     await repos.delete_pending_menus_of(session, identities=addresses)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS
+from bot.domain import CATEGORY_LABELS, QUESTION_STATUS_LABELS, SECTOR_LABELS, STATUS_LABELS, shown
 from bot.i18n_marker import N_
 from bot.services.facilities import FIELD_LABELS
 from bot.services.validation import format_million, format_phone
@@ -29,6 +29,7 @@ from bot.web import security
 
 HERE = Path(__file__).resolve().parent
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo"}
 ACTION_LABELS = {
     "sign_in": N_("Signed in"),
     "sign_out": N_("Signed out"),
@@ -39,11 +40,21 @@ ACTION_LABELS = {
     "facility_edit": N_("Edited a facility"),
     "merge": N_("Merged two facilities"),
     "import": N_("Imported facilities"),
+    "answer": N_("Answered a question"),
+    "close": N_("Closed a question"),
 }
 
 
 def create_app(app_context: AppContext) -> FastAPI:
-    from bot.web import auth_routes, dashboard_routes, facilities_routes, media_routes, needs_routes, ops_routes
+    from bot.web import (
+        auth_routes,
+        dashboard_routes,
+        facilities_routes,
+        media_routes,
+        needs_routes,
+        ops_routes,
+        questions_routes,
+    )
     from bot.web.uploads import UploadStore
 
     app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
@@ -59,6 +70,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(ops_routes.router)
     if app_context.settings.metrics_enabled:
         app.include_router(ops_routes.metrics_router)
+    app.include_router(questions_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
@@ -85,7 +97,8 @@ def _environment() -> Environment:
     env.filters["phone"] = format_phone
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
                        LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
-                       FIELD_LABELS=FIELD_LABELS)
+                       FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
+                       CHANNEL_NAMES=CHANNEL_NAMES)
     return env
 
 
@@ -105,9 +118,10 @@ def render(request: Request, template: str, context: Mapping[str, Any], *, statu
         return value.strftime("%d/%m/%Y")
 
     env: Environment = request.app.state.templates
+    gettext = security.gettext_for(request)
     html = env.get_template(template).render(
-        _=security.gettext_for(request), lang=locale, request=request, staff=staff,
-        csrf=staff.csrf if staff else "", local=local, commune=app.communes.name, **context)
+        _=gettext, lang=locale, request=request, staff=staff, csrf=staff.csrf if staff else "", local=local,
+        commune=app.communes.name, shown=lambda text: shown(text, gettext), **context)
     return HTMLResponse(html, status_code=status)
 
 

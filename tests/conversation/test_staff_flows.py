@@ -418,8 +418,8 @@ async def test_a_code_on_telegram_without_zalo_and_a_word_that_is_no_code(engine
     stranger = Staff(app, Who("zalo", "d00d", "Tư", "en"), TextRenderer())
     await stranger.act(TextEvent("ABCD-2345"))  # shaped like a code, none such
     assert "This invitation code or link is not valid" in stranger.text
-    await stranger.act(TextEvent("cam xuc"))  # an ordinary word is no code
-    assert "didn't understand" in stranger.text
+    await stranger.act(TextEvent("cam xuc"))  # an ordinary word is no code: a newcomer is offered registration
+    assert "Would you like to register your facility?" in stranger.text
     await stranger.act(TextEvent(f"start {code}"))  # "start CODE" without the slash, as typed on Zalo
     assert "collaborator for Phường Long Xuyên" in stranger.text
 

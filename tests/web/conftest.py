@@ -20,7 +20,8 @@ from bot.context import AppContext
 from bot.services import staff_auth
 from bot.web.app import create_app
 from bot.web.security import SESSION_COOKIE
-from storage.models import Facility, Need, User, WebSession
+from storage import repos
+from storage.models import Facility, Need, Question, User, WebSession
 from tests.conftest import make_settings
 
 PASSWORD = "mật-khẩu-đủ-dài-123"
@@ -76,6 +77,24 @@ class Console:
             await session.refresh(need)
         self.clock.advance(minutes=1)
         return need
+
+
+    async def add_question(self, *, who: str = "owner", text: str = "Máy sấy của tôi bị hỏng, ai sửa được?",
+                           channel: str = "telegram", with_facility: bool = True) -> Question:
+        """An open question from `who` (the owner gets a facility of Long Xuyên first, unless told not to)."""
+        now = self.clock.now()
+        async with self.app.session_maker() as session:
+            uid = self.people[who].id
+            if with_facility and who == "owner" and await repos.facility_of_owner(session, user_id=uid) is None:
+                session.add(Facility(name="Cơ sở nước mắm Hưng Thịnh", owner_name="Nguyễn Thị Lan",
+                                     phone="+84912345678", commune_code=LONG_XUYEN, sector="food", owner_user_id=uid,
+                                     created_at=now, updated_at=now))
+            question = Question(user_id=uid, channel=channel, text=text, status="open", created_at=now)
+            session.add(question)
+            await session.commit()
+            await session.refresh(question)
+        self.clock.advance(minutes=1)
+        return question
 
 
 async def _people(app: AppContext, clock: FakeClock) -> dict[str, User]:

@@ -9,11 +9,12 @@ import pytest
 from sqlmodel import col, select
 
 from bot.web.security import SESSION_COOKIE
-from storage.models import AuditEntry, Facility, Need, NeedNote
+from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question
 from tests.web.conftest import Console, later, revoke, sessions_of
 
 PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
-         "/facilities/{fid}/merge?other={fid2}"]
+         "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
+         "/conversations/{qid}"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv"]
@@ -21,6 +22,7 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/needs/{id}/notes", {"text": "ghi chú"}),
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
+         ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
          ("/logout", {})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]
@@ -38,10 +40,12 @@ async def _as(console: Console, who: str) -> None:
 
 
 async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
-    """A need (and its facility), another facility: what the paths are filled with."""
+    """A need (and its facility), another facility, a question: what the paths are filled with."""
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
-    return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN}
+    question = await console.add_question()
+    return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
+                  "qid": question.id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -73,9 +77,13 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
     assert upload.status_code == 401
     async with console.app.session_maker() as session:
         assert (await session.get(Need, need.id)).status == "received"
+        assert (await session.get(Question, ids["qid"])).status == "open"
         assert (await session.exec(select(NeedNote))).all() == []
+        assert (await session.exec(select(OutboxMessage))).all() == []
         facilities = (await session.exec(select(Facility).order_by(col(Facility.id)))).all()
-        assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh"]
+        # Two from _two, one from the question's asker: none edited or merged.
+        assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh",
+                                                "Cơ sở nước mắm Hưng Thịnh"]
         assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
 
 
@@ -178,6 +186,6 @@ async def test_pages_are_not_framed_cached_or_scripted_from_elsewhere(console: C
 
 async def test_a_malformed_address_is_a_polite_404(console: Console) -> None:
     await console.sign_in_as("staff")
-    for path in ("/needs/abc", "/log?page=x", "/nowhere"):
+    for path in ("/needs/abc", "/log?page=x", "/nowhere", "/conversations/abc"):
         r = await console.client.get(path)
         assert r.status_code == 404 and "Không có trang này." in r.text, path

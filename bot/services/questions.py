@@ -1,0 +1,186 @@
+"""Questions people send to the centre from the bot, and the staff's answers.
+
+A registered person — a facility owner or a collaborator — whose message the bot did not understand may send
+it to the centre as a question, in their own words (`ask`). Staff see the open questions in the console
+(`open_questions`), answer one (`answer`: the answer reaches the person through the outbox, on the channel
+they are notified on) or close it without an answer (`close`). Every staff action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.conversation.replies import Block, Bold, Italic, Reply
+from bot.domain import QuestionStatus, Role
+from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
+from bot.i18n_marker import N_
+from bot.services import outbox
+from bot.services.needs import Actor, Translator, require_staff
+from bot.services.staff_auth import audit
+from bot.services.validation import Invalid, TextRules, clean_text
+from storage import console_repos, repos
+from storage.models import AuditEntry, Facility, Question, User
+
+# A question keeps the person's words as typed (cleaned like every free text, line breaks kept). Answers fit
+# one Zalo message with the heading.
+QUESTION_RULES = TextRules(max_length=4000, multiline=True)
+ANSWER_RULES = TextRules(max_length=1500, multiline=True)
+QUOTE_LENGTH = 300  # how much of the question the answer's message repeats
+PAGE_SIZE = 50
+
+ALREADY_DEALT_WITH = N_("This question has already been answered or closed.")
+
+
+# --- the person's side ---
+
+
+async def can_ask(session: AsyncSession, *, user: User | None, role: Role) -> bool:
+    """Registered people may send questions: collaborators, and owners of a registered facility (staff are the
+    centre; newcomers are offered registration instead)."""
+    if user is None or user.id is None or role is Role.STAFF:
+        return False
+    if role is Role.COLLABORATOR:
+        return True
+    return await repos.facility_of_owner(session, user_id=user.id) is not None
+
+
+def question_text(raw: str) -> str | None:
+    """What a typed message is kept as when sent as a question; None when it cannot be one (no letters — a
+    stray number, "???", an emoji —, too long, piles of accent marks)."""
+    try:
+        words = clean_text(raw, QUESTION_RULES)
+    except Invalid:
+        return None
+    return words if any(ch.isalpha() for ch in words) else None
+
+
+async def ask(session: AsyncSession, *, clock: Clock, user: User, role: Role, channel: str, text: str) -> Question:
+    """Store the person's words as an open question for the centre."""
+    if not await can_ask(session, user=user, role=role):
+        raise PermissionDenied(N_("Only registered facilities and collaborators can send questions to the centre "
+                                  "here. Send /start to register your facility."))
+    words = question_text(text)
+    if words is None:
+        raise DomainError(N_("This message cannot be sent as a question. Please type your question in words."))
+    question = Question(user_id=user.id, channel=channel, text=words, status=QuestionStatus.OPEN,
+                        created_at=clock.now())
+    session.add(question)
+    await session.flush()
+    return question
+
+
+# --- the staff's side ---
+
+
+@dataclass
+class QuestionPage:
+    rows: list[tuple[Question, User | None, Facility | None]]
+    status: QuestionStatus
+    total: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+
+
+async def open_questions(session: AsyncSession, *, actor: Actor, status: QuestionStatus = QuestionStatus.OPEN,
+                         page: int = 1) -> QuestionPage:
+    """Questions in one status (open by default), newest first, with who asked and their facility."""
+    require_staff(actor)
+    page = max(1, page)
+    rows, total = await console_repos.questions_table(session, status=status, offset=(page - 1) * PAGE_SIZE,
+                                                      limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return QuestionPage(rows=rows, status=status, total=total, page=page, pages=pages,
+                        counts=await console_repos.questions_by_status(session))
+
+
+@dataclass
+class QuestionView:
+    question: Question
+    asker: User | None
+    facility: Facility | None
+    audit: list[AuditEntry]
+    people: dict[int, User]
+
+
+async def question_view(session: AsyncSession, *, actor: Actor, question_id: int) -> QuestionView:
+    require_staff(actor)
+    question = await repos.get_question(session, question_id=question_id)
+    if question is None:
+        raise NotFound()
+    entries, _ = await console_repos.audit_entries(session, target_kind="question", target_id=question_id)
+    ids = [i for i in (question.user_id, question.answered_by_user_id, *(e.actor_user_id for e in entries)) if i]
+    people = await console_repos.users_by_ids(session, ids=ids)
+    asker = people.get(question.user_id or 0)
+    facility = await repos.facility_of_owner(session, user_id=asker.id) if asker and asker.id else None
+    return QuestionView(question=question, asker=asker, facility=facility, audit=list(entries), people=people)
+
+
+async def _open_for_staff(session: AsyncSession, *, actor: Actor, question_id: int) -> Question:
+    require_staff(actor)
+    question = await repos.get_question(session, question_id=question_id, lock=True)
+    if question is None:
+        raise NotFound()
+    if question.status != QuestionStatus.OPEN:
+        raise Conflict(ALREADY_DEALT_WITH)
+    return question
+
+
+async def answer(session: AsyncSession, *, clock: Clock, actor: Actor, question_id: int, text: str,
+                 translate: Translator, contact: tuple[str, str] = ("", "")) -> Question:
+    """Answer an open question: the answer is queued to the person (outbox) in this transaction, the question
+    is marked answered, and the action is audited."""
+    question = await _open_for_staff(session, actor=actor, question_id=question_id)
+    try:
+        words = clean_text(text, ANSWER_RULES)
+    except Invalid as exc:
+        raise DomainError(exc.message.msgid, **exc.message.params) from None
+    person = await repos.get_user_by_id(session, user_id=question.user_id) if question.user_id else None
+    if person is None:
+        raise DomainError(N_("The person who asked has erased their data: the answer cannot be sent."))
+    now = clock.now()
+    question.status, question.answer = QuestionStatus.ANSWERED, words
+    question.answered_at, question.answered_by_user_id = now, actor.user.id
+    session.add(question)
+    await outbox.enqueue(session, clock=clock, user=person, kind="question_answer",
+                         reply=answer_reply(question, person.locale, translate, contact),
+                         dedupe_key=f"question:{question.id}:answer")
+    await audit(session, clock=clock, actor=actor.user, action="answer", target_kind="question",
+                target_id=question.id, detail={"text": words[:200]})
+    await session.flush()
+    return question
+
+
+async def close(session: AsyncSession, *, clock: Clock, actor: Actor, question_id: int) -> Question:
+    """Close an open question without an answer through the bot (dealt with by phone, a duplicate…)."""
+    question = await _open_for_staff(session, actor=actor, question_id=question_id)
+    question.status = QuestionStatus.CLOSED
+    session.add(question)
+    await audit(session, clock=clock, actor=actor.user, action="close", target_kind="question",
+                target_id=question.id)
+    await session.flush()
+    return question
+
+
+def _quote(text: str) -> str:
+    return text if len(text) <= QUOTE_LENGTH else text[:QUOTE_LENGTH].rstrip() + "…"
+
+
+def answer_reply(question: Question, loc: str, translate: Translator, contact: tuple[str, str]) -> Reply:
+    """The answer as the person receives it: their question (the start of it), the answer as staff typed it,
+    and the centre's phone and address."""
+    blocks: list[Any] = [
+        Block(Bold(translate(N_("The khuyến công centre has answered your question"), loc))),
+        Block(Italic("“", _quote(question.text), "”")),
+        Block(question.answer or ""),
+    ]
+    phone, address = contact
+    if phone or address:
+        lines = [translate(N_("Phone: {phone}"), loc).format(phone=phone)] if phone else []
+        lines += [translate(N_("Address: {address}"), loc).format(address=address)] if address else []
+        blocks.append(Block(Bold(translate(N_("Khuyến công centre"), loc)), "\n", "\n".join(lines)))
+    return Reply.of(*blocks)
