@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -25,6 +24,7 @@ from bot.services.communes import CommuneDirectory
 from bot.services.exports import cell, neutralise
 from bot.services.staff_auth import audit
 from bot.services.validation import fold, format_phone
+from bot.text import search_matcher
 from storage import console_repos, repos
 from storage.console_repos import NeedFilter, SearchKey
 from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, User
@@ -49,28 +49,13 @@ def local_day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"[^0-9]", "", text)
-
-
 def matcher(q: str) -> Callable[[SearchKey], bool] | None:
     """Accent- and case-insensitive search over the code, facility, owner and phone ('nuoc mam' finds
     'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone. None: no search."""
-    wanted = fold(q)
-    if not wanted:
+    test = search_matcher(q)
+    if test is None:
         return None
-    digits = _digits(q)
-
-    def match(key: SearchKey) -> bool:
-        _, ref, name, owner, phone = key
-        if wanted in fold(f"{ref or ''} | {name or ''} | {owner or ''}"):
-            return True
-        if len(digits) >= 3 and phone:
-            national = "0" + phone[3:] if phone.startswith("+84") else _digits(phone)
-            return digits in _digits(phone) or digits in national
-        return False
-
-    return match
+    return lambda key: test(f"{key[1] or ''} | {key[2] or ''} | {key[3] or ''}", key[4])
 
 
 async def search_needs(session: AsyncSession, *, query: NeedQuery) -> list[tuple[Need, Facility | None]]:

@@ -26,6 +26,7 @@ from bot.i18n_marker import N_, Text
 from bot.services.communes import Commune, CommuneDirectory
 from bot.services.staff_auth import audit
 from bot.services.validation import Invalid, TextRules, ascii_int, clean_text, fold, format_phone, parse_phone
+from bot.text import digits_of, search_matcher
 from storage import console_repos
 from storage.console_repos import FacilityKey
 from storage.models import Facility, Need, Signup, User
@@ -215,28 +216,13 @@ def _duplicates_of(index: DuplicateIndex, key: FacilityKey) -> list[Duplicate]:
 # --- the directory ---
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"[^0-9]", "", text)
-
-
 def matches_search(q: str) -> Any:
     """A test for facility keys: the folded words in the name or owner ('nuoc mam' finds 'Nước mắm'), or three
     digits or more of the phone as written at home or with +84. None when there is nothing to search."""
-    wanted = fold(q)
-    if not wanted:
+    test = search_matcher(q)
+    if test is None:
         return None
-    digits = _digits(q)
-
-    def match(key: FacilityKey) -> bool:
-        _fid, name, owner, phone, _commune, _sector = key
-        if wanted in fold(f"{name} | {owner or ''}"):
-            return True
-        if len(digits) >= 3 and phone:
-            national = "0" + phone[3:] if phone.startswith("+84") else _digits(phone)
-            return digits in _digits(phone) or digits in national
-        return False
-
-    return match
+    return lambda key: test(f"{key[1]} | {key[2] or ''}", key[3])
 
 
 @dataclass(frozen=True)
@@ -817,7 +803,7 @@ def _phone(raw: str) -> tuple[str, str | None]:
     e164 = parse_phone(parts[0] if parts else raw)
     if len(parts) > 1:
         return e164, FIX_PHONE_FIRST
-    return e164, None if _digits(raw) == _digits(format_phone(e164)) else FIX_PHONE
+    return e164, None if digits_of(raw) == digits_of(format_phone(e164)) else FIX_PHONE
 
 
 def read_row(reader: _Reader, line: int, cells: Sequence[str], mapping: Mapping[str, int]) -> RowReport:

@@ -256,12 +256,19 @@ def status_reply(need: Need, facility: Facility | None, loc: str, translate: Tra
     if need.status == NeedStatus.DECLINED and need.decline_reason:
         blocks.append(Block(translate(N_("Reason: {reason}"), loc).format(reason=need.decline_reason)))
     blocks.append(Block(translate(STATUS_NEXT[NeedStatus(need.status)], loc)))
-    phone, address = contact
-    if phone or address:
-        lines = [translate(N_("Phone: {phone}"), loc).format(phone=phone)] if phone else []
-        lines += [translate(N_("Address: {address}"), loc).format(address=address)] if address else []
-        blocks.append(Block(Bold(translate(N_("Khuyến công centre"), loc)), "\n", "\n".join(lines)))
+    blocks += contact_blocks(contact, translate, loc)
     return Reply.of(*blocks)
+
+
+def contact_blocks(contact: tuple[str, str], translate: Translator, loc: str) -> list[Block]:
+    """The centre's phone and address (CENTRE_PHONE, CENTRE_ADDRESS) as the last block of a message to a
+    person; none when neither is set."""
+    phone, address = contact
+    if not (phone or address):
+        return []
+    lines = [translate(N_("Phone: {phone}"), loc).format(phone=phone)] if phone else []
+    lines += [translate(N_("Address: {address}"), loc).format(address=address)] if address else []
+    return [Block(Bold(translate(N_("Khuyến công centre"), loc)), "\n", "\n".join(lines))]
 
 
 # --- export ---

@@ -19,7 +19,7 @@ from bot.domain import QuestionStatus, Role
 from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.i18n_marker import N_
 from bot.services import outbox
-from bot.services.needs import Actor, Translator, require_staff
+from bot.services.needs import Actor, Translator, contact_blocks, require_staff
 from bot.services.staff_auth import audit
 from bot.services.validation import Invalid, TextRules, clean_text
 from storage import console_repos, repos
@@ -178,9 +178,4 @@ def answer_reply(question: Question, loc: str, translate: Translator, contact: t
         Block(Italic("“", _quote(question.text), "”")),
         Block(question.answer or ""),
     ]
-    phone, address = contact
-    if phone or address:
-        lines = [translate(N_("Phone: {phone}"), loc).format(phone=phone)] if phone else []
-        lines += [translate(N_("Address: {address}"), loc).format(address=address)] if address else []
-        blocks.append(Block(Bold(translate(N_("Khuyến công centre"), loc)), "\n", "\n".join(lines)))
-    return Reply.of(*blocks)
+    return Reply.of(*blocks, *contact_blocks(contact, translate, loc))
