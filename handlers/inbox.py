@@ -33,7 +33,7 @@ from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
 from storage import repos
-from storage.models import Facility, Need
+from storage.models import Facility, Need, User
 
 PAGE = 8  # needs on one page of the list
 COMMUNE_PAGE = 20  # communes on one page of the commune filter
@@ -212,7 +212,7 @@ async def filter_by_commune(turn: Turn, action: ChooseEvent) -> None:
 # --- one need --------------------------------------------------------------------------------------------
 
 
-def _detail_blocks(turn: Turn, need: Need, facility: Facility | None) -> list[Block]:
+def _detail_blocks(turn: Turn, need: Need, facility: Facility | None, filer: User | None = None) -> list[Block]:
     _, app = turn._, turn.app
     lines: list[str] = [
         _("Received: {date}").format(date=need.created_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")),
@@ -237,7 +237,10 @@ def _detail_blocks(turn: Turn, need: Need, facility: Facility | None) -> list[Bl
             amount=format_million(need.own_contribution_million)))
     if need.desired_month:
         lines.append(_("Desired time: {month}").format(month=format_month(need.desired_month)))
-    if need.filed_by_user_id:
+    if filer is not None and filer.full_name:
+        who = filer.full_name + (f", {format_phone(filer.phone)}" if filer.phone else "")
+        lines.append(_("Filed by collaborator {who}.").format(who=who))
+    elif need.filed_by_user_id:
         lines.append(_("Filed by a collaborator."))
     if not needs_service.has_recipient(need):
         lines.append(_("The person who filed this need has deleted their personal data."))
@@ -247,14 +250,16 @@ def _detail_blocks(turn: Turn, need: Need, facility: Facility | None) -> list[Bl
     return [Block(*title), Block("\n".join(lines))]
 
 
-def _detail_reply(turn: Turn, need: Need, facility: Facility | None, view: View) -> Reply:
+async def _detail_reply(turn: Turn, need: Need, facility: Facility | None, view: View) -> Reply:
     _ = turn._
     rows = [[Choice(_(ACTION_LABELS[to]), A.INBOX_MOVE, f"{need.id}|{to.value}|{view.pack()}")]
             for to in TRANSITIONS[NeedStatus(need.status)]]
     if need.attachment_file_id:
         rows.append([Choice(_("📎 Show the attachment"), A.INBOX_FILE, str(need.id))])
     rows.append([Choice(_("◀ Back to the list"), A.INBOX_LIST, view.pack())])
-    return Reply.of(*_detail_blocks(turn, need, facility), choices=rows, replace_previous=True)
+    filer = await repos.get_user_by_id(turn.session, user_id=need.filed_by_user_id) if need.filed_by_user_id \
+        else None
+    return Reply.of(*_detail_blocks(turn, need, facility, filer), choices=rows, replace_previous=True)
 
 
 async def _need_for_staff(turn: Turn, action: ChooseEvent, raw_id: str) -> tuple[Actor, Need, Facility | None] | None:
@@ -280,7 +285,7 @@ async def open_need(turn: Turn, action: ChooseEvent) -> None:
         not_found(turn, action)
         return
     _staff, need, facility = found
-    turn.add(_detail_reply(turn, need, facility, view))
+    turn.add(await _detail_reply(turn, need, facility, view))
 
 
 async def move_need(turn: Turn, action: ChooseEvent) -> None:
@@ -309,7 +314,7 @@ async def move_need(turn: Turn, action: ChooseEvent) -> None:
     turn.say(turn._("Status changed. The registrant will be notified.") if needs_service.has_recipient(need)
              else turn._("Status changed. Nobody is notified: the person has deleted their data."), notice=True)
     facility = await repos.get_facility(turn.session, facility_id=need.facility_id) if need.facility_id else None
-    turn.add(_detail_reply(turn, need, facility, view))
+    turn.add(await _detail_reply(turn, need, facility, view))
 
 
 async def show_attachment(turn: Turn, action: ChooseEvent) -> None:

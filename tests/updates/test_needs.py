@@ -5,7 +5,7 @@ import io
 
 from sqlmodel import select
 
-from storage.models import Facility, Need, OutboxMessage
+from storage.models import Facility, Need, OutboxMessage, User
 from tests.conftest import STAFF_ID, ChatHarness, Person, file_need, form_cb, register_facility
 from tests.updates.test_invites import join, make_invite
 
@@ -148,6 +148,11 @@ async def test_collaborator_files_for_new_and_existing_facility(chat: ChatHarnes
     assert new.commune_code == 30307 and new.owner_user_id is None and new.phone is None
     calls = await chat.send(ctv, "/needs")
     assert "NC-2026-0001" in calls[-1].text and "NC-2026-0002" in calls[-1].text
+    async with chat.app.session_maker() as s:
+        collaborator = (await s.exec(select(User).where(User.id == first.filed_by_user_id))).one()
+    await chat.send(STAFF, "/start")
+    detail = (await chat.press(STAFF, f"ib.o:{first.id}||||"))[-1].text
+    assert f"Filed by collaborator {collaborator.full_name}" in detail  # staff know whom to call
 
 
 async def test_collaborator_cannot_pick_a_facility_outside_their_commune(chat: ChatHarness) -> None:
