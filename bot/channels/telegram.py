@@ -95,7 +95,7 @@ class TelegramSender:
         markup = markup_of(message.reply_markup)
         if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
             # A file of our media store: by Telegram's cached file_id, else uploaded once.
-            await TelegramReplySender(self.bot, self.media_file, self.uploaded)._send_media(
+            await TelegramReplySender(self.bot, self.media_file, self.uploaded).send_media(
                 chat_id, message, message.media, self.media_file)
             return
         if message.method in ("photo", "document") and message.media is not None:

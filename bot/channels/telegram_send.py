@@ -71,7 +71,7 @@ class TelegramReplySender:
             shown.append(await self._send(chat_id, message))
         return shown
 
-    async def _send_media(self, chat_id: int, message: TelegramMessage, media: MediaRef, media_file: MediaFile) -> int:
+    async def send_media(self, chat_id: int, message: TelegramMessage, media: MediaRef, media_file: MediaFile) -> int:
         """A kept file: by Telegram's cached file_id, else uploaded (and its new file_id remembered)."""
         file = await media_file(media)
         send = self.bot.send_photo if message.method == "photo" else self.bot.send_document
@@ -114,7 +114,7 @@ class TelegramReplySender:
                                                               parse_mode="HTML", reply_markup=markup)
             return sent_file.message_id
         if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
-            return await self._send_media(chat_id, message, message.media, self.media_file)
+            return await self.send_media(chat_id, message, message.media, self.media_file)
         # A notice is plain text (a toast's); sent as a message it is escaped like any other words.
         text = escape(message.text, quote=False) if message.method == "notice" else message.text
         sent = await self.bot.send_message(chat_id=chat_id, text=text or "…", parse_mode="HTML",
