@@ -224,8 +224,8 @@ async def _apply(turn: Turn, state: FormState, outcome: Any, *, had_contact_kb: 
         await _save(turn, state)
     echo = None if isinstance(outcome, Done) else _echo(turn, state, answered)
     if had_contact_kb:
-        # The share-contact keyboard gives way to the main menu again, with what was recorded.
-        turn.add(Reply.of(echo or "✓", keyboard=menu_words(turn._, turn.role)))
+        # The share-contact keyboard gives way to the main menu again (if any), with what was recorded.
+        turn.add(Reply.of(echo or "✓", keyboard=await main_menu(turn)))
         echo = None
     if isinstance(outcome, Done):
         await _finish(turn, state, outcome.data)
@@ -249,7 +249,7 @@ async def _finish(turn: Turn, state: FormState, data: dict[str, Any]) -> None:
     turn.role = await accounts.current_role(turn.session, user=turn.user, admin_ids=turn.app.settings.admin_ids,
                                                 staff=turn.app.settings.staff_identities())
     if not turn.app.forms.allows(state.form, state.context, turn.role):
-        closed_notice(turn, state, FORM_REVOKED)
+        await closed_notice(turn, state, FORM_REVOKED)
         return
     # Forms built at run time ("signup.12") share the completer of their prefix.
     completer = COMPLETERS.get(state.form) or COMPLETERS.get(state.form.partition(".")[0])
@@ -267,13 +267,23 @@ async def cancel(turn: Turn, state: FormState | None = None) -> None:
         await repos.delete_conversation(turn.session, user_id=turn.user.id or 0)
     turn.conversation = None
     note = (state.context.get("cancel_note") if state is not None else None) or CANCELLED
-    turn.add(Reply.of(turn._(note), keyboard=menu_words(turn._, turn.role)))
+    turn.add(Reply.of(turn._(note), keyboard=await main_menu(turn)))
 
 
-def closed_notice(turn: Turn, state: FormState, msgid: str) -> None:
+async def main_menu(turn: Turn) -> tuple[tuple[str, ...], ...]:
+    """The main menu for this person as they are now: none (the keyboard taken away) for someone who has no
+    role's menu yet — a newcomer registering, a would-be collaborator confirming an invitation — so that a
+    facility's menu never shows before there is a facility."""
+    if turn.role is Role.USER and not (turn.user and turn.user.id and await repos.facility_of_owner(
+            turn.session, user_id=turn.user.id)):
+        return ()
+    return menu_words(turn._, turn.role)
+
+
+async def closed_notice(turn: Turn, state: FormState, msgid: str) -> None:
     hours = f"{turn.app.settings.form_ttl_hours:g}"
     text = "⚠️ " + turn._(msgid).format(form=_title(turn, state), hours=hours)
-    turn.add(Reply.of(text, keyboard=menu_words(turn._, turn.role)))
+    turn.add(Reply.of(text, keyboard=await main_menu(turn)))
 
 
 # --- choices (buttons, or typed numbers) -------------------------------------------------------------------
@@ -355,7 +365,7 @@ async def guard(turn: Turn, action: Action) -> bool:
         return False
     await repos.delete_conversation(turn.session, user_id=conv.user_id)
     turn.conversation = None
-    closed_notice(turn, state_of(conv), reason)
+    await closed_notice(turn, state_of(conv), reason)
     return not isinstance(action, CommandEvent)
 
 

@@ -48,14 +48,14 @@ async def show_profile(turn: Turn, action: Action) -> None:
 
 
 async def edit_profile(turn: Turn, action: ChooseEvent) -> None:
-    """Edit under /profile: open the registration form at its summary."""
+    """Edit under /profile: the registration's questions at their summary — the consent is not asked again."""
     user = turn.user
     facility = await repos.facility_of_owner(turn.session, user_id=user.id) if user and user.id else None
     if facility is None or user is None:
         turn.say(turn._(NOT_REGISTERED))
         return
     data = accounts.facility_form_data(facility, turn.app.communes.name(facility.commune_code))
-    await forms.start(turn, form="register", data=data, context={"edit": True})
+    await forms.start(turn, form="profile", data=data)
 
 
 def register(flows: Flows) -> None:

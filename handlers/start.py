@@ -31,6 +31,8 @@ INTRO = N_("Hello! I am the assistant of the provincial khuyến công (industri
 INVITE = N_("Would you like to register your facility? It takes about 2 minutes; then you can ask the centre "
             "for support here. Send /help to see everything I can do.")
 REGISTER = N_("📝 Register my facility")
+RESUMED = N_("You will receive the centre's announcements again. To stop them, send /stop; to choose topics, "
+             "send /subscriptions.")
 
 
 def help_text(role: Role) -> str:
@@ -54,7 +56,7 @@ async def start(turn: Turn, action: CommandEvent) -> None:
     user = await person(turn)
     if user.announcements_off:
         await set_announcements_off(turn.session, clock=turn.app.clock, user=user, off=False)
-        turn.say(turn._("Announcements are turned back on. Use /subscriptions to choose topics."))
+        turn.say(turn._(RESUMED))
     facility = await repos.facility_of_owner(turn.session, user_id=user.id or 0)
     if facility is not None or turn.role is not Role.USER:
         name = user.full_name or turn.who.display_name
@@ -91,10 +93,17 @@ async def start_with_invite(turn: Turn, token: str) -> None:
     await forms.start(turn, form="join", context={"token": invite.token}, intro=Block(*from_staff_html(intro)))
 
 
+@on_complete("profile")
+async def profile_saved(run: FormRun, data: dict[str, Any]) -> None:
+    """/profile's edit confirmed (the consent given at registration stands)."""
+    await accounts.save_facility(run.session, clock=run.app.clock, user=run.user, data=data)
+    await run.reply(_("Your profile has been updated."))
+
+
 @on_complete("register")
 async def registered(run: FormRun, data: dict[str, Any]) -> None:
     facility = await accounts.save_facility(run.session, clock=run.app.clock, user=run.user, data=data)
-    if run.context.get("edit"):
+    if run.context.get("edit"):  # a profile edit opened before the profile form existed
         await run.reply(_("Your profile has been updated."))
         return
     await run.reply(

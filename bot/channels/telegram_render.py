@@ -84,6 +84,8 @@ class TelegramRenderer:
     @staticmethod
     def reply_keyboard(reply: Reply) -> dict[str, Any]:
         rows: list[list[dict[str, Any]]] = [[{"text": label} for label in row] for row in reply.keyboard or () if row]
+        if not rows and not reply.contact_button:  # no menu (yet): the keyboard is taken away
+            return {"remove_keyboard": True}
         if reply.contact_button:
             return {"keyboard": [[{"text": reply.contact_button, "request_contact": True}], *rows],
                     "resize_keyboard": True, "one_time_keyboard": True}

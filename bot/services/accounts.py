@@ -157,7 +157,7 @@ async def save_facility(session: AsyncSession, *, clock: Clock, user: User, data
 
 
 def facility_form_data(facility: Facility, commune_name: str) -> dict[str, Any]:
-    """A stored facility as answers of the registration form (to edit the profile)."""
+    """A stored facility as answers of the profile form (the registration's questions but the consent)."""
     return {
         "facility_name": facility.name,
         "owner_name": facility.owner_name or "",
@@ -166,7 +166,6 @@ def facility_form_data(facility: Facility, commune_name: str) -> dict[str, Any]:
         "commune__label": commune_name,
         "sector": facility.sector,
         "products": facility.products or "",
-        "consent": "yes",
     }
 
 

@@ -3,9 +3,13 @@ and on a text channel (numbers to type)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
+from bot.channels.telegram_render import TelegramRenderer
 from bot.channels.text import TextRenderer
 from bot.clock import FakeClock
 from bot.conversation.events import CommandEvent, Event, TextEvent, Who
@@ -50,3 +54,23 @@ async def test_on_telegram_a_toggle_is_a_toast_and_an_edit(chat: ChatHarness) ->
     calls = await chat.press(lan, "sub.t:nonsense")
     assert [(c.method, c.params.get("text")) for c in calls] == [("AnswerCallbackQuery",
                                                                   "This button is no longer active.")]
+
+
+@pytest.mark.parametrize("renderer", [TelegramRenderer, TextRenderer])
+async def test_start_after_stop_says_announcements_are_back_and_how_to_stop(
+        engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    app = create_app(make_settings(), engine, clock=clock)
+    assert app.pipeline is not None
+
+    async def say(action: Any) -> str:
+        rendered = await app.pipeline.handle(Event(LAN_ZALO, action), renderer())
+        return "\n".join(m.text for m in flatten(rendered))
+
+    await say(CommandEvent("stop"))
+    resumed = await say(CommandEvent("start"))
+    assert "Anh/chị sẽ lại nhận thông báo của trung tâm" in resumed and "/stop" in resumed
+    async with app.session_maker() as session:
+        user = await repos.get_user(session, channel="zalo", external_id=LAN_ZALO.external_id)
+        assert user is not None and not user.announcements_off
+    again = await say(CommandEvent("start"))  # nothing to resume: not said again
+    assert "sẽ lại nhận thông báo" not in again

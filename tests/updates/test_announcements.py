@@ -118,7 +118,7 @@ async def test_audience_roles_communes_sectors_topics_and_stop(chat: ChatHarness
     await chat.press(STAFF, f"an:au:{ann_id}:")
     assert "👥 <b>0</b> people" in chat.last(STAFF).text
     reply = (await chat.send(who["owner_cd"], "/start"))[0].text
-    assert "turned back on" in reply
+    assert "receive the centre's announcements again" in reply and "/stop" in reply
 
 
 async def test_signup_with_questions_not_interested_and_deadline(chat: ChatHarness) -> None:

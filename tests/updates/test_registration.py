@@ -52,9 +52,16 @@ async def test_share_contact_button_is_offered_and_accepted(chat: ChatHarness) -
     markup = calls[-1].params["reply_markup"]
     assert markup["keyboard"][0][0]["request_contact"] is True
     calls = await chat.contact(p, "84912345678")
-    # The share-contact keyboard gives way to the main menu.
-    assert calls[0].params["reply_markup"]["keyboard"][0][0]["text"] == "📝 New need"
+    # The share-contact keyboard goes; the facility's menu comes only once the facility is registered.
+    assert calls[0].params["reply_markup"] == {"remove_keyboard": True}
     assert "commune or ward" in calls[-1].text
+    await chat.send(p, "long xuyen")
+    await chat.press(p, form_cb("c", "register", "sector", "food"))
+    await chat.send(p, "nước mắm")
+    await chat.press(p, form_cb("c", "register", "consent", "yes"))
+    calls = await chat.press(p, form_cb("ok", "register", "__summary__"))
+    assert "is registered" in calls[-1].text
+    assert calls[-1].params["reply_markup"]["keyboard"][0][0]["text"] == "📝 New need"
 
 
 async def test_commune_lookup_ignores_accents_and_pages_many_matches(chat: ChatHarness) -> None:
@@ -120,12 +127,14 @@ async def test_profile_shows_and_edits(chat: ChatHarness) -> None:
     assert "Cơ sở nước mắm Hưng Thịnh" in calls[-1].text and "0912 345 678" in calls[-1].text
     calls = await chat.press(p, "profile:edit")
     assert "Please check your answers" in calls[-1].text
-    await chat.press(p, form_cb("ed", "register", "__summary__"))
-    calls = await chat.press(p, form_cb("c", "register", "__edit__", "products"))
+    assert "consent" not in calls[-1].text.lower()  # given at registration: not asked nor shown again
+    calls = await chat.press(p, form_cb("ed", "profile", "__summary__"))
+    assert not [b for b in calls[-1].buttons() if "consent" in b[0].lower()]  # nothing to change there either
+    calls = await chat.press(p, form_cb("c", "profile", "__edit__", "products"))
     assert "main products" in calls[-1].text
     calls = await chat.send(p, "mắm cá linh")
-    assert "mắm cá linh" in calls[-1].text  # back at the summary
-    calls = await chat.press(p, form_cb("ok", "register", "__summary__"))
+    assert "mắm cá linh" in calls[-1].text and "consent" not in calls[-1].text.lower()  # back at the summary
+    calls = await chat.press(p, form_cb("ok", "profile", "__summary__"))
     assert "profile has been updated" in calls[-1].text
     facility = await _facility(chat, 8)
     assert facility is not None and facility.products == "mắm cá linh"

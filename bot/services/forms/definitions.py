@@ -94,6 +94,12 @@ REGISTER = Form(
     (FACILITY_NAME, OWNER_NAME, PHONE, COMMUNE, SECTOR, PRODUCTS, CONSENT),
 )
 
+# Editing one's facility (/profile): the registration's questions without the consent, already given.
+PROFILE = Form(
+    "profile", N_("Your facility's details"),
+    (FACILITY_NAME, OWNER_NAME, PHONE, COMMUNE, SECTOR, PRODUCTS),
+)
+
 JOIN = Form(
     "join", N_("Collaborator confirmation"),
     (
@@ -155,7 +161,7 @@ DECLINE = Form(
     confirm=False, roles=STAFF,
 )
 
-FORMS = {f.name: f for f in (REGISTER, JOIN, NEED, NEED_PROXY, DECLINE)}
+FORMS = {f.name: f for f in (REGISTER, PROFILE, JOIN, NEED, NEED_PROXY, DECLINE)}
 
 INVITE = Form(
     "invite", N_("Invitation link"),
