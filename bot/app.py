@@ -58,7 +58,8 @@ def create_app(settings: Settings, engine: AsyncEngine, *, clock: Clock | None =
                          ttl=timedelta(hours=settings.form_ttl_hours)),
     )
     app.forms.register_factory("signup", signup_form)
-    app.pipeline = Pipeline(app, build_flows())
+    app.pipeline = Pipeline(app, build_flows(
+        lambda msgid: [app.i18n.gettext(msgid, locale=loc) for loc in app.i18n.available_locales]))
     app.media = MediaStore(settings.media_folder(), app.session_maker, clock, public_base_url=settings.public_base_url)
     return app
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.conversation.events import Action, UnsupportedEvent
 from bot.conversation.pipeline import Flows, Turn, centre_contact
 from bot.conversation.replies import Reply
 from bot.domain import Role
 from bot.i18n_marker import N_
 from bot.services.questions import can_ask
+from handlers.menu_words import typed_menu_words
 
 NOT_UNDERSTOOD = N_("Sorry, I didn't understand that. Send /help to see what I can do.")
 CANNOT_USE = N_("I can't use that kind of message here.")
@@ -48,7 +51,9 @@ def private_only(turn: Turn) -> None:
     turn.add(Reply.of(text, notice=True))
 
 
-def build_flows() -> Flows:
+def build_flows(translations: Callable[[str], list[str]] | None = None) -> Flows:
+    """Every flow; `translations` (a message id → its text in each language) lets the main menu's words be typed
+    on a text channel ("nhu cau cua toi" → /needs) as they are pressed on Telegram."""
     from handlers import (
         announce,
         forms,
@@ -81,6 +86,9 @@ def build_flows() -> Flows:
     signup.register(flows)
     start.register(flows)
     subscriptions.register(flows)
+    if translations is not None:
+        for word, command in typed_menu_words(translations).items():
+            flows.words.setdefault(word, command)
     flows.fallback = invites.typed_code(not_understood)  # a typed invitation code joins, on any channel
     flows.unsupported = cannot_use
     return flows

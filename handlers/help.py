@@ -10,37 +10,55 @@ from bot.conversation.events import Action, ChooseEvent
 from bot.conversation.pipeline import Flows, Turn, centre_contact
 from bot.conversation.replies import Block, Bold, Choice, Reply
 from bot.domain import Role
+from bot.i18n_marker import N_
 from bot.services import accounts
-from handlers.menu_words import menu_words
+from handlers.menu_words import menu_word, menu_words
 from storage import repos
 
 LANGUAGES = (("vi", "🇻🇳 Tiếng Việt"), ("en", "🇬🇧 English"))
+
+
+# The commands that have a word in the role's main menu are named by that word first (what people see on the
+# menu, and may type on a text channel), with the command as the alternative.
+MENU_LINE = N_("“{word}” – {what} (or {command})")
+OWNER_LINES = (("/profile", N_("see or change your facility's details")),
+               ("/need", N_("ask the centre for support (machinery, fairs, training…)")),
+               ("/needs", N_("your needs and their status")))
+COLLABORATOR_LINES = (("/need", N_("file a need for a facility in your commune")),
+                      ("/needs", N_("the needs you filed and their status")),
+                      ("/report", N_("send your periodic report to the centre")))
+STAFF_MENU_LINES = (("/inbox", N_("review needs, filter them and change their status")),
+                    ("/announce", N_("send an announcement (fair, competition, call, training, news)")),
+                    ("/broadcasts", N_("announcements sent, running and scheduled, with sign-ups")))
+
+
+def _menu_lines(_: Callable[[str], str], role: Role, entries: tuple[tuple[str, str], ...]) -> list[str]:
+    """A line per command: its menu word when the role's menu has one, else the command itself."""
+    lines = []
+    for command, what in entries:
+        word = menu_word(_, role, command)
+        lines.append(_(MENU_LINE).format(word=word, what=_(what), command=command) if word
+                     else f"{command} – {_(what)}")
+    return lines
 
 
 def help_blocks(_: Callable[[str], str], role: Role, *, registered: bool = False,
                 contact: Block | None = None) -> list[Block]:
     """What this person can do — only their role's commands — and how to reach the centre."""
     if role is Role.COLLABORATOR:
-        lines = [_("/profile – your details"),
-                 _("/need – as a collaborator: file a need for a facility in your commune"),
-                 _("/needs – the needs you filed and their status"),
-                 _("/report – send your periodic report to the centre")]
+        lines = [_("/profile – your details"), *_menu_lines(_, role, COLLABORATOR_LINES)]
     elif role is Role.STAFF:
         lines = [_("/profile – your details")]
     else:
         lines = [] if registered else [_("/start – register your facility")]
-        lines += [_("/profile – see or change your facility's details"),
-                  _("/need – ask the centre for support (machinery, fairs, training…)"),
-                  _("/needs – your needs and their status")]
+        lines += _menu_lines(_, role, OWNER_LINES)
     lines.append(_("/subscriptions – choose which announcements you receive; /stop – no announcements"))
     blocks = [Block(Bold(_("What I can do for you")), "\n", "\n".join(lines))]
     if role is Role.STAFF:
-        staff = [_("/inbox – review needs, filter them and change their status"),
+        staff = [*_menu_lines(_, role, STAFF_MENU_LINES),
                  _("/export – download all needs as a spreadsheet (CSV)"),
                  _("/invite – create an invitation link for a collaborator or staff member"),
                  _("/collaborators – list collaborators and revoke access"),
-                 _("/announce – send an announcement (fair, competition, call, training, news)"),
-                 _("/broadcasts – announcements sent, running and scheduled, with sign-ups"),
                  _("/reportschedule – set a recurring report deadline for collaborators"),
                  _("/reports – which collaborators have reported")]
         blocks.append(Block(Bold(_("Staff")), "\n", "\n".join(staff)))

@@ -41,6 +41,10 @@ async def test_after_switching_language_the_menu_buttons_switch_too(chat: ChatHa
     shown = [c for c in calls if c.method == "SendMessage"][-1]
     assert shown.text.startswith("Language set to English.")
     assert ("📝 New need", "") in shown.buttons()  # the reply keyboard, in the new language
+    assert shown.params["reply_markup"]["is_persistent"] and ("📝 Nhu cầu mới", "") not in shown.buttons()
+    calls = await chat.press(p, "lang:vi")  # and back: the same message carries the Vietnamese menu
+    shown = [c for c in calls if c.method == "SendMessage"][-1]
+    assert ("📝 Nhu cầu mới", "") in shown.buttons() and ("📝 New need", "") not in shown.buttons()
 
 
 @pytest.mark.parametrize("renderer", [TelegramRenderer, TextRenderer])
@@ -67,9 +71,30 @@ async def test_help_fits_the_role_and_names_the_centre(engine: AsyncEngine, cloc
         return "\n".join(m.text for m in flatten(rendered))
 
     collaborator = await said("c0ffee01", CommandEvent("help"))
-    assert "register your facility" not in collaborator and collaborator.count("/need ") == 1
+    assert "register your facility" not in collaborator and collaborator.count("(or /need)") == 1
     assert "0296 3852 123" in collaborator and "12 Tôn Đức Thắng, Long Xuyên" in collaborator
     registered = await said("c0ffee02", CommandEvent("help"))
-    assert "register your facility" not in registered and "/need – ask the centre" in registered
+    assert "register your facility" not in registered and "“📝 New need” – ask the centre" in registered
     puzzled = await said("c0ffee02", TextEvent("toi muon hoi ve von vay"))
     assert "understand" in puzzled and "0296 3852 123" in puzzled
+
+
+@pytest.mark.parametrize("renderer", [TelegramRenderer, TextRenderer])
+async def test_help_names_the_menu_words_with_the_commands_as_the_alternative(
+        engine: AsyncEngine, clock: FakeClock, renderer: Any) -> None:
+    """/help says "Nhu cầu của tôi" rather than a bare /needs, keeps the command as an alternative, and the menu's
+    words work when typed on a text channel."""
+    app = create_app(make_settings(), engine, clock=clock)
+    who = Who("zalo", "c0ffee09", "Ba", "vi")
+
+    async def said(action: Any) -> str:
+        rendered = await app.pipeline.handle(Event(who, action), renderer())
+        return "\n".join(m.text for m in flatten(rendered))
+
+    shown = await said(CommandEvent("help"))
+    assert "“📋 Nhu cầu của tôi” – nhu cầu của anh/chị và trạng thái xử lý (hoặc /needs)" in shown
+    assert "“📝 Nhu cầu mới” –" in shown and "\n/needs –" not in shown
+    assert "/language – " in shown  # commands without a menu word stay as they are
+    typed = await said(TextEvent("nhu cau cua toi"))  # the menu word, typed without accents
+    assert "chưa đăng ký cơ sở" in typed.lower() or "nhu cầu" in typed.lower()
+    assert "chưa hiểu" not in typed

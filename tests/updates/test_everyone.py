@@ -22,7 +22,7 @@ async def test_help_shows_only_what_the_role_can_do(chat: ChatHarness) -> None:
     ctv = Person(4002, language_code=EN)
     await join(chat, ctv, token)
     ctv_help = (await chat.send(ctv, "/help"))[-1].text
-    assert "as a collaborator" in ctv_help and "/inbox" not in ctv_help
+    assert "“📝 File a need” – file a need for a facility in your commune" in ctv_help and "/inbox" not in ctv_help
 
 
 async def test_first_language_from_telegram(chat: ChatHarness) -> None:
