@@ -19,7 +19,7 @@ from babel.numbers import format_decimal
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
-from bot.conversation.form_view import shorten
+from bot.conversation.form_view import answers_under_questions, shorten
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, FileData, Reply, from_staff_html
 from bot.domain import (
@@ -32,7 +32,6 @@ from bot.domain import (
     AnnouncementKind,
     AnnouncementStatus,
     Role,
-    shown,
 )
 from bot.errors import NotFound
 from bot.services import announcements as svc
@@ -568,11 +567,8 @@ async def show_signups(turn: Turn, staff: Actor, ann_id: int, value: str) -> Non
     for signup, user, facility in signed[:SIGNUPS_SHOWN]:
         who = facility.name if facility else (user.full_name if user and user.full_name else "—")
         phone = format_phone(user.phone) if user and user.phone else ""
-        lines: list[Any] = ["• ", Bold(who), f" {phone}".rstrip()]
-        for i, question in enumerate(ann.questions, start=1):
-            if (answer := signup.answers.get(f"q{i}")) is not None:
-                lines.append(f"\n  {question}: {shown(str(answer), _)}")
-        blocks.append(Block(*lines))
+        blocks.append(Block("• ", Bold(who), f" {phone}".rstrip(),
+                            *answers_under_questions(ann.questions, signup.answers, _)))
     if len(signed) > SIGNUPS_SHOWN:
         blocks.append(Block(_("… and {n} more: see the CSV.").format(n=len(signed) - SIGNUPS_SHOWN)))
     turn.add(Reply.of(*blocks))

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.conversation import actions as A
 from bot.conversation.events import Action, ChooseEvent
-from bot.conversation.form_view import value_nodes
+from bot.conversation.form_view import answers_under_questions, value_nodes
 from bot.conversation.pipeline import Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Code, FileData, Inline, Reply, plain_text
 from bot.conversation.split import utf16_len
@@ -168,12 +168,8 @@ def _signups(turn: Turn, data: accounts.PersonalData) -> list[Block]:
     blocks = [Block(Bold(_("Your answers to announcements")))]
     for signup, ann in data.signups:
         answer = _("signed up") if signup.status == "signed_up" else _("not interested")
-        lines: list[Sequence[Inline]] = [(f"• {ann.title} — {answer} ({_when(turn, signup.updated_at)})",)]
-        for i, question in enumerate(ann.questions, start=1):
-            value = signup.answers.get(f"q{i}")
-            if value:
-                lines.append((f"  {question} {shown(str(value), _)}",))
-        blocks.append(_lines(*lines))
+        line = f"• {ann.title} — {answer} ({_when(turn, signup.updated_at)})"
+        blocks.append(Block(line, *answers_under_questions(ann.questions, signup.answers, _)))
     return blocks
 
 

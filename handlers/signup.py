@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 
 from bot.conversation import actions
 from bot.conversation.events import Action, ChooseEvent, TextEvent
+from bot.conversation.form_view import answers_under_questions
 from bot.conversation.pipeline import Flows, Turn
-from bot.conversation.replies import Choice, Reply
+from bot.conversation.replies import Block, Choice, Inline, Reply
 from bot.domain import Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
@@ -36,15 +37,20 @@ def keyword_target(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, questions: bool) -> Reply:
+def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, questions: bool,
+                     answers: tuple[Inline, ...] = ()) -> Reply:
+    """`answers`: the answers given, each under its question (answers_under_questions)."""
     _ = turn._
     text = (_("You are already signed up for “{title}”.") if already
             else _("✅ You are signed up for “{title}”. The centre will contact you.")).format(title=title)
+    blocks = [Block(text)]
+    if answers:
+        blocks.append(Block(_("Your answers:"), *answers))
     rows = []
     if already and questions:
         rows.append([Choice(_("✏️ Change my answers"), actions.ANNOUNCEMENT, actions.announcement_arg("ch", ann_id))])
     rows.append([Choice(_("Cancel my sign-up"), actions.ANNOUNCEMENT, actions.announcement_arg("c", ann_id))])
-    return Reply.of(text, choices=rows, retire_previous=not already)
+    return Reply.of(*blocks, choices=rows, retire_previous=not already)
 
 
 async def _start_form(turn: Turn, ann_id: int, title: str, questions: list[str], *, again: bool = False) -> None:
@@ -63,7 +69,9 @@ async def sign_up(turn: Turn, ann_id: int) -> None:
     ann = await svc.check_signup(turn.session, ann_id=ann_id, today=turn.app.today())
     existing = await svc.signup_of(turn.session, ann_id=ann_id, user=user)
     if existing is not None and existing.status == "signed_up":
-        turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=bool(ann.questions)))
+        answers = tuple(answers_under_questions(ann.questions, existing.answers, turn._))
+        turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=bool(ann.questions),
+                                  answers=answers))
         return
     if ann.questions:
         await _start_form(turn, ann_id, ann.title, list(ann.questions))
@@ -172,7 +180,8 @@ async def signed_up(run: forms.FormRun, data: dict[str, object]) -> None:
     await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
                      status="signed_up", answers=data)
     ann = await svc.get(run.session, ann_id=ann_id)
-    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True))
+    answers = tuple(answers_under_questions(ann.questions, data, run.turn._))
+    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True, answers=answers))
 
 
 def register(flows: Flows) -> None:

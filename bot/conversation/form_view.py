@@ -8,12 +8,13 @@ become markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot.channels.capabilities import Capabilities
 from bot.conversation import actions as A
 from bot.conversation.replies import Block, Bold, Choice, Inline, Italic, Reply, from_staff_html
+from bot.domain import shown
 from bot.services.forms import EDIT, SUMMARY, FieldKind, FormState
 from bot.services.forms import Choice as FormChoice
 from bot.services.forms.engine import FormEngine
@@ -29,6 +30,19 @@ def _choice(_: Gettext, state: FormState, label: str, action: str, value: str = 
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def answers_under_questions(questions: Sequence[str], answers: Mapping[str, Any], _: Gettext,
+                            indent: str = "  ") -> list[Inline]:
+    """A sign-up's answers, each on the line under its question (staff's words, as written), wherever the person
+    or staff see them; unanswered questions are left out. Every line starts with a line break."""
+    out: list[Inline] = []
+    for i, question in enumerate(questions, start=1):
+        value = answers.get(f"q{i}")
+        if value is None or value == "":
+            continue
+        out += ["\n", indent, Italic(question), "\n", indent, "→ ", shown(str(value), _)]
+    return out
 
 
 def value_nodes(_: Gettext, value: Any, *, html: bool = False) -> tuple[Inline, ...]:

@@ -114,7 +114,8 @@ async def test_forty_long_sign_ups_fit_the_channel(sqlite_engine: AsyncEngine, c
                          updated_at=clock.now()))
         await s.commit()
     await staff.act(ChooseEvent("an", f"su:{ann_id}:"))  # Staff.act checks every message against the limits
-    assert "40 signed up" in staff.text and "Sản phẩm dự thi?: Nước mắm" in staff.text
+    assert "40 signed up" in staff.text and "Sản phẩm dự thi?" in staff.text  # each answer under its question
+    assert "\n  → Nước mắm" in staff.text
     assert "and 10 more: see the CSV" in staff.text
 
 

@@ -55,6 +55,8 @@ async def test_signing_up_with_questions_by_typing_only(engine: AsyncEngine, clo
     assert "• Cần mấy gian hàng?: 2" in summary and "1. ✅ Xác nhận" in summary
     done = await say("1")
     assert done.startswith("✅ Anh/chị đã đăng ký tham gia “Hội chợ <CNNT> 2026”.") and "1. Hủy đăng ký" in done
+    # Each answer under its question, as the person gave it.
+    assert "Câu trả lời của anh/chị:\n  Sản phẩm trưng bày?\n  → Nước mắm\n  Cần mấy gian hàng?\n  → 2" in done
     signup = await signup_of(app, lan_id, ann_id)
     assert signup is not None and signup.status == "signed_up"
     assert list(signup.answers.values()) == ["Nước mắm", "2"]

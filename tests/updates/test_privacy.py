@@ -54,7 +54,8 @@ async def test_mydata_shows_signups_topics_stop_consent_reminders_and_reports(ch
                      "Consent to store personal data given: 02/03/2026 09:0", "Announcements: turned off (/stop)",
                      "Topics followed: Product competition, Call for project proposals, Training course, Policy news",
                      "<b>Your answers to announcements</b>", "Bình chọn sản phẩm CNNT 2026 — signed up",
-                     "Sản phẩm dự thi? Nước mắm cá linh", "Số điện thoại người liên hệ? Chị Lan 0912 345 678",
+                     "<i>Sản phẩm dự thi?</i>\n  → Nước mắm cá linh",
+                     "<i>Số điện thoại người liên hệ?</i>\n  → Chị Lan 0912 345 678",
                      "<b>Reminders planned for you</b>", "13/03/2026 08:00 — Bình chọn sản phẩm CNNT 2026"):
         assert expected in text, text
 
