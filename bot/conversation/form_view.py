@@ -8,6 +8,7 @@ become markup.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,8 +29,32 @@ def _choice(_: Gettext, state: FormState, label: str, action: str, value: str = 
     return Choice(label, action, A.form_arg(state.form, state.step, value))
 
 
+# What tells otherwise alike items apart: a year ("2026"), a code ("NC-2026-0052", "#12").
+DISTINCT = re.compile(r"(?<![\w-])(?:[A-Z]{2,}-\d[\d-]*|#\d+|(?:19|20)\d\d)(?![\w-])")
+
+
 def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` in at most `limit` characters, for button labels and lists: cut with "…", and when the cut would
+    drop what tells items apart (a year or a code at the end), that is kept after the "…":
+    "Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh năm 2026" → "Bình chọn sản phẩm CNNT tiêu bi… (2026)"."""
+    if len(text) <= limit:
+        return text
+    tokens = list(DISTINCT.finditer(text))
+    if tokens:
+        tail = f" ({tokens[-1].group(0)})"
+        room = limit - 1 - len(tail)
+        if tokens[-1].end() > room and room >= limit // 2:
+            return _cut(text, room) + "…" + tail
+    return _cut(text, limit - 1) + "…"
+
+
+def _cut(text: str, room: int) -> str:
+    """The first `room` characters, ending at a word's end when one is near (a name is not cut in two)."""
+    head = text[:room]
+    space = head.rfind(" ")
+    if text[room:room + 1] not in ("", " ") and space >= room - 12 and space > 0:
+        head = head[:space]
+    return head.rstrip(" ·,;:–-")
 
 
 def answers_under_questions(questions: Sequence[str], answers: Mapping[str, Any], _: Gettext,
