@@ -14,7 +14,19 @@ from typing import Any
 
 from bot.channels.capabilities import Capabilities
 from bot.conversation import actions as A
-from bot.conversation.replies import Block, Bold, Choice, Inline, Italic, Reply, from_staff_html
+from bot.conversation.replies import (
+    Block,
+    Bold,
+    Choice,
+    Code,
+    Inline,
+    Italic,
+    Link,
+    Reply,
+    Run,
+    from_staff_html,
+    runs_of,
+)
 from bot.domain import shown
 from bot.services.forms import EDIT, SUMMARY, FieldKind, FormState
 from bot.services.forms import Choice as FormChoice
@@ -78,8 +90,30 @@ def value_nodes(_: Gettext, value: Any, *, html: bool = False) -> tuple[Inline, 
         return (_(value.label) if value.translate else value.label,)
     if value in ("photo", "document"):
         return (_("photo") if value == "photo" else _("document"),)
-    text = shorten(str(value), SUMMARY_VALUE_LIMIT)
-    return from_staff_html(text) if html else (text,)
+    if html:  # parsed first, then shortened: a cut never leaves half a tag or an entity ("&am…") to show
+        return shorten_nodes(from_staff_html(str(value)), SUMMARY_VALUE_LIMIT)
+    return (shorten(str(value), SUMMARY_VALUE_LIMIT),)
+
+
+def _node(run: Run) -> Inline:
+    node: Inline = Link(run.text, run.url) if run.url else (Code(run.text) if run.code else run.text)
+    if run.italic:
+        node = Italic(node)
+    return Bold(node) if run.bold else node
+
+
+def shorten_nodes(parts: Sequence[Inline], limit: int) -> tuple[Inline, ...]:
+    """Markup in at most `limit` visible characters, its formatting kept, cut with "…"."""
+    out: list[Inline] = []
+    left = limit
+    for run in runs_of(parts):
+        if len(run.text) < left or (len(run.text) == left and len(out) == len(runs_of(parts)) - 1):
+            out.append(_node(run))
+            left -= len(run.text)
+            continue
+        out.append(_node(run.with_text(run.text[: max(left - 1, 0)].rstrip() + "…")))
+        break
+    return tuple(out)
 
 
 def _note(note: Block | str | None) -> list[Block]:

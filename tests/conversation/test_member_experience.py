@@ -4,15 +4,20 @@ again, and one date format."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot.channels.telegram_render import TelegramRenderer
 from bot.clock import FakeClock
-from bot.conversation.form_view import shorten
+from bot.conversation.form_view import shorten, step_replies
 from bot.services import announcements as svc
+from bot.services.forms import SUMMARY, ChoiceInput, TextInput
+from bot.services.forms.definitions import FORMS
+from bot.services.forms.engine import FormEngine
 from storage.models import User
 from tests.conversation.test_announce_flows import staff_of
 from tests.conversation.test_staff_flows import RENDERERS
@@ -44,3 +49,27 @@ async def test_broadcasts_list_shortens_a_long_title_keeping_its_year(sqlite_eng
     assert "cấp tỉ\n" not in staff.text and not staff.text.rstrip().endswith("cấp tỉ")
 
 
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+async def test_the_announcement_summary_shows_staff_formatting_without_tags_or_entities(renderer: Any) -> None:
+    """Staff's HTML in the announcement form's summary: formatted on Telegram, plain words elsewhere — never
+    raw tags or "&amp;", also where a long text is cut (the cut falls inside a tag and an entity here)."""
+    engine = FormEngine(FORMS, today=lambda: date(2026, 3, 2))
+    state = engine.start("announce")
+    await engine.answer(state, ChoiceInput("fair"))
+    await engine.answer(state, TextInput("Hội chợ & OCOP 2026"))
+    body = "Gian hàng " + "rất đẹp " * 35 + "<b>miễn phí</b> &amp; <i>có điện</i>"
+    await engine.answer(state, TextInput(body))
+    while engine.step(state).kind != SUMMARY:
+        assert engine.skip(state) is not None or engine.step(state).kind == SUMMARY
+    (reply,) = step_replies(engine, state, lambda m: m, renderer().caps)
+    text = "\n".join(m.text for m in renderer().render(reply).messages)
+    assert "&amp;amp;" not in text and "&lt;" not in text and "&am…" not in text
+    if renderer is TelegramRenderer:
+        assert "Hội chợ &amp; OCOP 2026" in text and "<b>Text:</b> Gian hàng rất đẹp" in text
+        assert "<b>miễn phí</b>…" in text  # bold kept, cut after it
+    else:
+        assert "• Title: Hội chợ & OCOP 2026" in text and "<" not in text and "&amp;" not in text
+        assert "miễn phí…" in text
+    assert "có điện" not in text
