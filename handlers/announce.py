@@ -38,7 +38,7 @@ from bot.services import announcements as svc
 from bot.services import usage
 from bot.services.needs import Actor
 from bot.services.outbox import enqueue
-from bot.services.validation import format_phone
+from bot.services.validation import format_date, format_datetime, format_phone
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
@@ -118,7 +118,7 @@ def _reminder_lines(turn: Turn, ann: Announcement) -> tuple[list[str], list[list
     if not ann.deadline_on:
         return [], []
     lines = [_("⏰ Reminders {days} days before the deadline ({date}), at 08:00.").format(
-                 days=", ".join(str(d) for d in ann.reminder_days), date=ann.deadline_on.strftime("%d/%m/%Y")),
+                 days=", ".join(str(d) for d in ann.reminder_days), date=format_date(ann.deadline_on)),
              _("People who have not answered are reminded too: {answer}").format(
                  answer=_("yes") if ann.remind_unanswered else _("no"))]
     rows = [[choice(_("🗓 Change the deadline"), "dl", i), choice(_("⏰ Reminder days"), "rd", i)],
@@ -185,7 +185,7 @@ async def broadcasts(turn: Turn, action: Action) -> None:
         counts = await svc.figures(turn.session, ann_id=ann.id or 0)
         line: list[Any] = ["• ", Bold(ann.title), " — ", _(ANNOUNCEMENT_STATUS_LABELS[AnnouncementStatus(ann.status)])]
         if ann.status == AnnouncementStatus.SCHEDULED and ann.scheduled_at:
-            line.append(" " + ann.scheduled_at.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M"))
+            line.append(" " + format_datetime(ann.scheduled_at.astimezone(turn.app.tz)))
         if counts["total"]:
             line.append("\n  " + _("sent {sent}/{total}, blocked {blocked}, failed {failed}, unknown {unknown}").format(
                 sent=counts["sent"], total=counts["total"], blocked=counts["blocked"], failed=counts["failed"],
@@ -238,7 +238,7 @@ async def scheduled(run: FormRun, data: dict[str, Any]) -> None:
 
 
 def _local(turn: Turn, when: datetime) -> str:
-    return when.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M")
+    return format_datetime(when.astimezone(turn.app.tz))
 
 
 def _count(turn: Turn, n: int) -> str:
@@ -274,7 +274,7 @@ def _quiet_question(turn: Turn, ann_id: int, when: datetime | None, answers: str
         keep = _yes(turn, ann_id, when, answers + QUIET_OK, _("Keep {when} anyway").format(when=_local(turn, when)))
     return Reply.of(warning, choices=[
         [choice(_("🌅 Send at {time} on {date}").format(time=morning.strftime("%H:%M"),
-                                                       date=morning.strftime("%d/%m/%Y")),
+                                                       date=format_date(morning)),
                 "at", ann_id, _at(morning, answers))],
         [keep],
         [choice(_("🕒 Choose another time"), "sc", ann_id)],

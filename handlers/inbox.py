@@ -28,7 +28,7 @@ from bot.domain import (
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
 from bot.services.needs import Actor, InboxFilter
-from bot.services.validation import fold, format_million, format_month, format_phone
+from bot.services.validation import fold, format_datetime, format_million, format_month, format_phone
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
@@ -215,7 +215,7 @@ async def filter_by_commune(turn: Turn, action: ChooseEvent) -> None:
 def _detail_blocks(turn: Turn, need: Need, facility: Facility | None, filer: User | None = None) -> list[Block]:
     _, app = turn._, turn.app
     lines: list[str] = [
-        _("Received: {date}").format(date=need.created_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")),
+        _("Received: {date}").format(date=format_datetime(need.created_at.astimezone(app.tz))),
         _("Kind: {category}").format(category=_(CATEGORY_LABELS[NeedCategory(need.category)])),
     ]
     if facility is not None:

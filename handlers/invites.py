@@ -18,7 +18,7 @@ from bot.conversation.pipeline import Flow, Flows, Turn
 from bot.conversation.replies import Block, Bold, Choice, Code, Inline, Link, Reply, from_staff_html
 from bot.domain import Role
 from bot.services import accounts
-from bot.services.validation import format_phone
+from bot.services.validation import format_datetime, format_phone
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, staff_actor, whole_number
@@ -128,7 +128,7 @@ async def _entries(turn: Turn) -> dict[str, list[Entry]]:
         line = _person_line(person) + (" · ADMIN_IDS" if from_settings else "")
         out["staff"].append(Entry("staff", line, None if mine else _revoke(_("Revoke staff {name}"), person)))
     for inv in await accounts.pending_invites(turn.session, clock=app.clock):
-        until = inv.expires_at.astimezone(app.tz).strftime("%d/%m/%Y %H:%M")
+        until = format_datetime(inv.expires_at.astimezone(app.tz))
         who = _invitee(turn, inv)
         cancel = Choice(shorten(_("Cancel the invitation: {who}").format(who=who), LABEL_LIMIT), A.INVITE_CANCEL,
                         inv.token)

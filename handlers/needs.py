@@ -15,6 +15,7 @@ from bot.i18n import gettext as _
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
 from bot.services.needs import Actor
+from bot.services.validation import format_date
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import whole_number
@@ -67,10 +68,10 @@ async def list_needs(turn: Turn, action: Action) -> None:
     items = [Block(Bold(_("Your needs")))]
     choices = []
     for need, facility in rows:
-        line = ["• ", Bold(need.ref or ""), " · {category} · {date}\n  {what}\n  {status}".format(
-            category=_(CATEGORY_LABELS[NeedCategory(need.category)]),
-            date=need.created_at.astimezone(turn.app.tz).strftime("%d/%m/%Y"), what=what_it_is(need),
-            status=_(STATUS_LABELS[NeedStatus(need.status)]))]
+        category = _(CATEGORY_LABELS[NeedCategory(need.category)])
+        when = format_date(need.created_at.astimezone(turn.app.tz))
+        status = _(STATUS_LABELS[NeedStatus(need.status)])
+        line = ["• ", Bold(need.ref or ""), f" · {category} · {when}\n  {what_it_is(need)}\n  {status}"]
         if facility is not None and user is not None and need.filed_by_user_id == user.id:
             line.append(f" · {facility.name}")
         items.append(Block(*line))

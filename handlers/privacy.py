@@ -28,7 +28,7 @@ from bot.domain import (
 )
 from bot.services import accounts
 from bot.services.forms import FormState
-from bot.services.validation import format_phone
+from bot.services.validation import format_datetime, format_month, format_phone
 from handlers.help import LANGUAGES
 from storage.models import Conversation
 
@@ -55,7 +55,7 @@ def _line(template: str, **values: Inline) -> tuple[Inline, ...]:
 
 def _when(turn: Turn, value: datetime | None) -> str:
     """One date format everywhere: dd/mm/yyyy (with the time where there is one), local time."""
-    return value.astimezone(turn.app.tz).strftime("%d/%m/%Y %H:%M") if value else "—"
+    return format_datetime(value.astimezone(turn.app.tz)) if value else "—"
 
 
 def _period(period: str) -> str:
@@ -153,7 +153,7 @@ def _needs(turn: Turn, data: accounts.PersonalData) -> list[Block]:
              f"{_(STATUS_LABELS[NeedStatus(need.status)])} · {_when(turn, need.created_at)}",),
             ("  ", shown(need.description, _))]
         if need.desired_month:
-            lines.append(("  ", *_line(_("Wanted by: {month}"), month=need.desired_month.strftime("%m/%Y"))))
+            lines.append(("  ", *_line(_("Wanted by: {month}"), month=format_month(need.desired_month))))
         if need.attachment_name:
             lines.append(("  ", *_line(_("Attachment: {name}"), name=need.attachment_name)))
         blocks.append(_lines(*lines))

@@ -15,7 +15,7 @@ from bot.domain import Role, shown
 from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import exports, reminders
-from bot.services.validation import format_phone
+from bot.services.validation import format_date, format_phone
 from handlers import forms
 from handlers.forms import FormRun, on_complete
 from handlers.staff import not_found, refuse, staff_actor, whole_number
@@ -43,7 +43,7 @@ async def schedule_created(run: FormRun, data: dict[str, Any]) -> None:
     await reminders.plan_reports(run.session, clock=run.app.clock, tz=run.app.tz)
     deadline = reminders.next_deadline(schedule, run.app.today())
     run.say(Reply.of(run.turn._("Saved. Next deadline: {date}. Collaborators will be reminded {days} days before.")
-                     .format(date=deadline.strftime("%d/%m/%Y"),
+                     .format(date=format_date(deadline),
                              days=", ".join(str(d) for d in schedule.reminder_days))))
 
 
@@ -83,7 +83,7 @@ async def _start_report(turn: Turn, schedule: ReportSchedule) -> None:
     deadline = reminders.next_deadline(schedule, turn.app.today())
     period = reminders.period_of(schedule, deadline)
     intro = turn._("Report “{title}” for {period} (due {date}).").format(
-        title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y"))
+        title=escape(schedule.title), period=period, date=format_date(deadline))
     await forms.start(turn, form="report", context={"schedule_id": schedule.id}, intro=Block(*from_staff_html(intro)))
 
 
@@ -115,7 +115,7 @@ async def _status_reply(turn: Turn, schedule: ReportSchedule, page: int, *, repl
     pages = max(1, -(-len(rows) // PAGE))
     page = min(page, pages - 1)
     title = _("<b>{title}</b> — {period}, due {date}: {done} of {total} reported").format(
-        title=escape(schedule.title), period=period, date=deadline.strftime("%d/%m/%Y"), done=done, total=len(rows))
+        title=escape(schedule.title), period=period, date=format_date(deadline), done=done, total=len(rows))
     lines = [f"{'✅' if sub is not None else '❌'} {app.communes.name(person.commune_code)} — {person.full_name or ''}"
              for person, sub in rows[page * PAGE:(page + 1) * PAGE]]
     blocks = [Block(*from_staff_html(title))]

@@ -32,7 +32,7 @@ from bot.i18n_marker import N_
 from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
-from bot.services.validation import format_phone
+from bot.services.validation import format_date, format_phone
 from storage import repos
 from storage.models import Announcement, Facility, OutboxMessage, Signup, User
 
@@ -188,7 +188,7 @@ def progress_text(ann: Announcement, counts: Mapping[str, int], rate: float, tra
 
 
 def _d(value: date | None) -> str:
-    return f"{value.day}/{value.month}/{value.year}" if value else ""
+    return format_date(value)
 
 
 def render_plain(ann: Announcement, translate: Callable[[str], str]) -> str:
@@ -596,7 +596,7 @@ async def signups_csv(session: AsyncSession, *, ann: Announcement, communes: Com
     for signup, user, facility in await signups(session, ann_id=ann.id or 0):
         rows.append([
             translate(N_("Signed up")) if signup.status == "signed_up" else translate(N_("Not interested")),
-            signup.created_at.astimezone(tz).strftime("%d/%m/%Y"),
+            format_date(signup.created_at.astimezone(tz)),
             (user.full_name or "") if user else "", format_phone(user.phone) if user else "",
             facility.name if facility else "",
             communes.name(facility.commune_code if facility else (user.commune_code if user else None)),

@@ -32,7 +32,7 @@ from bot.services import exports, outbox
 from bot.services.communes import CommuneDirectory
 from bot.services.forms import Choice
 from bot.services.forms.definitions import NEW_FACILITY
-from bot.services.validation import ascii_int, fold, format_million, format_month, format_phone
+from bot.services.validation import ascii_int, fold, format_date, format_million, format_month, format_phone
 from storage import repos
 from storage.models import Facility, Need, NeedEvent, User
 
@@ -320,7 +320,7 @@ async def export_csv(session: AsyncSession, *, actor: Actor, communes: CommuneDi
     for need, facility in found:
         rows.append([
             need.ref,
-            need.created_at.astimezone(tz).strftime("%d/%m/%Y"),
+            format_date(need.created_at.astimezone(tz)),
             facility.name if facility else "",
             (facility.owner_name or "") if facility else "",
             exports.Phone(format_phone(facility.phone)) if facility else "",

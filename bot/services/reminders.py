@@ -31,6 +31,7 @@ from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import announcements, outbox
 from bot.services.announcements import QuietHours
+from bot.services.validation import format_date
 from storage import repos
 from storage.models import (
     Announcement,
@@ -287,7 +288,7 @@ def _judge(rem: Reminder, user: User | None, anns: dict[Any, Announcement], sche
 
 
 def _d(value: date | None) -> str:
-    return f"{value.day}/{value.month}/{value.year}" if value else ""
+    return format_date(value)
 
 
 def _render(rem: Reminder, anns: dict[Any, Announcement], schedules: dict[Any, ReportSchedule],

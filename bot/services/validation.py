@@ -186,8 +186,7 @@ def month_example(today: date) -> str:
 
 
 def date_example(today: date, days: int = 30) -> str:
-    later = today + timedelta(days=days)
-    return f"{later.day}/{later.month}/{later.year}"
+    return format_date(today + timedelta(days=days))
 
 
 _NATURAL_MONTH = re.compile(
@@ -246,6 +245,20 @@ def parse_month(raw: str, today: date) -> date:
 
 def format_month(value: date | None) -> str:
     return f"{value.month}/{value.year}" if value else ""
+
+
+# One date format wherever people read a date (chat, notifications, exports): dd/mm/yyyy, zero-padded.
+DATE_FORMAT = "%d/%m/%Y"
+
+
+def format_date(value: date | None) -> str:
+    """A date as people read it everywhere: 05/01/2027 (a moment: give it in local time first)."""
+    return value.strftime(DATE_FORMAT) if value else ""
+
+
+def format_datetime(value: datetime | None) -> str:
+    """A local moment: 05/01/2027 08:30."""
+    return value.strftime(DATE_FORMAT + " %H:%M") if value else ""
 
 
 _DATE = re.compile(r"^(?P<d>[0-9]{1,2})\s*[/.\-]\s*(?P<m>[0-9]{1,2})\s*[/.\-]\s*(?P<y>[0-9]{4})$")

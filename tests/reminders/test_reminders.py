@@ -97,7 +97,7 @@ async def test_due_reminders_are_queued_once_in_the_persons_language(app, clock)
     assert (await tick(app)).queued == 0  # nothing twice
     (vi_text,) = await outbox_texts(app, lan)
     (en_text,) = await outbox_texts(app, anna)
-    assert "20/3/2026" in vi_text and "còn 7 ngày" in vi_text and "Reminder" not in vi_text
+    assert "20/03/2026" in vi_text and "còn 7 ngày" in vi_text and "Reminder" not in vi_text
     assert en_text.startswith("⏰ Reminder: the deadline for <b>Bình chọn")
 
 
@@ -317,4 +317,4 @@ async def test_a_reminder_reaches_a_zalo_chat_as_text(app, clock) -> None:
     await attach_outbox(app, None, zalo).deliver_due(drain=True)  # type: ignore[arg-type]
     ((chat, text),) = zalo.sent
     assert chat == "a1b2c3d4" and "Bình chọn sản phẩm CNNT tiêu biểu 2026" in text
-    assert "còn 7 ngày" in text and "20/3/2026" in text and "<b>" not in text
+    assert "còn 7 ngày" in text and "20/03/2026" in text and "<b>" not in text

@@ -1,6 +1,7 @@
 """Announcements end to end through the Dispatcher: compose, target, preview, send, sign up, stop."""
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,7 +66,7 @@ async def test_compose_preview_test_copy_and_send_to_everyone(chat: ChatHarness)
     calls = await chat.press(STAFF, f"an:pv:{ann_id}:")
     preview = [c for c in calls if c.method == "SendMessage"]
     assert "Trung tâm hỗ trợ <b>gian hàng</b> &amp; vận chuyển." in preview[0].text
-    assert "📍 Place: Vĩnh Long" in preview[0].text and "⏰ Deadline: 20/3/2026" in preview[0].text
+    assert "📍 Place: Vĩnh Long" in preview[0].text and "⏰ Deadline: 20/03/2026" in preview[0].text
     assert "4 recipients" in preview[1].text and "seconds" in preview[1].text
     await chat.press(STAFF, f"an:tc:{ann_id}:")
     assert chat.last(STAFF).text.startswith("🧪 Test copy")
@@ -146,9 +147,9 @@ async def test_signup_with_questions_not_interested_and_deadline(chat: ChatHarne
 
     chat.clock.advance(timedelta(days=20).total_seconds())  # past the 20/3 deadline
     calls = await chat.press(who["owner_cd"], f"ar:s:{ann_id}")
-    assert "closed on 20/3/2026" in calls[-1].params["text"]
+    assert "closed on 20/03/2026" in calls[-1].params["text"]
     calls = await chat.press(who["owner_lx"], f"ar:s:{ann_id}")
-    assert calls[-1].params["text"] == "Đã hết hạn đăng ký tham gia từ ngày 20/3/2026."
+    assert calls[-1].params["text"] == "Đã hết hạn đăng ký tham gia từ ngày 20/03/2026."
 
 
 async def test_share_gives_plain_text(chat: ChatHarness) -> None:
@@ -339,3 +340,28 @@ async def test_send_now_at_night_is_warned_and_waits_for_seven_when_staff_choose
     assert await start_due_broadcasts(rt) == 1
     await chat.deliver()
     assert "Lịch tập huấn tháng 4" in chat.last(who["owner_lx"]).text
+
+
+async def test_one_date_format_through_the_announcement_flow(chat: ChatHarness) -> None:
+    """Every date the staff member and the recipient read is dd/mm/yyyy, zero-padded: the prompts' examples, the
+    form's summary, the preview and the announcement as received (issue 12)."""
+    await chat.send(STAFF, "/start")
+    await chat.send(STAFF, "/announce")
+    await chat.press(STAFF, form_cb("c", "announce", "kind", "fair"))
+    await chat.send(STAFF, "Hội chợ CNNT 2026")
+    await chat.send(STAFF, "Gian hàng miễn phí.")
+    asked = (await chat.send(STAFF, "Long Xuyên"))[-1].text  # the start date's prompt, with its example
+    assert "01/04/2026" in asked  # 30 days after 02/03/2026, padded
+    await chat.send(STAFF, "5/4/2026")
+    await chat.send(STAFF, "6/4/2026")
+    await chat.send(STAFF, "9/3/2026")
+    await chat.press(STAFF, form_cb("s", "announce", "attachment"))
+    summary = (await chat.press(STAFF, form_cb("s", "announce", "questions")))[-1].text
+    assert "05/04/2026" in summary and "06/04/2026" in summary and "09/03/2026" in summary
+    await chat.press(STAFF, form_cb("ok", "announce", "__summary__"))
+    async with chat.app.session_maker() as s:
+        ann_id = (await s.exec(select(Announcement).order_by(Announcement.id.desc()))).first().id
+    preview = "\n".join(c.text for c in await chat.press(STAFF, f"an:pv:{ann_id}:"))
+    assert "05/04/2026 – 06/04/2026" in preview and "⏰ Deadline: 09/03/2026" in preview
+    for text in (asked, summary, preview):
+        assert not re.search(r"(?<![0-9])[0-9]{1,2}/[1-9]/20[0-9]{2}", text), text  # no unpadded month

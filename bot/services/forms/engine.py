@@ -508,11 +508,11 @@ class FormEngine:
         if fld.kind is FieldKind.MONTH:
             return validation.format_month(date.fromisoformat(value))
         if fld.kind is FieldKind.DATE:
-            return date.fromisoformat(value).strftime("%d/%m/%Y")
+            return validation.format_date(date.fromisoformat(value))
         if fld.kind is FieldKind.DAYS:
             return ", ".join(str(d) for d in value)
         if fld.kind is FieldKind.DATETIME:
-            return datetime.fromisoformat(value).strftime("%d/%m/%Y %H:%M")
+            return validation.format_datetime(datetime.fromisoformat(value))
         if fld.kind is FieldKind.FILE:
             return value.get("name") or value.get("kind")
         return str(value)
