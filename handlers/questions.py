@@ -54,8 +54,11 @@ async def send(turn: Turn, action: ChooseEvent) -> None:
     if turn.user is None or not isinstance(words, str) or fingerprint(words) != action.arg:
         turn.add(Reply.of(turn._(STALE), notice=True))
         return
+    settings = turn.app.settings
+    alert = questions.StaffAlert(staff=settings.staff_identities(), translate=turn.app.translate,
+                                 default_locale=settings.default_locale, console_url=settings.public_base_url)
     await questions.ask(turn.session, clock=turn.app.clock, user=turn.user, role=turn.role,
-                        channel=turn.who.channel, text=words)
+                        channel=turn.who.channel, text=words, alert=alert)
     contact = centre_contact(turn._, turn.app.settings)
     turn.add(Reply.of(turn._(SENT), *([contact] if contact else []), replace_previous=True))
 

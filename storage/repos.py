@@ -570,3 +570,10 @@ async def sent_in_month(session: AsyncSession, *, channel: str, month: str) -> i
     found = (await session.exec(select(ChannelUsage.messages).where(
         ChannelUsage.channel == channel, ChannelUsage.month == month))).first()
     return int(found or 0)
+
+
+async def outbox_queued_since(session: AsyncSession, *, user_id: int, kind: str, since: datetime) -> bool:
+    """Whether a message of this kind was queued to this person at or after `since`."""
+    query = select(OutboxMessage.id).where(OutboxMessage.user_id == user_id, OutboxMessage.kind == kind,
+                                           col(OutboxMessage.created_at) >= since).limit(1)
+    return (await session.exec(query)).first() is not None

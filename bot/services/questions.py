@@ -9,6 +9,7 @@ they are notified on) or close it without an answer (`close`). Every staff actio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +32,9 @@ QUESTION_RULES = TextRules(max_length=4000, multiline=True)
 ANSWER_RULES = TextRules(max_length=1500, multiline=True)
 QUOTE_LENGTH = 300  # how much of the question the answer's message repeats
 PAGE_SIZE = 50
+ALERT_KIND = "question_alert"
+ALERT_GAP = timedelta(minutes=10)  # a staff member gets at most one alert about new questions in this time
+ALERT_QUOTE = 160  # how much of the question the staff alert repeats
 
 ALREADY_DEALT_WITH = N_("This question has already been answered or closed.")
 
@@ -58,8 +62,9 @@ def question_text(raw: str) -> str | None:
     return words if any(ch.isalpha() for ch in words) else None
 
 
-async def ask(session: AsyncSession, *, clock: Clock, user: User, role: Role, channel: str, text: str) -> Question:
-    """Store the person's words as an open question for the centre."""
+async def ask(session: AsyncSession, *, clock: Clock, user: User, role: Role, channel: str, text: str,
+              alert: StaffAlert | None = None) -> Question:
+    """Store the person's words as an open question for the centre; staff with a chat are told (`alert`)."""
     if not await can_ask(session, user=user, role=role):
         raise PermissionDenied(N_("Only registered facilities and collaborators can send questions to the centre "
                                   "here. Send /start to register your facility."))
@@ -70,7 +75,58 @@ async def ask(session: AsyncSession, *, clock: Clock, user: User, role: Role, ch
                         created_at=clock.now())
     session.add(question)
     await session.flush()
+    if alert is not None:
+        await alert_staff(session, clock=clock, question=question, asker=user, alert=alert)
     return question
+
+
+# --- telling staff: one short message per new question, at most one per staff member every ALERT_GAP ---
+
+
+@dataclass(frozen=True)
+class StaffAlert:
+    """What the staff alert needs: who is staff by the settings, how to translate, where the console is."""
+
+    staff: frozenset[tuple[str, str]]  # (channel, external id): Settings.staff_identities()
+    translate: Translator
+    default_locale: str
+    console_url: str = ""  # PUBLIC_BASE_URL: the console's address, for a link to the question
+
+
+async def alert_staff(session: AsyncSession, *, clock: Clock, question: Question, asker: User,
+                      alert: StaffAlert) -> int:
+    """Queue a short alert about a new question to every staff member who has a chat (through the outbox, so
+    it reaches them on their channel, outside nobody's transaction). Not spammy: a staff member alerted less
+    than ALERT_GAP ago is not alerted again — that alert's page lists every open question, and the next alert
+    (after the gap) says how many are waiting. Returns how many alerts were queued."""
+    now = clock.now()
+    facility = await repos.facility_of_owner(session, user_id=asker.id or 0)
+    who = facility.name if facility is not None else (asker.full_name or "—")
+    waiting = (await console_repos.questions_by_status(session)).get(QuestionStatus.OPEN, 0)
+    queued = 0
+    for person in await repos.staff_users(session, settings_staff=sorted(alert.staff)):
+        if not person.external_id or person.id == asker.id:
+            continue
+        if await repos.outbox_queued_since(session, user_id=person.id or 0, kind=ALERT_KIND, since=now - ALERT_GAP):
+            continue
+        await outbox.enqueue(session, clock=clock, user=person, kind=ALERT_KIND,
+                             reply=alert_reply(question, who, waiting, person.locale or alert.default_locale, alert),
+                             dedupe_key=f"question:{question.id}:alert:{person.id}")
+        queued += 1
+    return queued
+
+
+def alert_reply(question: Question, who: str, waiting: int, loc: str, alert: StaffAlert) -> Reply:
+    t = alert.translate
+    blocks: list[Any] = [
+        Block(Bold(t(N_("💬 New question to the centre from {who}"), loc).format(who=who))),
+        Block(Italic("“", _quote(question.text, ALERT_QUOTE), "”")),
+        Block(t(N_("Questions waiting for an answer: {n}. Answer them on the console's Conversations page."),
+                loc).format(n=waiting)),
+    ]
+    if alert.console_url:
+        blocks.append(Block(f"{alert.console_url.rstrip('/')}/conversations/{question.id}"))
+    return Reply.of(*blocks)
 
 
 # --- the staff's side ---
@@ -155,19 +211,39 @@ async def answer(session: AsyncSession, *, clock: Clock, actor: Actor, question_
     return question
 
 
-async def close(session: AsyncSession, *, clock: Clock, actor: Actor, question_id: int) -> Question:
-    """Close an open question without an answer through the bot (dealt with by phone, a duplicate…)."""
+async def close(session: AsyncSession, *, clock: Clock, actor: Actor, question_id: int, translate: Translator,
+                contact: tuple[str, str] = ("", "")) -> Question:
+    """Close an open question without an answer through the bot (dealt with by phone, a duplicate…). The person
+    is told politely, through the outbox, with the centre's phone and address — never left waiting."""
     question = await _open_for_staff(session, actor=actor, question_id=question_id)
     question.status = QuestionStatus.CLOSED
     session.add(question)
+    person = await repos.get_user_by_id(session, user_id=question.user_id) if question.user_id else None
+    if person is not None:
+        await outbox.enqueue(session, clock=clock, user=person, kind="question_closed",
+                             reply=closed_reply(question, person.locale, translate, contact),
+                             dedupe_key=f"question:{question.id}:closed")
     await audit(session, clock=clock, actor=actor.user, action="close", target_kind="question",
                 target_id=question.id)
     await session.flush()
     return question
 
 
-def _quote(text: str) -> str:
-    return text if len(text) <= QUOTE_LENGTH else text[:QUOTE_LENGTH].rstrip() + "…"
+def _quote(text: str, limit: int = QUOTE_LENGTH) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def closed_reply(question: Question, loc: str, translate: Translator, contact: tuple[str, str]) -> Reply:
+    """A question closed without an answer, as the person is told: which question, that it was closed, and how
+    to reach the centre if they still need help."""
+    blocks: list[Any] = [
+        Block(Bold(translate(N_("About your question to the centre"), loc))),
+        Block(Italic("“", _quote(question.text), "”")),
+        Block(translate(N_("The centre has closed this question without answering it here — it may have been "
+                           "dealt with by phone or in person. If you still need help, please call or visit the "
+                           "centre, or write to me again."), loc)),
+    ]
+    return Reply.of(*blocks, *contact_blocks(contact, translate, loc))
 
 
 def answer_reply(question: Question, loc: str, translate: Translator, contact: tuple[str, str]) -> Reply:

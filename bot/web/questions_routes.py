@@ -66,9 +66,14 @@ async def question_answer(request: Request, staff: StaffPost, question_id: int, 
 
 @router.post("/conversations/{question_id}/close")
 async def question_close(request: Request, staff: StaffPost, question_id: int) -> Response:
+    app = ctx(request)
     try:
-        await questions.close(staff.session, clock=ctx(request).clock, actor=staff.actor, question_id=question_id)
+        await questions.close(staff.session, clock=app.clock, actor=staff.actor, question_id=question_id,
+                              translate=app.translate, contact=app.settings.centre_contact)
     except DomainError as exc:
         await staff.session.rollback()
         return _back(request, question_id, exc)
+    await staff.session.commit()
+    if app.outbox is not None:
+        app.outbox.notify()  # this process sends: the person is told now
     return _back(request, question_id)

@@ -14,7 +14,7 @@ from bot.conversation.events import ChooseEvent, Event, TextEvent, Who
 from bot.conversation.pipeline import flatten
 from storage import repos
 from storage.models import Facility, Question, User
-from tests.conftest import STAFF_ID, ChatHarness, Person, make_settings, register_facility
+from tests.conftest import STAFF_ID, ChatHarness, Person, make_settings, register_facility, telegram_view
 from tests.conversation.test_typing_only import Phone
 
 CENTRE = {"centre_phone": "0296 3852 123", "centre_address": "12 Tôn Đức Thắng, Long Xuyên"}
@@ -201,3 +201,73 @@ async def test_mydata_lists_questions_and_forget_erases_their_words(engine: Asyn
     answered, still_open = await _questions(app)
     assert (answered.text, answered.answer, answered.user_id, answered.status) == (ERASED, ERASED, None, "answered")
     assert (still_open.text, still_open.answer, still_open.user_id, still_open.status) == (ERASED, None, None, "closed")
+
+
+async def test_staff_with_a_chat_are_alerted_to_a_new_question_without_a_flood(engine: AsyncEngine,
+                                                                               clock: FakeClock) -> None:
+    """One short alert per new question to each staff member with a chat, through the outbox (on their own
+    channel); a second question within ALERT_GAP is not alerted again (the page lists it), after the gap the next
+    alert says how many are waiting."""
+    from bot.services.questions import ALERT_GAP
+
+    app = create_app(make_settings(zalo_admin_ids="a0a0beef", public_base_url="https://kc.example.vn"), engine,
+                     clock=clock)
+    now = clock.now()
+    async with app.session_maker() as s:
+        s.add(User(channel="telegram", external_id=str(STAFF_ID), role="staff", locale="en", created_at=now,
+                   updated_at=now))
+        s.add(User(channel="zalo", external_id="a0a0beef", locale="vi", created_at=now, updated_at=now))
+        await s.commit()
+    await _owner(app, clock, channel="zalo", external_id="cafe09")
+    lan = Phone(app.pipeline, Who("zalo", "cafe09", "Lan", "vi"))
+
+    async def ask(words: str) -> None:
+        await lan.type(words)
+        await lan.type(lan.number_of("Gửi tin này thành câu hỏi"))
+
+    await ask("Máy sấy của tôi bị hỏng, ai sửa được?")
+    async with app.session_maker() as s:
+        alerts = list(await repos.outbox_rows(s))
+    by_chat = {row.chat_id: row for row in alerts if row.kind == "question_alert"}
+    assert set(by_chat) == {str(STAFF_ID), "a0a0beef"}  # each on their own channel; the asker is not told
+    en = telegram_view(by_chat[str(STAFF_ID)])
+    assert "New question to the centre from Cơ sở nước mắm Hưng Thịnh" in en and "Máy sấy của tôi bị hỏng" in en
+    assert "Questions waiting for an answer: 1" in en and "https://kc.example.vn/conversations/" in en
+    assert "Câu hỏi mới gửi Trung tâm từ Cơ sở nước mắm Hưng Thịnh" in by_chat["a0a0beef"].text
+
+    clock.advance(seconds=60)
+    await ask("Khi nào có hội chợ?")  # a minute later: no second alert
+    async with app.session_maker() as s:
+        assert len([r for r in await repos.outbox_rows(s) if r.kind == "question_alert"]) == 2
+    clock.advance(seconds=ALERT_GAP.total_seconds())
+    await ask("Trung tâm có hỗ trợ làm nhãn mác không?")
+    async with app.session_maker() as s:
+        alerts = [r for r in await repos.outbox_rows(s) if r.kind == "question_alert"]
+    assert len(alerts) == 4
+    assert "Questions waiting for an answer: 3" in telegram_view([r for r in alerts if r.chat_id == str(STAFF_ID)][-1])
+
+
+async def test_a_question_closed_without_an_answer_is_told_with_the_centres_contact(engine: AsyncEngine,
+                                                                                   clock: FakeClock) -> None:
+    from bot.domain import Role
+    from bot.services import questions
+    from bot.services.needs import Actor
+
+    app = create_app(make_settings(**CENTRE), engine, clock=clock)
+    await _owner(app, clock, channel="zalo", external_id="cafe10")
+    lan = Phone(app.pipeline, Who("zalo", "cafe10", "Lan", "vi"))
+    await lan.type("Máy sấy của tôi bị hỏng")
+    await lan.type(lan.number_of("Gửi tin này thành câu hỏi"))
+    now = clock.now()
+    async with app.session_maker() as s:
+        officer = User(channel="telegram", external_id="55", role="staff", created_at=now, updated_at=now)
+        s.add(officer)
+        await s.flush()
+        (question,) = await _questions(app)
+        await questions.close(s, clock=clock, actor=Actor(user=officer, role=Role.STAFF), question_id=question.id or 0,
+                              translate=app.translate, contact=app.settings.centre_contact)
+        await s.commit()
+        (told,) = [r for r in await repos.outbox_rows(s) if r.kind == "question_closed"]
+    assert told.chat_id == "cafe10" and told.channel == "zalo"
+    assert "Về câu hỏi của anh/chị gửi Trung tâm" in told.text and "“Máy sấy của tôi bị hỏng”" in told.text
+    assert "đã đóng câu hỏi này" in told.text and "0296 3852 123" in told.text and "12 Tôn Đức Thắng" in told.text

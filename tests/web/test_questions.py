@@ -85,8 +85,12 @@ async def test_an_empty_answer_is_refused_and_a_question_can_be_closed_without_o
     async with console.app.session_maker() as session:
         stored = await session.get(Question, question.id)
         assert (stored.status, stored.answer) == ("closed", None)
-        assert (await session.exec(select(OutboxMessage))).all() == []
+        (told,) = (await session.exec(select(OutboxMessage))).all()  # the person is told, politely
         (entry,) = (await session.exec(select(AuditEntry).where(AuditEntry.action == "close"))).all()
     assert entry.target_id == question.id
+    assert (told.user_id, told.kind, told.status) == (console.people["owner"].id, "question_closed", "pending")
+    shown = telegram_view(told)
+    assert "Về câu hỏi của anh/chị gửi Trung tâm" in shown and "Máy sấy của tôi bị hỏng" in shown
+    assert "đã đóng câu hỏi này" in shown
     page = await console.client.get(f"/conversations/{question.id}")
     assert "đã được đóng mà không trả lời" in page.text and "Đóng câu hỏi" in page.text
