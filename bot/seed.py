@@ -103,6 +103,18 @@ NEED_TEXTS = {
 }
 
 
+def _months_after(day: date, months: int) -> date:
+    """The first of the month `months` after `day`'s month: a desired month never before the need's receipt."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _filer(collaborators: dict[int | None, User], facility: Facility, i: int) -> int | None:
+    """Every other need of a facility without an owner in the bot was filed by its commune's collaborator."""
+    collaborator = collaborators.get(facility.commune_code)
+    return collaborator.id if collaborator is not None and facility.owner_user_id is None and i % 2 else None
+
+
 async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirectory, tz: object) -> None:
     """Fill an empty database with demo data; the caller commits."""
     rng = random.Random(2026)
@@ -122,16 +134,21 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         users[p.id] = await repos.add(session, obj=User(
             channel=p.channel, external_id=p.external_id, full_name=p.first_name, phone=p.phone, locale=p.language_code,
             role=role, commune_code=commune, consent_at=now, created_at=now - timedelta(days=60), updated_at=now))
+    # A collaborator files only for facilities of their own commune.
+    collaborators = {u.commune_code: u for u in users.values() if u.role == Role.COLLABORATOR}
     facilities: list[Facility] = []
     for i, (name, owner, sector, products, commune_q) in enumerate(FACILITIES):
         commune = communes.search(commune_q)[0]
         owner_user = {0: users.get(OWNER_1.id), 1: users.get(OWNER_2.id), 2: users.get(ZALO_OWNER.id)}.get(i)
         if owner_user is not None:
             owner_user.full_name = owner
+        # A persona's facility has the persona's own phone; the others a made-up one.
+        phone = owner_user.phone if owner_user is not None else f"+8491{rng.randrange(1000000, 9999999)}"
+        creator = owner_user or collaborators.get(commune.code) or users[STAFF.id]
         facilities.append(await repos.add(session, obj=Facility(
-            name=name, owner_name=owner, phone=f"+8491{rng.randrange(1000000, 9999999)}", commune_code=commune.code,
+            name=name, owner_name=owner, phone=phone, commune_code=commune.code,
             sector=sector, products=products, owner_user_id=owner_user.id if owner_user else None,
-            created_by_user_id=(owner_user or users[CTV_LX.id]).id, consent_at=now,
+            created_by_user_id=creator.id, consent_at=now,
             created_at=now - timedelta(days=50 - i), updated_at=now)))
     statuses = list(NeedStatus)
     categories = list(NeedCategory)
@@ -140,7 +157,7 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         category = categories[i % len(categories)]
         status = statuses[i % len(statuses)]
         text, machines = NEED_TEXTS[category]
-        created = now - timedelta(days=45 - i, hours=rng.randrange(0, 8))
+        created = now - timedelta(days=48 - i, hours=rng.randrange(0, 8))  # all in the past, the last yesterday
         machine = rng.choice(machines) if machines else None
         cost = Decimal(rng.choice([35, 80, 120, 150, 250, 480])) if machines else None
         # Most machinery needs say what the facility pays itself (30 % of the cost); some left it open.
@@ -148,11 +165,11 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         need = await repos.add(session, obj=Need(
             facility_id=facility.id, commune_code=facility.commune_code, category=category, description=text,
             machine=machine, est_cost_million=cost, own_contribution_million=own,
-            desired_month=date(2026 + (i % 3 == 0), 1 + i % 12, 1),
+            desired_month=_months_after(created.astimezone(tz).date(), 1 + i % 12),  # type: ignore[arg-type]
             status=status,
             decline_reason="Chưa đủ điều kiện theo Nghị định 45/2012/NĐ-CP." if status == "declined" else None,
             registrant_user_id=facility.owner_user_id,
-            filed_by_user_id=users[CTV_LX.id].id if facility.owner_user_id is None and i % 2 else None,
+            filed_by_user_id=_filer(collaborators, facility, i),
             created_at=created, updated_at=created,
         ))
         need.ref = f"NC-{created.astimezone(tz).year}-{need.id:04d}"  # type: ignore[arg-type]
@@ -176,7 +193,7 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         created_by_user_id=users[STAFF.id].id, created_at=now, updated_at=now))
     # Questions sent from the bot, for the console's Conversations page: two waiting, one answered.
     asked = [(ZALO_OWNER, "zalo", "Máy sấy cá của tôi bị kẹt băng tải, trung tâm có hỗ trợ sửa chữa không?", None),
-             (CTV_LX, "telegram", "Cơ sở bà Năm ở Mỹ Hòa hỏi có được vay vốn mua máy đóng gói không?", None),
+             (CTV_LX, "telegram", "Cơ sở bà Năm ở phường Long Xuyên hỏi có được vay vốn mua máy đóng gói không?", None),
              (OWNER_1, "telegram", "Khi nào trung tâm mở lớp tập huấn an toàn thực phẩm?",
               "Dạ, lớp tập huấn dự kiến mở vào tháng 5; trung tâm sẽ gửi thông báo qua trợ lý.")]
     for hours, (persona, channel, text, answer) in enumerate(asked, start=1):
