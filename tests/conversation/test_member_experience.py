@@ -11,16 +11,20 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot.app import create_app
 from bot.channels.telegram_render import TelegramRenderer
 from bot.clock import FakeClock
+from bot.conversation.events import Who
 from bot.conversation.form_view import shorten, step_replies
 from bot.services import announcements as svc
 from bot.services.forms import SUMMARY, ChoiceInput, TextInput
 from bot.services.forms.definitions import FORMS
 from bot.services.forms.engine import FormEngine
-from storage.models import User
+from storage.models import Facility, User
+from tests.conftest import make_settings
 from tests.conversation.test_announce_flows import staff_of
 from tests.conversation.test_staff_flows import RENDERERS
+from tests.conversation.test_typing_only import Phone
 
 LONG_TITLE = "Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh năm 2026"
 
@@ -73,3 +77,31 @@ async def test_the_announcement_summary_shows_staff_formatting_without_tags_or_e
         assert "• Title: Hội chợ & OCOP 2026" in text and "<" not in text and "&amp;" not in text
         assert "miễn phí…" in text
     assert "có điện" not in text
+
+
+async def test_editing_the_profile_by_typing_does_not_ask_consent_again(engine: AsyncEngine, clock: FakeClock) -> None:
+    """On a text-only phone: /profile → Edit opens the facility's answers at their summary without the consent
+    (given at registration); changing an answer and confirming saves it, consent never asked."""
+    app = create_app(make_settings(), engine, clock=clock)
+    lan = Phone(app.pipeline, Who("zalo", "b0b1b2b3", "Lan", "en"))
+    await lan.type("chao")
+    for answer in ("Cơ sở nước mắm Hưng Thịnh", "Nguyễn Thị Lan", "0912 345 678", "long xuyen"):
+        await lan.type(answer)
+    await lan.type(lan.number_of("Food processing"))
+    await lan.type("nước mắm")
+    assert "Do you agree?" in lan.last  # asked once, at registration
+    await lan.type(lan.number_of("I agree"))
+    assert "is registered" in await lan.type(lan.number_of("Confirm"))
+
+    await lan.type("/profile")
+    summary = await lan.type(lan.number_of("Edit"))
+    assert "Please check your answers" in summary and "consent" not in summary.lower()
+    menu = await lan.type(lan.number_of("Edit"))
+    assert "Main products" in menu and "consent" not in menu.lower()
+    await lan.type(lan.number_of("Main products"))
+    back = await lan.type("nước mắm, mắm cá linh")
+    assert "• Main products: nước mắm, mắm cá linh" in back and "agree" not in back.lower()
+    assert "profile has been updated" in await lan.type(lan.number_of("Confirm"))
+    async with app.session_maker() as s:
+        (facility,) = (await s.exec(select(Facility))).all()
+    assert facility.products == "nước mắm, mắm cá linh"
