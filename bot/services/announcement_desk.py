@@ -79,12 +79,14 @@ async def check_content(forms: FormEngine, raw: Mapping[str, str]) -> tuple[dict
     return await forms.answer_all("announce", content_inputs(raw))
 
 
-def draft_of(data: Mapping[str, Any], attachment: Mapping[str, Any] | None = None,
-             ann_id: int | None = None) -> Announcement:
+def draft_of(
+    data: Mapping[str, Any], attachment: Mapping[str, Any] | None = None, ann_id: int | None = None
+) -> Announcement:
     """An unsaved announcement from (possibly incomplete) answers, for the preview (`ann_id`: the draft's
     number, which a fair's "DK <number>" line names; 0 before it is saved)."""
-    ann = svc.unsaved({"kind": AnnouncementKind.GENERAL.value, "title": "", "body": "", **data,
-                       "attachment": attachment})
+    ann = svc.unsaved(
+        {"kind": AnnouncementKind.GENERAL.value, "title": "", "body": "", **data, "attachment": attachment}
+    )
     ann.id = ann_id or 0
     return ann
 
@@ -103,8 +105,9 @@ def phone_view(ann: Announcement, translate: Callable[[str], str]) -> list[TextM
     return list(renderer.render(reply_of_row(row["text"], row["payload"])).messages)  # type: ignore[arg-type]
 
 
-async def save_content(session: AsyncSession, *, clock: Clock, actor: User, ann_id: int | None,
-                       data: Mapping[str, Any]) -> Announcement:
+async def save_content(
+    session: AsyncSession, *, clock: Clock, actor: User, ann_id: int | None, data: Mapping[str, Any]
+) -> Announcement:
     """A new draft, or a draft's (or scheduled announcement's) new words; its attachment stays."""
     if ann_id is None:
         ann = await svc.create(session, clock=clock, author=actor, data=data)
@@ -112,8 +115,9 @@ async def save_content(session: AsyncSession, *, clock: Clock, actor: User, ann_
         await audit(session, clock=clock, actor=actor, action="ann_create", **_target(ann.id))
         return ann
     current = await svc.get_editable(session, ann_id=ann_id)
-    ann = await svc.update_content(session, clock=clock, ann_id=ann_id,
-                                   data={**data, "attachment": svc.form_data(current)["attachment"]})
+    ann = await svc.update_content(
+        session, clock=clock, ann_id=ann_id, data={**data, "attachment": svc.form_data(current)["attachment"]}
+    )
     await audit(session, clock=clock, actor=actor, action="ann_edit", **_target(ann_id))
     return ann
 
@@ -125,32 +129,38 @@ async def set_photo(session: AsyncSession, *, clock: Clock, actor: User, ann_id:
     ann.attachment_kind = ref.kind if ref else None
     ann.updated_at = clock.now()
     session.add(ann)
-    await audit(session, clock=clock, actor=actor, action="ann_photo", **_target(ann_id),
-                detail={"removed": ref is None})
+    await audit(
+        session, clock=clock, actor=actor, action="ann_photo", **_target(ann_id), detail={"removed": ref is None}
+    )
 
 
 # --- the audience ---
 
 
-def audience_of(roles: Sequence[str], communes: Sequence[str], sectors: Sequence[str], by_topic: bool,
-                directory: CommuneDirectory) -> svc.Audience:
+def audience_of(
+    roles: Sequence[str], communes: Sequence[str], sectors: Sequence[str], by_topic: bool, directory: CommuneDirectory
+) -> svc.Audience:
     """The audience builder's choices; anything unknown is left out."""
     codes = [int(c) for c in communes if c.isascii() and c.isdigit()]
-    return svc.Audience(roles=[r for r in AUDIENCE_ROLES if r in roles],
-                        communes=[c for c in dict.fromkeys(codes) if directory.get(c) is not None],
-                        sectors=[s.value for s in SECTOR_LABELS if s.value in sectors], by_topic=by_topic)
+    return svc.Audience(
+        roles=[r for r in AUDIENCE_ROLES if r in roles],
+        communes=[c for c in dict.fromkeys(codes) if directory.get(c) is not None],
+        sectors=[s.value for s in SECTOR_LABELS if s.value in sectors],
+        by_topic=by_topic,
+    )
 
 
-async def set_audience(session: AsyncSession, *, clock: Clock, actor: User, ann_id: int,
-                       audience: svc.Audience) -> Announcement:
+async def set_audience(
+    session: AsyncSession, *, clock: Clock, actor: User, ann_id: int, audience: svc.Audience
+) -> Announcement:
     ann = await svc.set_audience(session, clock=clock, ann_id=ann_id, audience=audience)
-    await audit(session, clock=clock, actor=actor, action="ann_audience", **_target(ann_id),
-                detail=audience.as_dict())
+    await audit(session, clock=clock, actor=actor, action="ann_audience", **_target(ann_id), detail=audience.as_dict())
     return ann
 
 
-async def save_audience(session: AsyncSession, *, clock: Clock, actor: User, name: str,
-                        audience: svc.Audience) -> SavedAudience:
+async def save_audience(
+    session: AsyncSession, *, clock: Clock, actor: User, name: str, audience: svc.Audience
+) -> SavedAudience:
     """Keep an audience under a name (the same name again replaces its criteria)."""
     try:
         clean = clean_text(name, AUDIENCE_NAME_RULES)
@@ -162,8 +172,15 @@ async def save_audience(session: AsyncSession, *, clock: Clock, actor: User, nam
     saved.criteria = audience.as_dict()
     session.add(saved)
     await session.flush()
-    await audit(session, clock=clock, actor=actor, action="audience_save", target_kind="audience",
-                target_id=saved.id, detail={"name": clean, **audience.as_dict()})
+    await audit(
+        session,
+        clock=clock,
+        actor=actor,
+        action="audience_save",
+        target_kind="audience",
+        target_id=saved.id,
+        detail={"name": clean, **audience.as_dict()},
+    )
     return saved
 
 
@@ -177,15 +194,23 @@ async def saved_audience(session: AsyncSession, *, audience_id: int) -> SavedAud
 async def delete_audience(session: AsyncSession, *, clock: Clock, actor: User, audience_id: int) -> None:
     saved = await saved_audience(session, audience_id=audience_id)
     await console_repos.delete_saved_audience(session, audience_id=audience_id)
-    await audit(session, clock=clock, actor=actor, action="audience_delete", target_kind="audience",
-                target_id=audience_id, detail={"name": saved.name})
+    await audit(
+        session,
+        clock=clock,
+        actor=actor,
+        action="audience_delete",
+        target_kind="audience",
+        target_id=audience_id,
+        detail={"name": saved.name},
+    )
 
 
 # --- test copy, copy, send, schedule, cancel, stop ---
 
 
-async def test_copy(session: AsyncSession, *, clock: Clock, actor: User, ann_id: int,
-                    translate: Callable[[str], str]) -> None:
+async def test_copy(
+    session: AsyncSession, *, clock: Clock, actor: User, ann_id: int, translate: Callable[[str], str]
+) -> None:
     await svc.send_test_copy(session, clock=clock, ann_id=ann_id, staff=actor, translate=translate)
     await audit(session, clock=clock, actor=actor, action="ann_test", **_target(ann_id))
 
@@ -206,18 +231,32 @@ class Sending:
     admin_ids: frozenset[int]
 
 
-async def send(session: AsyncSession, *, clock: Clock, actor: User, ann_id: int, when: datetime | None,
-               how: Sending) -> Announcement:
+async def send(
+    session: AsyncSession, *, clock: Clock, actor: User, ann_id: int, when: datetime | None, how: Sending
+) -> Announcement:
     """Start sending now (the author gets the final figures as a message) or schedule at `when` (UTC)."""
     if when is None:
-        ann = await svc.start(session, clock=clock, ann_id=ann_id, translate=how.translate,
-                              default_locale=how.default_locale, admin_ids=how.admin_ids)
-        await audit(session, clock=clock, actor=actor, action="ann_send", **_target(ann_id),
-                    detail={"recipients": ann.recipients})
+        ann = await svc.start(
+            session,
+            clock=clock,
+            ann_id=ann_id,
+            translate=how.translate,
+            default_locale=how.default_locale,
+            admin_ids=how.admin_ids,
+        )
+        await audit(
+            session,
+            clock=clock,
+            actor=actor,
+            action="ann_send",
+            **_target(ann_id),
+            detail={"recipients": ann.recipients},
+        )
         return ann
     ann = await svc.schedule(session, clock=clock, ann_id=ann_id, when=when)
-    await audit(session, clock=clock, actor=actor, action="ann_schedule", **_target(ann_id),
-                detail={"at": when.isoformat()})
+    await audit(
+        session, clock=clock, actor=actor, action="ann_schedule", **_target(ann_id), detail={"at": when.isoformat()}
+    )
     return ann
 
 
@@ -228,8 +267,9 @@ async def cancel(session: AsyncSession, *, clock: Clock, actor: User, ann_id: in
 
 async def stop(session: AsyncSession, *, clock: Clock, actor: User, ann_id: int) -> int:
     cancelled = await svc.stop(session, clock=clock, ann_id=ann_id)
-    await audit(session, clock=clock, actor=actor, action="ann_stop", **_target(ann_id),
-                detail={"cancelled": cancelled})
+    await audit(
+        session, clock=clock, actor=actor, action="ann_stop", **_target(ann_id), detail={"cancelled": cancelled}
+    )
     return cancelled
 
 
@@ -255,8 +295,9 @@ async def announcements_page(session: AsyncSession, *, page: int = 1) -> Announc
     page = max(1, page)
     anns, total = await console_repos.announcements_table(session, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     counts = await console_repos.figures_by_announcement(session, ids=[a.id for a in anns if a.id])
-    return AnnouncementPage(rows=[(a, _full(counts.get(a.id or 0, {}))) for a in anns], page=page,
-                            pages=max(1, -(-total // PAGE_SIZE)))
+    return AnnouncementPage(
+        rows=[(a, _full(counts.get(a.id or 0, {}))) for a in anns], page=page, pages=max(1, -(-total // PAGE_SIZE))
+    )
 
 
 async def figures(session: AsyncSession, *, ann_id: int) -> dict[str, int]:
@@ -277,12 +318,16 @@ async def deliveries(session: AsyncSession, *, ann_id: int, status: str | None, 
     await svc.get(session, ann_id=ann_id)
     status = status if status in set(OutboxStatus) else None
     page = max(1, page)
-    rows, total = await console_repos.deliveries(session, ann_id=ann_id, status=status,
-                                                 offset=(page - 1) * DELIVERY_PAGE_SIZE, limit=DELIVERY_PAGE_SIZE)
-    return DeliveryPage(rows=rows, status=status, page=page, pages=max(1, -(-total // DELIVERY_PAGE_SIZE)),
-                        counts=await figures(session, ann_id=ann_id))
-
-
+    rows, total = await console_repos.deliveries(
+        session, ann_id=ann_id, status=status, offset=(page - 1) * DELIVERY_PAGE_SIZE, limit=DELIVERY_PAGE_SIZE
+    )
+    return DeliveryPage(
+        rows=rows,
+        status=status,
+        page=page,
+        pages=max(1, -(-total // DELIVERY_PAGE_SIZE)),
+        counts=await figures(session, ann_id=ann_id),
+    )
 
 
 # --- a photo from the page ---

@@ -67,14 +67,20 @@ def _back(ann_id: int, request: Request | None = None, error: DomainError | None
 
 def _missing(request: Request, staff: Staff) -> Response:
     _ = security.gettext_for(request)
-    return render(request, "error.html", {"message": _("This announcement does not exist.")}, status=404,
-                  staff=staff)
+    return render(request, "error.html", {"message": _("This announcement does not exist.")}, status=404, staff=staff)
 
 
 def _labels() -> dict[str, Any]:
-    return {"KIND_LABELS": KIND_LABELS, "kinds": list(AnnouncementKind), "ANN_STATUS": ANNOUNCEMENT_STATUS_LABELS,
-            "AUDIENCE_ROLE_LABELS": AUDIENCE_ROLE_LABELS, "AUDIENCE_ROLES": AUDIENCE_ROLES,
-            "DELIVERY_LABELS": desk.DELIVERY_LABELS, "SIGNUP_KINDS": SIGNUP_KINDS, "EDITABLE": EDITABLE}
+    return {
+        "KIND_LABELS": KIND_LABELS,
+        "kinds": list(AnnouncementKind),
+        "ANN_STATUS": ANNOUNCEMENT_STATUS_LABELS,
+        "AUDIENCE_ROLE_LABELS": AUDIENCE_ROLE_LABELS,
+        "AUDIENCE_ROLES": AUDIENCE_ROLES,
+        "DELIVERY_LABELS": desk.DELIVERY_LABELS,
+        "SIGNUP_KINDS": SIGNUP_KINDS,
+        "EDITABLE": EDITABLE,
+    }
 
 
 # --- the list, compose, the preview ---
@@ -86,16 +92,33 @@ async def announcements_list(request: Request, staff: StaffPage) -> Response:
     return render(request, "announcements.html", {"p": page, **_labels()}, staff=staff)
 
 
-async def _compose(request: Request, staff: Staff, *, ann: Announcement | None, values: dict[str, str],
-                   errors: dict[str, str] | None = None, status: int = 200) -> Response:
+async def _compose(
+    request: Request,
+    staff: Staff,
+    *,
+    ann: Announcement | None,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     """The compose page (a new announcement, or a refused edit shown again with what was typed)."""
     data, _refused = await desk.check_content(ctx(request).forms, values)
     attachment = svc.form_data(ann)["attachment"] if ann is not None else None
-    return render(request, "announcement_compose.html", {
-        "ann": ann, "values": values, "errors": errors or {},
-        "messages": desk.phone_view(desk.draft_of(data, attachment, ann.id if ann else None),
-                                    security.gettext_for(request)), **_labels()},
-        status=status, staff=staff)
+    return render(
+        request,
+        "announcement_compose.html",
+        {
+            "ann": ann,
+            "values": values,
+            "errors": errors or {},
+            "messages": desk.phone_view(
+                desk.draft_of(data, attachment, ann.id if ann else None), security.gettext_for(request)
+            ),
+            **_labels(),
+        },
+        status=status,
+        staff=staff,
+    )
 
 
 @router.get("/announcements/new")
@@ -140,8 +163,7 @@ async def audience_delete(request: Request, staff: StaffPost, audience_id: int) 
     form = await request.form()
     back = security.safe_next(str(form.get("next") or "/announcements"))
     try:
-        await desk.delete_audience(staff.session, clock=ctx(request).clock, actor=staff.user,
-                                   audience_id=audience_id)
+        await desk.delete_audience(staff.session, clock=ctx(request).clock, actor=staff.user, audience_id=audience_id)
     except DomainError as exc:
         await staff.session.rollback()
         return RedirectResponse(_error_url(request, back, exc), status_code=303)
@@ -152,8 +174,9 @@ async def audience_delete(request: Request, staff: StaffPost, audience_id: int) 
 
 
 async def _audience_view(request: Request, staff: Staff, ann: Announcement, audience: svc.Audience) -> dict[str, Any]:
-    channels = await svc.audience_channels(staff.session, audience=audience, kind=ann.kind,
-                                           admin_ids=ctx(request).settings.admin_ids)
+    channels = await svc.audience_channels(
+        staff.session, audience=audience, kind=ann.kind, admin_ids=ctx(request).settings.admin_ids
+    )
     return {"aud": audience, "channels": dict(sorted(channels.items())), "size": sum(channels.values())}
 
 
@@ -166,15 +189,21 @@ async def announcement_page(request: Request, staff: StaffPage, ann_id: int) -> 
     entries, _ = await console_repos.audit_entries(staff.session, target_kind="announcement", target_id=ann_id)
     people = await console_repos.users_by_ids(staff.session, ids=[e.actor_user_id for e in entries if e.actor_user_id])
     context = {
-        "ann": ann, "values": svc.form_data(ann), "errors": {}, "error": request.query_params.get("error"),
+        "ann": ann,
+        "values": svc.form_data(ann),
+        "errors": {},
+        "error": request.query_params.get("error"),
         "notice": request.query_params.get("notice"),
         "messages": desk.phone_view(ann, security.gettext_for(request)),
-        "communes": app.communes.all(), "sectors": SECTOR_LABELS, "saved": await console_repos.saved_audiences(
-            staff.session),
+        "communes": app.communes.all(),
+        "sectors": SECTOR_LABELS,
+        "saved": await console_repos.saved_audiences(staff.session),
         "schedule_value": ann.scheduled_at.astimezone(app.tz).strftime("%Y-%m-%dT%H:%M") if ann.scheduled_at else "",
-        "entries": entries, "people": people,
+        "entries": entries,
+        "people": people,
         **await _audience_view(request, staff, ann, svc.Audience.of(ann.audience)),
-        **await _progress(request, staff, ann), **_labels(),
+        **await _progress(request, staff, ann),
+        **_labels(),
     }
     return render(request, "announcement.html", context, staff=staff)
 
@@ -220,9 +249,13 @@ async def announcement_photo(request: Request, staff: StaffPost, ann_id: int) ->
 
 
 def _audience_of_form(request: Request, form: FormData) -> svc.Audience:
-    return desk.audience_of([str(v) for v in form.getlist("role")], [str(v) for v in form.getlist("commune")],
-                            [str(v) for v in form.getlist("sector")], form.get("by_topic") is not None,
-                            ctx(request).communes)
+    return desk.audience_of(
+        [str(v) for v in form.getlist("role")],
+        [str(v) for v in form.getlist("commune")],
+        [str(v) for v in form.getlist("sector")],
+        form.get("by_topic") is not None,
+        ctx(request).communes,
+    )
 
 
 @router.post("/announcements/{ann_id}/count")
@@ -232,8 +265,7 @@ async def announcement_count(request: Request, staff: StaffPost, ann_id: int) ->
     if ann is None:
         return _missing(request, staff)
     audience = _audience_of_form(request, await request.form())
-    return render(request, "announcement_count.html", await _audience_view(request, staff, ann, audience),
-                  staff=staff)
+    return render(request, "announcement_count.html", await _audience_view(request, staff, ann, audience), staff=staff)
 
 
 @router.post("/announcements/{ann_id}/audience")
@@ -261,8 +293,9 @@ async def audience_save(request: Request, staff: StaffPost, ann_id: int) -> Resp
     form = await request.form()
     audience = _audience_of_form(request, form)
     try:
-        await desk.save_audience(staff.session, clock=app.clock, actor=staff.user,
-                                 name=str(form.get("name") or ""), audience=audience)
+        await desk.save_audience(
+            staff.session, clock=app.clock, actor=staff.user, name=str(form.get("name") or ""), audience=audience
+        )
         await desk.set_audience(staff.session, clock=app.clock, actor=staff.user, ann_id=ann_id, audience=audience)
     except DomainError as exc:
         await staff.session.rollback()
@@ -281,15 +314,21 @@ async def _committed(request: Request, staff: Staff) -> None:
 async def announcement_test(request: Request, staff: StaffPost, ann_id: int) -> Response:
     """A test copy to the signed-in staff member's own chat (its buttons do nothing)."""
     try:
-        await desk.test_copy(staff.session, clock=ctx(request).clock, actor=staff.user, ann_id=ann_id,
-                             translate=_in_own_language(request, staff))
+        await desk.test_copy(
+            staff.session,
+            clock=ctx(request).clock,
+            actor=staff.user,
+            ann_id=ann_id,
+            translate=_in_own_language(request, staff),
+        )
     except DomainError as exc:
         await staff.session.rollback()
         return _back(ann_id, request, exc)
     await _committed(request, staff)
     _ = security.gettext_for(request)
-    return RedirectResponse(f"/announcements/{ann_id}?" + urlencode({"notice": _("A test copy is on its way to you.")}),
-                            status_code=303)
+    return RedirectResponse(
+        f"/announcements/{ann_id}?" + urlencode({"notice": _("A test copy is on its way to you.")}), status_code=303
+    )
 
 
 def _in_own_language(request: Request, staff: Staff) -> Any:
@@ -374,19 +413,40 @@ async def announcement_send(request: Request, staff: StaffPost, ann_id: int) -> 
         if when is not None:
             svc.check_future(when, now=app.clock.now())
         check = await svc.send_check(
-            staff.session, ann=ann, when=when, now=app.clock.now(), tz=app.tz,
+            staff.session,
+            ann=ann,
+            when=when,
+            now=app.clock.now(),
+            tz=app.tz,
             quiet=svc.QuietHours(settings.quiet_start, settings.quiet_end),
-            confirm_above=settings.broadcast_confirm_above, zalo_quota=settings.zalo_monthly_quota,
-            admin_ids=settings.admin_ids)
+            confirm_above=settings.broadcast_confirm_above,
+            zalo_quota=settings.zalo_monthly_quota,
+            admin_ids=settings.admin_ids,
+        )
         if (question := _question(check, answers)) is not None:
-            return render(request, "announcement_confirm.html", {
-                "ann": ann, "question": question, "check": check, "answers": answers, "when": when,
-                "quiet": svc.QuietHours(settings.quiet_start, settings.quiet_end),
-                "value": lambda moment: moment.astimezone(app.tz).strftime("%Y-%m-%dT%H:%M"),
-                "count": lambda n: format_decimal(n, locale=security.locale_of(request)),
-            }, staff=staff)
-        await desk.send(staff.session, clock=app.clock, actor=staff.user, ann_id=ann_id, when=when,
-                        how=desk.Sending(app.translate, settings.default_locale, settings.admin_ids))
+            return render(
+                request,
+                "announcement_confirm.html",
+                {
+                    "ann": ann,
+                    "question": question,
+                    "check": check,
+                    "answers": answers,
+                    "when": when,
+                    "quiet": svc.QuietHours(settings.quiet_start, settings.quiet_end),
+                    "value": lambda moment: moment.astimezone(app.tz).strftime("%Y-%m-%dT%H:%M"),
+                    "count": lambda n: format_decimal(n, locale=security.locale_of(request)),
+                },
+                staff=staff,
+            )
+        await desk.send(
+            staff.session,
+            clock=app.clock,
+            actor=staff.user,
+            ann_id=ann_id,
+            when=when,
+            how=desk.Sending(app.translate, settings.default_locale, settings.admin_ids),
+        )
     except DomainError as exc:
         await staff.session.rollback()
         return _back(ann_id, request, exc)
@@ -401,8 +461,11 @@ async def _progress(request: Request, staff: Staff, ann: Announcement) -> dict[s
     app = ctx(request)
     counts = await desk.figures(staff.session, ann_id=ann.id or 0)
     paused = ann.status == AnnouncementStatus.SENDING and await outbox.channel_down(staff.session)
-    text = svc.progress_text(ann, counts, app.settings.send_rate, security.gettext_for(request), paused=paused) \
-        if counts["total"] else ""
+    text = (
+        svc.progress_text(ann, counts, app.settings.send_rate, security.gettext_for(request), paused=paused)
+        if counts["total"]
+        else ""
+    )
     polling = ann.status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING)
     return {"counts": counts, "progress": text, "polling": polling, "poll_seconds": POLL_SECONDS}
 
@@ -413,8 +476,12 @@ async def announcement_progress(request: Request, staff: StaffPage, ann_id: int)
     ann = await staff.session.get(Announcement, ann_id)
     if ann is None:
         return _missing(request, staff)
-    return render(request, "announcement_progress.html", {"ann": ann, **await _progress(request, staff, ann),
-                                                          **_labels()}, staff=staff)
+    return render(
+        request,
+        "announcement_progress.html",
+        {"ann": ann, **await _progress(request, staff, ann), **_labels()},
+        staff=staff,
+    )
 
 
 @router.get("/announcements/{ann_id}/deliveries")
@@ -423,9 +490,14 @@ async def announcement_deliveries(request: Request, staff: StaffPage, ann_id: in
     params = request.query_params
     try:
         ann = await svc.get(staff.session, ann_id=ann_id)
-        page = await desk.deliveries(staff.session, ann_id=ann_id, status=params.get("status"),
-                                     page=ascii_int(params.get("page") or "") or 1)
+        page = await desk.deliveries(
+            staff.session, ann_id=ann_id, status=params.get("status"), page=ascii_int(params.get("page") or "") or 1
+        )
     except DomainError:
         return _missing(request, staff)
-    return render(request, "announcement_deliveries.html", {
-        "ann": ann, "p": page, "statuses": list(OutboxStatus), **_labels()}, staff=staff)
+    return render(
+        request,
+        "announcement_deliveries.html",
+        {"ann": ann, "p": page, "statuses": list(OutboxStatus), **_labels()},
+        staff=staff,
+    )

@@ -13,10 +13,16 @@ from sqlmodel import col, select
 from storage.models import Announcement, AuditEntry, OutboxMessage, SavedAudience, User
 from tests.web.conftest import LONG_XUYEN, Console
 
-FAIR = {"kind": "fair", "title": "Hội chợ hàng CNNT khu vực phía Nam 2026",
-        "body": "Trung tâm hỗ trợ <b>gian hàng</b> và chi phí vận chuyển.", "place": "Vĩnh Long",
-        "starts_on": "2026-04-10", "ends_on": "2026-04-14", "deadline_on": "2026-03-25",
-        "questions": "Sản phẩm trưng bày?"}
+FAIR = {
+    "kind": "fair",
+    "title": "Hội chợ hàng CNNT khu vực phía Nam 2026",
+    "body": "Trung tâm hỗ trợ <b>gian hàng</b> và chi phí vận chuyển.",
+    "place": "Vĩnh Long",
+    "starts_on": "2026-04-10",
+    "ends_on": "2026-04-14",
+    "deadline_on": "2026-03-25",
+    "questions": "Sản phẩm trưng bày?",
+}
 
 
 async def _csrf(console: Console) -> str:
@@ -61,26 +67,32 @@ async def test_compose_preview_count_test_copy_send_and_progress(console: Consol
     new = await console.client.get("/announcements/new")
     assert 'class="phone"' in new.text and 'hx-post="/announcements/preview"' in new.text
 
-    preview = await console.client.post("/announcements/preview", data={**FAIR, "csrf": csrf},
-                                        headers={"HX-Request": "true"})
+    preview = await console.client.post(
+        "/announcements/preview", data={**FAIR, "csrf": csrf}, headers={"HX-Request": "true"}
+    )
     assert preview.status_code == 200
     assert "Hội chợ hàng CNNT khu vực phía Nam 2026" in preview.text
     assert "Trung tâm hỗ trợ gian hàng" in preview.text and "&lt;b&gt;" not in preview.text  # as Zalo shows it
     assert "📍 Địa điểm: Vĩnh Long" in preview.text and "DK 0" in preview.text
-    refused = await console.client.post("/announcements/preview", data={**FAIR, "body": "<script>x</script>",
-                                                                         "csrf": csrf})
+    refused = await console.client.post(
+        "/announcements/preview", data={**FAIR, "body": "<script>x</script>", "csrf": csrf}
+    )
     assert "field-error" in refused.text
 
     ann_id = await _draft(console, csrf)
     page = await console.client.get(f"/announcements/{ann_id}")
     assert page.status_code == 200 and f"DK {ann_id}" in page.text
 
-    count = await console.client.post(f"/announcements/{ann_id}/count", data={
-        "role": ["facility", "collaborator"], "by_topic": "1", "csrf": csrf}, headers={"HX-Request": "true"})
+    count = await console.client.post(
+        f"/announcements/{ann_id}/count",
+        data={"role": ["facility", "collaborator"], "by_topic": "1", "csrf": csrf},
+        headers={"HX-Request": "true"},
+    )
     assert "2 người sẽ nhận" in count.text or "<b>2" in count.text
     assert "Telegram: 1" in count.text and "Zalo: 1" in count.text
-    r = await console.client.post(f"/announcements/{ann_id}/audience",
-                                  data={"role": ["facility", "collaborator"], "by_topic": "1", "csrf": csrf})
+    r = await console.client.post(
+        f"/announcements/{ann_id}/audience", data={"role": ["facility", "collaborator"], "by_topic": "1", "csrf": csrf}
+    )
     assert r.status_code == 303
     assert (await _ann(console, ann_id)).audience["roles"] == ["facility", "collaborator"]
 
@@ -117,8 +129,14 @@ async def test_compose_preview_count_test_copy_send_and_progress(console: Consol
     listing = await console.client.get("/announcements")
     assert f'href="/announcements/{ann_id}"' in listing.text and "Đang gửi" in listing.text
     async with console.app.session_maker() as session:
-        actions = [e.action for e in (await session.exec(
-            select(AuditEntry).where(AuditEntry.target_kind == "announcement").order_by(col(AuditEntry.id)))).all()]
+        actions = [
+            e.action
+            for e in (
+                await session.exec(
+                    select(AuditEntry).where(AuditEntry.target_kind == "announcement").order_by(col(AuditEntry.id))
+                )
+            ).all()
+        ]
     assert actions == ["ann_create", "ann_audience", "ann_test", "ann_send"]
 
 
@@ -133,14 +151,14 @@ async def test_a_time_in_quiet_hours_is_warned_about_and_the_morning_offered(con
     assert await _rows(console, kind="announcement") == []
     assert (await _ann(console, ann_id)).status == "draft"
 
-    r = await console.client.post(f"/announcements/{ann_id}/send",
-                                  data={"when": "2026-03-03T07:00", "answers": "q", "csrf": csrf})
+    r = await console.client.post(
+        f"/announcements/{ann_id}/send", data={"when": "2026-03-03T07:00", "answers": "q", "csrf": csrf}
+    )
     assert r.status_code == 303
     ann = await _ann(console, ann_id)
     assert ann.status == "scheduled" and ann.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
 
-    past = await console.client.post(f"/announcements/{ann_id}/send", data={"when": "2026-03-01T08:00",
-                                                                            "csrf": csrf})
+    past = await console.client.post(f"/announcements/{ann_id}/send", data={"when": "2026-03-01T08:00", "csrf": csrf})
     assert past.status_code == 303 and "error=" in past.headers["location"]
 
 
@@ -149,9 +167,22 @@ async def test_more_than_500_people_need_a_confirmation_naming_the_size(console:
     async with console.app.session_maker() as session:
         from storage import repos
 
-        await repos.bulk_insert(session, model=User, rows=[
-            {"channel": "telegram", "external_id": str(900000 + i), "role": "user", "full_name": f"Người {i}",
-             "announcements_off": False, "created_at": now, "updated_at": now} for i in range(500)])
+        await repos.bulk_insert(
+            session,
+            model=User,
+            rows=[
+                {
+                    "channel": "telegram",
+                    "external_id": str(900000 + i),
+                    "role": "user",
+                    "full_name": f"Người {i}",
+                    "announcements_off": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(500)
+            ],
+        )
         await session.commit()
     await console.sign_in_as("staff")
     csrf = await _csrf(console)
@@ -168,14 +199,21 @@ async def test_a_saved_audience_is_kept_reused_and_deleted(console: Console) -> 
     await console.sign_in_as("staff")
     csrf = await _csrf(console)
     first = await _draft(console, csrf)
-    r = await console.client.post(f"/announcements/{first}/audiences", data={
-        "name": "Cơ sở Long Xuyên", "role": "facility", "commune": str(LONG_XUYEN), "sector": "food", "csrf": csrf})
+    r = await console.client.post(
+        f"/announcements/{first}/audiences",
+        data={
+            "name": "Cơ sở Long Xuyên",
+            "role": "facility",
+            "commune": str(LONG_XUYEN),
+            "sector": "food",
+            "csrf": csrf,
+        },
+    )
     assert r.status_code == 303
     async with console.app.session_maker() as session:
         (saved,) = (await session.exec(select(SavedAudience))).all()
     criteria = {"roles": ["facility"], "communes": [LONG_XUYEN], "sectors": ["food"], "by_topic": False}
-    assert (saved.name, saved.criteria, saved.created_by) == ("Cơ sở Long Xuyên", criteria,
-                                                              console.people["staff"].id)
+    assert (saved.name, saved.criteria, saved.created_by) == ("Cơ sở Long Xuyên", criteria, console.people["staff"].id)
     second = await _draft(console, csrf, title="Lớp tập huấn thương mại điện tử", kind="training")
     page = await console.client.get(f"/announcements/{second}")
     assert "Cơ sở Long Xuyên" in page.text
@@ -183,8 +221,9 @@ async def test_a_saved_audience_is_kept_reused_and_deleted(console: Console) -> 
     assert r.status_code == 303
     assert (await _ann(console, second)).audience == criteria
 
-    r = await console.client.post(f"/announcements/audiences/{saved.id}/delete",
-                                  data={"next": f"/announcements/{second}", "csrf": csrf})
+    r = await console.client.post(
+        f"/announcements/audiences/{saved.id}/delete", data={"next": f"/announcements/{second}", "csrf": csrf}
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/announcements/{second}"
     async with console.app.session_maker() as session:
         assert (await session.exec(select(SavedAudience))).all() == []
@@ -204,15 +243,21 @@ async def test_a_past_announcement_is_copied_into_a_new_draft(console: Console) 
     original, copy = await _ann(console, ann_id), await _ann(console, copy_id)
     assert copy_id != ann_id and copy.status == "draft" and original.status == "sending"
     assert (copy.title, copy.body, copy.place, copy.questions, copy.audience) == (
-        original.title, original.body, original.place, original.questions, original.audience)
+        original.title,
+        original.body,
+        original.place,
+        original.questions,
+        original.audience,
+    )
     assert copy.created_by_user_id == console.people["staff"].id
 
 
 async def test_a_refused_field_is_shown_and_nothing_is_saved(console: Console) -> None:
     await console.sign_in_as("staff")
     csrf = await _csrf(console)
-    r = await console.client.post("/announcements", data={**FAIR, "title": "", "deadline_on": "2026-01-01",
-                                                          "csrf": csrf})
+    r = await console.client.post(
+        "/announcements", data={**FAIR, "title": "", "deadline_on": "2026-01-01", "csrf": csrf}
+    )
     assert r.status_code == 400 and "field-error" in r.text
     assert "Vĩnh Long" in r.text  # what was typed is kept
     async with console.app.session_maker() as session:
