@@ -273,3 +273,66 @@ async def test_people_who_are_not_staff_cannot_send(console: Console) -> None:
     assert r.status_code == 401
     assert (await console.client.get(f"/announcements/{ann_id}")).status_code == 303
     assert await _rows(console) == []
+
+
+async def test_a_photo_is_attached_shown_in_the_preview_and_removed(console: Console) -> None:
+    await console.sign_in_as("staff")
+    csrf = await _csrf(console)
+    ann_id = await _draft(console, csrf)
+    not_a_photo = await console.client.post(
+        f"/announcements/{ann_id}/photo", data={"csrf": csrf}, files={"photo": ("a.pdf", b"%PDF-1.4 ...")}
+    )
+    assert "error=" in not_a_photo.headers["location"]
+    assert (await _ann(console, ann_id)).attachment_file_id is None
+
+    jpeg = b"\xff\xd8\xff\xe0" + b"hoi-cho" * 50
+    r = await console.client.post(
+        f"/announcements/{ann_id}/photo", data={"csrf": csrf}, files={"photo": ("gian-hang.jpg", jpeg)}
+    )
+    assert r.status_code == 303 and "error" not in r.headers["location"]
+    ann = await _ann(console, ann_id)
+    assert ann.attachment_kind == "photo" and ann.attachment_file_id.startswith("media:")
+    media_id = ann.attachment_file_id.removeprefix("media:")
+    page = await console.client.get(f"/announcements/{ann_id}")
+    assert f'<img src="/media/{media_id}"' in page.text
+    assert (await console.client.get(f"/media/{media_id}")).content == jpeg
+    # Editing the words keeps the photo.
+    await console.client.post(f"/announcements/{ann_id}", data={**FAIR, "title": "Hội chợ 2026", "csrf": csrf})
+    assert (await _ann(console, ann_id)).attachment_file_id == f"media:{media_id}"
+
+    await console.client.post(f"/announcements/{ann_id}/photo", data={"remove": "1", "csrf": csrf})
+    assert (await _ann(console, ann_id)).attachment_file_id is None
+
+
+async def test_more_zalo_people_than_the_months_quota_has_left_are_asked_about(console: Console) -> None:
+    console.app.settings.zalo_monthly_quota = 1
+    async with console.app.session_maker() as session:
+        from bot.services import usage
+
+        await usage.record(session, channel="zalo", moment=console.clock.now(), messages=1, tz=console.app.tz)
+        await session.commit()
+    await console.sign_in_as("staff")
+    csrf = await _csrf(console)
+    ann_id = await _draft(console, csrf)
+    r = await console.client.post(f"/announcements/{ann_id}/send", data={"csrf": csrf})
+    assert r.status_code == 200 and "Zalo" in r.text and 'name="answers" value="z"' in r.text
+    assert await _rows(console, kind="announcement") == []
+    r = await console.client.post(f"/announcements/{ann_id}/send", data={"answers": "z", "csrf": csrf})
+    assert r.status_code == 303
+    assert "z-77" in [row.chat_id for row in await _rows(console, kind="announcement")]
+
+
+async def test_a_sent_fair_links_to_its_sign_ups_and_can_be_stopped(console: Console) -> None:
+    await console.sign_in_as("staff")
+    csrf = await _csrf(console)
+    ann_id = await _draft(console, csrf)
+    await console.client.post(f"/announcements/{ann_id}/send", data={"csrf": csrf})
+    page = await console.client.get(f"/announcements/{ann_id}")
+    assert f'href="/announcements/{ann_id}/signups"' in page.text
+    assert f'action="/announcements/{ann_id}/stop"' in page.text and 'name="title"' not in page.text
+    r = await console.client.post(f"/announcements/{ann_id}/stop", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert (await _ann(console, ann_id)).status == "stopped"
+    assert {row.status for row in await _rows(console, kind="announcement")} == {"cancelled"}
+    edit = await console.client.post(f"/announcements/{ann_id}", data={**FAIR, "csrf": csrf})
+    assert edit.status_code == 303 and "error=" in edit.headers["location"]
