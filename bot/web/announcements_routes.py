@@ -472,16 +472,21 @@ async def _progress(request: Request, staff: Staff, ann: Announcement) -> dict[s
 
 @router.get("/announcements/{ann_id}/progress")
 async def announcement_progress(request: Request, staff: StaffPage, ann_id: int) -> Response:
-    """The figures while sending (htmx polls this every few seconds until the broadcast ends)."""
+    """The figures while sending (htmx polls this every few seconds until the broadcast ends). Once the status
+    differs from the one the page shows (`shown`: scheduled → sending → sent), htmx reloads the whole page, so its
+    status and actions (stop, sign-ups) follow."""
     ann = await staff.session.get(Announcement, ann_id)
     if ann is None:
         return _missing(request, staff)
-    return render(
+    response = render(
         request,
         "announcement_progress.html",
         {"ann": ann, **await _progress(request, staff, ann), **_labels()},
         staff=staff,
     )
+    if request.query_params.get("shown", ann.status) != ann.status:
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.get("/announcements/{ann_id}/deliveries")

@@ -118,6 +118,9 @@ async def test_compose_preview_count_test_copy_send_and_progress(console: Consol
     progress = await console.client.get(f"/announcements/{ann_id}/progress", headers={"HX-Request": "true"})
     assert progress.status_code == 200
     assert 'hx-trigger="every 3s"' in progress.text  # polled until the scheduler closes the broadcast
+    assert "HX-Refresh" not in progress.headers
+    stale = await console.client.get(f"/announcements/{ann_id}/progress?shown=draft", headers={"HX-Request": "true"})
+    assert stale.headers["HX-Refresh"] == "true"  # the page showed another status: reloaded whole
     assert re.search(r"Đã gửi <b>1</b> / 2", progress.text) and re.search(r"Lỗi <b>1</b>", progress.text)
 
     failed = await console.client.get(f"/announcements/{ann_id}/deliveries?status=failed")
