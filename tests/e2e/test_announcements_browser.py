@@ -26,8 +26,8 @@ async def _finish(console: Console) -> None:
     """What the senders and the scheduler's tick do: every row sent, then the broadcast closed."""
     async with console.app.session_maker() as session:
         await session.exec(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.kind) == "announcement")  # type: ignore[call-overload]
+            update(OutboxMessage)  # type: ignore[call-overload]
+            .where(col(OutboxMessage.kind) == "announcement")
             .values(status="sent", sent_at=console.clock.now())
         )
         for ann in await ann_svc.running(session):
