@@ -37,7 +37,6 @@ from bot.errors import NotFound
 from bot.services import announcements as svc
 from bot.services import usage
 from bot.services.needs import Actor
-from bot.services.outbox import enqueue
 from bot.services.validation import format_date, format_datetime, format_phone
 from handlers import forms
 from handlers.forms import FormRun, on_complete
@@ -296,11 +295,11 @@ async def _quota_question(turn: Turn, ann_id: int, when: datetime | None, answer
     """Zalo's plan allows so many messages a month (ZALO_MONTHLY_QUOTA): say so before a broadcast needing more."""
     _, settings = turn._, turn.app.settings
     on_zalo = channels.get("zalo", 0)
-    if QUOTA_OK in answers or not on_zalo or not settings.zalo_monthly_quota:
+    if QUOTA_OK in answers:
         return None
-    used = await usage.of_month(turn.session, channel="zalo", moment=turn.app.clock.now(),
-                                quota=settings.zalo_monthly_quota, tz=turn.app.tz)
-    if used.left is None or on_zalo <= used.left:
+    used = await svc.quota_shortfall(turn.session, channels=channels, quota=settings.zalo_monthly_quota,
+                                     moment=turn.app.clock.now(), tz=turn.app.tz)
+    if used is None or used.left is None:
         return None
     text = _("⚠️ {n} recipients are on Zalo, but only {left} of this month's {quota} Zalo messages are left "
              "({sent} sent). Zalo may refuse the rest: they will be counted as failed and can be resent next "
@@ -438,11 +437,8 @@ async def preview(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
 
 
 async def test_copy(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:
-    _ = turn._
-    ann = await svc.get(turn.session, ann_id=ann_id)
-    await enqueue(turn.session, clock=turn.app.clock, user=staff.user, kind="announcement_test",
-                  reply=svc.reply_of(ann, Role.USER, _, heading=_("🧪 Test copy"), inert=True))
-    turn.say(_("A test copy is on its way to you."), notice=True)
+    await svc.send_test_copy(turn.session, clock=turn.app.clock, ann_id=ann_id, staff=staff.user, translate=turn._)
+    turn.say(turn._("A test copy is on its way to you."), notice=True)
 
 
 async def send_now(turn: Turn, staff: Actor, ann_id: int, value: str) -> None:

@@ -22,6 +22,7 @@ from storage.models import (
     NeedNote,
     OutboxMessage,
     Question,
+    SavedAudience,
     Signup,
     StaffCredential,
     User,
@@ -364,3 +365,57 @@ async def questions_table(session: AsyncSession, *, status: str, offset: int = 0
 async def questions_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.exec(select(Question.status, func.count()).group_by(Question.status))
     return {status: int(n) for status, n in rows.all()}
+
+
+# --- announcements in the console ---
+
+
+async def figures_by_announcement(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Outbox rows counted by status, for each of these announcements."""
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = await session.exec(
+            select(OutboxMessage.announcement_id, OutboxMessage.status, func.count()).select_from(OutboxMessage)
+            .where(col(OutboxMessage.announcement_id).in_(ids))
+            .group_by(col(OutboxMessage.announcement_id), col(OutboxMessage.status))
+        )
+        for ann_id, status, n in rows.all():
+            counts[ann_id][status] = int(n)
+    return counts
+
+
+async def announcements_table(session: AsyncSession, *, offset: int = 0,
+                              limit: int = 30) -> tuple[Sequence[Announcement], int]:
+    """Every announcement, newest first."""
+    rows = (await session.exec(
+        select(Announcement).order_by(col(Announcement.id).desc()).offset(offset).limit(limit))).all()
+    total = (await session.exec(select(func.count()).select_from(Announcement))).one()
+    return rows, int(total)
+
+
+async def deliveries(session: AsyncSession, *, ann_id: int, status: str | None, offset: int = 0,
+                     limit: int = 50) -> tuple[list[tuple[OutboxMessage, User | None, Facility | None]], int]:
+    """An announcement's outbox rows (one per recipient), with the person and the facility they own."""
+    where = [col(OutboxMessage.announcement_id) == ann_id]
+    if status:
+        where.append(col(OutboxMessage.status) == status)
+    rows = await session.exec(
+        select(OutboxMessage, User, Facility)
+        .join(User, col(User.id) == col(OutboxMessage.user_id), isouter=True)
+        .join(Facility, col(Facility.owner_user_id) == col(OutboxMessage.user_id), isouter=True)
+        .where(*where).order_by(col(OutboxMessage.id)).offset(offset).limit(limit)
+    )
+    total = (await session.exec(select(func.count()).select_from(OutboxMessage).where(*where))).one()
+    return list(rows.all()), int(total)
+
+
+async def saved_audiences(session: AsyncSession) -> Sequence[SavedAudience]:
+    return (await session.exec(select(SavedAudience).order_by(col(SavedAudience.name)))).all()
+
+
+async def saved_audience_named(session: AsyncSession, *, name: str) -> SavedAudience | None:
+    return (await session.exec(select(SavedAudience).where(SavedAudience.name == name))).first()
+
+
+async def delete_saved_audience(session: AsyncSession, *, audience_id: int) -> None:
+    await session.exec(delete(SavedAudience).where(col(SavedAudience.id) == audience_id))  # type: ignore[call-overload]

@@ -253,6 +253,18 @@ class Announcement(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class SavedAudience(SQLModel, table=True):
+    """A named audience staff keep for later announcements (the criteria of `Audience.as_dict`)."""
+
+    __tablename__ = "saved_audience"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    criteria: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by: int | None = _fk("users.id", index=False)
+    created_at: datetime = _ts(nullable=False)
+
+
 class Signup(SQLModel, table=True):
     """A recipient's answer to a fair or competition: signed up (with answers) or not interested."""
 

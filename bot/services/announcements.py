@@ -29,7 +29,7 @@ from bot.domain import (
 )
 from bot.errors import Conflict, DomainError, NotFound
 from bot.i18n_marker import N_
-from bot.services import exports, outbox
+from bot.services import exports, outbox, usage
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
 from bot.services.validation import format_date, format_phone
@@ -143,6 +143,46 @@ async def audience_channels(session: AsyncSession, *, audience: Audience, kind: 
     """The audience by the channel each person is sent to (their notification identity's)."""
     return Counter(user.channel for user, _role in
                    await audience_users(session, audience=audience, kind=kind, admin_ids=admin_ids))
+
+
+async def quota_shortfall(session: AsyncSession, *, channels: Mapping[str, int], quota: int, moment: datetime,
+                          tz: ZoneInfo) -> usage.Usage | None:
+    """The month's Zalo figures when the audience has more Zalo people than the month's quota (ZALO_MONTHLY_QUOTA)
+    has messages left — staff are asked before such a broadcast; None when it fits or there is no quota."""
+    on_zalo = channels.get("zalo", 0)
+    if not on_zalo or not quota:
+        return None
+    used = await usage.of_month(session, channel="zalo", moment=moment, quota=quota, tz=tz)
+    return used if used.left is not None and on_zalo > used.left else None
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """What staff must answer before a broadcast goes (now, or at a time): the end of the quiet hours when the
+    time falls in them (local), the audience's size and whether it needs confirming, the Zalo quota's figures
+    when the Zalo recipients exceed what is left."""
+
+    when_local: datetime
+    quiet_until: datetime | None
+    channels: Mapping[str, int]
+    confirm_size: bool
+    zalo: usage.Usage | None
+
+    @property
+    def size(self) -> int:
+        return sum(self.channels.values())
+
+
+async def send_check(session: AsyncSession, *, ann: Announcement, when: datetime | None, now: datetime,
+                     tz: ZoneInfo, quiet: QuietHours, confirm_above: int, zalo_quota: int,
+                     admin_ids: frozenset[int] = frozenset()) -> SendCheck:
+    local = (when or now).astimezone(tz)
+    channels = await audience_channels(session, audience=Audience.of(ann.audience), kind=ann.kind,
+                                       admin_ids=admin_ids)
+    return SendCheck(
+        when_local=local, quiet_until=quiet.next_allowed(local) if quiet.contains(local) else None,
+        channels=dict(channels), confirm_size=needs_confirmation(sum(channels.values()), above=confirm_above),
+        zalo=await quota_shortfall(session, channels=channels, quota=zalo_quota, moment=now, tz=tz))
 
 
 def estimated_seconds(recipients: int, rate: float) -> int:
@@ -264,6 +304,13 @@ async def create(session: AsyncSession, *, clock: Clock, author: User, data: Map
     return await repos.add(session, obj=ann)
 
 
+def unsaved(data: Mapping[str, Any]) -> Announcement:
+    """An announcement from the form's answers that is not stored (the console's live preview)."""
+    ann = Announcement(kind="", title="", body="", audience=Audience().as_dict(), status=AnnouncementStatus.DRAFT)
+    _apply(ann, data)
+    return ann
+
+
 def form_data(ann: Announcement) -> dict[str, Any]:
     """A draft as answers of the announce form, to edit it."""
     data: dict[str, Any] = {"kind": ann.kind, "title": ann.title, "body": ann.body, "place": ann.place,
@@ -319,6 +366,25 @@ async def schedule(session: AsyncSession, *, clock: Clock, ann_id: int, when: da
     ann.updated_at = clock.now()
     session.add(ann)
     return ann
+
+
+async def send_test_copy(session: AsyncSession, *, clock: Clock, ann_id: int, staff: User,
+                         translate: Callable[[str], str]) -> OutboxMessage:
+    """A copy to the staff member's own chat, marked as a test; its choices do nothing (no real sign-up)."""
+    ann = await get(session, ann_id=ann_id)
+    return await outbox.enqueue(session, clock=clock, user=staff, kind="announcement_test",
+                                reply=reply_of(ann, Role.USER, translate, heading=translate(N_("🧪 Test copy")),
+                                               inert=True))
+
+
+async def copy(session: AsyncSession, *, clock: Clock, ann_id: int, author: User) -> Announcement:
+    """A new draft with a past announcement's words, dates, attachment, questions and audience."""
+    source = await get(session, ann_id=ann_id)
+    ann = await create(session, clock=clock, author=author, data=form_data(source))
+    ann.audience = dict(source.audience)
+    ann.reminder_days = list(source.reminder_days)
+    ann.remind_unanswered = source.remind_unanswered
+    return await repos.add(session, obj=ann)
 
 
 async def cancel(session: AsyncSession, *, clock: Clock, ann_id: int) -> Announcement:

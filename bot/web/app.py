@@ -42,11 +42,24 @@ ACTION_LABELS = {
     "import": N_("Imported facilities"),
     "answer": N_("Answered a question"),
     "close": N_("Closed a question"),
+    "ann_create": N_("Created an announcement"),
+    "ann_edit": N_("Edited an announcement"),
+    "ann_photo": N_("Changed the photo"),
+    "ann_audience": N_("Changed the audience"),
+    "audience_save": N_("Saved an audience"),
+    "audience_delete": N_("Deleted a saved audience"),
+    "ann_test": N_("Sent a test copy"),
+    "ann_copy": N_("Copied an announcement"),
+    "ann_send": N_("Started sending"),
+    "ann_schedule": N_("Scheduled"),
+    "ann_cancel": N_("Cancelled an announcement"),
+    "ann_stop": N_("Stopped sending"),
 }
 
 
 def create_app(app_context: AppContext) -> FastAPI:
     from bot.web import (
+        announcements_routes,
         auth_routes,
         dashboard_routes,
         facilities_routes,
@@ -71,6 +84,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     if app_context.settings.metrics_enabled:
         app.include_router(ops_routes.metrics_router)
     app.include_router(questions_routes.router)
+    app.include_router(announcements_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]

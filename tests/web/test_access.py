@@ -9,12 +9,24 @@ import pytest
 from sqlmodel import col, select
 
 from bot.web.security import SESSION_COOKIE
-from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question
+from storage.models import (
+    Announcement,
+    AuditEntry,
+    Facility,
+    Need,
+    NeedNote,
+    OutboxMessage,
+    Question,
+    SavedAudience,
+)
 from tests.web.conftest import Console, later, revoke, sessions_of
 
+ANNOUNCEMENT = {"kind": "general", "title": "Thông báo mới", "body": "Nội dung thông báo"}
 PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
          "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
-         "/conversations/{qid}"]
+         "/conversations/{qid}", "/announcements", "/announcements/new", "/announcements/{aid}",
+         "/announcements/{aid}/deliveries", "/announcements/{aid}/deliveries?status=failed",
+         "/announcements/{aid}/progress"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv"]
@@ -23,7 +35,15 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
          ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
+         ("/announcements", ANNOUNCEMENT), ("/announcements/{aid}", ANNOUNCEMENT), ("/announcements/{aid}/photo", {}),
+         ("/announcements/{aid}/audience", {"role": "facility"}),
+         ("/announcements/{aid}/audiences", {"name": "Nhóm A"}),
+         ("/announcements/audiences/{sid}/delete", {}), ("/announcements/{aid}/test", {}),
+         ("/announcements/{aid}/copy", {}), ("/announcements/{aid}/send", {}), ("/announcements/{aid}/stop", {}),
+         ("/announcements/{aid}/cancel", {}),
          ("/logout", {})]
+# htmx fragments posted with the page's values (the live preview and count): 200 for staff.
+FRAGMENT_POSTS = [("/announcements/preview", ANNOUNCEMENT), ("/announcements/{aid}/count", {"role": "facility"})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]
 TOKEN = "A" * 32
@@ -44,8 +64,15 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
     question = await console.add_question()
+    now = console.clock.now()
+    async with console.app.session_maker() as session:
+        ann = Announcement(kind="general", title="Tin chung", body="Nội dung", audience={}, status="draft",
+                           created_at=now, updated_at=now)
+        saved = SavedAudience(name="Cơ sở", criteria={"roles": ["facility"]}, created_at=now)
+        session.add_all([ann, saved])
+        await session.commit()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id}
+                  "qid": question.id, "aid": ann.id, "sid": saved.id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -68,7 +95,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         r = await console.client.get(path)
         assert r.status_code == 401, path
         assert "spreadsheet" not in r.headers["content-type"] and "csv" not in r.headers["content-type"]
-    for path, form in POSTS + UPLOAD_POSTS:
+    for path, form in POSTS + UPLOAD_POSTS + FRAGMENT_POSTS:
         data = {k: v.format(**ids) for k, v in form.items()}
         r = await console.client.post(path.format(**ids), data={**data, "csrf": "anything"})
         assert r.status_code == 401, path
@@ -85,6 +112,9 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh",
                                                 "Cơ sở nước mắm Hưng Thịnh"]
         assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
+        anns = (await session.exec(select(Announcement))).all()
+        assert [(a.title, a.status, a.audience) for a in anns] == [("Tin chung", "draft", {})]
+        assert [a.name for a in (await session.exec(select(SavedAudience))).all()] == ["Cơ sở"]
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
@@ -93,10 +123,14 @@ async def test_staff_reach_every_page_and_export(console: Console) -> None:
     for path in PAGES:
         r = await console.client.get(path.format(**ids))
         assert r.status_code == 200, path
-        assert "Trần Văn Cán" in r.text  # who is signed in
+        assert "Trần Văn Cán" in r.text or path.endswith("/progress")  # who is signed in (not in a fragment)
     for path in DATA:
         assert (await console.client.get(path)).status_code == 200, path
     csrf = await console.csrf()
+    for path, form in FRAGMENT_POSTS:
+        data = {k: v.format(**ids) for k, v in form.items()}
+        r = await console.client.post(path.format(**ids), data={**data, "csrf": csrf}, headers={"HX-Request": "true"})
+        assert r.status_code == 200, path
     for path, form in POSTS:
         data = {k: v.format(**ids) for k, v in form.items()}
         r = await console.client.post(path.format(**ids), data={**data, "csrf": csrf})

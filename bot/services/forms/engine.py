@@ -375,6 +375,24 @@ class FormEngine:
         except _Invalid as exc:
             return Invalid(exc.message, fld.hint)
 
+    async def answer_all(
+        self, form_name: str, inputs: Mapping[str, Input | None], providers: Mapping[str, LookupProvider] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Text]]:
+        """A form filled in at once (a web page): each field that applies is answered in order, with the same
+        checks as when typed one by one (None skips an optional field). Returns the clean answers and, for
+        each refused field, why."""
+        state = self.start(form_name)
+        errors: dict[str, Text] = {}
+        for fld in self.form_of(state).fields:
+            if not fld.applies(state.data):
+                continue
+            state.step = fld.name
+            inp = inputs.get(fld.name)
+            outcome = self.skip(state) if inp is None else await self.answer(state, inp, providers)
+            if isinstance(outcome, Invalid):
+                errors[fld.name] = outcome.message
+        return self.clean(state), errors
+
     def skip(self, state: FormState) -> Outcome:
         fld = self.form_of(state).field(state.step or "")
         if not fld.optional:
