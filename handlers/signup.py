@@ -36,10 +36,17 @@ def keyword_target(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, questions: bool) -> Reply:
+def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, questions: bool,
+                     waiting: int | None = None) -> Reply:
+    """The sign-up stands: with a place, or on the waiting list at `waiting` (1 = next to move up)."""
     _ = turn._
-    text = (_("You are already signed up for “{title}”.") if already
-            else _("✅ You are signed up for “{title}”. The centre will contact you.")).format(title=title)
+    if waiting is None:
+        text = (_("You are already signed up for “{title}”.") if already
+                else _("✅ You are signed up for “{title}”. The centre will contact you.")).format(title=title)
+    else:
+        text = (_("You are already signed up for “{title}”, on the waiting list: number {position}.") if already
+                else _("⏳ “{title}” is full, so you are on the waiting list: number {position}. If a place frees "
+                       "up, we will tell you here.")).format(title=title, position=waiting)
     rows = []
     if already and questions:
         rows.append([Choice(_("✏️ Change my answers"), actions.ANNOUNCEMENT, actions.announcement_arg("ch", ann_id))])
@@ -63,13 +70,17 @@ async def sign_up(turn: Turn, ann_id: int) -> None:
     ann = await svc.check_signup(turn.session, ann_id=ann_id, today=turn.app.today())
     existing = await svc.signup_of(turn.session, ann_id=ann_id, user=user)
     if existing is not None and existing.status == "signed_up":
-        turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=bool(ann.questions)))
+        waiting = await svc.waiting_position(turn.session, ann=ann, signup=existing)
+        turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=bool(ann.questions),
+                                  waiting=waiting))
         return
     if ann.questions:
         await _start_form(turn, ann_id, ann.title, list(ann.questions))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="signed_up")
-    turn.add(_signed_up_reply(turn, ann.title, ann_id, already=False, questions=False))
+    signup = await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user,
+                              status="signed_up", translate=turn.app.translate)
+    waiting = await svc.waiting_position(turn.session, ann=ann, signup=signup)
+    turn.add(_signed_up_reply(turn, ann.title, ann_id, already=False, questions=False, waiting=waiting))
 
 
 async def change_answers(turn: Turn, ann_id: int) -> None:
@@ -89,7 +100,8 @@ async def not_interested(turn: Turn, ann_id: int) -> None:
         # Never erase a sign-up silently: say it stands, and how to cancel it.
         turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=False))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined")
+    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined",
+                     translate=turn.app.translate)
     turn.add(Reply.of(_("Noted. You will not be reminded about this one."), notice=True))
 
 
@@ -110,7 +122,8 @@ async def cancel_signup(turn: Turn, ann_id: int) -> None:
     if existing is None or existing.status != "signed_up":
         turn.say(_("You are not signed up for “{title}”.").format(title=ann.title))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined")
+    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined",
+                     translate=turn.app.translate)
     turn.say(_("Your sign-up for “{title}” is cancelled.").format(title=ann.title))
 
 
@@ -169,10 +182,11 @@ async def typed_keyword(turn: Turn, action: Action) -> None:
 @forms.on_complete("signup")
 async def signed_up(run: forms.FormRun, data: dict[str, object]) -> None:
     ann_id = run.context["ann_id"]
-    await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
-                     status="signed_up", answers=data)
+    signup = await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
+                              status="signed_up", answers=data, translate=run.app.translate)
     ann = await svc.get(run.session, ann_id=ann_id)
-    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True))
+    waiting = await svc.waiting_position(run.session, ann=ann, signup=signup)
+    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True, waiting=waiting))
 
 
 def register(flows: Flows) -> None:
