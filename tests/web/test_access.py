@@ -9,20 +9,23 @@ import pytest
 from sqlmodel import col, select
 
 from bot.web.security import SESSION_COOKIE
-from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question
+from storage.models import Announcement, AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question, Signup
 from tests.web.conftest import Console, later, revoke, sessions_of
 
 PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
          "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
-         "/conversations/{qid}"]
+         "/conversations/{qid}", "/announcements/{aid}/signups", "/announcements/{aid}/signups?status=waiting"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
-DATA = ["/needs/export.xlsx", "/needs/export.csv"]
+DATA = ["/needs/export.xlsx", "/needs/export.csv", "/announcements/{aid}/signups/export.xlsx",
+        "/announcements/{aid}/signups/export.csv?status=registered"]
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
          ("/needs/{id}/notes", {"text": "ghi chú"}),
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
          ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
+         ("/announcements/{aid}/signups/{sid}/status", {"to": "dossier"}),
+         ("/announcements/{aid}/signups/capacity", {"capacity": "12"}),
          ("/logout", {})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]
@@ -40,12 +43,16 @@ async def _as(console: Console, who: str) -> None:
 
 
 async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
-    """A need (and its facility), another facility, a question: what the paths are filled with."""
+    """A need (and its facility), another facility, a question, a fair with a sign-up: what the paths are
+    filled with."""
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
     question = await console.add_question()
+    fair = await console.add_fair(signers=("collaborator",))
+    async with console.app.session_maker() as session:
+        signup = (await session.exec(select(Signup))).one()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id}
+                  "qid": question.id, "aid": fair.id, "sid": signup.id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -65,7 +72,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
     need, ids = await _two(console)
     await _as(console, who)
     for path in DATA:
-        r = await console.client.get(path)
+        r = await console.client.get(path.format(**ids))
         assert r.status_code == 401, path
         assert "spreadsheet" not in r.headers["content-type"] and "csv" not in r.headers["content-type"]
     for path, form in POSTS + UPLOAD_POSTS:
@@ -79,6 +86,8 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert (await session.get(Need, need.id)).status == "received"
         assert (await session.get(Question, ids["qid"])).status == "open"
         assert (await session.exec(select(NeedNote))).all() == []
+        assert [s.participant_status for s in (await session.exec(select(Signup))).all()] == ["registered"]
+        assert (await session.get(Announcement, ids["aid"])).capacity is None
         assert (await session.exec(select(OutboxMessage))).all() == []
         facilities = (await session.exec(select(Facility).order_by(col(Facility.id)))).all()
         # Two from _two, one from the question's asker: none edited or merged.
@@ -95,7 +104,7 @@ async def test_staff_reach_every_page_and_export(console: Console) -> None:
         assert r.status_code == 200, path
         assert "Trần Văn Cán" in r.text  # who is signed in
     for path in DATA:
-        assert (await console.client.get(path)).status_code == 200, path
+        assert (await console.client.get(path.format(**ids))).status_code == 200, path
     csrf = await console.csrf()
     for path, form in POSTS:
         data = {k: v.format(**ids) for k, v in form.items()}
