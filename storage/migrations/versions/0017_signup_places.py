@@ -7,6 +7,9 @@ signups.participant_status is "registered" for every sign-up stored before; sign
 Revision ID: 0017
 Revises: 0015 (re-point to 0016 on merge)
 Create Date: 2026-12-02 23:00:00
+
+SQLite: `announcements` is altered in place (ADD/DROP COLUMN, SQLite ≥ 3.35), never copied — copying drops the
+table, which would cascade to the rows that reference it; `signups` is copied (nothing references it).
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('announcements', schema=None) as batch_op:
+    # Never copied on SQLite: dropping `announcements` to copy it would cascade to its sign-ups and reminders.
+    with op.batch_alter_table('announcements', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('capacity', sa.Integer(), nullable=True))
     with op.batch_alter_table('signups', schema=None) as batch_op:
         batch_op.add_column(sa.Column('signed_up_at', storage.types.UTCDateTime(timezone=True), nullable=True))
@@ -47,5 +51,6 @@ def downgrade() -> None:
         batch_op.drop_column('participant_changed_at')
         batch_op.drop_column('participant_status')
         batch_op.drop_column('signed_up_at')
-    with op.batch_alter_table('announcements', schema=None) as batch_op:
+    # Never copied on SQLite: dropping `announcements` to copy it would cascade to its sign-ups and reminders.
+    with op.batch_alter_table('announcements', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('capacity')
