@@ -255,6 +255,7 @@ def _apply(ann: Announcement, data: Mapping[str, Any]) -> None:
     ann.attachment_file_id = attachment.get("file_id")
     ann.attachment_kind = attachment.get("kind")
     ann.questions = [q.strip() for q in (data.get("questions") or "").splitlines() if q.strip()][:5]
+    ann.capacity = int(data["capacity"]) if data.get("capacity") and ann.kind in SIGNUP_KINDS else None
 
 
 async def create(session: AsyncSession, *, clock: Clock, author: User, data: Mapping[str, Any]) -> Announcement:
@@ -273,7 +274,7 @@ def form_data(ann: Announcement) -> dict[str, Any]:
                             "deadline_on": ann.deadline_on.isoformat() if ann.deadline_on else None,
                             "attachment": ({"file_id": ann.attachment_file_id, "kind": ann.attachment_kind,
                                             "name": None} if ann.attachment_file_id else None),
-                            "questions": "\n".join(ann.questions) or None}
+                            "questions": "\n".join(ann.questions) or None, "capacity": ann.capacity}
     return data
 
 

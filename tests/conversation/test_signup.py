@@ -105,12 +105,9 @@ async def test_on_telegram_not_interested_never_erases_a_sign_up(chat: ChatHarne
 async def test_past_the_capacity_a_sign_up_waits_with_its_number_and_moves_up_when_a_place_frees(
         chat: ChatHarness) -> None:
     who = await people(chat)
-    ann_id = await compose(chat, questions=None)
+    ann_id = await compose(chat, questions=None, capacity="1")  # one place, typed in the announce form
     async with chat.app.session_maker() as s:
-        ann = await s.get(Announcement, ann_id)
-        ann.capacity = 1
-        s.add(ann)
-        await s.commit()
+        assert (await s.get(Announcement, ann_id)).capacity == 1
     await chat.press(STAFF, f"an:tc:{ann_id}:")
     await chat.deliver()
     await chat.press(STAFF, f"ar:pv:{ann_id}")  # a test copy's button: inert, takes no place
