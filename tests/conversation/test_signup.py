@@ -124,6 +124,10 @@ async def test_past_the_capacity_a_sign_up_waits_with_its_number_and_moves_up_wh
     assert [t for t, _d in waiting.buttons()] == ["Hủy đăng ký"]
     again = (await chat.press(lan, f"ar:s:{ann_id}"))[-1]
     assert again.text.startswith("Anh/chị đã đăng ký “Hội chợ CNNT Vĩnh Long 2026” rồi và đang ở danh sách chờ: số 1.")
+    listing = (await chat.press(STAFF, f"an:su:{ann_id}:"))[-1].text  # staff's list in the chat
+    assert "Places: 1 of 1 taken, 1 on the waiting list." in listing
+    assert "Xưởng cơ khí Minh Phát</b> 0912 345 678 — Registered\n" in listing
+    assert "Cơ sở nước mắm Hưng Thịnh</b> 0912 345 678 — Registered · waiting list: number 1" in listing
     await chat.press(bay, f"ar:cy:{ann_id}")  # a place frees
     await chat.deliver()
     assert chat.last(lan).text.startswith(
