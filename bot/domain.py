@@ -150,6 +150,40 @@ TOPICS: tuple[AnnouncementKind, ...] = (
 SIGNUP_KINDS = frozenset({AnnouncementKind.FAIR, AnnouncementKind.COMPETITION})
 
 
+class ParticipantStatus(StrEnum):
+    """Where a sign-up to a fair or competition stands with the centre (staff move it in the console)."""
+
+    REGISTERED = "registered"
+    DOSSIER = "dossier"  # the dossier (hồ sơ) was received
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+PARTICIPANT_STATUS_LABELS: dict[ParticipantStatus, str] = {
+    ParticipantStatus.REGISTERED: N_("Registered"),
+    ParticipantStatus.DOSSIER: N_("Dossier received"),
+    ParticipantStatus.ACCEPTED: N_("Accepted"),
+    ParticipantStatus.REJECTED: N_("Not accepted"),
+}
+
+# What the new status means for the participant, said in its notification.
+PARTICIPANT_STATUS_NEXT: dict[ParticipantStatus, str] = {
+    ParticipantStatus.REGISTERED: N_("The centre has your sign-up and will contact you."),
+    ParticipantStatus.DOSSIER: N_("The centre has received your dossier and is reviewing it; you will hear from us "
+                                  "here."),
+    ParticipantStatus.ACCEPTED: N_("Congratulations! The centre will contact you about the next steps."),
+    ParticipantStatus.REJECTED: N_("Thank you for your interest. You can call the centre to talk it over."),
+}
+
+# Staff move a sign-up forward; "accepted" and "not accepted" are final.
+PARTICIPANT_TRANSITIONS: dict[ParticipantStatus, tuple[ParticipantStatus, ...]] = {
+    ParticipantStatus.REGISTERED: (ParticipantStatus.DOSSIER, ParticipantStatus.ACCEPTED, ParticipantStatus.REJECTED),
+    ParticipantStatus.DOSSIER: (ParticipantStatus.ACCEPTED, ParticipantStatus.REJECTED),
+    ParticipantStatus.ACCEPTED: (),
+    ParticipantStatus.REJECTED: (),
+}
+
+
 class AnnouncementStatus(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"

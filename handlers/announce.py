@@ -27,14 +27,17 @@ from bot.domain import (
     AUDIENCE_ROLE_LABELS,
     AUDIENCE_ROLES,
     KIND_LABELS,
+    PARTICIPANT_STATUS_LABELS,
     SECTOR_LABELS,
     SIGNUP_KINDS,
     AnnouncementKind,
     AnnouncementStatus,
+    ParticipantStatus,
     Role,
 )
 from bot.errors import NotFound
 from bot.services import announcements as svc
+from bot.services import signups as places
 from bot.services import usage
 from bot.services.needs import Actor
 from bot.services.validation import format_date, format_datetime, format_phone
@@ -560,11 +563,18 @@ async def show_signups(turn: Turn, staff: Actor, ann_id: int, value: str) -> Non
     heading = _("<b>Sign-ups for “{title}”</b>: {n} signed up, {d} not interested").format(
         title=escape(ann.title), n=len(signed), d=len(entries) - len(signed))
     blocks = [html(heading)]
+    seats = await places.places(turn.session, ann=ann)
+    if seats.capacity is not None:
+        blocks.append(Block(_("Places: {taken} of {capacity} taken, {waiting} on the waiting list.").format(
+            taken=len(seats.holders), capacity=seats.capacity, waiting=len(seats.waiting))))
     for signup, user, facility in signed[:SIGNUPS_SHOWN]:
         who = facility.name if facility else (user.full_name if user and user.full_name else "—")
         phone = format_phone(user.phone) if user and user.phone else ""
-        blocks.append(Block("• ", Bold(who), f" {phone}".rstrip(),
-                            *answers_under_questions(ann.questions, signup.answers, _)))
+        lines: list[Any] = ["• ", Bold(who), f" {phone}".rstrip(),
+                            f" — {_(PARTICIPANT_STATUS_LABELS[ParticipantStatus(signup.participant_status)])}"]
+        if (position := seats.position(signup.id)) is not None:
+            lines.append(" · " + _("waiting list: number {n}").format(n=position))
+        blocks.append(Block(*lines, *answers_under_questions(ann.questions, signup.answers, _)))
     if len(signed) > SIGNUPS_SHOWN:
         blocks.append(Block(_("… and {n} more: see the CSV.").format(n=len(signed) - SIGNUPS_SHOWN)))
     turn.add(Reply.of(*blocks))

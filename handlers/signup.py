@@ -38,11 +38,17 @@ def keyword_target(text: str) -> int | None:
 
 
 def _signed_up_reply(turn: Turn, title: str, ann_id: int, *, already: bool, questions: bool,
-                     answers: tuple[Inline, ...] = ()) -> Reply:
-    """`answers`: the answers given, each under its question (answers_under_questions)."""
+                     answers: tuple[Inline, ...] = (), waiting: int | None = None) -> Reply:
+    """The sign-up stands: with a place, or on the waiting list at `waiting` (1 = next to move up).
+    `answers`: the answers given, each under its question (answers_under_questions)."""
     _ = turn._
-    text = (_("You are already signed up for “{title}”.") if already
-            else _("✅ You are signed up for “{title}”. The centre will contact you.")).format(title=title)
+    if waiting is None:
+        text = (_("You are already signed up for “{title}”.") if already
+                else _("✅ You are signed up for “{title}”. The centre will contact you.")).format(title=title)
+    else:
+        text = (_("You are already signed up for “{title}”, on the waiting list: number {position}.") if already
+                else _("⏳ “{title}” is full, so you are on the waiting list: number {position}. If a place frees "
+                       "up, we will tell you here.")).format(title=title, position=waiting)
     blocks = [Block(text)]
     if answers:
         blocks.append(Block(_("Your answers:"), *answers))
@@ -70,14 +76,17 @@ async def sign_up(turn: Turn, ann_id: int) -> None:
     existing = await svc.signup_of(turn.session, ann_id=ann_id, user=user)
     if existing is not None and existing.status == "signed_up":
         answers = tuple(answers_under_questions(ann.questions, existing.answers, turn._))
+        waiting = await svc.waiting_position(turn.session, ann=ann, signup=existing)
         turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=bool(ann.questions),
-                                  answers=answers))
+                                  answers=answers, waiting=waiting))
         return
     if ann.questions:
         await _start_form(turn, ann_id, ann.title, list(ann.questions))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="signed_up")
-    turn.add(_signed_up_reply(turn, ann.title, ann_id, already=False, questions=False))
+    signup = await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user,
+                              status="signed_up", translate=turn.app.translate)
+    waiting = await svc.waiting_position(turn.session, ann=ann, signup=signup)
+    turn.add(_signed_up_reply(turn, ann.title, ann_id, already=False, questions=False, waiting=waiting))
 
 
 async def change_answers(turn: Turn, ann_id: int) -> None:
@@ -97,7 +106,8 @@ async def not_interested(turn: Turn, ann_id: int) -> None:
         # Never erase a sign-up silently: say it stands, and how to cancel it.
         turn.add(_signed_up_reply(turn, ann.title, ann_id, already=True, questions=False))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined")
+    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined",
+                     translate=turn.app.translate)
     turn.add(Reply.of(_("Noted. You will not be reminded about this one."), notice=True))
 
 
@@ -118,7 +128,8 @@ async def cancel_signup(turn: Turn, ann_id: int) -> None:
     if existing is None or existing.status != "signed_up":
         turn.say(_("You are not signed up for “{title}”.").format(title=ann.title))
         return
-    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined")
+    await svc.answer(turn.session, clock=turn.app.clock, tz=turn.app.tz, ann_id=ann_id, user=user, status="declined",
+                     translate=turn.app.translate)
     turn.say(_("Your sign-up for “{title}” is cancelled.").format(title=ann.title))
 
 
@@ -177,11 +188,13 @@ async def typed_keyword(turn: Turn, action: Action) -> None:
 @forms.on_complete("signup")
 async def signed_up(run: forms.FormRun, data: dict[str, object]) -> None:
     ann_id = run.context["ann_id"]
-    await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
-                     status="signed_up", answers=data)
+    signup = await svc.answer(run.session, clock=run.app.clock, tz=run.app.tz, ann_id=ann_id, user=run.user,
+                              status="signed_up", answers=data, translate=run.app.translate)
     ann = await svc.get(run.session, ann_id=ann_id)
     answers = tuple(answers_under_questions(ann.questions, data, run.turn._))
-    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True, answers=answers))
+    waiting = await svc.waiting_position(run.session, ann=ann, signup=signup)
+    run.say(_signed_up_reply(run.turn, ann.title, ann_id, already=False, questions=True, answers=answers,
+                             waiting=waiting))
 
 
 def register(flows: Flows) -> None:

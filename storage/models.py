@@ -240,6 +240,8 @@ class Announcement(SQLModel, table=True):
     # Deadline reminders: days before the deadline, and whether people who have not answered get them too.
     reminder_days: list[int] = Field(default_factory=lambda: [7, 3, 1], sa_column=Column(JSON, nullable=False))
     remind_unanswered: bool = Field(default=False)
+    # Places (e.g. 12 booths) for fairs and competitions; sign-ups past it wait in order. None: no limit.
+    capacity: int | None = None
     status: str = Field(default="draft", max_length=16, index=True)
     scheduled_at: datetime | None = _ts(index=True)
     started_at: datetime | None = _ts()
@@ -278,6 +280,13 @@ class Signup(SQLModel, table=True):
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # When what the announcement requires is done (e.g. the competition dossier handed in).
     completed_at: datetime | None = _ts()
+    # When this sign-up (last) became "signed_up": the order of places and of the waiting list.
+    signed_up_at: datetime | None = _ts()
+    # Where the sign-up stands with the centre (bot.domain.ParticipantStatus), set by staff.
+    participant_status: str = Field(default="registered", max_length=16)
+    participant_changed_at: datetime | None = _ts()
+    participant_changed_by_user_id: int | None = _fk("users.id", index=False)
+    participant_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
 

@@ -30,6 +30,7 @@ from bot.domain import (
 from bot.errors import Conflict, DomainError, NotFound
 from bot.i18n_marker import N_
 from bot.services import exports, outbox, usage
+from bot.services import signups as places
 from bot.services.communes import CommuneDirectory
 from bot.services.forms.engine import Field, FieldKind, Form
 from bot.services.validation import format_date, format_phone
@@ -294,6 +295,7 @@ def _apply(ann: Announcement, data: Mapping[str, Any]) -> None:
     ann.attachment_file_id = attachment.get("file_id")
     ann.attachment_kind = attachment.get("kind")
     ann.questions = [q.strip() for q in (data.get("questions") or "").splitlines() if q.strip()][:5]
+    ann.capacity = int(data["capacity"]) if data.get("capacity") and ann.kind in SIGNUP_KINDS else None
 
 
 async def create(session: AsyncSession, *, clock: Clock, author: User, data: Mapping[str, Any]) -> Announcement:
@@ -319,7 +321,7 @@ def form_data(ann: Announcement) -> dict[str, Any]:
                             "deadline_on": ann.deadline_on.isoformat() if ann.deadline_on else None,
                             "attachment": ({"file_id": ann.attachment_file_id, "kind": ann.attachment_kind,
                                             "name": None} if ann.attachment_file_id else None),
-                            "questions": "\n".join(ann.questions) or None}
+                            "questions": "\n".join(ann.questions) or None, "capacity": ann.capacity}
     return data
 
 
@@ -567,22 +569,34 @@ async def check_signup(session: AsyncSession, *, ann_id: int, today: date) -> An
 
 
 async def answer(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, ann_id: int, user: User, status: str,
-                 answers: Mapping[str, Any] | None = None) -> Signup:
-    """Record a sign-up or a "not interested" (the latest answer wins); their reminders follow."""
+                 translate: Translator, answers: Mapping[str, Any] | None = None) -> Signup:
+    """Record a sign-up or a "not interested" (the latest answer wins); their reminders follow. A new sign-up
+    joins the end of the line (a place, or the waiting list when the capacity is reached); a cancelled one
+    frees its place for the first waiting, who is told in their language (`translate`)."""
     from bot.services import reminders
 
+    await places.lock(session, ann_id=ann_id)  # places move one change at a time
     ann = await check_signup(session, ann_id=ann_id, today=clock.now().astimezone(tz).date())
+    before = await places.places(session, ann=ann)
     existing = (await session.exec(select(Signup).where(
         Signup.announcement_id == ann.id, Signup.user_id == user.id))).first()
     now = clock.now()
     if existing is None:
         existing = Signup(announcement_id=ann.id or 0, user_id=user.id, status=status, created_at=now, updated_at=now)
+    if status == "signed_up" and (existing.id is None or existing.status != "signed_up"):
+        places.mark_signed_up(existing, now)
     existing.status = status
     existing.answers = dict(answers or {})
     existing.updated_at = now
     await repos.add(session, obj=existing)
+    await places.promote(session, clock=clock, ann=ann, before=before, translate=translate)
     await reminders.plan_announcement(session, clock=clock, tz=tz, ann=ann, user_ids=[user.id or 0])
     return existing
+
+
+async def waiting_position(session: AsyncSession, *, ann: Announcement, signup: Signup) -> int | None:
+    """The sign-up's place on the waiting list (1 = next to move up); None when it has a place."""
+    return (await places.places(session, ann=ann)).position(signup.id)
 
 
 async def signup_of(session: AsyncSession, *, ann_id: int, user: User) -> Signup | None:

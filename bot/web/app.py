@@ -21,7 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
-from bot.domain import CATEGORY_LABELS, QUESTION_STATUS_LABELS, SECTOR_LABELS, STATUS_LABELS, shown
+from bot.domain import (
+    CATEGORY_LABELS,
+    PARTICIPANT_STATUS_LABELS,
+    QUESTION_STATUS_LABELS,
+    SECTOR_LABELS,
+    STATUS_LABELS,
+    shown,
+)
 from bot.i18n_marker import N_
 from bot.services.facilities import FIELD_LABELS
 from bot.services.validation import format_million, format_phone
@@ -54,6 +61,8 @@ ACTION_LABELS = {
     "ann_schedule": N_("Scheduled"),
     "ann_cancel": N_("Cancelled an announcement"),
     "ann_stop": N_("Stopped sending"),
+    "signup_status": N_("Changed a participant's status"),
+    "capacity": N_("Set the number of places"),
 }
 
 
@@ -67,6 +76,7 @@ def create_app(app_context: AppContext) -> FastAPI:
         needs_routes,
         ops_routes,
         questions_routes,
+        signups_routes,
     )
     from bot.web.uploads import UploadStore
 
@@ -85,6 +95,7 @@ def create_app(app_context: AppContext) -> FastAPI:
         app.include_router(ops_routes.metrics_router)
     app.include_router(questions_routes.router)
     app.include_router(announcements_routes.router)
+    app.include_router(signups_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
@@ -112,7 +123,7 @@ def _environment() -> Environment:
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
                        LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
                        FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
-                       CHANNEL_NAMES=CHANNEL_NAMES)
+                       CHANNEL_NAMES=CHANNEL_NAMES, PARTICIPANT_STATUS_LABELS=PARTICIPANT_STATUS_LABELS)
     return env
 
 

@@ -14,7 +14,7 @@ from bot.conversation.events import Event, TextEvent, Who
 from bot.conversation.pipeline import flatten
 from bot.services import announcements
 from bot.services.outbox import OutboxWorker
-from storage.models import Signup, User
+from storage.models import Announcement, Signup, User
 from tests.conftest import ChatHarness, make_settings
 from tests.delivery.test_outbox_replies import FakeZalo
 from tests.updates.test_announcements import STAFF, compose, people
@@ -102,3 +102,37 @@ async def test_on_telegram_not_interested_never_erases_a_sign_up(chat: ChatHarne
     assert "stands" in calls[-1].text and (await signup_of(chat.app, user.id, ann_id)).status == "signed_up"
     await chat.press(owner, f"ar:cy:{ann_id}")
     assert (await signup_of(chat.app, user.id, ann_id)).status == "declined"
+
+
+async def test_past_the_capacity_a_sign_up_waits_with_its_number_and_moves_up_when_a_place_frees(
+        chat: ChatHarness) -> None:
+    who = await people(chat)
+    ann_id = await compose(chat, questions=None, capacity="1")  # one place, typed in the announce form
+    async with chat.app.session_maker() as s:
+        assert (await s.get(Announcement, ann_id)).capacity == 1
+    await chat.press(STAFF, f"an:tc:{ann_id}:")
+    await chat.deliver()
+    await chat.press(STAFF, f"ar:pv:{ann_id}")  # a test copy's button: inert, takes no place
+    await chat.press(STAFF, f"an:go:{ann_id}:")
+    await chat.deliver()
+    async with chat.app.session_maker() as s:
+        assert (await s.exec(select(Signup))).all() == []
+    bay, lan = who["owner_cd"], who["owner_lx"]  # English, Vietnamese
+    assert (await chat.press(bay, f"ar:s:{ann_id}"))[-1].text.startswith(
+        "✅ You are signed up for “Hội chợ CNNT Vĩnh Long 2026”.")
+    waiting = (await chat.press(lan, f"ar:s:{ann_id}"))[-1]
+    assert waiting.text == ("⏳ “Hội chợ CNNT Vĩnh Long 2026” đã đủ suất nên anh/chị được xếp vào danh sách chờ: "
+                            "số 1. Khi có suất trống, chúng tôi sẽ báo anh/chị tại đây.")
+    assert [t for t, _d in waiting.buttons()] == ["Hủy đăng ký"]
+    again = (await chat.press(lan, f"ar:s:{ann_id}"))[-1]
+    assert again.text.startswith("Anh/chị đã đăng ký “Hội chợ CNNT Vĩnh Long 2026” rồi và đang ở danh sách chờ: số 1.")
+    listing = (await chat.press(STAFF, f"an:su:{ann_id}:"))[-1].text  # staff's list in the chat
+    assert "Places: 1 of 1 taken, 1 on the waiting list." in listing
+    assert "Xưởng cơ khí Minh Phát</b> 0912 345 678 — Registered\n" in listing
+    assert "Cơ sở nước mắm Hưng Thịnh</b> 0912 345 678 — Registered · waiting list: number 1" in listing
+    await chat.press(bay, f"ar:cy:{ann_id}")  # a place frees
+    await chat.deliver()
+    assert chat.last(lan).text.startswith(
+        "<b>🎉 Đã có suất trống: anh/chị đã có suất tham gia “Hội chợ CNNT Vĩnh Long 2026”.</b>")
+    assert (await chat.press(lan, f"ar:s:{ann_id}"))[-1].text.startswith(
+        "Anh/chị đã đăng ký “Hội chợ CNNT Vĩnh Long 2026” rồi.")

@@ -76,7 +76,8 @@ async def test_offsets_fall_at_0800_local_and_are_stored_in_utc(app) -> None:
     lan = await user(app, "1")
     ann = await sent_announcement(app)
     async with app.session_maker() as s:
-        await ann_svc.answer(s, clock=app.clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
+        await ann_svc.answer(s, clock=app.clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up",
+                             translate=app.translate)
         await s.commit()
     rows = await pending(app)
     assert [r.due_at for r in rows] == [datetime(2026, 3, d, 1, 0, tzinfo=UTC) for d in (13, 17, 19)]
@@ -88,7 +89,8 @@ async def test_due_reminders_are_queued_once_in_the_persons_language(app, clock)
     ann = await sent_announcement(app)
     async with app.session_maker() as s:
         for u in (lan, anna):
-            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up")
+            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up",
+                                 translate=app.translate)
         await s.commit()
     move_to(clock, "13/03/2026 07:59")
     assert (await tick(app)).queued == 0
@@ -106,8 +108,10 @@ async def test_who_is_reminded(app, clock) -> None:
     ann = await sent_announcement(app, recipients=[signed, done, declined, silent, stopped], remind_unanswered=True)
     async with app.session_maker() as s:
         for u in (signed, done):
-            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up")
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=declined, status="declined")
+            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up",
+                                 translate=app.translate)
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=declined, status="declined",
+                             translate=app.translate)
         await ann_svc.complete(s, clock=clock, tz=app.tz, ann_id=ann.id, user=done)
         await ann_svc.set_announcements_off(s, clock=clock, user=await s.get(User, stopped.id), off=True)
         await s.commit()
@@ -124,7 +128,8 @@ async def test_fair_eve_reminder(app, clock) -> None:
     lan = await user(app, "1", locale="en")
     ann = await sent_announcement(app, kind="fair", deadline=date(2026, 3, 20), starts=date(2026, 4, 10))
     async with app.session_maker() as s:
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up",
+                             translate=app.translate)
         await s.commit()
     rows = await pending(app)
     # A fair needs no dossier: only the eve reminder.
@@ -142,7 +147,8 @@ async def test_quiet_hours_hold_reminders_until_morning(app, clock) -> None:
         s.add(Reminder(kind="deadline", user_id=lan.id, announcement_id=ann.id, days_before=1, audience="signed_up",
                        due_at=datetime(2026, 3, 18, 15, 0, tzinfo=UTC),  # 22:00 local
                        status="pending", dedupe_key="late", created_at=clock.now()))
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up",
+                             translate=app.translate)
         await s.commit()
     move_to(clock, "18/03/2026 22:30")
     assert (await tick(app)).queued == 0
@@ -156,7 +162,8 @@ async def test_moving_the_deadline_moves_reminders_and_withdrawing_removes_them(
     lan = await user(app, "1")
     ann = await sent_announcement(app)
     async with app.session_maker() as s:
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up",
+                             translate=app.translate)
         await ann_svc.change_reminders(s, clock=clock, tz=app.tz, ann_id=ann.id, deadline_on=date(2026, 3, 27),
                                        reminder_days=[5, 1])
         await s.commit()
@@ -174,7 +181,8 @@ async def test_downtime_sends_what_is_still_useful_and_records_the_rest_missed(a
     lan = await user(app, "1")
     ann = await sent_announcement(app, deadline=date(2026, 3, 20))
     async with app.session_maker() as s:
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up")
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=lan, status="signed_up",
+                             translate=app.translate)
         await s.commit()
     move_to(clock, "19/03/2026 12:00")  # the bot was down since 2/3: three reminders fell due
     result = await tick(app)
@@ -195,7 +203,8 @@ async def test_restart_in_the_middle_of_a_tick_repeats_nothing(app, clock, monke
     ann = await sent_announcement(app)
     async with app.session_maker() as s:
         for u in people:
-            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up")
+            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=u, status="signed_up",
+                                 translate=app.translate)
         await s.commit()
     move_to(clock, "13/03/2026 08:00")
     real = reminders._handle_batch
@@ -309,7 +318,8 @@ async def test_a_reminder_reaches_a_zalo_chat_as_text(app, clock) -> None:
         await s.commit()
     ann = await sent_announcement(app)
     async with app.session_maker() as s:
-        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=nam, status="signed_up")
+        await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=nam, status="signed_up",
+                             translate=app.translate)
         await s.commit()
     move_to(clock, "13/03/2026 08:00")
     assert (await tick(app)).queued == 1

@@ -19,7 +19,8 @@ STAFF = Person(STAFF_ID, first_name="Hà", language_code=EN)
 
 async def compose(chat: ChatHarness, *, kind: str = "fair", title: str = "Hội chợ CNNT Vĩnh Long 2026",
                   body: str = "Trung tâm hỗ trợ <b>gian hàng</b> & vận chuyển.", deadline: str | None = "20/3/2026",
-                  questions: str | None = "Sản phẩm trưng bày?\nCần mấy gian hàng?") -> int:
+                  questions: str | None = "Sản phẩm trưng bày?\nCần mấy gian hàng?",
+                  capacity: str | None = None) -> int:
     await chat.send(STAFF, "/start")
     await chat.send(STAFF, "/announce")
     await chat.press(STAFF, form_cb("c", "announce", "kind", kind))
@@ -38,6 +39,10 @@ async def compose(chat: ChatHarness, *, kind: str = "fair", title: str = "Hội 
             await chat.send(STAFF, questions)
         else:
             await chat.press(STAFF, form_cb("s", "announce", "questions"))
+        if capacity:
+            await chat.send(STAFF, capacity)
+        else:
+            await chat.press(STAFF, form_cb("s", "announce", "capacity"))
     await chat.press(STAFF, form_cb("ok", "announce", "__summary__"))
     async with chat.app.session_maker() as s:
         return (await s.exec(select(Announcement).order_by(Announcement.id.desc()))).first().id

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app as create_context
 from bot.clock import FakeClock
 from bot.context import AppContext
-from bot.services import staff_auth
+from bot.services import announcements, staff_auth
 from bot.web.app import create_app
 from bot.web.security import SESSION_COOKIE
 from storage import repos
-from storage.models import Facility, Need, Question, User, WebSession
+from storage.models import Announcement, Facility, Need, Question, User, WebSession
 from tests.conftest import make_settings
 
 PASSWORD = "mật-khẩu-đủ-dài-123"
@@ -95,6 +95,32 @@ class Console:
             await session.refresh(question)
         self.clock.advance(minutes=1)
         return question
+
+    async def add_fair(self, *, capacity: int | None = None, signers: tuple[str, ...] = ("owner",),
+                       answers: tuple[tuple[str, str], ...] = (("Nước mắm cá linh", "2"),)) -> Announcement:
+        """A fair that went out, with two sign-up questions and a sign-up per name in `signers` (in that order,
+        one minute apart; the owner gets a facility of Long Xuyên first), through the bot's own service."""
+        now = self.clock.now()
+        async with self.app.session_maker() as session:
+            if "owner" in signers and await repos.facility_of_owner(session, user_id=self.people["owner"].id) is None:
+                session.add(Facility(name="Cơ sở nước mắm Hưng Thịnh", owner_name="Nguyễn Thị Lan",
+                                     phone="+84912345678", commune_code=LONG_XUYEN, sector="food",
+                                     owner_user_id=self.people["owner"].id, created_at=now, updated_at=now))
+            ann = await announcements.create(session, clock=self.clock, author=self.people["staff"], data={
+                "kind": "fair", "title": "Hội chợ CNNT Vĩnh Long 2026", "body": "Gian hàng miễn phí.",
+                "deadline_on": "2026-03-20", "questions": "Sản phẩm trưng bày?\nCần mấy gian hàng?"})
+            ann.status, ann.capacity = "sent", capacity
+            session.add(ann)
+            await session.commit()
+        for index, who in enumerate(signers):
+            words = answers[index % len(answers)]
+            async with self.app.session_maker() as session:
+                await announcements.answer(session, clock=self.clock, tz=self.app.tz, ann_id=ann.id or 0,
+                                           user=self.people[who], status="signed_up",
+                                           answers={"q1": words[0], "q2": words[1]}, translate=self.app.translate)
+                await session.commit()
+            self.clock.advance(minutes=1)
+        return ann
 
 
 async def _people(app: AppContext, clock: FakeClock) -> dict[str, User]:

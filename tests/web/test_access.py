@@ -18,6 +18,7 @@ from storage.models import (
     OutboxMessage,
     Question,
     SavedAudience,
+    Signup,
 )
 from tests.web.conftest import Console, later, revoke, sessions_of
 
@@ -26,10 +27,12 @@ PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}
          "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
          "/conversations/{qid}", "/announcements", "/announcements/new", "/announcements/{aid}",
          "/announcements/{aid}/deliveries", "/announcements/{aid}/deliveries?status=failed",
-         "/announcements/{aid}/progress"]
+         "/announcements/{aid}/progress", "/announcements/{fair}/signups",
+         "/announcements/{fair}/signups?status=waiting"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
-DATA = ["/needs/export.xlsx", "/needs/export.csv"]
+DATA = ["/needs/export.xlsx", "/needs/export.csv", "/announcements/{fair}/signups/export.xlsx",
+        "/announcements/{fair}/signups/export.csv?status=registered"]
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
          ("/needs/{id}/notes", {"text": "ghi chú"}),
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
@@ -41,6 +44,8 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/announcements/audiences/{sid}/delete", {}), ("/announcements/{aid}/test", {}),
          ("/announcements/{aid}/copy", {}), ("/announcements/{aid}/send", {}), ("/announcements/{aid}/stop", {}),
          ("/announcements/{aid}/cancel", {}),
+         ("/announcements/{fair}/signups/{signup}/status", {"to": "dossier"}),
+         ("/announcements/{fair}/signups/capacity", {"capacity": "12"}),
          ("/logout", {})]
 # htmx fragments posted with the page's values (the live preview and count): 200 for staff.
 FRAGMENT_POSTS = [("/announcements/preview", ANNOUNCEMENT), ("/announcements/{aid}/count", {"role": "facility"})]
@@ -60,7 +65,8 @@ async def _as(console: Console, who: str) -> None:
 
 
 async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
-    """A need (and its facility), another facility, a question: what the paths are filled with."""
+    """A need (and its facility), another facility, a question, a fair with a sign-up: what the paths are
+    filled with."""
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
     question = await console.add_question()
@@ -71,8 +77,11 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
         saved = SavedAudience(name="Cơ sở", criteria={"roles": ["facility"]}, created_at=now)
         session.add_all([ann, saved])
         await session.commit()
+    fair = await console.add_fair(signers=("collaborator",))
+    async with console.app.session_maker() as session:
+        signup = (await session.exec(select(Signup))).one()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id, "aid": ann.id, "sid": saved.id}
+                  "qid": question.id, "aid": ann.id, "sid": saved.id, "fair": fair.id, "signup": signup.id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -92,7 +101,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
     need, ids = await _two(console)
     await _as(console, who)
     for path in DATA:
-        r = await console.client.get(path)
+        r = await console.client.get(path.format(**ids))
         assert r.status_code == 401, path
         assert "spreadsheet" not in r.headers["content-type"] and "csv" not in r.headers["content-type"]
     for path, form in POSTS + UPLOAD_POSTS + FRAGMENT_POSTS:
@@ -106,14 +115,18 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert (await session.get(Need, need.id)).status == "received"
         assert (await session.get(Question, ids["qid"])).status == "open"
         assert (await session.exec(select(NeedNote))).all() == []
+        assert [s.participant_status for s in (await session.exec(select(Signup))).all()] == ["registered"]
+        assert (await session.get(Announcement, ids["fair"])).capacity is None
         assert (await session.exec(select(OutboxMessage))).all() == []
         facilities = (await session.exec(select(Facility).order_by(col(Facility.id)))).all()
         # Two from _two, one from the question's asker: none edited or merged.
         assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh",
                                                 "Cơ sở nước mắm Hưng Thịnh"]
         assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
-        anns = (await session.exec(select(Announcement))).all()
-        assert [(a.title, a.status, a.audience) for a in anns] == [("Tin chung", "draft", {})]
+        anns = (await session.exec(select(Announcement).order_by(col(Announcement.id)))).all()
+        assert len(anns) == 2  # the draft and the fair: nothing copied or created
+        general = await session.get(Announcement, ids["aid"])
+        assert (general.title, general.status, general.audience) == ("Tin chung", "draft", {})
         assert [a.name for a in (await session.exec(select(SavedAudience))).all()] == ["Cơ sở"]
 
 
@@ -125,7 +138,7 @@ async def test_staff_reach_every_page_and_export(console: Console) -> None:
         assert r.status_code == 200, path
         assert "Trần Văn Cán" in r.text or path.endswith("/progress")  # who is signed in (not in a fragment)
     for path in DATA:
-        assert (await console.client.get(path)).status_code == 200, path
+        assert (await console.client.get(path.format(**ids))).status_code == 200, path
     csrf = await console.csrf()
     for path, form in FRAGMENT_POSTS:
         data = {k: v.format(**ids) for k, v in form.items()}

@@ -212,6 +212,11 @@ ANNOUNCE = Form(
               when=lambda d: d.get("kind") in ("fair", "competition"),
               prompt=N_("Questions to ask people who sign up, one per line (up to 5). For example: "
                         "“Products to exhibit?” Or Skip.")),
+        Field("capacity", FieldKind.NUMBER, optional=True, maximum=100_000, label=N_("Places"),
+              when=lambda d: d.get("kind") in ("fair", "competition"),
+              check=lambda v, d: None if v >= 1 else N_("Please type at least 1 place, or Skip for no limit."),
+              prompt=N_("How many places are there (e.g. booths)? Sign-ups past that number go on a waiting list. "
+                        "Or Skip for no limit.")),
     ),
     roles=STAFF,
 )
