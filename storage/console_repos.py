@@ -16,12 +16,14 @@ from storage.models import (
     AuditEntry,
     Conversation,
     Facility,
+    Identity,
     LoginAttempt,
     LoginCode,
     Need,
     NeedNote,
     OutboxMessage,
     Question,
+    ReportSubmission,
     Signup,
     StaffCredential,
     User,
@@ -364,3 +366,29 @@ async def questions_table(session: AsyncSession, *, status: str, offset: int = 0
 async def questions_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.exec(select(Question.status, func.count()).group_by(Question.status))
     return {status: int(n) for status, n in rows.all()}
+
+
+# --- collaborators and staff ---
+
+
+async def last_reports(session: AsyncSession, *, user_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these people last answered a periodic report (people who never did are left out)."""
+    if not user_ids:
+        return {}
+    rows = await session.exec(
+        select(col(ReportSubmission.user_id), func.max(col(ReportSubmission.created_at)))
+        .where(col(ReportSubmission.user_id).in_(set(user_ids))).group_by(col(ReportSubmission.user_id)))
+    return {uid: at for uid, at in rows.all() if uid is not None}
+
+
+async def channels_of(session: AsyncSession, *, user_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The channels (telegram, zalo) each of these people has an identity on, oldest first."""
+    if not user_ids:
+        return {}
+    rows = await session.exec(select(col(Identity.user_id), col(Identity.channel))
+                              .where(col(Identity.user_id).in_(set(user_ids))).order_by(col(Identity.id)))
+    out: dict[int, list[str]] = {}
+    for uid, channel in rows.all():
+        if channel not in out.setdefault(uid, []):
+            out[uid].append(channel)
+    return out

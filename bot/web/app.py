@@ -42,6 +42,9 @@ ACTION_LABELS = {
     "import": N_("Imported facilities"),
     "answer": N_("Answered a question"),
     "close": N_("Closed a question"),
+    "invite": N_("Created an invitation"),
+    "invite_cancel": N_("Cancelled an invitation"),
+    "revoke": N_("Revoked access"),
 }
 
 
@@ -53,6 +56,7 @@ def create_app(app_context: AppContext) -> FastAPI:
         media_routes,
         needs_routes,
         ops_routes,
+        people_routes,
         questions_routes,
     )
     from bot.web.uploads import UploadStore
@@ -71,6 +75,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     if app_context.settings.metrics_enabled:
         app.include_router(ops_routes.metrics_router)
     app.include_router(questions_routes.router)
+    app.include_router(people_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]

@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.domain import Role
+from bot.services import accounts
 from bot.web.security import SESSION_COOKIE
-from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question
+from storage.models import AuditEntry, Facility, Invite, Need, NeedNote, OutboxMessage, Question
 from tests.web.conftest import Console, later, revoke, sessions_of
 
 PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
          "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
-         "/conversations/{qid}"]
+         "/conversations/{qid}", "/people", "/people?commune_q=long",
+         "/people/cards", "/people/invites/{code}"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv"]
@@ -23,6 +26,8 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
          ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
+         ("/people/invites", {"role": "collaborator", "commune": "30307"}), ("/people/invites/{code}/cancel", {}),
+         ("/people/{cid}/revoke", {}),
          ("/logout", {})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]
@@ -44,8 +49,12 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
     question = await console.add_question()
+    async with console.app.session_maker() as session:
+        invite = await accounts.create_invite(session, clock=console.clock, creator=console.people["staff"],
+                                              role=Role.COLLABORATOR, commune_code=30307)
+        await session.commit()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id}
+                  "qid": question.id, "code": invite.token, "cid": console.people["collaborator"].id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -85,6 +94,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh",
                                                 "Cơ sở nước mắm Hưng Thịnh"]
         assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
+        assert [i.token for i in (await session.exec(select(Invite))).all()] == [ids["code"]]
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
