@@ -24,6 +24,7 @@ from bot.services.communes import CommuneDirectory
 from bot.services.exports import cell, neutralise
 from bot.services.staff_auth import audit
 from bot.services.validation import fold, format_phone
+from bot.services.xlsx import SheetWriter
 from bot.text import search_matcher
 from storage import console_repos, repos
 from storage.console_repos import NeedFilter, SearchKey
@@ -144,35 +145,18 @@ def headers(gettext: Gettext) -> list[str]:
 
 
 class XlsxSheet:
-    """A workbook of one sheet written row by row: bold frozen header, widths set, numbers and dates typed, phones
-    as text. openpyxl's write-only mode streams each row to a temporary file, so no cell stays in memory."""
+    """The needs as a workbook of one sheet, row by row: bold frozen header, widths set, numbers and dates typed,
+    phones as text, every text cell made safe. Streamed (bot/services/xlsx.py): no row stays in memory."""
 
     def __init__(self, header: Sequence[str]) -> None:
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font
-        from openpyxl.utils import get_column_letter
-
-        self.wb = Workbook(write_only=True)
-        self.ws = self.wb.create_sheet("Nhu cầu")
-        self.ws.freeze_panes = "A2"
-        for index, width in enumerate(WIDTHS, start=1):
-            self.ws.column_dimensions[get_column_letter(index)].width = width
-        bold = Font(bold=True)
-        head = []
-        for text in header:
-            c = WriteOnlyCell(self.ws, value=neutralise(text))
-            c.font = bold
-            head.append(c)
-        self.ws.append(head)
+        self.writer = SheetWriter("Nhu cầu", [neutralise(h) for h in header], widths=WIDTHS, formats=DATE_COLUMNS,
+                                  text_columns=(PHONE_COLUMN,))
 
     def append(self, row: Sequence[Any]) -> None:
-        self.ws.append([_xlsx_cell(self.ws, index, value) for index, value in enumerate(row)])
+        self.writer.append([v if v is None or isinstance(v, date) else cell(v) for v in row])
 
     def finish(self) -> bytes:
-        buffer = io.BytesIO()
-        self.wb.save(buffer)
-        return buffer.getvalue()
+        return self.writer.finish()
 
 
 def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
@@ -180,24 +164,6 @@ def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     for row in rows:
         sheet.append(row)
     return sheet.finish()
-
-
-def _xlsx_cell(ws: Any, index: int, value: Any) -> Any:
-    """A plain value where the type says it all (text, numbers: the fast path); a styled cell for dates
-    (their display format) and the phone column (text format, so an edit keeps the leading 0)."""
-    from openpyxl.cell import WriteOnlyCell
-
-    if value is None or value == "":
-        return None  # no cell at all
-    if isinstance(value, date):
-        c = WriteOnlyCell(ws, value=value)
-        c.number_format = DATE_COLUMNS.get(index, "DD/MM/YYYY")
-        return c
-    if index == PHONE_COLUMN and value:
-        c = WriteOnlyCell(ws, value=cell(value))
-        c.number_format = "@"
-        return c
-    return cell(value)
 
 
 class CsvSheet:
