@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -58,11 +58,6 @@ def matcher(q: str) -> Callable[[SearchKey], bool] | None:
     if test is None:
         return None
     return lambda key: test(key[1:4], key[4])
-
-
-async def search_needs(session: AsyncSession, *, query: NeedQuery) -> list[tuple[Need, Facility | None]]:
-    """Every need matching the filters and the search, in the chosen order."""
-    return await console_repos.needs_by_ids(session, ids=await matching_ids(session, query=query))
 
 
 async def matching_ids(session: AsyncSession, *, query: NeedQuery) -> list[int]:
@@ -159,13 +154,6 @@ class XlsxSheet:
         return self.writer.finish()
 
 
-def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    sheet = XlsxSheet(header)
-    for row in rows:
-        sheet.append(row)
-    return sheet.finish()
-
-
 class CsvSheet:
     """CSV for Excel, row by row: UTF-8 BOM, a `sep=,` line, dates as dd/mm/yyyy, amounts with a dot, cells
     made safe."""
@@ -181,13 +169,6 @@ class CsvSheet:
 
     def finish(self) -> bytes:
         return self.buffer.getvalue().encode("utf-8-sig")
-
-
-def csv_excel_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    sheet = CsvSheet(header)
-    for row in rows:
-        sheet.append(row)
-    return sheet.finish()
 
 
 def _csv_cell(index: int, value: Any) -> Any:
