@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Optional here: `migrate` needs no channel; `run` and `deliver` refuse to start without it.
     bot_token: SecretStr | None = Field(default=None, description="Telegram bot token from @BotFather")
     telegram_api_base: str = OFFICIAL_API
+    # The Telegram bot's @username, for invitation links in the staff console (which needs no token; the bot
+    # itself asks Telegram). Empty: the console shows the typed code only.
+    bot_username: str = ""
     # The Zalo Bot Platform (`<bot_id>:<secret>`); with it set, `run` serves Zalo too (long polling).
     zalo_bot_token: SecretStr | None = Field(default=None, description="Zalo Bot Platform token")
     zalo_api_base: str = ZALO_API
@@ -109,6 +112,14 @@ class Settings(BaseSettings):
             # Never echo the value: it is a secret even when malformed.
             raise ValueError("must look like 123456:ABC… (as given by @BotFather)")
         return SecretStr(token)
+
+    @field_validator("bot_username")
+    @classmethod
+    def _username_shape(cls, value: str) -> str:
+        name = value.strip().removeprefix("@")
+        if name and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", name):
+            raise ValueError("must be the bot's @username as Telegram shows it (letters, digits, _)")
+        return name
 
     @field_validator("zalo_bot_token")
     @classmethod

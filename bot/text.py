@@ -4,31 +4,45 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def fold(text: str) -> str:
     """Lower-case ASCII form for accent- and case-insensitive matching ('Mỹ Hòa Hưng' → 'my hoa hung')."""
+    if text.isascii():
+        return _NOT_WORD.sub(" ", text.lower()).strip()
+    return _fold_letters(text)
+
+
+@lru_cache(maxsize=1 << 15)
+def _fold_letters(text: str) -> str:
+    """fold() of a text with letters beyond ASCII, remembered: a search or a sort folds the same names (of
+    facilities, owners, communes) at every request, tens of thousands of them (bench/console.py)."""
     text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def digits_of(text: str) -> str:
     return re.sub(r"[^0-9]", "", text)
 
 
-def search_matcher(q: str) -> Callable[[str, str | None], bool] | None:
+def search_matcher(q: str) -> Callable[[str | Sequence[str | None], str | None], bool] | None:
     """A test of (words, phone) for what staff typed in a search box: the folded query within the folded words
     ('nuoc mam' finds 'Nước mắm'), or three digits or more of the phone as written at home (0912…) or with
-    +84, spaces or not. None when there is nothing to search."""
+    +84, spaces or not. None when there is nothing to search. The words may be given as their parts (code,
+    name, owner): each part is folded on its own, so the same name is folded once, not once per row."""
     wanted = fold(q)
     if not wanted:
         return None
     digits = digits_of(q)
 
-    def match(words: str, phone: str | None) -> bool:
-        if wanted in fold(words):
+    def match(words: str | Sequence[str | None], phone: str | None) -> bool:
+        folded = fold(words) if isinstance(words, str) else " ".join(f for w in words if w and (f := fold(w)))
+        if wanted in folded:
             return True
         if len(digits) >= 3 and phone:
             national = "0" + phone[3:] if phone.startswith("+84") else digits_of(phone)

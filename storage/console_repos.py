@@ -16,12 +16,14 @@ from storage.models import (
     AuditEntry,
     Conversation,
     Facility,
+    Identity,
     LoginAttempt,
     LoginCode,
     Need,
     NeedNote,
     OutboxMessage,
     Question,
+    ReportSubmission,
     SavedAudience,
     Signup,
     StaffCredential,
@@ -194,6 +196,12 @@ async def needs_search_keys(session: AsyncSession, *, filters: NeedFilter, sort:
     return (await session.exec(query)).all()
 
 
+async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                    descending: bool = True) -> Sequence[int]:
+    """The ids of every filtered need, in order (an export then reads the rows a chunk at a time)."""
+    return (await session.exec(_needs_query(filters, sort, descending, col(Need.id)))).all()
+
+
 async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tuple[Need, Facility | None]]:
     """These needs with their facility, in the order of `ids`."""
     found: dict[int, tuple[Need, Facility | None]] = {}
@@ -219,35 +227,17 @@ async def needs_table_page(session: AsyncSession, *, filters: NeedFilter, sort: 
 # --- dashboard ---
 
 
-async def _count_by(session: AsyncSession, column: Any, start: datetime, end: datetime) -> list[tuple[Any, int]]:
+async def needs_summary(session: AsyncSession, *, start: datetime,
+                        end: datetime) -> list[tuple[str, int | None, str, int, Any, Any]]:
+    """(category, commune, status, count, sum of estimated costs, sum of own contributions) of the needs
+    received in the period: every figure of the dashboard from one pass over the table."""
     rows = await session.exec(
-        select(column, func.count()).select_from(Need)
-        .where(col(Need.created_at) >= start, col(Need.created_at) < end).group_by(column).order_by(column)
+        select(col(Need.category), col(Need.commune_code), col(Need.status), func.count(),
+               func.sum(Need.est_cost_million), func.sum(Need.own_contribution_million))
+        .select_from(Need).where(col(Need.created_at) >= start, col(Need.created_at) < end)
+        .group_by(col(Need.category), col(Need.commune_code), col(Need.status))
     )
-    return [(key, int(n)) for key, n in rows.all()]
-
-
-async def needs_by_category(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, int]]:
-    return await _count_by(session, col(Need.category), start, end)
-
-
-async def needs_by_commune(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[int | None, int]]:
-    return await _count_by(session, col(Need.commune_code), start, end)
-
-
-async def needs_by_status(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[str, int]]:
-    return await _count_by(session, col(Need.status), start, end)
-
-
-async def amounts_by_status(session: AsyncSession, *, start: datetime,
-                            end: datetime) -> list[tuple[str, Any, Any]]:
-    """(status, sum of estimated costs, sum of own contributions) of the needs received in the period."""
-    rows = await session.exec(
-        select(col(Need.status), func.sum(Need.est_cost_million), func.sum(Need.own_contribution_million))
-        .select_from(Need)
-        .where(col(Need.created_at) >= start, col(Need.created_at) < end).group_by(col(Need.status))
-    )
-    return [(status, cost, own) for status, cost, own in rows.all()]
+    return [(category, commune, status, int(n), cost, own) for category, commune, status, n, cost, own in rows.all()]
 
 
 async def recent_broadcasts(session: AsyncSession, *, limit: int = 10) -> list[tuple[Announcement, dict[str, int]]]:
@@ -419,3 +409,27 @@ async def saved_audience_named(session: AsyncSession, *, name: str) -> SavedAudi
 
 async def delete_saved_audience(session: AsyncSession, *, audience_id: int) -> None:
     await session.exec(delete(SavedAudience).where(col(SavedAudience.id) == audience_id))  # type: ignore[call-overload]
+# --- collaborators and staff ---
+
+
+async def last_reports(session: AsyncSession, *, user_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these people last answered a periodic report (people who never did are left out)."""
+    if not user_ids:
+        return {}
+    rows = await session.exec(
+        select(col(ReportSubmission.user_id), func.max(col(ReportSubmission.created_at)))
+        .where(col(ReportSubmission.user_id).in_(set(user_ids))).group_by(col(ReportSubmission.user_id)))
+    return {uid: at for uid, at in rows.all() if uid is not None}
+
+
+async def channels_of(session: AsyncSession, *, user_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The channels (telegram, zalo) each of these people has an identity on, oldest first."""
+    if not user_ids:
+        return {}
+    rows = await session.exec(select(col(Identity.user_id), col(Identity.channel))
+                              .where(col(Identity.user_id).in_(set(user_ids))).order_by(col(Identity.id)))
+    out: dict[int, list[str]] = {}
+    for uid, channel in rows.all():
+        if channel not in out.setdefault(uid, []):
+            out[uid].append(channel)
+    return out

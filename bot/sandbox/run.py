@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.runner import run
-from bot.sandbox.server import SandboxServer
+from bot.sandbox.server import BOT_USERNAME, SandboxServer
 from bot.sandbox.zalo import ZaloSandbox
 from bot.seed import PERSONAS, STAFF
 from bot.web.run import free_socket, serve_beside
@@ -95,6 +95,7 @@ async def sandbox(host: str = "127.0.0.1", port: int = 8080, data_dir: str = "sa
         folder = fresh_folder(data_dir, keep)
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, bot_token=TOKEN, telegram_api_base=server.base_url, admin_ids=str(STAFF.id),
+            bot_username=BOT_USERNAME,
             database_url=f"sqlite+aiosqlite:///{folder / 'sandbox.db'}",
             zalo_bot_token=ZALO_TOKEN, zalo_api_base=zalo.base_url,
             # The console serves the media store: Zalo gets announcement photos from there, by URL.

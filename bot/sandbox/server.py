@@ -29,6 +29,7 @@ from bot.sandbox.limits import Limiter, RateLimits
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+BOT_USERNAME = "khuyencong_sandbox_bot"  # the sandbox bot's @username (its deep links, the console's invitations)
 ZALO_MAX_TEXT = 2000
 SENDING = {"sendMessage", "sendDocument", "sendPhoto", "editMessageText", "editMessageReplyMarkup",
            "copyMessage", "forwardMessage"}
@@ -103,7 +104,7 @@ class SandboxServer:
         self,
         *,
         bot_token: str = "123456:sandbox",
-        bot_username: str = "khuyencong_sandbox_bot",
+        bot_username: str = BOT_USERNAME,
         personas: list[dict[str, Any]] | None = None,
         web: bool = True,
         limits: RateLimits | None = None,

@@ -24,12 +24,14 @@ from bot.services.communes import CommuneDirectory
 from bot.services.exports import cell, neutralise
 from bot.services.staff_auth import audit
 from bot.services.validation import fold, format_phone
+from bot.services.xlsx import SheetWriter
 from bot.text import search_matcher
 from storage import console_repos, repos
 from storage.console_repos import NeedFilter, SearchKey
 from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, User
 
 PAGE_SIZE = 25
+EXPORT_CHUNK = 1000  # needs read from the database and written to the file at a time
 NOTE_MAX = 2000
 Gettext = Callable[[str], str]
 
@@ -55,16 +57,16 @@ def matcher(q: str) -> Callable[[SearchKey], bool] | None:
     test = search_matcher(q)
     if test is None:
         return None
-    return lambda key: test(f"{key[1] or ''} | {key[2] or ''} | {key[3] or ''}", key[4])
+    return lambda key: test(key[1:4], key[4])
 
 
-async def search_needs(session: AsyncSession, *, query: NeedQuery) -> list[tuple[Need, Facility | None]]:
-    """Every need matching the filters and the search, in the chosen order (what the export writes)."""
+async def matching_ids(session: AsyncSession, *, query: NeedQuery) -> list[int]:
+    """The ids of every need matching the filters and the search, in the chosen order (what the export writes)."""
     match = matcher(query.q)
     if match is None:
-        return list(await console_repos.needs_table(session, filters=query.filters, sort=query.sort,
-                                                    descending=query.descending))
-    return await console_repos.needs_by_ids(session, ids=await _matching_ids(session, query, match))
+        return list(await console_repos.needs_ids(session, filters=query.filters, sort=query.sort,
+                                                  descending=query.descending))
+    return await _matching_ids(session, query, match)
 
 
 async def _matching_ids(session: AsyncSession, query: NeedQuery, match: Callable[[SearchKey], bool]) -> list[int]:
@@ -137,59 +139,36 @@ def headers(gettext: Gettext) -> list[str]:
     return [gettext(h) for h in needs_service.EXPORT_COLUMNS]
 
 
-def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    """A workbook of one sheet: bold frozen header, widths set, numbers and dates typed, phones as text."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+class XlsxSheet:
+    """The needs as a workbook of one sheet, row by row: bold frozen header, widths set, numbers and dates typed,
+    phones as text, every text cell made safe. Streamed (bot/services/xlsx.py): no row stays in memory."""
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Nhu cầu")
-    ws.freeze_panes = "A2"
-    for index, width in enumerate(WIDTHS, start=1):
-        ws.column_dimensions[get_column_letter(index)].width = width
-    bold = Font(bold=True)
-    head = []
-    for text in header:
-        c = WriteOnlyCell(ws, value=neutralise(text))
-        c.font = bold
-        head.append(c)
-    ws.append(head)
-    for row in rows:
-        ws.append([_xlsx_cell(ws, index, value) for index, value in enumerate(row)])
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    def __init__(self, header: Sequence[str]) -> None:
+        self.writer = SheetWriter("Nhu cầu", [neutralise(h) for h in header], widths=WIDTHS, formats=DATE_COLUMNS,
+                                  text_columns=(PHONE_COLUMN,))
+
+    def append(self, row: Sequence[Any]) -> None:
+        self.writer.append([v if v is None or isinstance(v, date) else cell(v) for v in row])
+
+    def finish(self) -> bytes:
+        return self.writer.finish()
 
 
-def _xlsx_cell(ws: Any, index: int, value: Any) -> Any:
-    """A plain value where the type says it all (text, numbers: the fast path); a styled cell for dates
-    (their display format) and the phone column (text format, so an edit keeps the leading 0)."""
-    from openpyxl.cell import WriteOnlyCell
+class CsvSheet:
+    """CSV for Excel, row by row: UTF-8 BOM, a `sep=,` line, dates as dd/mm/yyyy, amounts with a dot, cells
+    made safe."""
 
-    if value is None or value == "":
-        return None  # no cell at all
-    if isinstance(value, date):
-        c = WriteOnlyCell(ws, value=value)
-        c.number_format = DATE_COLUMNS.get(index, "DD/MM/YYYY")
-        return c
-    if index == PHONE_COLUMN and value:
-        c = WriteOnlyCell(ws, value=cell(value))
-        c.number_format = "@"
-        return c
-    return cell(value)
+    def __init__(self, header: Sequence[str]) -> None:
+        self.buffer = io.StringIO()
+        self.buffer.write("sep=,\r\n")
+        self.writer = csv.writer(self.buffer)
+        self.writer.writerow([cell(h) for h in header])
 
+    def append(self, row: Sequence[Any]) -> None:
+        self.writer.writerow([_csv_cell(index, v) for index, v in enumerate(row)])
 
-def csv_excel_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    """CSV for Excel: UTF-8 BOM, a `sep=,` line, dates as dd/mm/yyyy, amounts with a dot, cells made safe."""
-    buffer = io.StringIO()
-    buffer.write("sep=,\r\n")
-    writer = csv.writer(buffer)
-    writer.writerow([cell(h) for h in header])
-    for row in rows:
-        writer.writerow([_csv_cell(index, v) for index, v in enumerate(row)])
-    return buffer.getvalue().encode("utf-8-sig")
+    def finish(self) -> bytes:
+        return self.buffer.getvalue().encode("utf-8-sig")
 
 
 def _csv_cell(index: int, value: Any) -> Any:
@@ -200,13 +179,16 @@ def _csv_cell(index: int, value: Any) -> Any:
 
 async def export_needs(session: AsyncSession, *, clock: Clock, actor: User, query: NeedQuery, kind: str,
                        communes: CommuneDirectory, tz: ZoneInfo, gettext: Gettext) -> bytes:
-    """Exactly the filtered rows (every page), as XLSX or CSV; the export is audited."""
-    rows = [export_row(n, f, communes=communes, tz=tz, gettext=gettext)
-            for n, f in await search_needs(session, query=query)]
+    """Exactly the filtered rows (every page), as XLSX or CSV; the export is audited. The needs are read and
+    written EXPORT_CHUNK at a time (their ids first, in order), so memory does not grow with the rows."""
+    ids = await matching_ids(session, query=query)
+    sheet = XlsxSheet(headers(gettext)) if kind == "xlsx" else CsvSheet(headers(gettext))
+    for start in range(0, len(ids), EXPORT_CHUNK):
+        for need, facility in await console_repos.needs_by_ids(session, ids=ids[start:start + EXPORT_CHUNK]):
+            sheet.append(export_row(need, facility, communes=communes, tz=tz, gettext=gettext))
     await audit(session, clock=clock, actor=actor, action="export", target_kind="needs",
-                detail={"format": kind, "rows": len(rows), "q": query.q, "filters": _filters_detail(query.filters)})
-    head = headers(gettext)
-    return xlsx_bytes(head, rows) if kind == "xlsx" else csv_excel_bytes(head, rows)
+                detail={"format": kind, "rows": len(ids), "q": query.q, "filters": _filters_detail(query.filters)})
+    return sheet.finish()
 
 
 def _filters_detail(f: NeedFilter) -> dict[str, Any]:
@@ -310,17 +292,29 @@ class Dashboard:
 
 async def dashboard(session: AsyncSession, *, start: date, end: date, tz: ZoneInfo) -> Dashboard:
     lo, hi = local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
-    by_status = await console_repos.needs_by_status(session, start=lo, end=hi)
-    sums = await console_repos.amounts_by_status(session, start=lo, end=hi)
-    amounts = [(s, Decimal(cost or 0)) for s, cost, _ in sums]
-    own = [(s, Decimal(own or 0)) for s, _, own in sums]
-    by_commune = await console_repos.needs_by_commune(session, start=lo, end=hi)
+    by_category: dict[str, int] = {}
+    by_commune: dict[int | None, int] = {}
+    by_status: dict[str, int] = {}
+    amounts: dict[str, Decimal] = {}
+    own: dict[str, Decimal] = {}
+    for category, commune, status, n, cost, contribution in await console_repos.needs_summary(session, start=lo,
+                                                                                              end=hi):
+        by_category[category] = by_category.get(category, 0) + n
+        by_commune[commune] = by_commune.get(commune, 0) + n
+        by_status[status] = by_status.get(status, 0) + n
+        amounts[status] = amounts.get(status, Decimal(0)) + Decimal(cost or 0)
+        own[status] = own.get(status, Decimal(0)) + Decimal(contribution or 0)
     return Dashboard(
         start=start, end=end,
-        by_category=sorted(await console_repos.needs_by_category(session, start=lo, end=hi), key=lambda r: -r[1]),
-        by_commune=sorted(by_commune, key=lambda r: -r[1]),
-        by_status=by_status, amounts=amounts, own_contributions=own,
-        total_needs=sum(n for _, n in by_status), total_amount=sum((a for _, a in amounts), Decimal(0)),
-        total_own=sum((a for _, a in own), Decimal(0)),
+        by_category=_largest_first(by_category), by_commune=_largest_first(by_commune),
+        by_status=sorted(by_status.items()), amounts=sorted(amounts.items()), own_contributions=sorted(own.items()),
+        total_needs=sum(by_status.values()), total_amount=sum(amounts.values(), Decimal(0)),
+        total_own=sum(own.values(), Decimal(0)),
         broadcasts=await console_repos.recent_broadcasts(session),
     )
+
+
+def _largest_first(counts: dict[Any, int]) -> list[tuple[Any, int]]:
+    """By count, the largest first; equal counts in the order of their keys (no commune first)."""
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0] is not None, kv[0] if kv[0] is not None else 0))
+    return sorted(ordered, key=lambda kv: -kv[1])

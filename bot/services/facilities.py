@@ -222,7 +222,7 @@ def matches_search(q: str) -> Any:
     test = search_matcher(q)
     if test is None:
         return None
-    return lambda key: test(f"{key[1]} | {key[2] or ''}", key[3])
+    return lambda key: test(key[1:3], key[3])
 
 
 @dataclass(frozen=True)

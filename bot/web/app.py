@@ -63,6 +63,9 @@ ACTION_LABELS = {
     "ann_stop": N_("Stopped sending"),
     "signup_status": N_("Changed a participant's status"),
     "capacity": N_("Set the number of places"),
+    "invite": N_("Created an invitation"),
+    "invite_cancel": N_("Cancelled an invitation"),
+    "revoke": N_("Revoked access"),
 }
 
 
@@ -75,6 +78,7 @@ def create_app(app_context: AppContext) -> FastAPI:
         media_routes,
         needs_routes,
         ops_routes,
+        people_routes,
         questions_routes,
         signups_routes,
     )
@@ -96,6 +100,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(questions_routes.router)
     app.include_router(announcements_routes.router)
     app.include_router(signups_routes.router)
+    app.include_router(people_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]

@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.domain import Role
+from bot.services import accounts
 from bot.web.security import SESSION_COOKIE
 from storage.models import (
     Announcement,
     AuditEntry,
     Facility,
+    Invite,
     Need,
     NeedNote,
     OutboxMessage,
@@ -28,7 +31,8 @@ PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}
          "/conversations/{qid}", "/announcements", "/announcements/new", "/announcements/{aid}",
          "/announcements/{aid}/deliveries", "/announcements/{aid}/deliveries?status=failed",
          "/announcements/{aid}/progress", "/announcements/{fair}/signups",
-         "/announcements/{fair}/signups?status=waiting"]
+         "/announcements/{fair}/signups?status=waiting",
+         "/people", "/people?commune_q=long", "/people/cards", "/people/invites/{code}"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv", "/announcements/{fair}/signups/export.xlsx",
@@ -46,6 +50,8 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/announcements/{aid}/cancel", {}),
          ("/announcements/{fair}/signups/{signup}/status", {"to": "dossier"}),
          ("/announcements/{fair}/signups/capacity", {"capacity": "12"}),
+         ("/people/invites", {"role": "collaborator", "commune": "30307"}), ("/people/invites/{code}/cancel", {}),
+         ("/people/{cid}/revoke", {}),
          ("/logout", {})]
 # htmx fragments posted with the page's values (the live preview and count): 200 for staff.
 FRAGMENT_POSTS = [("/announcements/preview", ANNOUNCEMENT), ("/announcements/{aid}/count", {"role": "facility"})]
@@ -80,8 +86,13 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
     fair = await console.add_fair(signers=("collaborator",))
     async with console.app.session_maker() as session:
         signup = (await session.exec(select(Signup))).one()
+    async with console.app.session_maker() as session:
+        invite = await accounts.create_invite(session, clock=console.clock, creator=console.people["staff"],
+                                              role=Role.COLLABORATOR, commune_code=30307)
+        await session.commit()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id, "aid": ann.id, "sid": saved.id, "fair": fair.id, "signup": signup.id}
+                  "qid": question.id, "aid": ann.id, "sid": saved.id, "fair": fair.id, "signup": signup.id,
+                  "code": invite.token, "cid": console.people["collaborator"].id}
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -128,6 +139,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         general = await session.get(Announcement, ids["aid"])
         assert (general.title, general.status, general.audience) == ("Tin chung", "draft", {})
         assert [a.name for a in (await session.exec(select(SavedAudience))).all()] == ["Cơ sở"]
+        assert [i.token for i in (await session.exec(select(Invite))).all()] == [ids["code"]]
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
