@@ -21,7 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
-from bot.domain import CATEGORY_LABELS, QUESTION_STATUS_LABELS, SECTOR_LABELS, STATUS_LABELS, shown
+from bot.domain import (
+    CATEGORY_LABELS,
+    FUNDING_SOURCE_LABELS,
+    PROJECT_STATUS_LABELS,
+    QUESTION_STATUS_LABELS,
+    SECTOR_LABELS,
+    STATUS_LABELS,
+    shown,
+)
 from bot.i18n_marker import N_
 from bot.services.facilities import FIELD_LABELS
 from bot.services.validation import format_million, format_phone
@@ -42,6 +50,11 @@ ACTION_LABELS = {
     "import": N_("Imported facilities"),
     "answer": N_("Answered a question"),
     "close": N_("Closed a question"),
+    "project_create": N_("Created a project"),
+    "project_edit": N_("Edited a project"),
+    "project_add": N_("Added a need to a project"),
+    "project_remove": N_("Took a need out of a project"),
+    "report_export": N_("Exported the report figures"),
 }
 
 
@@ -53,7 +66,9 @@ def create_app(app_context: AppContext) -> FastAPI:
         media_routes,
         needs_routes,
         ops_routes,
+        projects_routes,
         questions_routes,
+        reports_routes,
     )
     from bot.web.uploads import UploadStore
 
@@ -71,6 +86,8 @@ def create_app(app_context: AppContext) -> FastAPI:
     if app_context.settings.metrics_enabled:
         app.include_router(ops_routes.metrics_router)
     app.include_router(questions_routes.router)
+    app.include_router(projects_routes.router)
+    app.include_router(reports_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
@@ -98,7 +115,8 @@ def _environment() -> Environment:
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
                        LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
                        FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
-                       CHANNEL_NAMES=CHANNEL_NAMES)
+                       CHANNEL_NAMES=CHANNEL_NAMES, FUNDING_SOURCE_LABELS=FUNDING_SOURCE_LABELS,
+                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS)
     return env
 
 

@@ -3,26 +3,32 @@ CSRF; sessions (expiry, sign-out, revocation); cookies."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
 from bot.web.security import SESSION_COOKIE
-from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Question
+from storage.models import AuditEntry, Facility, Need, NeedNote, OutboxMessage, Project, ProjectNeed, Question
 from tests.web.conftest import Console, later, revoke, sessions_of
 
 PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}", "/facilities/import",
          "/facilities/{fid}/merge?other={fid2}", "/conversations", "/conversations?status=answered",
-         "/conversations/{qid}"]
+         "/conversations/{qid}", "/projects", "/projects?year=2026&source=local", "/projects/new",
+         "/projects/{pid}", "/projects/{pid}?q=nuoc", "/reports", "/reports?period=2021-2025&commune=30307"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
-DATA = ["/needs/export.xlsx", "/needs/export.csv"]
+DATA = ["/needs/export.xlsx", "/needs/export.csv", "/reports/export.xlsx", "/reports/export.xlsx?period=2026"]
+PROJECT_FORM = {"name": "Đề án mới", "funding_source": "local", "year": "2026", "approved_on": "2026-03-01",
+                "status": "approved"}
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
          ("/needs/{id}/notes", {"text": "ghi chú"}),
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
          ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
+         ("/projects", PROJECT_FORM), ("/projects/{pid}", {**PROJECT_FORM, "status": "disbursed"}),
+         ("/projects/{pid}/needs", {"need": "{id}", "support": "10"}), ("/projects/{pid}/needs/{id}/remove", {}),
          ("/logout", {})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]
@@ -44,8 +50,20 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
     need = await console.add_need()
     other = await console.add_need(facility="Nước mắm Hưng Thịnh")
     question = await console.add_question()
+    project = await _project(console)
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
-                  "qid": question.id}
+                  "qid": question.id, "pid": project.id}
+
+
+async def _project(console: Console) -> Project:
+    now = console.clock.now()
+    async with console.app.session_maker() as session:
+        project = Project(name="Đề án máy móc", funding_source="local", year=2026, approved_on=date(2026, 3, 1),
+                          created_at=now, updated_at=now)
+        session.add(project)
+        await session.commit()
+        await session.refresh(project)
+    return project
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -85,6 +103,9 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert [f.name for f in facilities] == ["Cơ sở nước mắm Hưng Thịnh", "Nước mắm Hưng Thịnh",
                                                 "Cơ sở nước mắm Hưng Thịnh"]
         assert (await session.exec(select(AuditEntry).where(col(AuditEntry.action) != "sign_in"))).all() == []
+        assert [(p.name, p.status) for p in (await session.exec(select(Project))).all()] == [("Đề án máy móc",
+                                                                                               "approved")]
+        assert (await session.exec(select(ProjectNeed))).all() == []
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
