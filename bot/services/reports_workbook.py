@@ -33,7 +33,7 @@ def _period_sheet(data: Figures, communes: CommuneDirectory, _: Gettext) -> Shee
 
 
 def _sources_sheet(data: Figures, _: Gettext) -> Sheet:
-    columns = [Column(_(N_("Funding source")), 40), Column(_(N_("Projects")), 10, "count"),
+    columns = [Column(_(N_("Funding source")), 40), Column(_(N_("Number of projects")), 10, "count"),
                Column(_(N_("Facilities supported")), 14, "count"),
                Column(_(N_("Of which with machinery")), 16, "count"),
                Column(_(N_("Support (million đồng)")), 16, "amount"),
