@@ -33,6 +33,15 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 CANDIDATES = 20  # needs offered at once on a project's page
 _DMY = re.compile(r"^([0-9]{1,2})[/.\-]([0-9]{1,2})[/.\-]([0-9]{4})$")
 FIELDS = ("name", "decision", "funding_source", "year", "approved_on", "status", "note")
+FIELD_LABELS = {
+    "name": N_("Project name"),
+    "decision": N_("Decision number"),
+    "funding_source": N_("Funding source"),
+    "year": N_("Year"),
+    "approved_on": N_("Decision date"),
+    "status": N_("Status"),
+    "note": N_("Note"),
+}
 
 
 # --- the form ---
@@ -230,6 +239,29 @@ async def add_need(session: AsyncSession, *, clock: Clock, actor: User, project_
                                               "own": str(own)})
     await session.flush()
     return member
+
+
+async def update_amounts(session: AsyncSession, *, clock: Clock, actor: User, project_id: int, need_id: int,
+                         support_raw: str, own_raw: str) -> bool:
+    """Correct a need's support and own contribution in the project; False when nothing changed."""
+    await get(session, project_id=project_id)
+    held = await project_repos.membership(session, need_id=need_id)
+    if held is None or held[1].id != project_id:
+        raise NotFound(N_("This need is not in the project."))
+    member = held[0]
+    support, own = _amounts(support_raw, own_raw)
+    before = (member.support_million, member.own_contribution_million)
+    if before == (support, own):
+        return False
+    member.support_million, member.own_contribution_million = support, own
+    session.add(member)
+    need = await session.get(Need, need_id)
+    await audit(session, clock=clock, actor=actor, action="project_amounts", target_kind="project",
+                target_id=project_id, detail={"need": need.ref if need else None, "need_id": need_id,
+                                              "support": [str(before[0]), str(support)],
+                                              "own": [str(before[1]), str(own)]})
+    await session.flush()
+    return True
 
 
 async def remove_need(session: AsyncSession, *, clock: Clock, actor: User, project_id: int, need_id: int) -> None:

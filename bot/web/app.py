@@ -32,6 +32,7 @@ from bot.domain import (
 )
 from bot.i18n_marker import N_
 from bot.services.facilities import FIELD_LABELS
+from bot.services.projects import FIELD_LABELS as PROJECT_FIELD_LABELS
 from bot.services.validation import format_million, format_phone
 from bot.web import security
 
@@ -54,6 +55,7 @@ ACTION_LABELS = {
     "project_edit": N_("Edited a project"),
     "project_add": N_("Added a need to a project"),
     "project_remove": N_("Took a need out of a project"),
+    "project_amounts": N_("Changed a need's amounts in a project"),
     "report_export": N_("Exported the report figures"),
 }
 
@@ -116,7 +118,7 @@ def _environment() -> Environment:
                        LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
                        FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
                        CHANNEL_NAMES=CHANNEL_NAMES, FUNDING_SOURCE_LABELS=FUNDING_SOURCE_LABELS,
-                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS)
+                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS, PROJECT_FIELD_LABELS=PROJECT_FIELD_LABELS)
     return env
 
 

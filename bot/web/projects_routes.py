@@ -21,7 +21,7 @@ from storage.project_repos import ProjectFilter
 
 router = APIRouter()
 FILTER_KEYS = ("year", "source", "status")
-DONE = {"created", "saved", "unchanged", "added", "removed"}
+DONE = {"created", "saved", "unchanged", "added", "removed", "amounts"}
 
 
 def _filters(request: Request) -> ProjectFilter:
@@ -142,6 +142,19 @@ async def project_add_need(request: Request, staff: StaffPost, project_id: int, 
         await staff.session.rollback()
         return _back(project_id, error=_refusal(request, exc))
     return _back(project_id, done="added")
+
+
+@router.post("/projects/{project_id}/needs/{need_id}")
+async def project_need_amounts(request: Request, staff: StaffPost, project_id: int, need_id: int,
+                               support: FormText = "", own: FormText = "") -> Response:
+    try:
+        changed = await service.update_amounts(staff.session, clock=ctx(request).clock, actor=staff.user,
+                                               project_id=project_id, need_id=need_id, support_raw=support[:40],
+                                               own_raw=own[:40])
+    except DomainError as exc:
+        await staff.session.rollback()
+        return _back(project_id, error=_refusal(request, exc))
+    return _back(project_id, done="amounts" if changed else "unchanged")
 
 
 @router.post("/projects/{project_id}/needs/{need_id}/remove")

@@ -28,7 +28,8 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/facilities/{fid}/merge", {"other": "{fid2}", "keep": "{fid}"}),
          ("/conversations/{qid}/answer", {"text": "Trả lời"}), ("/conversations/{qid}/close", {}),
          ("/projects", PROJECT_FORM), ("/projects/{pid}", {**PROJECT_FORM, "status": "disbursed"}),
-         ("/projects/{pid}/needs", {"need": "{id}", "support": "10"}), ("/projects/{pid}/needs/{id}/remove", {}),
+         ("/projects/{pid}/needs", {"need": "{id}", "support": "10"}),
+         ("/projects/{pid}/needs/{id}", {"support": "12"}), ("/projects/{pid}/needs/{id}/remove", {}),
          ("/logout", {})]
 UPLOAD_POSTS = [("/facilities/import", {}), ("/facilities/import/{token}/check", {"map_name": "0"}),
                 ("/facilities/import/{token}/confirm", {})]

@@ -136,6 +136,34 @@ async def test_a_need_is_taken_out_and_offered_again(console: Console) -> None:
     assert [e.action for e in await _audit(console)] == ["project_create", "project_add", "project_remove"]
 
 
+async def test_a_needs_amounts_are_corrected_in_place(console: Console) -> None:
+    fish = await console.add_need(status="approved")
+    await console.sign_in_as("staff")
+    _r, pid = await _create(console)
+    csrf = await console.csrf()
+    await console.client.post(f"/projects/{pid}/needs", data={"need": str(fish.id), "support": "90", "csrf": csrf})
+    r = await console.client.post(f"/projects/{pid}/needs/{fish.id}", data={"support": "95,5", "own": "30",
+                                                                            "csrf": csrf})
+    assert r.headers["location"] == f"/projects/{pid}?done=amounts"
+    page = (await console.client.get(r.headers["location"])).text
+    assert "Đã lưu số tiền." in page and '<dd id="total-support">95,5</dd>' in page
+    assert '<dd id="total-own">30</dd>' in page
+    activity = re.sub(r"\s+", " ", page.split("Hoạt động trên đề án này", 1)[1])
+    assert f"{fish.ref}: hỗ trợ 90 → 95,5 · vốn đối ứng 0 → 30" in activity
+    same = await console.client.post(f"/projects/{pid}/needs/{fish.id}", data={"support": "95.50", "own": "30",
+                                                                               "csrf": csrf})
+    assert same.headers["location"] == f"/projects/{pid}?done=unchanged"
+    bad = await console.client.post(f"/projects/{pid}/needs/{fish.id}", data={"support": "nhiều", "own": "-1",
+                                                                              "csrf": csrf})
+    shown = (await console.client.get(bad.headers["location"])).text
+    assert "Vui lòng nhập số tiền bằng chữ số, tính theo triệu đồng" in shown
+    assert "Số tiền không được âm." in shown
+    async with console.app.session_maker() as session:
+        member = (await session.exec(select(ProjectNeed))).one()
+        assert (member.support_million, member.own_contribution_million) == (Decimal("95.50"), Decimal("30.00"))
+    assert [e.action for e in await _audit(console)] == ["project_create", "project_add", "project_amounts"]
+
+
 async def test_editing_moves_the_status_and_is_audited(console: Console) -> None:
     await console.sign_in_as("staff")
     _r, pid = await _create(console)
@@ -148,7 +176,8 @@ async def test_editing_moves_the_status_and_is_audited(console: Console) -> None
     assert bad.status_code == 400 and "Vui lòng chọn trạng thái." in bad.text
     page = (await console.client.get(f"/projects/{pid}")).text
     assert '<span class="status p-disbursed">Đã giải ngân</span>' in page
-    assert "status: approved → disbursed" in page  # the activity on this project
+    activity = re.sub(r"\s+", " ", page.split("Hoạt động trên đề án này", 1)[1])
+    assert "Trạng thái: Đã phê duyệt → Đã giải ngân" in activity
     entries = await _audit(console)
     assert [(e.action, e.detail) for e in entries][1:] == [
         ("project_edit", {"changes": {"status": ["approved", "disbursed"]}})]
