@@ -202,3 +202,17 @@ async def test_the_list_filters_by_year_source_and_status(console: Console) -> N
     assert "Chưa có đề án nào." in (await console.client.get("/projects?source=other")).text
     page = (await console.client.get("/projects?source=bogus&year=x")).text  # unknown filters are ignored
     assert len(names(page)) == 3 and "Chương trình MTQG xây dựng nông thôn mới" in page
+
+
+async def test_the_sandbox_demo_has_a_project_of_its_machinery_needs(console: Console) -> None:
+    from bot.seed import seed
+
+    async with console.app.session_maker() as session:
+        await seed(session, clock=console.clock, communes=console.app.communes, tz=console.app.tz)
+        await session.commit()
+    await console.sign_in_as("staff")
+    listing = (await console.client.get("/projects")).text
+    assert "Hỗ trợ ứng dụng máy móc thiết bị tiên tiến năm 2026" in listing and "Đang thực hiện" in listing
+    async with console.app.session_maker() as session:
+        members = (await session.exec(select(ProjectNeed))).all()
+        assert len(members) == 2 and all(m.support_million > 0 for m in members)
