@@ -222,3 +222,39 @@ def shown(text: str | None, translate: Callable[[str], str]) -> str:
     if text is None:
         return ""
     return translate(ERASED) if text == ERASED else text
+
+
+# --- projects (đề án): approved needs grouped under one funding source, carried out, disbursed, post-checked ---
+
+
+class FundingSource(StrEnum):
+    NATIONAL = "national"  # Khuyến công quốc gia
+    LOCAL = "local"  # Khuyến công địa phương (the provincial budget)
+    NEW_COUNTRYSIDE = "ntm"  # Chương trình MTQG xây dựng nông thôn mới
+    OTHER = "other"
+
+
+FUNDING_SOURCE_LABELS: dict[FundingSource, str] = {
+    FundingSource.NATIONAL: N_("National khuyến công budget"),
+    FundingSource.LOCAL: N_("Provincial khuyến công budget"),
+    FundingSource.NEW_COUNTRYSIDE: N_("New-countryside national target programme"),
+    FundingSource.OTHER: N_("Other funding source"),
+}
+
+
+class ProjectStatus(StrEnum):
+    APPROVED = "approved"
+    IMPLEMENTING = "implementing"
+    DISBURSED = "disbursed"
+    POST_CHECKED = "post_checked"
+
+
+PROJECT_STATUS_LABELS: dict[ProjectStatus, str] = {
+    ProjectStatus.APPROVED: N_("Project approved"),
+    ProjectStatus.IMPLEMENTING: N_("Being carried out"),
+    ProjectStatus.DISBURSED: N_("Disbursed"),
+    ProjectStatus.POST_CHECKED: N_("Post-checked"),
+}
+
+# Needs a project may take: approved ones (and those already supported, when a project is recorded late).
+PROJECT_NEED_STATUSES = (NeedStatus.APPROVED, NeedStatus.COMPLETED)

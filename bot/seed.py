@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import AnnouncementKind, NeedCategory, NeedStatus, Role, Sector
+from bot.domain import (
+    PROJECT_NEED_STATUSES,
+    AnnouncementKind,
+    FundingSource,
+    NeedCategory,
+    NeedStatus,
+    ProjectStatus,
+    Role,
+    Sector,
+)
 from bot.services.communes import CommuneDirectory
 from storage import repos
-from storage.models import Announcement, Facility, Need, NeedEvent, Question, User
+from storage.models import Announcement, Facility, Need, NeedEvent, Project, ProjectNeed, Question, User
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,21 @@ def _filer(collaborators: dict[int | None, User], facility: Facility, i: int) ->
     """Every other need of a facility without an owner in the bot was filed by its commune's collaborator."""
     collaborator = collaborators.get(facility.commune_code)
     return collaborator.id if collaborator is not None and facility.owner_user_id is None and i % 2 else None
+async def _seed_project(session: AsyncSession, *, now: datetime, today: date, staff_id: int | None) -> None:
+    """A provincial project holding the approved and supported machinery needs, for the Projects and Reports
+    pages: the centre supports 30 % of each machine, the facility pays the rest."""
+    project = await repos.add(session, obj=Project(
+        name=f"Hỗ trợ ứng dụng máy móc thiết bị tiên tiến năm {today.year}", decision="125/QĐ-SCT",
+        funding_source=FundingSource.LOCAL, year=today.year, approved_on=today - timedelta(days=10),
+        status=ProjectStatus.IMPLEMENTING, created_by_user_id=staff_id, created_at=now, updated_at=now))
+    needs = (await session.exec(select(Need).where(col(Need.category) == NeedCategory.MACHINERY,
+                                                    col(Need.status).in_(list(PROJECT_NEED_STATUSES)))
+                                .order_by(col(Need.id)))).all()
+    for need in needs:
+        cost = need.est_cost_million or Decimal(100)
+        support = (cost * Decimal("0.3")).quantize(Decimal("0.01"))
+        session.add(ProjectNeed(project_id=project.id or 0, need_id=need.id or 0, support_million=support,
+                                own_contribution_million=cost - support, added_by_user_id=staff_id, added_at=now))
 
 
 async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirectory, tz: object) -> None:
@@ -175,6 +200,7 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         need.ref = f"NC-{created.astimezone(tz).year}-{need.id:04d}"  # type: ignore[arg-type]
         session.add(NeedEvent(need_id=need.id or 0, to_status=status, created_at=created))
     today = now.astimezone(tz).date()  # type: ignore[arg-type]
+    await _seed_project(session, now=now, today=today, staff_id=users[STAFF.id].id)
     # A fair that goes out as soon as the sandbox starts, so every persona finds it in their chat…
     session.add(Announcement(
         kind=AnnouncementKind.FAIR, title="Hội chợ hàng công nghiệp nông thôn tiêu biểu khu vực phía Nam 2026",

@@ -502,3 +502,41 @@ class NeedNote(SQLModel, table=True):
     author_user_id: int | None = _fk("users.id", index=False)
     text: str = Field(max_length=2000)
     created_at: datetime = _ts(nullable=False)
+
+
+# --- projects (đề án) ---
+
+
+class Project(SQLModel, table=True):
+    """A khuyến công project (đề án): approved needs under one funding source, with its decision date and year,
+    followed through implementation, disbursement and post-check. Amounts live on its needs (ProjectNeed)."""
+
+    __tablename__ = "projects"
+    __table_args__ = (Index("ix_projects_source_year", "funding_source", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    decision: str | None = Field(default=None, max_length=60)  # the approving decision's number, e.g. 123/QĐ-SCT
+    funding_source: str = Field(max_length=16)
+    year: int
+    approved_on: date = Field(index=True)  # the decision's date: what a report period counts by
+    status: str = Field(default="approved", max_length=16, index=True)
+    note: str | None = Field(default=None, max_length=1000)
+    created_by_user_id: int | None = _fk("users.id", index=False)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ProjectNeed(SQLModel, table=True):
+    """An approved need in a project, with the support the project gives it and the facility's own
+    contribution (vốn đối ứng, the investment mobilised) as approved; a need is in one project at most."""
+
+    __tablename__ = "project_needs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column_args=[ForeignKey("projects.id", ondelete="CASCADE")], index=True)
+    need_id: int = Field(sa_column_args=[ForeignKey("needs.id", ondelete="CASCADE")], unique=True)
+    support_million: Decimal = Field(sa_type=Numeric(14, 2))
+    own_contribution_million: Decimal = Field(default=Decimal(0), sa_type=Numeric(14, 2))
+    added_by_user_id: int | None = _fk("users.id", index=False)
+    added_at: datetime = _ts(nullable=False)

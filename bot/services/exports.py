@@ -17,7 +17,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from bot.services.validation import fold
 
@@ -72,3 +75,65 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
     for row in rows:
         writer.writerow([cell(v) for v in row])
     return buf.getvalue().encode("utf-8-sig")
+
+
+# --- workbooks of several sheets (the report figures) ---
+
+AMOUNT_FORMAT = "#,##0.##"
+COLUMN_FORMATS = {"date": "DD/MM/YYYY", "amount": AMOUNT_FORMAT, "phone": "@", "count": "0"}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: float
+    kind: str = "text"  # text | date | amount | phone | count
+
+
+@dataclass(frozen=True)
+class Sheet:
+    title: str  # at most 31 characters, none of []:*?/\
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[Cell | date]]
+
+
+def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
+    """One sheet per table: a bold, frozen header row, widths set, numbers as numbers, dates as dates, phones
+    as text (so a leading 0 stays), every text cell made safe."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    for sheet in sheets:
+        ws = wb.create_sheet(sheet.title[:31])
+        ws.freeze_panes = "A2"
+        for index, column in enumerate(sheet.columns, start=1):
+            ws.column_dimensions[get_column_letter(index)].width = column.width
+        ws.append([_styled(ws, neutralise(c.header), bold=True) for c in sheet.columns])
+        for row in sheet.rows:
+            ws.append([_sheet_cell(ws, column, value) for column, value in zip(sheet.columns, row, strict=True)])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _styled(ws: Any, value: Any, *, bold: bool = False, number_format: str | None = None) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    c = WriteOnlyCell(ws, value=value)
+    if bold:
+        c.font = Font(bold=True)
+    if number_format:
+        c.number_format = number_format
+    return c
+
+
+def _sheet_cell(ws: Any, column: Column, value: Cell | date) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return _styled(ws, value, number_format=COLUMN_FORMATS["date"])
+    if column.kind == "phone":
+        return _styled(ws, cell(Phone(value)), number_format="@")
+    return _styled(ws, cell(value), number_format=COLUMN_FORMATS.get(column.kind))

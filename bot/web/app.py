@@ -23,7 +23,9 @@ from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
 from bot.domain import (
     CATEGORY_LABELS,
+    FUNDING_SOURCE_LABELS,
     PARTICIPANT_STATUS_LABELS,
+    PROJECT_STATUS_LABELS,
     QUESTION_STATUS_LABELS,
     SECTOR_LABELS,
     STATUS_LABELS,
@@ -31,6 +33,7 @@ from bot.domain import (
 )
 from bot.i18n_marker import N_
 from bot.services.facilities import FIELD_LABELS
+from bot.services.projects import FIELD_LABELS as PROJECT_FIELD_LABELS
 from bot.services.validation import format_million, format_phone
 from bot.web import security
 
@@ -66,6 +69,12 @@ ACTION_LABELS = {
     "invite": N_("Created an invitation"),
     "invite_cancel": N_("Cancelled an invitation"),
     "revoke": N_("Revoked access"),
+    "project_create": N_("Created a project"),
+    "project_edit": N_("Edited a project"),
+    "project_add": N_("Added a need to a project"),
+    "project_remove": N_("Took a need out of a project"),
+    "project_amounts": N_("Changed a need's amounts in a project"),
+    "report_export": N_("Exported the report figures"),
 }
 
 
@@ -79,7 +88,9 @@ def create_app(app_context: AppContext) -> FastAPI:
         needs_routes,
         ops_routes,
         people_routes,
+        projects_routes,
         questions_routes,
+        reports_routes,
         signups_routes,
     )
     from bot.web.uploads import UploadStore
@@ -101,6 +112,8 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(announcements_routes.router)
     app.include_router(signups_routes.router)
     app.include_router(people_routes.router)
+    app.include_router(projects_routes.router)
+    app.include_router(reports_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
@@ -128,7 +141,9 @@ def _environment() -> Environment:
     env.globals.update(CATEGORY_LABELS=CATEGORY_LABELS, SECTOR_LABELS=SECTOR_LABELS, STATUS_LABELS=STATUS_LABELS,
                        LANGUAGE_NAMES=LANGUAGE_NAMES, LOCALES=SUPPORTED_LOCALES, ACTION_LABELS=ACTION_LABELS,
                        FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
-                       CHANNEL_NAMES=CHANNEL_NAMES, PARTICIPANT_STATUS_LABELS=PARTICIPANT_STATUS_LABELS)
+                       CHANNEL_NAMES=CHANNEL_NAMES, PARTICIPANT_STATUS_LABELS=PARTICIPANT_STATUS_LABELS,
+                       FUNDING_SOURCE_LABELS=FUNDING_SOURCE_LABELS,
+                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS, PROJECT_FIELD_LABELS=PROJECT_FIELD_LABELS)
     return env
 
 

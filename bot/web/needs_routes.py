@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.domain import TRANSITIONS, NeedCategory, NeedStatus, Sector
 from bot.errors import DomainError
-from bot.services import console
+from bot.services import console, projects
 from bot.services.needs import REOPENABLE
 from bot.services.validation import ascii_int
 from bot.web import security
@@ -94,7 +94,7 @@ async def need_page(request: Request, staff: StaffPage, need_id: int) -> Respons
     return render(request, "need.html", {
         "v": view, "next_steps": TRANSITIONS[NeedStatus(view.need.status)],
         "can_reopen": view.need.status in REOPENABLE, "error": request.query_params.get("error"),
-        "DECLINED": NeedStatus.DECLINED,
+        "DECLINED": NeedStatus.DECLINED, "project": await projects.of_need(staff.session, need_id=need_id),
     }, staff=staff)
 
 

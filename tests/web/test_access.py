@@ -3,6 +3,7 @@ CSRF; sessions (expiry, sign-out, revocation); cookies."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from storage.models import (
     Need,
     NeedNote,
     OutboxMessage,
+    Project,
+    ProjectNeed,
     Question,
     SavedAudience,
     Signup,
@@ -32,11 +35,16 @@ PAGES = ["/", "/needs", "/needs/{id}", "/log", "/facilities", "/facilities/{fid}
          "/announcements/{aid}/deliveries", "/announcements/{aid}/deliveries?status=failed",
          "/announcements/{aid}/progress", "/announcements/{fair}/signups",
          "/announcements/{fair}/signups?status=waiting",
-         "/people", "/people?commune_q=long", "/people/cards", "/people/invites/{code}"]
+         "/people", "/people?commune_q=long", "/people/cards", "/people/invites/{code}",
+         "/projects", "/projects?year=2026&source=local", "/projects/new",
+         "/projects/{pid}", "/projects/{pid}?q=nuoc", "/reports", "/reports?period=2021-2025&commune=30307"]
 # An upload's pages: staff reach them only with their own upload (tests/web/test_facilities.py).
 UPLOAD_PAGES = ["/facilities/import/{token}", "/facilities/import/{token}/report"]
 DATA = ["/needs/export.xlsx", "/needs/export.csv", "/announcements/{fair}/signups/export.xlsx",
-        "/announcements/{fair}/signups/export.csv?status=registered"]
+        "/announcements/{fair}/signups/export.csv?status=registered", "/reports/export.xlsx",
+        "/reports/export.xlsx?period=2026"]
+PROJECT_FORM = {"name": "Đề án mới", "funding_source": "local", "year": "2026", "approved_on": "2026-03-01",
+                "status": "approved"}
 POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"reason": "x"}),
          ("/needs/{id}/notes", {"text": "ghi chú"}),
          ("/facilities/{fid}", {"name": "Cơ sở mới", "commune": "30307", "sector": "food"}),
@@ -52,6 +60,9 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/announcements/{fair}/signups/capacity", {"capacity": "12"}),
          ("/people/invites", {"role": "collaborator", "commune": "30307"}), ("/people/invites/{code}/cancel", {}),
          ("/people/{cid}/revoke", {}),
+         ("/projects", PROJECT_FORM), ("/projects/{pid}", {**PROJECT_FORM, "status": "disbursed"}),
+         ("/projects/{pid}/needs", {"need": "{id}", "support": "10"}),
+         ("/projects/{pid}/needs/{id}", {"support": "12"}), ("/projects/{pid}/needs/{id}/remove", {}),
          ("/logout", {})]
 # htmx fragments posted with the page's values (the live preview and count): 200 for staff.
 FRAGMENT_POSTS = [("/announcements/preview", ANNOUNCEMENT), ("/announcements/{aid}/count", {"role": "facility"})]
@@ -92,7 +103,19 @@ async def _two(console: Console) -> tuple[Need, dict[str, Any]]:
         await session.commit()
     return need, {"id": need.id, "fid": need.facility_id, "fid2": other.facility_id, "token": TOKEN,
                   "qid": question.id, "aid": ann.id, "sid": saved.id, "fair": fair.id, "signup": signup.id,
-                  "code": invite.token, "cid": console.people["collaborator"].id}
+                  "code": invite.token, "cid": console.people["collaborator"].id,
+                  "pid": (await _project(console)).id}
+
+
+async def _project(console: Console) -> Project:
+    now = console.clock.now()
+    async with console.app.session_maker() as session:
+        project = Project(name="Đề án máy móc", funding_source="local", year=2026, approved_on=date(2026, 3, 1),
+                          created_at=now, updated_at=now)
+        session.add(project)
+        await session.commit()
+        await session.refresh(project)
+    return project
 
 
 @pytest.mark.parametrize("who", NOT_STAFF)
@@ -140,6 +163,9 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert (general.title, general.status, general.audience) == ("Tin chung", "draft", {})
         assert [a.name for a in (await session.exec(select(SavedAudience))).all()] == ["Cơ sở"]
         assert [i.token for i in (await session.exec(select(Invite))).all()] == [ids["code"]]
+        assert [(p.name, p.status) for p in (await session.exec(select(Project))).all()] == [("Đề án máy móc",
+                                                                                               "approved")]
+        assert (await session.exec(select(ProjectNeed))).all() == []
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:
