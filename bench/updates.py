@@ -1,7 +1,12 @@
 """Benchmark: N simulated people register and file a need at once, through the sandbox server and the
 bot's real polling loop (a separate process, SQLite).
 
-    python -m bench.updates [--users 1000]
+    python -m bench.updates [--users 1000] [--processes N] [--database sqlite|postgresql]
+
+With `--processes N` (N ≥ 1) the bot under test is N `python -m bot web` processes in webhook mode behind the
+sandbox (which POSTs each person's updates in order and spreads them over the processes in turn, as a load
+balancer would); without it, one polling `python -m bot`. `--database postgresql` uses a database of its own,
+created (and dropped at the end) on the server of BENCH_DATABASE_URL or TEST_DATABASE_URL; SQLite otherwise.
 
 Phases, all in one run:
 1. throughput — every person runs the whole registration + need flow (15 updates each), waiting for the
@@ -13,7 +18,7 @@ Phases, all in one run:
 Telegram's global limit (30 messages/s) would cap any bot's replies at 30/s, so the throughput phases
 lift the server's limits: they measure what the bot can process, not what Telegram lets through.
 Last line: {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "p99_ms_at_100", "echo_ratio", "rss_mb",
-"rss_mb_10k_facilities", "users"}.
+"rss_mb_10k_facilities", "users", "lost", "processes", "database", "rss_mb_per_process"}.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.sandbox.limits import RateLimits
 from bot.sandbox.server import SandboxServer
@@ -70,6 +78,24 @@ class Process:
             self.proc = await asyncio.create_subprocess_exec(*self.args, cwd=ROOT, env=self.env, stdout=out,
                                                              stderr=asyncio.subprocess.STDOUT)
         await asyncio.wait_for(server.polling.wait(), 60)
+        self._sampler = asyncio.create_task(self._sample())
+
+    async def start_web(self, health_url: str) -> None:
+        """A web process: ready once its /healthz answers 200."""
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(*self.args, cwd=ROOT, env=self.env, stdout=out,
+                                                             stderr=asyncio.subprocess.STDOUT)
+        async with aiohttp.ClientSession() as http, asyncio.timeout(120):
+            while True:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"the web process exited; see {self.log}")
+                try:
+                    async with http.get(health_url) as page:
+                        if page.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
         self._sampler = asyncio.create_task(self._sample())
 
     async def _sample(self) -> None:
@@ -164,22 +190,29 @@ def pct(values: list[float], q: float) -> float:
     return round(statistics.quantiles(values, n=100)[int(q) - 1] * 1000, 1)
 
 
-async def main(n: int) -> dict[str, Any]:
+async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-updates-"))
     server = SandboxServer(bot_token=TOKEN, web=False, limits=UNLIMITED)
     base = await server.start()
     env = {**os.environ, "BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": base, "TICK_SECONDS": "2",
-           "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}", "QUIET_START": "00:00", "QUIET_END": "00:00"}
-    bot = Process([sys.executable, "-m", "bot"], env, work / "bot.log")
-    await bot.start(server)
-    users = list(range(30_000_000, 30_000_000 + n))
-    updates_per_s, latencies = await run_flows(server, users, echo=False)
-    print(f"flows: {updates_per_s:.0f} updates/s", file=sys.stderr, flush=True)
-    steady_users = list(range(31_000_000, 31_000_100))
-    at_100 = await steady(server, steady_users, 100, 10)
-    print(f"steady 100/s: p99 {pct(at_100, 99)} ms", file=sys.stderr, flush=True)
-    await bot.stop()
-    rss_mb = bot.peak_mb
+           "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'bot.db'}", "QUIET_START": "00:00", "QUIET_END": "00:00",
+           "MEDIA_DIR": str(work / "media")}
+    pg_url = await create_database() if database == "postgresql" else None
+    try:
+        bots = await start_bots(server, {**env, "DATABASE_URL": pg_url} if pg_url else env, work, processes)
+        users = list(range(30_000_000, 30_000_000 + n))
+        updates_per_s, latencies = await run_flows(server, users, echo=False)
+        print(f"flows: {updates_per_s:.0f} updates/s", file=sys.stderr, flush=True)
+        steady_users = list(range(31_000_000, 31_000_100))
+        at_100 = await steady(server, steady_users, 100, 10)
+        print(f"steady 100/s: p99 {pct(at_100, 99)} ms", file=sys.stderr, flush=True)
+        for bot in bots:
+            await bot.stop()
+    finally:
+        if pg_url:
+            await drop_database(pg_url)
+    rss_per_process = [round(bot.peak_mb, 1) for bot in bots]
+    await stop_webhook(server)
 
     echo = Process([sys.executable, "-m", "bench.echo_bot"], env, work / "echo.log")
     await echo.start(server)
@@ -192,9 +225,72 @@ async def main(n: int) -> dict[str, Any]:
     return {
         "updates_per_s": round(updates_per_s, 1), "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),
         "p99_ms": pct(latencies, 99), "p99_ms_at_100": pct(at_100, 99),
-        "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": round(rss_mb, 1),
+        "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": max(rss_per_process),
         "rss_mb_10k_facilities": round(rss_10k, 1), "users": n, "lost": len(LOST),
+        "processes": max(1, processes), "database": database, "rss_mb_per_process": rss_per_process,
     }
+
+
+async def start_bots(server: SandboxServer, env: dict[str, str], work: Path, processes: int) -> list[Process]:
+    """One polling bot (processes = 0), or N web processes in webhook mode behind the sandbox."""
+    if processes < 1:
+        bot = Process([sys.executable, "-m", "bot"], env, work / "bot.log")
+        await bot.start(server)
+        return [bot]
+    hook_env = {**env, "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_URL": "https://bench.invalid/webhook/telegram",
+                "TELEGRAM_WEBHOOK_SECRET": "bench-secret"}
+    ports = [free_port() for _ in range(processes)]
+    bots = [Process([sys.executable, "-m", "bot", "web", "--port", str(port)], hook_env, work / f"web{port}.log")
+            for port in ports]
+    await asyncio.gather(*(bot.start_web(f"http://127.0.0.1:{port}/healthz")
+                           for bot, port in zip(bots, ports, strict=True)))
+    server.webhook_targets = [f"http://127.0.0.1:{port}/webhook/telegram" for port in ports]
+    release = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "set-webhooks", cwd=ROOT,
+                                                   env=hook_env, stdout=asyncio.subprocess.DEVNULL)
+    if await release.wait() != 0:
+        raise RuntimeError("python -m bot set-webhooks failed")
+    return bots
+
+
+async def stop_webhook(server: SandboxServer) -> None:
+    """Back to getUpdates for the polling bots that follow (the echo bot, the 10,000-facility run)."""
+    server.webhook_targets = None
+    async with aiohttp.ClientSession() as http:
+        await (await http.post(f"{server.base_url}/bot{TOKEN}/deleteWebhook")).read()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def create_database() -> str:
+    """A migrated PostgreSQL database of the benchmark's own (the release step done here)."""
+    server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        raise SystemExit("--database postgresql needs BENCH_DATABASE_URL (or TEST_DATABASE_URL)")
+    name = f"kc_bench_{os.getpid()}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return url
+
+
+async def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    await admin.dispose()
 
 
 async def memory_with_facilities(server: SandboxServer, env: dict[str, str], work: Path) -> float:
@@ -217,5 +313,10 @@ async def memory_with_facilities(server: SandboxServer, env: dict[str, str], wor
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="N web processes in webhook mode behind the sandbox (default: one polling bot)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.users))))
+    if args.processes > 1 and args.database == "sqlite":
+        parser.error("several processes share PostgreSQL only: add --database postgresql")
+    print(json.dumps(asyncio.run(main(args.users, args.processes, args.database))))

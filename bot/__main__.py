@@ -17,6 +17,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot with long polling (default)")
     sub.add_parser("migrate", help="bring the database to the latest revision")
+    sub.add_parser("set-webhooks", help="tell each channel in webhook mode where to POST its updates (a release step)")
     sub.add_parser("deliver", help="run only the outbox sender (more senders may share a PostgreSQL database)")
     rev = sub.add_parser("makemigration", help="autogenerate a migration (developers)")
     rev.add_argument("message")
@@ -102,6 +103,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from bot.startup import migrate_cmd
 
         asyncio.run(migrate_cmd(settings))
+    elif args.command == "set-webhooks":
+        from bot.runner import set_webhooks_cmd
+
+        print("\n".join(asyncio.run(set_webhooks_cmd(settings))))
     elif args.command == "makemigration":
         from bot.startup import make_revision_cmd
 

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # The Telegram bot's @username, for invitation links in the staff console (which needs no token; the bot
     # itself asks Telegram). Empty: the console shows the typed code only.
     bot_username: str = ""
+    # How Telegram's updates arrive: `polling` (one `run` process long-polls getUpdates, the default) or
+    # `webhook` (Telegram POSTs them to TELEGRAM_WEBHOOK_URL, which must reach the console's
+    # /webhook/telegram: any number of `python -m bot web` processes behind a load balancer).
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
     # The Zalo Bot Platform (`<bot_id>:<secret>`); with it set, `run` serves Zalo too (long polling).
     zalo_bot_token: SecretStr | None = Field(default=None, description="Zalo Bot Platform token")
     zalo_api_base: str = ZALO_API
@@ -141,24 +147,47 @@ class Settings(BaseSettings):
             raise ValueError("must be 8 to 256 characters (Zalo's secret_token)")
         return value
 
-    @field_validator("zalo_webhook_url")
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            # Telegram's secret_token: never echoed, it is a secret even when malformed.
+            raise ValueError("must be 1 to 256 characters, only letters, digits, _ and - (Telegram's secret_token)")
+        return value
+
+    @field_validator("zalo_webhook_url", "telegram_webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
         value = (value or "").strip()
         if not value:
             return None
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be the https:// address Zalo will POST updates to")
+            raise ValueError("must be the https:// address the messenger will POST updates to")
         return value
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
-        if self.zalo_bot_token is not None and self.zalo_mode == "webhook":
-            missing = [name for name, value in (("ZALO_WEBHOOK_URL", self.zalo_webhook_url),
-                                                ("ZALO_WEBHOOK_SECRET", self.zalo_webhook_secret)) if value is None]
+        for channel, token, mode in (("ZALO", self.zalo_bot_token, self.zalo_mode),
+                                     ("TELEGRAM", self.bot_token, self.telegram_mode)):
+            if token is None or mode != "webhook":
+                continue
+            url, secret = (self.zalo_webhook_url, self.zalo_webhook_secret) if channel == "ZALO" else \
+                (self.telegram_webhook_url, self.telegram_webhook_secret)
+            missing = [name for name, value in ((f"{channel}_WEBHOOK_URL", url),
+                                                (f"{channel}_WEBHOOK_SECRET", secret)) if value is None]
             if missing:
-                raise ValueError(f"ZALO_MODE=webhook needs {' and '.join(missing)}")
+                raise ValueError(f"{channel}_MODE=webhook needs {' and '.join(missing)}")
         return self
+
+    def webhook_channels(self) -> list[str]:
+        """The configured channels whose updates arrive by webhook (served by `python -m bot web`)."""
+        modes = (("telegram", self.bot_token, self.telegram_mode), ("zalo", self.zalo_bot_token, self.zalo_mode))
+        return [name for name, token, mode in modes if token is not None and mode == "webhook"]
+
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
     @field_validator("database_url")
     @classmethod

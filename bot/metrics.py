@@ -62,11 +62,20 @@ UPDATE_SECONDS = Histogram("kc_update_seconds", "Seconds from an event's arrival
                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
 OUTBOX_SENDS = Counter("kc_outbox_sends", "Outbox send attempts by channel and outcome", ["channel", "outcome"],
                        registry=REGISTRY)
+SCHEDULER_JOBS = ("broadcasts", "reminders", "planning")
+SCHEDULER_TICKS = Counter("kc_scheduler_ticks", "Scheduler ticks run by this process (only while it leads)",
+                          ["job"], registry=REGISTRY)
+
+
+def scheduler_tick(job: str) -> None:
+    SCHEDULER_TICKS.labels(job).inc()
 
 
 
 def _start_at_zero() -> None:
     """Every series exists from the start (at 0), so rates and alerts see the first event too."""
+    for job in SCHEDULER_JOBS:
+        SCHEDULER_TICKS.labels(job)
     for channel in CHANNELS:
         UPDATES.labels(channel)
         UPDATE_ERRORS.labels(channel)

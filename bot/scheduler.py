@@ -1,15 +1,20 @@
 """APScheduler is only the clock: jobs are module-level functions taking primitives, and all work
-(outbox rows, scheduled broadcasts, later reminders) lives in the database."""
+(outbox rows, scheduled broadcasts, later reminders) lives in the database.
+
+Every process may run a scheduler, but its ticks run only in the one that leads (bot/leader.py: an advisory
+lock on PostgreSQL; always on SQLite); waking this process's own outbox sender is not a tick and runs
+everywhere."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.context import AppContext
 from bot.conversation.replies import Reply
 from bot.i18n_marker import N_
@@ -17,6 +22,9 @@ from bot.services import announcements as ann_svc
 from bot.services import outbox, reminders
 from storage import repos
 from storage.models import Announcement
+
+if TYPE_CHECKING:
+    from bot.leader import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +43,28 @@ class Runtime:
     progress: ProgressChannel | None  # Telegram's, for staff's progress messages (None when only Zalo is served)
     # Last progress text shown per announcement, so unchanged figures cost no API call.
     progress_shown: dict[int, str] = field(default_factory=dict)
+    leader: Leadership | None = None  # None: this process always leads (tests, one process)
+
+    def leads(self) -> bool:
+        return self.leader is None or self.leader.is_leader
 
 
 _RUNTIMES: dict[str, Runtime] = {}
 
 
-def register(app_id: str, app: AppContext, progress: ProgressChannel | None) -> Runtime:
-    _RUNTIMES[app_id] = Runtime(app, progress)
+def register(app_id: str, app: AppContext, progress: ProgressChannel | None,
+             leader: Leadership | None = None) -> Runtime:
+    _RUNTIMES[app_id] = Runtime(app, progress, leader=leader)
     return _RUNTIMES[app_id]
+
+
+def _leading(app_id: str, job: str) -> Runtime | None:
+    """The runtime when this process leads (the tick is counted), else None: the tick is another's."""
+    rt = _RUNTIMES.get(app_id)
+    if rt is None or not rt.leads():
+        return None
+    metrics.scheduler_tick(job)
+    return rt
 
 
 def unregister(app_id: str) -> None:
@@ -59,7 +81,7 @@ async def wake_outbox(app_id: str) -> None:
 async def broadcasts_tick(app_id: str) -> None:
     """Tick: start scheduled broadcasts that are due; settle rows a dead sender left in `sending`; refresh
     staff progress messages; close finished ones (final report, deadline reminders planned)."""
-    rt = _RUNTIMES.get(app_id)
+    rt = _leading(app_id, "broadcasts")
     if rt is None:
         return
     try:
@@ -149,7 +171,7 @@ async def _report_by_message(app: AppContext, session: AsyncSession, ann: Announ
 
 async def reminders_tick(app_id: str) -> None:
     """Tick: due reminders become outbox messages (outside quiet hours); report reminders are planned."""
-    rt = _RUNTIMES.get(app_id)
+    rt = _leading(app_id, "reminders")
     if rt is None:
         return
     app = rt.app
@@ -166,7 +188,7 @@ async def reminders_tick(app_id: str) -> None:
 
 async def planning_tick(app_id: str) -> None:
     """Tick: report reminders for the next deadline of every schedule; the staff digest when it is time."""
-    rt = _RUNTIMES.get(app_id)
+    rt = _leading(app_id, "planning")
     if rt is None:
         return
     app = rt.app
@@ -183,8 +205,9 @@ async def planning_tick(app_id: str) -> None:
         log.exception("planning tick failed")
 
 
-def create_scheduler(app_id: str, app: AppContext, progress: ProgressChannel | None) -> AsyncIOScheduler:
-    register(app_id, app, progress)
+def create_scheduler(app_id: str, app: AppContext, progress: ProgressChannel | None,
+                     leader: Leadership | None = None) -> AsyncIOScheduler:
+    register(app_id, app, progress, leader)
     tick = app.settings.tick_seconds
     progress_every = max(tick, 3.0)
     scheduler = AsyncIOScheduler(timezone=app.settings.tz)

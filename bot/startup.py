@@ -94,18 +94,26 @@ async def make_revision_cmd(settings: Settings, message: str) -> None:
 
 
 async def start_migration(settings: Settings) -> asyncio.subprocess.Process | None:
-    """Start the migrations in a short-lived child process (Alembic, ~35 MB, never stays in the bot's
-    memory) and return without waiting, so the caller's own imports overlap it; None when the database
-    is already at the latest revision (recognised with one query, so a restart is quick)."""
-    from storage.migrate import is_at_head
+    """SQLite (one machine, zero set-up): start the migrations in a short-lived child process (Alembic, ~35 MB,
+    never stays in the bot's memory) and return without waiting, so the caller's own imports overlap it;
+    None when the database is already at the latest revision (recognised with one query, so a restart is quick).
+
+    PostgreSQL (several processes): migrating is a release step (`python -m bot migrate`, before the processes
+    of a deploy start), never done by `run`, `web` or `deliver`: a database not at the code's revision stops
+    start-up with one line saying what to run."""
+    from storage.migrate import head_revision, is_at_head, schema_revision
 
     engine = await open_database(settings.database_url)
     try:
         at_head = await is_at_head(engine)
+        current = None if at_head else await schema_revision(engine)
     finally:
         await engine.dispose()
     if at_head:
         return None
+    if settings.is_postgres():
+        raise StartupError(f"the database is at revision {current or 'none (it is empty)'}, the code needs "
+                           f"{head_revision()}: run `python -m bot migrate`")
     log.info("migrating the database…")
     env = {**os.environ, "DATABASE_URL": settings.database_url}
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "migrate", env=env)

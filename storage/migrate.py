@@ -55,6 +55,18 @@ def head_revision() -> str:
     return max(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The database's revision (a plain query, no Alembic import); None when it has no version table."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except DBAPIError:
+        return None
+
+
 async def is_at_head(engine: AsyncEngine) -> bool:
     """True when the database already has the latest schema (a plain query; no Alembic import).
 

@@ -172,10 +172,18 @@ class Invite(SQLModel, table=True):
     used_by_user_id: int | None = _fk("users.id", index=False)
 
 
+_conversation_version = Column("version", Integer, nullable=False, server_default="1")
+
+
 class Conversation(SQLModel, table=True):
-    """Where a user stands in a form; kept in the database so a restart loses nothing."""
+    """Where a user stands in a form; kept in the database so a restart loses nothing.
+
+    `version` grows by one at every save, and a save checks it (SQLAlchemy's version counter: UPDATE … WHERE
+    version = the one read): a save made from a stale read raises StaleDataError instead of overwriting what
+    another process saved meanwhile (the pipeline then handles the event once more)."""
 
     __tablename__ = "conversations"
+    __mapper_args__ = {"version_id_col": _conversation_version}
 
     user_id: int = Field(sa_column_args=[ForeignKey("users.id", ondelete="CASCADE")], primary_key=True)
     form: str = Field(max_length=32)
@@ -184,6 +192,7 @@ class Conversation(SQLModel, table=True):
     history: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _ts(nullable=False)
+    version: int = Field(default=1, sa_column=_conversation_version)
 
 
 class OutboxMessage(SQLModel, table=True):

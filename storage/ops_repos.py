@@ -1,4 +1,5 @@
-"""Queries of the operations endpoints (/healthz, /metrics). Keyword-only arguments; read only, never commit."""
+"""Queries of the operations endpoints (/healthz, /metrics), and the advisory locks that let several processes
+share one PostgreSQL database. Keyword-only arguments; read only, never commit."""
 
 from __future__ import annotations
 
@@ -44,3 +45,47 @@ async def running_broadcasts(session: AsyncSession) -> list[tuple[int, str, int]
         .group_by(col(OutboxMessage.announcement_id), col(OutboxMessage.status))
     )
     return [(int(ann_id), status, int(n)) for ann_id, status, n in rows.all()]
+
+
+# --- several processes on one PostgreSQL database: advisory locks (no-ops on SQLite, one process) ---
+
+# The first key of every advisory lock the bot takes ("kc"), so they never meet another application's.
+LOCK_SPACE_PERSON = 0x6B63
+LOCK_SPACE_SCHEDULER = 0x6B64
+SCHEDULER_KEY = 1
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+async def lock_person(session: AsyncSession, *, key: str) -> None:
+    """Take the person's transaction-level lock (PostgreSQL `pg_advisory_xact_lock`), waiting while another
+    process handles one of their events; released by the transaction's commit or rollback. `key` names the
+    person's identity ("telegram:123"). SQLite serves one process, whose own lock already orders them."""
+    if _postgres(session):
+        await session.exec(select(func.pg_advisory_xact_lock(LOCK_SPACE_PERSON, func.hashtext(key))))  # type: ignore[call-overload]
+
+
+async def try_scheduler_lock(session: AsyncSession) -> bool:
+    """Try to take the scheduler leader's session-level lock (`pg_try_advisory_lock`) on the session's
+    connection: True when this connection holds it now (also when it already did). SQLite: always True."""
+    if not _postgres(session):
+        return True
+    row = await session.exec(select(func.pg_try_advisory_lock(LOCK_SPACE_SCHEDULER, SCHEDULER_KEY)))  # type: ignore[call-overload]
+    return bool(row.one())
+
+
+async def release_scheduler_lock(session: AsyncSession) -> None:
+    if _postgres(session):
+        await session.exec(select(func.pg_advisory_unlock(LOCK_SPACE_SCHEDULER, SCHEDULER_KEY)))  # type: ignore[call-overload]
+
+
+async def scheduler_leader_known(session: AsyncSession) -> bool | None:
+    """Whether some process holds the scheduler leader's lock; None on SQLite (nothing to ask)."""
+    if not _postgres(session):
+        return None
+    row = await session.exec(select(literal_column(
+        "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        f"AND classid = {LOCK_SPACE_SCHEDULER} AND objid = {SCHEDULER_KEY} AND objsubid = 2)")))
+    return bool(row.one())

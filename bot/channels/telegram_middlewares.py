@@ -23,7 +23,7 @@ from bot.errors import DomainError
 from bot.i18n import I18n
 from bot.i18n import gettext as _
 from bot.services.accounts import effective_role, locale_from_language_code, seen
-from storage import repos
+from storage import ops_repos, repos
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -98,6 +98,9 @@ class DbSessionMiddleware(BaseMiddleware):
                        data: dict[str, Any]) -> Any:
         async with self.app.session_maker() as session:
             data["session"] = session
+            tg_user: TgUser | None = data.get("event_from_user")
+            if tg_user is not None:  # the person's lock across processes, as the pipeline takes it
+                await ops_repos.lock_person(session, key=f"{CHANNEL}:{tg_user.id}")
             token = _update_session.set(session)
             try:
                 result = await handler(event, data)

@@ -6,7 +6,10 @@
 
 Nothing is sent inside the transaction, and nothing is committed that the person will not see: a
 failing flow is rolled back and answered with an apology (domain errors with their own message).
-A person's events are handled one at a time, in order; different people's run concurrently.
+A person's events are handled one at a time, in order; different people's run concurrently. Across processes
+sharing a PostgreSQL database, the unit of work starts by taking the person's advisory lock (released at
+commit); and a conversation saved from a stale read (another writer saved it meanwhile: its version moved)
+is not overwritten: the unit of work is rolled back and handled once more from a fresh read.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
@@ -41,7 +45,7 @@ from bot.errors import DomainError
 from bot.i18n_marker import N_
 from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
-from storage import repos
+from storage import ops_repos, repos
 from storage.models import Conversation, Identity, User
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,10 @@ CHOOSE_HINT = N_("Type the number of your choice.")
 KEPT = "_kept"  # the pending menu's key for what a turn keeps for the next (never a number)
 MENU_LINE = N_("Menu")
 FILE_AT_CENTRE = N_("the file is available from the centre.")
+
+
+class ConversationChanged(Exception):
+    """Another writer saved the person's conversation after this unit of work read it (nothing was saved)."""
 
 
 @dataclass
@@ -200,7 +208,7 @@ class Pipeline:
         started = self.app.clock.monotonic()
         try:
             async with lock:
-                rendered = await self._handle(event, renderer, fallthrough)
+                rendered = await self._handle_fresh(event, renderer, fallthrough)
         except Exception:
             # Before the flow ran (the database unreachable, its pool exhausted under load): still an answer.
             log.exception("could not handle %s from %s", type(event.action).__name__, event.who.channel)
@@ -214,9 +222,20 @@ class Pipeline:
             metrics.update_handled(event.who.channel, self.app.clock.monotonic() - started)
         return rendered
 
+    async def _handle_fresh(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
+        """The unit of work, once more (from a fresh read) if its save met a newer conversation."""
+        try:
+            return await self._handle(event, renderer, fallthrough)
+        except ConversationChanged:
+            log.info("a conversation was saved meanwhile by another writer: handling the %s again",
+                     type(event.action).__name__)
+            return await self._handle(event, renderer, fallthrough)
+
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
+            # Other processes wait here for this person's earlier event (PostgreSQL; SQLite: one process).
+            await ops_repos.lock_person(session, key=who.address)
             staff = self.app.settings.staff_identities()
             user, identity, conversation, linked_staff = await repos.identity_with_conversation(
                 session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
@@ -238,6 +257,9 @@ class Pipeline:
                     await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer)
                 await session.commit()
+            except StaleDataError:
+                await session.rollback()
+                raise ConversationChanged() from None
             except DomainError as exc:
                 await session.rollback()
                 # A refused choice is a brief notice (a toast on Telegram), like the aiogram routers' answers.

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bot.sandbox import telegram_rules as rules
 from bot.sandbox.limits import Limiter, RateLimits
+from bot.sandbox.webhook import WebhookPusher
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -138,6 +139,11 @@ class SandboxServer:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        # Set by setWebhook: updates are then POSTed to the bot instead of waiting for getUpdates.
+        self.webhook: WebhookPusher | None = None
+        self.webhook_set = asyncio.Event()
+        # A load balancer in front of the webhook's URL (tests, benchmarks): the POSTs go to these in turn.
+        self.webhook_targets: list[str] | None = None
         self.zalo: Any = None  # a ZaloSandbox whose people the web chat can be too (set by `python -m bot sandbox`)
         for persona in self.personas:
             # Personas have started the bot before, as real users must before a bot can write to them.
@@ -188,6 +194,8 @@ class SandboxServer:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
+        if self.webhook is not None:
+            await self.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -268,9 +276,40 @@ class SandboxServer:
         return self.bot_user
 
     async def _m_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            pusher, self.webhook = self.webhook, None
+            self.webhook_set.clear()
+            self._updates = pusher.pending() + self._updates  # not delivered yet: getUpdates has them
+            await pusher.close()
         if _truthy(p.get("drop_pending_updates")):
             self._updates.clear()
         return True
+
+    async def _m_setWebhook(self, p: dict[str, Any]) -> Any:
+        url = str(p.get("url") or "")
+        if not url:
+            return await self._m_deleteWebhook(p)  # Telegram: an empty URL removes the webhook
+        if not url.startswith(("https://", "http://")):  # the sandbox also takes http:// (no certificates)
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get("secret_token")
+        if secret is not None and not rules.webhook_secret_ok(str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        old, self.webhook = self.webhook, WebhookPusher(url, secret, targets=self.webhook_targets,
+                                                        max_connections=int(p.get("max_connections") or 40))
+        waiting = (old.pending() if old is not None else []) + self._updates
+        self._updates = []
+        if old is not None:
+            await old.close()
+        if not _truthy(p.get("drop_pending_updates")):
+            for update in waiting:
+                self.webhook.push(_chat_key(update), update)
+        self.webhook_set.set()
+        return True
+
+    async def _m_getWebhookInfo(self, p: dict[str, Any]) -> Any:
+        hook = self.webhook
+        return {"url": hook.url if hook else "", "has_custom_certificate": False,
+                "pending_update_count": len(hook.pending()) if hook else len(self._updates)}
 
     async def _m_setMyCommands(self, p: dict[str, Any]) -> Any:
         self.commands[p.get("language_code") or ""] = _json(p.get("commands")) or []
@@ -291,6 +330,9 @@ class SandboxServer:
         return True
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         self.polling.set()
         offset = int(p.get("offset") or 0)
         limit = min(100, int(p.get("limit") or 100))
@@ -498,7 +540,10 @@ class SandboxServer:
 
     async def _push(self, update: dict[str, Any], u: SimUser, shown: dict[str, Any] | None = None) -> int:
         update["update_id"] = next(self._update_ids)
-        self._updates.append(update)
+        if self.webhook is not None:
+            self.webhook.push(u.id, update)
+        else:
+            self._updates.append(update)
         if shown is not None:
             self.chats[u.id].events.append({"seq": self._next_seq(), "kind": "user", "date": int(time.time()),
                                             **shown})
@@ -742,6 +787,14 @@ def _json(value: Any) -> Any:
         except json.JSONDecodeError:
             return None
     return value
+
+
+def _chat_key(update: dict[str, Any]) -> int:
+    """Whose update it is (one person's updates are POSTed one after another)."""
+    for kind in ("message", "callback_query"):
+        if kind in update:
+            return int(update[kind]["from"]["id"])
+    return 0
 
 
 def _truthy(value: Any) -> bool:

@@ -193,3 +193,8 @@ def check_markup(markup: Any) -> None:
 def check_notice(text: str | None) -> None:
     if text and utf16_len(text) > NOTICE_LIMIT:
         raise Refused("Bad Request: MESSAGE_TOO_LONG")
+
+
+def webhook_secret_ok(secret: str) -> bool:
+    """setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and -."""
+    return re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret) is not None

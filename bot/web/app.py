@@ -78,7 +78,9 @@ ACTION_LABELS = {
 }
 
 
-def create_app(app_context: AppContext) -> FastAPI:
+def create_app(app_context: AppContext, *, webhooks: Mapping[str, Any] | None = None) -> FastAPI:
+    """The console's ASGI app; `webhooks` (channel → receiver, bot/web/webhook_routes.py) are the channels
+    whose updates this process takes at /webhook/<channel>."""
     from bot.web import (
         announcements_routes,
         auth_routes,
@@ -92,11 +94,13 @@ def create_app(app_context: AppContext) -> FastAPI:
         questions_routes,
         reports_routes,
         signups_routes,
+        webhook_routes,
     )
     from bot.web.uploads import UploadStore
 
     app = FastAPI(title="Khuyến công — staff console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = app_context
+    app.state.webhooks = dict(webhooks or {})
     app.state.templates = _environment()
     app.state.uploads = UploadStore(app_context.settings.media_folder() / "console-uploads", app_context.clock)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -114,6 +118,7 @@ def create_app(app_context: AppContext) -> FastAPI:
     app.include_router(people_routes.router)
     app.include_router(projects_routes.router)
     app.include_router(reports_routes.router)
+    app.include_router(webhook_routes.router)
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]

@@ -16,7 +16,9 @@ metrics_router = APIRouter()
 
 @router.get("/healthz")
 async def healthz(request: Request) -> Response:
-    status, body = await health.check(ctx(request))
+    state = request.app.state
+    status, body = await health.check(ctx(request), scheduler=getattr(state, "scheduler", None),
+                                      leader=getattr(state, "leader", None))
     return JSONResponse(body, status_code=status)
 
 

@@ -1,7 +1,9 @@
-"""`python -m bot web [--host H] [--port P]`: the staff console alone, no channel token needed.
+"""`python -m bot web [--host H] [--port P]`: the staff console, no channel token needed.
 
-The database is migrated first (as `python -m bot run` does). Codes sent from the sign-in page are queued
-in the outbox; the bot process (`run` or `deliver`) sends them.
+Codes sent from the sign-in page are queued in the outbox; the bot process (`run` or `deliver`) sends them.
+With a channel in webhook mode (TELEGRAM_MODE / ZALO_MODE = webhook) the process is also a whole bot: it takes
+that channel's updates at /webhook/<channel>, sends the outbox and is a scheduler candidate (bot/runner.py's
+webhook_node), so any number of identical web processes can sit behind a load balancer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from bot.config import Settings
 
@@ -26,13 +29,27 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     await migrate_in_child(settings)
     engine = await open_database(settings.database_url)
     try:
-        app = create_app(create_context(settings, engine))
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False,
-                                server_header=False)
-        log.info("staff console at http://%s:%d/", host, port)
-        await uvicorn.Server(config).serve()
+        context = create_context(settings, engine)
+        if not settings.webhook_channels():
+            await _serve(uvicorn, create_app(context), host, port, access_log=True)
+            return
+        from bot.runner import webhook_node
+
+        async with webhook_node(settings, context, engine) as (receivers, scheduler, leader):
+            app = create_app(context, webhooks=receivers)
+            app.state.scheduler, app.state.leader = scheduler, leader
+            log.info("taking webhooks for %s at /webhook/<channel>", ", ".join(sorted(receivers)))
+            # Not every webhook POST in the log: one a message, at hundreds a second.
+            await _serve(uvicorn, app, host, port, access_log=False)
     finally:
         await engine.dispose()
+
+
+async def _serve(uvicorn: Any, app: Any, host: str, port: int, *, access_log: bool) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False,
+                            access_log=access_log)
+    log.info("staff console at http://%s:%d/", host, port)
+    await uvicorn.Server(config).serve()
 
 
 def free_socket(host: str) -> socket.socket:

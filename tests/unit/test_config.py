@@ -201,3 +201,24 @@ def test_zalo_webhook_settings_are_checked_in_one_line(monkeypatch) -> None:
     monkeypatch.setenv("ZALO_WEBHOOK_SECRET", "s3cret-enough")
     settings = load_settings()
     assert settings.zalo_mode == "webhook" and settings.zalo_webhook_secret.get_secret_value() == "s3cret-enough"
+
+
+def test_telegram_webhook_settings_are_checked_in_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    settings = load_settings()
+    assert settings.telegram_mode == "polling" and settings.webhook_channels() == []
+    assert load_error(monkeypatch, TELEGRAM_MODE="push") == \
+        "Configuration error: TELEGRAM_MODE must be 'polling' or 'webhook'"
+    monkeypatch.setenv("TELEGRAM_MODE", "webhook")
+    assert load_error(monkeypatch) == \
+        "Configuration error: TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET"
+    assert load_error(monkeypatch, TELEGRAM_WEBHOOK_URL="bot.example.vn/webhook/telegram") == \
+        "Configuration error: TELEGRAM_WEBHOOK_URL must be the https:// address the messenger will POST updates to"
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.vn/webhook/telegram")
+    message = load_error(monkeypatch, TELEGRAM_WEBHOOK_SECRET="no spaces allowed")
+    assert message.startswith("Configuration error: TELEGRAM_WEBHOOK_SECRET must be 1 to 256 characters")
+    assert "spaces allowed" not in message
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret_Enough-1")
+    settings = load_settings()
+    assert settings.webhook_channels() == ["telegram"]
+    assert settings.telegram_webhook_secret.get_secret_value() == "s3cret_Enough-1"

@@ -274,3 +274,17 @@ async def test_a_malformed_address_is_a_polite_404(console: Console) -> None:
     for path in ("/needs/abc", "/log?page=x", "/nowhere", "/conversations/abc"):
         r = await console.client.get(path)
         assert r.status_code == 404 and "Không có trang này." in r.text, path
+
+
+@pytest.mark.parametrize("who", [*NOT_STAFF, "staff"])
+async def test_webhook_routes_admit_a_messenger_secret_never_a_session(console: Console, who: str) -> None:
+    """/webhook/telegram and /webhook/zalo (tests/web/test_webhooks.py): no sign-in and no CSRF token admits
+    them, staff's neither; a process not in webhook mode has none (404), and nothing is recorded."""
+    await _as(console, who)
+    async with console.app.session_maker() as session:
+        before = len((await session.exec(select(AuditEntry))).all())
+    for path in ("/webhook/telegram", "/webhook/zalo"):
+        r = await console.client.post(path, content=b"{}")
+        assert r.status_code == 404, (path, who)
+    async with console.app.session_maker() as session:
+        assert len((await session.exec(select(AuditEntry))).all()) == before

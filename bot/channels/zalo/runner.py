@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -55,6 +55,7 @@ class ZaloChannel:
                  scheduler: Any | None = None) -> None:
         self.client, self.pipeline = client, pipeline
         self.scheduler = scheduler  # this process's, for /healthz
+        self.leader: Any | None = None  # and whether it leads (bot/leader.py)
         media = pipeline.app.media
         self.renderer = renderer or (TextRenderer(media_url=media.url) if media is not None else TextRenderer())
         self.poll_timeout = poll_timeout
@@ -121,7 +122,7 @@ class ZaloChannel:
         app = web.Application(client_max_size=2**20)
 
         async def healthz(request: web.Request) -> web.StreamResponse:
-            status, body = await health.check(self.pipeline.app, scheduler=self.scheduler)
+            status, body = await health.check(self.pipeline.app, scheduler=self.scheduler, leader=self.leader)
             return web.json_response(body, status=status)
 
         async def receive(request: web.Request) -> web.StreamResponse:
@@ -137,6 +138,18 @@ class ZaloChannel:
         app.router.add_get("/healthz", healthz)
         app.router.add_post("/{path:.*}", receive)
         return app
+
+    async def receive(self, body: bytes, headers: Mapping[str, str], secret: str) -> int:
+        """A webhook POST served by the console's ASGI app (`/webhook/zalo`): the same checks and duplicate
+        filter as the bot's own listener, but answered once the update is handled and its replies sent, so a
+        person's updates stay in order across processes. The HTTP status to answer (403: nothing done)."""
+        try:
+            update = accept_webhook(body, headers.get(SECRET_HEADER), secret, self._seen)
+        except WebhookRefused:
+            return 403
+        if update is not None:
+            await self._start(update)
+        return 200
 
     def accept(self, update: ZaloUpdate) -> asyncio.Task[None] | None:
         """Handle one update (from a poll or a webhook) in the background; duplicates are dropped."""
