@@ -10,7 +10,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -233,14 +239,17 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
 
     The outbox's rules apply to replies too: a call that could not even connect, or that got a 5xx answer
     with a body, is retried with back-off (nothing was sent, so no duplicate is possible); a timeout or a
-    connection dropped mid-answer is not, since the message may have left.
+    connection dropped mid-answer is not, since the message may have left. After `attempts` such failures
+    the error is raised: a reply then goes to the outbox (bot/channels/telegram_bridge.py), which keeps
+    trying without holding the person's next message back.
     """
 
-    def __init__(self, clock: Clock, max_retries: int = 8) -> None:
-        self.clock, self.max_retries = clock, max_retries
+    def __init__(self, clock: Clock, max_retries: int = 8, attempts: int = 3) -> None:
+        self.clock, self.max_retries, self.attempts = clock, max_retries, attempts
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        failures = 0
         for attempt in range(self.max_retries):
             try:
                 return await make_request(bot, method)
@@ -248,12 +257,17 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 log.info("flood control on %s: waiting %ss (attempt %d)", type(method).__name__,
                          exc.retry_after, attempt + 1)
                 await self.clock.sleep(exc.retry_after)
+                continue
             except TelegramServerError as exc:
                 log.info("server error on %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
-                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
+                error: TelegramAPIError = exc
             except TelegramNetworkError as exc:
                 if not isinstance(exc.__cause__, ClientConnectorError):
                     raise  # the message may have left: never sent twice
                 log.info("could not connect for %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
-                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
+                error = exc
+            failures += 1
+            if failures >= self.attempts:
+                raise error
+            await self.clock.sleep(min(5.0, 0.5 * 2 ** (failures - 1)))
         return await make_request(bot, method)

@@ -40,7 +40,7 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,6 +115,37 @@ async def enqueue(
     session.add(row)
     session.info["outbox_dirty"] = True
     return row
+
+
+REPLY_KIND = "reply"
+# A reply to queue: the reply, how many of its messages already left, a text channel's rendered messages.
+QueuedReply = tuple[Reply, int, list[dict[str, Any]] | None]
+
+
+async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
+    """True while a reply to this chat waits in the outbox: later replies must queue behind it."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.chat_id == chat_id, OutboxMessage.channel == channel, OutboxMessage.kind == REPLY_KIND,
+        col(OutboxMessage.status).in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
+    return (await session.exec(query.limit(1))).first() is not None
+
+
+def queue_replies(session: AsyncSession, *, clock: Clock, channel: str, chat_id: str, user_id: int | None,
+                  replies: Sequence[QueuedReply]) -> None:
+    """Replies that could not be sent at once (nothing of them left, or only their first `parts` messages),
+    in order, in the caller's transaction: the outbox sends them first of all, one copy, in this order."""
+    now = clock.now()
+    for reply, parts, texts in replies:
+        row = OutboxMessage(channel=channel, chat_id=chat_id, user_id=user_id, kind=REPLY_KIND,
+                            priority=Priority.REPLY, **stored(reply), status=OutboxStatus.PENDING,
+                            next_attempt_at=now, created_at=now)
+        if parts or texts:
+            # A text channel's messages as the person was to see them (the numbers of their pending menu).
+            row.payload = {**row.payload, **({"parts_sent": parts} if parts else {}),
+                           **({"texts": texts} if texts else {})}
+        session.add(row)
+    if replies:
+        session.info["outbox_dirty"] = True
 
 
 def stored(reply: Reply) -> dict[str, Any]:
