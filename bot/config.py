@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Messages per second one user may send before being asked to slow down.
     throttle_rate: float = 3.0
     throttle_burst: int = 6
+    # Where the per-person flood throttle keeps its buckets when several processes run: Redis if set
+    # (redis://host:6379/0, needs the `redis` extra), else the database on PostgreSQL, else memory.
+    redis_url: str | None = None
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
     # Zalo's pace (its limits are not published: kept low) and its plan's messages a month (0: no quota).

@@ -286,6 +286,17 @@ class Signup(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class ThrottleBucket(SQLModel, table=True):
+    """One person's flood-throttle bucket, shared by every process on PostgreSQL (bot/services/throttle.py)."""
+
+    __tablename__ = "throttle"
+
+    key: str = Field(primary_key=True, max_length=80)
+    tokens: float = 0.0
+    refilled_at: float = 0.0  # seconds since the epoch (the upsert's arithmetic stays plain)
+    state: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0"))
+
+
 class SendBudget(SQLModel, table=True):
     """The shared token bucket that keeps all sender processes together under the global rate."""
 

@@ -29,6 +29,7 @@ from bot.errors import DomainError
 from bot.i18n import I18n
 from bot.i18n import gettext as _
 from bot.services.accounts import effective_role, locale_from_language_code, seen
+from bot.services.throttle import Throttle, Verdict
 from storage import repos
 
 log = logging.getLogger(__name__)
@@ -36,30 +37,23 @@ CHANNEL = "telegram"
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """A token bucket per person: a flood from one user is slowed politely, others are unaffected."""
+    """A token bucket per person: a flood from one user is slowed politely, others are unaffected. The
+    buckets are shared by every process on PostgreSQL or Redis (bot/services/throttle.py)."""
 
-    def __init__(self, clock: Clock, rate: float, burst: int) -> None:
-        self.clock, self.rate, self.burst = clock, rate, burst
-        self._buckets: dict[int, tuple[float, float, bool]] = {}
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
 
     async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
                        data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         if tg_user is None:
             return await handler(event, data)
-        now = self.clock.monotonic()
-        tokens, last, warned = self._buckets.get(tg_user.id, (float(self.burst), now, False))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[tg_user.id] = (tokens, now, True)
-            if not warned:
-                # Tell them once per flood; answering every extra message would feed the flood.
-                data["throttled"] = True
-                return await handler(event, data)
+        verdict = await self.throttle.check(f"{CHANNEL}:{tg_user.id}")
+        if verdict == Verdict.DROP:
             return None
-        self._buckets[tg_user.id] = (tokens - 1, now, False)
-        if len(self._buckets) > 50_000:
-            self._buckets.clear()
+        if verdict == Verdict.WARN:
+            # Tell them once per flood; answering every extra message would feed the flood.
+            data["throttled"] = True
         return await handler(event, data)
 
 
