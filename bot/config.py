@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # Prometheus figures at /metrics on the staff console (no sign-in: keep the path away from the public).
     metrics_enabled: bool = True
+    # A `run` or `deliver` process's own figures (updates handled, sends by outcome, with the outbox depth and
+    # broadcast progress read from the database) at http://METRICS_HOST:METRICS_PORT/metrics; 0: not served.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("bot_token")
     @classmethod
