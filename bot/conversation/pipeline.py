@@ -242,7 +242,9 @@ class Pipeline:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer)
-                if rendered and await outbox.replies_waiting(session, channel=who.channel, chat_id=who.external_id):
+                # A reply carrying a made file (an export) cannot be stored: such a turn is sent at once.
+                if rendered and not any(r.file for r in turn.replies) and await outbox.replies_waiting(
+                        session, channel=who.channel, chat_id=who.external_id):
                     self._queue(turn, queued(rendered, renderer.caps))
                     rendered = []  # sent by the outbox, behind the replies already waiting there
                 await session.commit()
@@ -358,7 +360,9 @@ def queued(rendered: Sequence[Rendered], caps: Capabilities, *, done: int = 0,
     out: list[outbox.QueuedReply] = []
     for item in rendered:
         count = len(item.messages)
-        if item.source is not None and skip < count:
+        if item.source is not None and item.source.file is not None and skip < count:
+            log.warning("a reply carrying a made file could not be sent; it is made again when asked for")
+        elif item.source is not None and skip < count:
             texts = None if caps.buttons else [asdict(m) for m in item.messages if is_dataclass(m)]  # type: ignore[arg-type]
             out.append((item.source, max(0, skip), texts))
         skip -= count

@@ -79,3 +79,16 @@ async def test_a_zalo_reply_that_could_not_be_sent_comes_from_the_outbox_as_show
         await channel.stop()
         await client.close()
         await server.stop()
+
+
+def test_what_is_left_to_send_resumes_after_what_left_and_never_repeats_an_unknown_one() -> None:
+    from bot.channels.capabilities import TELEGRAM
+    from bot.conversation.pipeline import queued
+    from bot.conversation.replies import Rendered, Reply
+
+    first, second = Reply.of("một"), Reply.of("hai")
+    rendered = [Rendered(["a", "b"], source=first), Rendered(["c"], source=second)]
+    assert queued(rendered, TELEGRAM) == [(first, 0, None), (second, 0, None)]
+    assert queued(rendered, TELEGRAM, done=1) == [(first, 1, None), (second, 0, None)]  # "a" left, "b" did not
+    assert queued(rendered, TELEGRAM, done=1, unknown=True) == [(second, 0, None)]  # "b" may have arrived
+    assert queued(rendered, TELEGRAM, done=3) == []
