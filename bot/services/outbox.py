@@ -47,7 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -79,6 +79,7 @@ SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), wel
 STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
 MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
+RECORD_ATTEMPTS = 4  # writes of a send's outcome against a busy database
 CARRY = 0.25  # seconds of refill a drained (busy) bucket keeps across one slow claim cycle
 
 
@@ -586,17 +587,7 @@ class OutboxWorker:
             values["next_attempt_at"] = out.retry_at
         if out.payload is not None:
             values["payload"] = out.payload
-        async with self.session_maker() as session:
-            await session.exec(
-                update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
-                .values(**values)
-            )
-            if out.unreachable and row.user_id is not None:
-                await session.exec(
-                    update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
-                )
-            await usage.record(session, channel=row.channel, moment=now, messages=out.messages, tz=self.tz)
-            await session.commit()
+        await self._record(row, values, out, now)
         if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
@@ -607,6 +598,29 @@ class OutboxWorker:
             await self._pause_all(lane, pause, down=True)
         elif out.trouble is False:
             await self._note_reachable(lane)
+
+    async def _record(self, row: OutboxMessage, values: dict[str, Any], out: _Outcome, now: datetime) -> None:
+        """Write a send's outcome. A busy database (SQLite's lock under load) is waited out a few times: a row
+        left in `sending` would end `unknown` although its outcome is known."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                async with self.session_maker() as session:
+                    await session.exec(
+                        update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
+                        .values(**values)
+                    )
+                    if out.unreachable and row.user_id is not None:
+                        await session.exec(
+                            update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
+                        )
+                    await usage.record(session, channel=row.channel, moment=now, messages=out.messages, tz=self.tz)
+                    await session.commit()
+                return
+            except OperationalError:
+                if attempt + 1 == RECORD_ATTEMPTS:
+                    raise
+                log.warning("outbox row %s: its outcome could not be written yet (database busy)", row.id)
+                await self.clock.sleep(0.5 * 2**attempt)
 
     async def _charge(self, lane: _Lane, extra: int) -> None:
         """A row that took several messages (a long text in parts, a photo and its text) pays for each: the

@@ -125,3 +125,25 @@ async def test_slow_claim_cycles_still_reach_the_configured_rate(engine, clock) 
     assert 499 / span >= 0.97 * 25
     times = [t for t, _ in sender.delivered]
     assert max(sum(1 for t in times if w <= t < w + 1) for w in times) <= 25 + 2.5 + 1
+
+
+async def test_a_busy_database_while_recording_a_send_is_waited_out(engine, clock, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.services import usage
+
+    (person,) = await make_users(engine, clock, 1)
+    await bulk(engine, clock, [person.external_id], kind="need_status", priority=Priority.NOTICE)
+    record, calls = usage.record, []
+
+    async def busy_once(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE channel_usage", {}, Exception("database is locked"))
+        await record(*args, **kwargs)
+
+    monkeypatch.setattr(usage, "record", busy_once)
+    sender = FakeSender(clock)
+    await OutboxWorker(create_session_maker(engine), {"telegram": sender}, clock).deliver_due(drain=True)
+    assert len(sender.delivered) == 1 and len(calls) == 2
+    assert await statuses(engine) == {OutboxStatus.SENT: 1}  # recorded, not left `sending`
