@@ -273,11 +273,15 @@ class Pipeline:
         `parts` messages): the outbox sends them, in order, one copy each."""
         if not replies:
             return
-        async with self.app.session_maker() as session:
-            user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
-            outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
-                                 user_id=user.id if user else None, replies=replies)
-            await session.commit()
+        try:
+            async with self.app.session_maker() as session:
+                user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
+                outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
+                                     user_id=user.id if user else None, replies=replies)
+                await session.commit()
+        except Exception:  # the database too: nothing more can be done for these replies
+            log.exception("%d replies to a %s person could not be queued either", len(replies), who.channel)
+            return
         log.warning("%d replies to a %s person could not be sent now: queued in the outbox", len(replies),
                     who.channel)
         if self.app.outbox is not None:
