@@ -3,10 +3,16 @@
     python -m bench.broadcast [--recipients 10000] [--crash] [--signal TERM|KILL] [--rate 25]
                               [--latency-ms 0] [--outage-s 0] [--timeout 60]
                               [--channel telegram|zalo|both] [--zalo-rate 5]
+                              [--database sqlite|postgresql] [--urgent 0]
 
 --channel zalo sends through the sandbox's Zalo server (its limits: 10/s, 1/s per chat; 429 without
 retry_after) at ZALO_SEND_RATE; --channel both puts --recipients people on each channel, one broadcast,
 one sender process (the figures are summed, with "by_channel" for each).
+
+--database postgresql runs the benchmark and its sender on a fresh PostgreSQL database (created on the server
+of BENCH_POSTGRES_URL, default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres, dropped at the end).
+--urgent N (Telegram) issues N status notifications to other people at random moments of the broadcast and
+reports their delivery latency ("urgent_p50_s", "urgent_p99_s", "urgent_max_s"; target p99 < 5 s).
 
 3 % of the recipients have blocked the bot and 1 % of sends meet a random 429. The sender is a real
 `python -m bot deliver` process; with --crash it is killed when about 40 % is delivered and started
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import signal
@@ -39,17 +46,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, text, update
+from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from bot.app import create_app
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.conversation.replies import Reply
 from bot.domain import OutboxStatus
 from bot.sandbox.limits import RateLimits
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.zalo import ZaloSandbox
-from bot.services import announcements
+from bot.services import announcements, outbox
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
 from storage.models import OutboxMessage, User
@@ -130,8 +139,70 @@ async def zalo_side(n: int, rate: float, rng: random.Random, latency_ms: int) ->
     return Side("zalo", server, ids, blocked, rate)
 
 
+async def fresh_postgres() -> tuple[str, str]:
+    """A new, empty database on the BENCH_POSTGRES_URL server: (its URL, the server's URL to drop it)."""
+    admin = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    name = f"kc_bench_broadcast_{os.getpid()}"
+    engine = create_engine(admin)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(admin).set(database=name).render_as_string(hide_password=False), admin
+
+
+async def drop_postgres(admin: str, url: str) -> None:
+    engine = create_engine(admin)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+@dataclass
+class Urgent:
+    """Status notifications to people outside the audience, queued at random moments of the broadcast."""
+
+    ids: list[str]
+    queued: dict[str, float]  # chat → when it was queued (the sandbox's clock)
+
+
+async def urgent_people(side: Side, n: int) -> Urgent:
+    ids = [str(i) for i in range(30_000_000, 30_000_000 + n)]
+    for i in ids:
+        side.server.user(int(i), first_name="Chủ cơ sở")
+    return Urgent(ids, {})
+
+
+async def send_urgent(app, side: Side, urgent: Urgent, span: float, rng: random.Random) -> None:
+    """One status notification to each urgent person, at random moments within `span` seconds."""
+    started = time.monotonic()
+    for chat, at in sorted(zip(urgent.ids, (rng.uniform(0.05, 0.9) * span for _ in urgent.ids), strict=True),
+                           key=lambda pair: pair[1]):
+        await asyncio.sleep(max(0.0, at - (time.monotonic() - started)))
+        async with app.session_maker() as s:
+            user = (await s.exec(select(User).where(User.external_id == chat))).one()
+            await outbox.enqueue(s, clock=app.clock, user=user, kind="need_status",
+                                 reply=Reply.of("Yêu cầu của bạn đã được duyệt."))
+            await s.commit()
+        urgent.queued[chat] = side.server.limiter.clock()
+
+
+def latencies(side: Side, urgent: Urgent) -> dict[str, float]:
+    got = sorted(min(t for t, _ in side.texts(chat)) - urgent.queued[chat]
+                 for chat in urgent.ids if side.texts(chat))
+
+    def pct(q: float) -> float:
+        return round(got[min(len(got) - 1, math.ceil(q * len(got)) - 1)], 3) if got else -1.0
+
+    return {"urgent": len(urgent.ids), "urgent_delivered": len(got), "urgent_p50_s": pct(0.5),
+            "urgent_p99_s": pct(0.99), "urgent_max_s": round(got[-1], 3) if got else -1.0}
+
+
 async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, outage_s: float = 0,
-               timeout: float = 60, channel: str = "telegram", zalo_rate: float = 5.0) -> dict[str, object]:
+               timeout: float = 60, channel: str = "telegram", zalo_rate: float = 5.0,
+               database: str = "sqlite", urgent_n: int = 0) -> dict[str, object]:
     """`n` recipients on each channel of `channel` (telegram, zalo or both)."""
     work = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
     rng = random.Random(2026)
@@ -140,7 +211,11 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
         sides.append(await telegram_side(n, rate, rng, latency_ms))
     if channel in ("zalo", "both"):
         sides.append(await zalo_side(n, zalo_rate, rng, latency_ms))
-    url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    admin = None
+    if database == "postgresql":
+        url, admin = await fresh_postgres()
+    else:
+        url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
     engine = create_engine(url)
     await upgrade_to_head(engine)
     env = {**os.environ, "DATABASE_URL": url, "SEND_RATE": str(rate), "ZALO_SEND_RATE": str(zalo_rate),
@@ -152,8 +227,9 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
             env.update(ZALO_BOT_TOKEN=ZALO_TOKEN, ZALO_API_BASE=side.server.base_url)
     settings = Settings(_env_file=None, database_url=url, send_rate=rate)  # type: ignore[call-arg]
     app = create_app(settings, engine, clock=SystemClock())
-    await queue_broadcast(app, sides)
-    total = n * len(sides)
+    urgent = await urgent_people(sides[0], urgent_n) if urgent_n else None
+    await queue_broadcast(app, sides, urgent.ids if urgent else [])
+    total = n * len(sides) + urgent_n
     log = work / "sender.log"
     started = time.monotonic()
     sender = await start_sender(env, log)
@@ -161,10 +237,13 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
     outage_task: asyncio.Task[None] | None = None
     killed_at: datetime | None = None
     limit = max(120, max(n / s.rate for s in sides) * 3 + outage_s * 3 + n * latency_ms / 16_000)
+    urgent_task: asyncio.Task[None] | None = None
     while True:
         await asyncio.sleep(0.5)
         c = await counts(app.session_maker)
         settled = sum(c[x] for x in SETTLED)
+        if urgent is not None and urgent_task is None and c[OutboxStatus.SENT]:  # the broadcast has begun
+            urgent_task = asyncio.create_task(send_urgent(app, sides[0], urgent, n / sides[0].rate, rng))
         if not crashed and c[OutboxStatus.SENT] >= 0.4 * total:
             sender.send_signal(signal.SIGTERM if sig == "TERM" else signal.SIGKILL)
             await sender.wait()
@@ -184,25 +263,34 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
     seconds = time.monotonic() - started
     if outage_task is not None:
         await outage_task
+    if urgent_task is not None:
+        await urgent_task
     sender.send_signal(signal.SIGTERM)
     await sender.wait()
     result = await figures(app, sides, seconds)
+    result["database"] = database
+    if urgent is not None:
+        result.update(latencies(sides[0], urgent))
     for side in sides:
         await side.server.stop()
     await engine.dispose()
+    if admin is not None:
+        await drop_postgres(admin, url)
     if crash:
         result["interrupted"] = result["unknown"]
         result["signal"] = sig
     return result
 
 
-async def queue_broadcast(app, sides: list[Side]) -> None:
+async def queue_broadcast(app, sides: list[Side], outside: list[str]) -> None:
+    """The audience, and (on the first channel) people `outside` it who get no announcements."""
     now = datetime.now(UTC)
     async with app.session_maker() as s:
-        for side in sides:
+        for index, side in enumerate(sides):
+            people = [(i, False) for i in side.ids] + [(i, True) for i in (outside if index == 0 else [])]
             await s.exec(insert(User), params=[{  # type: ignore[call-overload]
                 "channel": side.channel, "external_id": i, "role": "user", "locale": "vi",
-                "announcements_off": False, "created_at": now, "updated_at": now} for i in side.ids])
+                "announcements_off": off, "created_at": now, "updated_at": now} for i, off in people])
         author = (await s.exec(select(User).limit(1))).one()
         ann = await announcements.create(s, clock=app.clock, author=author, data={
             "kind": "general", "title": TITLE, "body": "Trung tâm hỗ trợ <b>gian hàng</b> miễn phí."})
@@ -268,6 +356,9 @@ if __name__ == "__main__":
     parser.add_argument("--channel", choices=["telegram", "zalo", "both"], default="telegram",
                         help="where the recipients are (both: --recipients on each)")
     parser.add_argument("--zalo-rate", type=float, default=5.0, help="ZALO_SEND_RATE")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--urgent", type=int, default=0, help="status notifications during the broadcast")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main(args.recipients, args.crash, args.signal, args.rate, args.latency_ms,
-                                      args.outage_s, args.timeout, args.channel, args.zalo_rate))))
+                                      args.outage_s, args.timeout, args.channel, args.zalo_rate,
+                                      args.database, args.urgent))))

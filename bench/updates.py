@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+from aiohttp import ClientError
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -123,9 +124,9 @@ async def step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool)
     """One update from this person; seconds until the bot's next message to them (None: no answer came)."""
     try:
         return await _step(server, uid, kind, arg, echo)
-    except TimeoutError:
+    except (TimeoutError, OSError, ClientError, LookupError) as exc:  # no answer, a refused call, no button
         LOST.append((uid, kind, arg))
-        print(f"lost: {uid} {kind} {arg}", file=sys.stderr, flush=True)
+        print(f"lost: {uid} {kind} {arg} ({type(exc).__name__})", file=sys.stderr, flush=True)
         return None
 
 
@@ -141,7 +142,8 @@ async def _step(server: SandboxServer, uid: int, kind: str, arg: str, echo: bool
         if found is None:  # the previous answer may still be arriving
             await server.wait_for(uid, lambda e: server.find_button(uid, arg) is not None, after=0, timeout=60)
             found = server.find_button(uid, arg)
-        assert found is not None
+        if found is None:
+            raise LookupError(f"no button {arg}")
         await server.press(uid, *found)
     await server.wait_for(uid, lambda e: e["kind"] in ("message", "document"), after=mark, timeout=60)
     return time.perf_counter() - started
@@ -187,6 +189,8 @@ async def steady(server: SandboxServer, users: list[int], per_s: float, seconds:
 
 
 def pct(values: list[float], q: float) -> float:
+    if len(values) < 2:  # everything lost: no figure rather than a crash
+        return -1.0
     return round(statistics.quantiles(values, n=100)[int(q) - 1] * 1000, 1)
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # Messages per second one user may send before being asked to slow down.
     throttle_rate: float = 3.0
     throttle_burst: int = 6
+    # Where the per-person flood throttle keeps its buckets when several processes run: Redis if set
+    # (redis://host:6379/0, needs the `redis` extra), else the database on PostgreSQL, else memory.
+    redis_url: str | None = None
     # Global pace of outgoing messages (Telegram allows about 30 per second).
     send_rate: float = Field(default=25.0, gt=0, le=30)
     # Zalo's pace (its limits are not published: kept low) and its plan's messages a month (0: no quota).
@@ -102,6 +105,10 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # Prometheus figures at /metrics on the staff console (no sign-in: keep the path away from the public).
     metrics_enabled: bool = True
+    # A `run` or `deliver` process's own figures (updates handled, sends by outcome, with the outbox depth and
+    # broadcast progress read from the database) at http://METRICS_HOST:METRICS_PORT/metrics; 0: not served.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("bot_token")
     @classmethod

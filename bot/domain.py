@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from bot.i18n_marker import N_
 
@@ -122,6 +122,15 @@ class OutboxStatus(StrEnum):
     CANCELLED = "cancelled"
     # The request may have left (timeout, dropped connection, crash mid-send): never resent.
     UNKNOWN = "unknown"
+
+
+class Priority(IntEnum):
+    """An outbox row's place in the queue: lower is claimed first (within a priority, in queue order)."""
+
+    REPLY = 0  # a reply to what the person just did, queued because it could not be sent at once
+    NOTICE = 1  # status changes, test copies, sign-in codes, answers, reports
+    REMINDER = 2  # reminders and digests
+    BULK = 5  # announcement sends to an audience
 
 
 class AnnouncementKind(StrEnum):

@@ -10,6 +10,9 @@ Two sorts:
   and kind, the running broadcasts' rows by status, and whether the database answered. They are the same
   whichever process serves them, so any one web process will do.
 
+A `run` or `deliver` process serves its own at METRICS_PORT (`expose`), its database figures refreshed every
+REFRESH_EVERY seconds.
+
 Metric names start with `kc_`. Labels are bounded: channels, outcomes, kinds and statuses are fixed sets;
 a broadcast's id appears only while it is being sent.
 """
@@ -20,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,6 +35,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -46,6 +51,7 @@ CHANNELS = ("telegram", "zalo")
 # left; blocked (the person cannot be messaged); failed; delivery unknown (never resent).
 OUTCOMES = ("sent", "retry_429", "retry", "blocked", "failed", "unknown")
 SCRAPE_TIMEOUT = 5.0  # seconds the database may take to answer a scrape's queries
+REFRESH_EVERY = 15.0  # seconds between two reads of the database's figures in a run/deliver process
 
 disable_created_metrics()  # no `_created` twin of every counter: half the series, nothing lost for Prometheus
 REGISTRY = CollectorRegistry()
@@ -163,3 +169,25 @@ async def refresh(session_maker: async_sessionmaker[AsyncSession], *, timeout: f
 def exposition() -> bytes:
     """Every figure in Prometheus' text format."""
     return generate_latest(REGISTRY)
+
+
+_refreshing: set[asyncio.Task[None]] = set()
+
+
+async def _refresh_every(session_maker: async_sessionmaker[AsyncSession], clock: Any, seconds: float) -> None:
+    while True:
+        await refresh(session_maker)
+        await clock.sleep(seconds)
+
+
+def expose(settings: Any, session_maker: async_sessionmaker[AsyncSession], clock: Any) -> Any:
+    """With METRICS_PORT set, serve this process's figures at /metrics (a thread of prometheus-client) and
+    keep the database's figures fresh; returns the HTTP server (None when not served)."""
+    if not settings.metrics_enabled or not settings.metrics_port:
+        return None
+    server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=REGISTRY)
+    task = asyncio.create_task(_refresh_every(session_maker, clock, REFRESH_EVERY))
+    _refreshing.add(task)
+    task.add_done_callback(_refreshing.discard)
+    log.info("metrics at http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return server

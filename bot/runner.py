@@ -47,6 +47,9 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
     await finish_migration(migration)
     engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
+    from bot import metrics  # after create_app, which imports it anyway
+
+    metrics.expose(settings, app.session_maker, clock)
     zalo = None
     try:
         if seed_demo:
@@ -359,6 +362,7 @@ async def deliver(settings: Settings) -> None:
     PostgreSQL and share the work."""
     import signal
 
+    from bot import metrics
     from bot.app import attach_outbox, create_app
     from bot.channels.telegram_app import connect_telegram, create_bot
 
@@ -367,6 +371,7 @@ async def deliver(settings: Settings) -> None:
     await migrate_in_child(settings)
     engine = await open_database(settings.database_url)
     app = create_app(settings, engine, clock=clock)
+    metrics.expose(settings, app.session_maker, clock)
     outbox_bot = create_bot(settings, clock, retry_flood=False) if "telegram" in channels else None
     zalo = None
     try:

@@ -6,7 +6,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    event,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -199,7 +211,9 @@ class OutboxMessage(SQLModel, table=True):
     """One outgoing message to one recipient; the only path by which the product notifies anyone."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    # The claim reads a channel's pending rows by priority, then in queue order.
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_claim", "status", "channel", "priority", "id"))
 
     # BIGINT on PostgreSQL (broadcasts add a row per recipient); SQLite needs INTEGER for rowid.
     id: int | None = Field(
@@ -210,6 +224,8 @@ class OutboxMessage(SQLModel, table=True):
     chat_id: str = Field(max_length=64, sa_type=String(64), index=True)
     user_id: int | None = _fk("users.id")
     kind: str = Field(max_length=24)
+    # Lower goes first (bot.domain.Priority): replies, then notifications, reminders, bulk announcements.
+    priority: int = Field(default=1, sa_column=Column(SmallInteger, nullable=False, server_default="1"))
     text: str
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
@@ -298,6 +314,17 @@ class Signup(SQLModel, table=True):
     participant_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+
+
+class ThrottleBucket(SQLModel, table=True):
+    """One person's flood-throttle bucket, shared by every process on PostgreSQL (bot/services/throttle.py)."""
+
+    __tablename__ = "throttle"
+
+    key: str = Field(primary_key=True, max_length=80)
+    tokens: float = 0.0
+    refilled_at: float = 0.0  # seconds since the epoch (the upsert's arithmetic stays plain)
+    state: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0"))
 
 
 class SendBudget(SQLModel, table=True):

@@ -4,6 +4,7 @@ API errors onto outcomes. Rows queued before replies were stored (HTML text, but
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import Any
 
 from aiogram import Bot
@@ -78,20 +79,25 @@ class TelegramSender:
     async def _send(self, chat_id: int, text: str, payload: dict[str, Any]) -> int:
         if "reply" in payload:
             messages = self.renderer.render(reply_from_json(payload["reply"])).messages
+            first = int(payload.get("parts_sent") or 0)  # a queued reply whose first messages already left
             for index, message in enumerate(messages):
+                if index < first:
+                    continue
                 try:
                     await self._send_rendered(chat_id, message)  # type: ignore[arg-type]
                 except Exception as exc:
-                    if index == 0:
+                    if index == first:
                         raise
                     # Part of it has arrived: sending the row again would repeat that part.
                     reason = getattr(exc, "message", str(exc))
                     raise DeliveryUnknown(f"part {index + 1} of {len(messages)} not sent: {reason}"[:500]) from exc
-            return len(messages)
+            return len(messages) - first
         await self._send_legacy(chat_id, text, payload)
         return 1
 
     async def _send_rendered(self, chat_id: int, message: TelegramMessage) -> None:
+        if message.method == "retire":
+            return  # taking the buttons off a pressed message: nothing to do for a new one
         markup = markup_of(message.reply_markup)
         if message.method in ("photo", "document") and message.media is not None and self.media_file is not None:
             # A file of our media store: by Telegram's cached file_id, else uploaded once.
@@ -104,8 +110,9 @@ class TelegramSender:
             await send(chat_id, message.media.ref, caption=message.text or None, parse_mode="HTML",
                        reply_markup=markup)
             return
-        await self.bot.send_message(chat_id=chat_id, text=message.text or "…", parse_mode="HTML",
-                                    reply_markup=markup)
+        # A notice (a pressed button's toast, queued as a reply) is plain text, escaped like the reply sender's.
+        text = escape(message.text, quote=False) if message.method == "notice" else message.text
+        await self.bot.send_message(chat_id=chat_id, text=text or "…", parse_mode="HTML", reply_markup=markup)
 
     async def _send_legacy(self, chat_id: int, text: str, payload: dict[str, Any]) -> None:
         """A row queued before replies were stored: HTML text, {"text", "data"} buttons, a file id."""

@@ -36,6 +36,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AppContext
 from bot.i18n import I18n
+from bot.services.throttle import create_throttle
 from bot.startup import StartupError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) ->
 def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     """Wire middlewares and routers; `app` reaches every handler as the `app` kwarg."""
     dp = Dispatcher(app=app)
-    dp.update.outer_middleware(ThrottleMiddleware(app.clock, settings.throttle_rate, settings.throttle_burst))
+    dp.update.outer_middleware(ThrottleMiddleware(create_throttle(settings, app.session_maker, app.clock)))
     dp.update.outer_middleware(PerUserOrder())
     # The moved flows take their updates here, before a database session is opened for the old routers.
     dp.update.outer_middleware(PipelineFirst(app))

@@ -13,16 +13,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiohttp import ClientError
 
+from bot.channels.telegram import nothing_left
 from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.channels.telegram_send import TelegramReplySender, telegram_media
 from bot.context import AppContext
 from bot.conversation.events import CommandEvent, Event, MediaEvent, UnsupportedEvent
-from bot.conversation.pipeline import flatten
+from bot.conversation.pipeline import flatten, queued
+from bot.conversation.replies import Rendered
 from bot.i18n import I18n
 from handlers.menu_words import BUTTONS
 
@@ -82,7 +84,7 @@ class PipelineFirst(BaseMiddleware):
         rendered = await self.app.pipeline.handle(event, RENDERER, fallthrough=fallthrough)  # type: ignore[union-attr]
         if rendered is None:
             return False
-        await self._send(bot, message.chat.id, flatten(rendered))
+        await self._send(bot, message.chat.id, rendered, event)
         return True
 
     async def _press(self, query: CallbackQuery, bot: Bot) -> bool:
@@ -96,13 +98,22 @@ class PipelineFirst(BaseMiddleware):
         rendered = await self.app.pipeline.handle(event, RENDERER)  # type: ignore[union-attr]
         shown = query.message
         chat_id = shown.chat.id if shown is not None else query.from_user.id
-        await self._send(bot, chat_id, flatten(rendered), callback_query_id=query.id,
+        await self._send(bot, chat_id, rendered, event, callback_query_id=query.id,
                          edit_message_id=shown.message_id if isinstance(shown, Message) else None)
         return True
 
-    async def _send(self, bot: Bot, chat_id: int, messages: list[Any], **kwargs: Any) -> None:
+    async def _send(self, bot: Bot, chat_id: int, rendered: list[Rendered], event: Event, **kwargs: Any) -> None:
+        """Send the replies; what could not go after the sender's retries goes to the outbox (never lost)."""
+        sender = TelegramReplySender(bot, *telegram_media(self.app))
         try:
-            await TelegramReplySender(bot, *telegram_media(self.app)).deliver(chat_id, messages, **kwargs)
+            await sender.deliver(chat_id, flatten(rendered), **kwargs)
+        except (TelegramServerError, TelegramRetryAfter, TelegramNetworkError) as exc:
+            unknown = isinstance(exc, TelegramNetworkError) and not nothing_left(exc)
+            if unknown:  # a timeout or a dropped answer: that message may have arrived, never sent twice
+                log.warning("a reply may or may not have arrived: %s", exc)
+            if chat_id == int(event.who.external_id) and self.app.pipeline is not None:
+                await self.app.pipeline.defer(event.who, queued(rendered, RENDERER.caps, done=sender.done,
+                                                                unknown=unknown))
         except TelegramAPIError as exc:
             # What was done is committed; a reply Telegram refused is logged, not retried here.
             log.warning("a reply could not be sent: %s", exc)

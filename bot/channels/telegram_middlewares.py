@@ -10,7 +10,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -23,6 +29,7 @@ from bot.errors import DomainError
 from bot.i18n import I18n
 from bot.i18n import gettext as _
 from bot.services.accounts import effective_role, locale_from_language_code, seen
+from bot.services.throttle import Throttle, Verdict
 from storage import ops_repos, repos
 
 log = logging.getLogger(__name__)
@@ -30,30 +37,23 @@ CHANNEL = "telegram"
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """A token bucket per person: a flood from one user is slowed politely, others are unaffected."""
+    """A token bucket per person: a flood from one user is slowed politely, others are unaffected. The
+    buckets are shared by every process on PostgreSQL or Redis (bot/services/throttle.py)."""
 
-    def __init__(self, clock: Clock, rate: float, burst: int) -> None:
-        self.clock, self.rate, self.burst = clock, rate, burst
-        self._buckets: dict[int, tuple[float, float, bool]] = {}
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
 
     async def __call__(self, handler: Callable[..., Awaitable[Any]], event: TelegramObject,
                        data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         if tg_user is None:
             return await handler(event, data)
-        now = self.clock.monotonic()
-        tokens, last, warned = self._buckets.get(tg_user.id, (float(self.burst), now, False))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[tg_user.id] = (tokens, now, True)
-            if not warned:
-                # Tell them once per flood; answering every extra message would feed the flood.
-                data["throttled"] = True
-                return await handler(event, data)
+        verdict = await self.throttle.check(f"{CHANNEL}:{tg_user.id}")
+        if verdict == Verdict.DROP:
             return None
-        self._buckets[tg_user.id] = (tokens - 1, now, False)
-        if len(self._buckets) > 50_000:
-            self._buckets.clear()
+        if verdict == Verdict.WARN:
+            # Tell them once per flood; answering every extra message would feed the flood.
+            data["throttled"] = True
         return await handler(event, data)
 
 
@@ -236,14 +236,17 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
 
     The outbox's rules apply to replies too: a call that could not even connect, or that got a 5xx answer
     with a body, is retried with back-off (nothing was sent, so no duplicate is possible); a timeout or a
-    connection dropped mid-answer is not, since the message may have left.
+    connection dropped mid-answer is not, since the message may have left. After `attempts` such failures
+    the error is raised: a reply then goes to the outbox (bot/channels/telegram_bridge.py), which keeps
+    trying without holding the person's next message back.
     """
 
-    def __init__(self, clock: Clock, max_retries: int = 8) -> None:
-        self.clock, self.max_retries = clock, max_retries
+    def __init__(self, clock: Clock, max_retries: int = 8, attempts: int = 3) -> None:
+        self.clock, self.max_retries, self.attempts = clock, max_retries, attempts
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        failures = 0
         for attempt in range(self.max_retries):
             try:
                 return await make_request(bot, method)
@@ -251,12 +254,17 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 log.info("flood control on %s: waiting %ss (attempt %d)", type(method).__name__,
                          exc.retry_after, attempt + 1)
                 await self.clock.sleep(exc.retry_after)
+                continue
             except TelegramServerError as exc:
                 log.info("server error on %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
-                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
+                error: TelegramAPIError = exc
             except TelegramNetworkError as exc:
                 if not isinstance(exc.__cause__, ClientConnectorError):
                     raise  # the message may have left: never sent twice
                 log.info("could not connect for %s (attempt %d): %s", type(method).__name__, attempt + 1, exc)
-                await self.clock.sleep(min(5.0, 0.5 * 2**attempt))
+                error = exc
+            failures += 1
+            if failures >= self.attempts:
+                raise error
+            await self.clock.sleep(min(5.0, 0.5 * 2 ** (failures - 1)))
         return await make_request(bot, method)

@@ -48,27 +48,33 @@ class TelegramReplySender:
         self.bot = bot
         self.media_file = media_file
         self.uploaded = uploaded  # told Telegram's file_id for a file it was sent as an upload
+        self.done = 0  # messages of the last `deliver` handled so far (where it stopped, if it raised)
 
     async def deliver(self, chat_id: int, messages: Sequence[TelegramMessage], *,
                       edit_message_id: int | None = None, callback_query_id: str | None = None) -> list[int]:
         """Send the messages in order; returns the ids of the messages now showing them."""
         shown: list[int] = []
         pending = list(messages)
+        self.done = 0
         if callback_query_id is not None:
             notice = pending.pop(0) if pending and pending[0].method == "notice" else None
             await self.bot.answer_callback_query(callback_query_id, text=notice.text if notice else None)
+            self.done += notice is not None
         for message in pending:
             if message.method == "retire":
                 if edit_message_id is not None:
                     await self._retire(chat_id, edit_message_id)
+                self.done += 1
                 continue
             edited = None
             if message.method == "edit" and edit_message_id is not None:
                 edited = await self._edit(chat_id, edit_message_id, message)
             if edited is not None:
                 shown.append(edited)
+                self.done += 1
                 continue
             shown.append(await self._send(chat_id, message))
+            self.done += 1
         return shown
 
     async def send_media(self, chat_id: int, message: TelegramMessage, media: MediaRef, media_file: MediaFile) -> int:

@@ -10,6 +10,10 @@ A person's events are handled one at a time, in order; different people's run co
 sharing a PostgreSQL database, the unit of work starts by taking the person's advisory lock (released at
 commit); and a conversation saved from a stale read (another writer saved it meanwhile: its version moved)
 is not overwritten: the unit of work is rolled back and handled once more from a fresh read.
+
+Replies are never lost: what the channel could not send (after its own retries; nothing of it left) is
+handed back to `defer` and sent by the outbox; while a reply to a person waits there, their later replies
+are queued behind it in the same transaction as the turn (their order kept), not sent directly.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.orm.exc import StaleDataError
@@ -43,6 +47,7 @@ from bot.conversation.replies import Block, Bold, Choice, Rendered, Reply
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
+from bot.services import outbox
 from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
 from storage import ops_repos, repos
@@ -256,6 +261,11 @@ class Pipeline:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer)
+                # A reply carrying a made file (an export) cannot be stored: such a turn is sent at once.
+                if rendered and not any(r.file for r in turn.replies) and await outbox.replies_waiting(
+                        session, channel=who.channel, chat_id=who.external_id):
+                    self._queue(turn, queued(rendered, renderer.caps))
+                    rendered = []  # sent by the outbox, behind the replies already waiting there
                 await session.commit()
             except StaleDataError:
                 await session.rollback()
@@ -274,6 +284,30 @@ class Pipeline:
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
+
+    def _queue(self, turn: Turn, replies: Sequence[outbox.QueuedReply]) -> None:
+        outbox.queue_replies(turn.session, clock=self.app.clock, channel=turn.who.channel,
+                             chat_id=turn.who.external_id, user_id=turn.user.id if turn.user else None,
+                             replies=replies)
+
+    async def defer(self, who: Who, replies: Sequence[outbox.QueuedReply]) -> None:
+        """Replies the channel could not send (after its retries, nothing of them left; or only their first
+        `parts` messages): the outbox sends them, in order, one copy each."""
+        if not replies:
+            return
+        try:
+            async with self.app.session_maker() as session:
+                user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
+                outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
+                                     user_id=user.id if user else None, replies=replies)
+                await session.commit()
+        except Exception:  # the database too: nothing more can be done for these replies
+            log.exception("%d replies to a %s person could not be queued either", len(replies), who.channel)
+            return
+        log.warning("%d replies to a %s person could not be sent now: queued in the outbox", len(replies),
+                    who.channel)
+        if self.app.outbox is not None:
+            self.app.outbox.notify()
 
     def _sorry(self, _: Callable[[str], str]) -> Reply:
         contact = centre_contact(_, self.app.settings)
@@ -323,6 +357,8 @@ class Pipeline:
         menu: dict[str, Any] = {}
         if renderer.caps.buttons:
             rendered = [renderer.render(reply) for reply in turn.replies]
+            for out, reply in zip(rendered, turn.replies, strict=True):
+                out.source = reply
         else:
             zero = Choice(turn._(MENU_LINE), A.MENU)
             rendered = []
@@ -331,6 +367,7 @@ class Pipeline:
                 out = renderer.render(reply, zero=zero, hint=turn._(CHOOSE_HINT), **extra) if reply.choices else \
                     renderer.render(reply, **extra)
                 menu = {k: list(v) for k, v in out.menu.items()} or menu
+                out.source = reply
                 rendered.append(out)
         # Button channels have a row only while a turn keeps something: no write when there is none to clear.
         if turn.replies and (not renderer.caps.buttons or turn.keep or turn.kept):
@@ -338,6 +375,24 @@ class Pipeline:
             await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
                                           items=items, now=turn.app.clock.now())
         return rendered
+
+
+def queued(rendered: Sequence[Rendered], caps: Capabilities, *, done: int = 0,
+           unknown: bool = False) -> list[outbox.QueuedReply]:
+    """What is left to send of rendered replies once their first `done` messages were (the one after them
+    not sent, or with `unknown` perhaps sent: it is skipped, never sent twice). A text channel's messages
+    are kept as shown, so the numbers of the saved pending menu stay true."""
+    skip = done + (1 if unknown else 0)
+    out: list[outbox.QueuedReply] = []
+    for item in rendered:
+        count = len(item.messages)
+        if item.source is not None and item.source.file is not None and skip < count:
+            log.warning("a reply carrying a made file could not be sent; it is made again when asked for")
+        elif item.source is not None and skip < count:
+            texts = None if caps.buttons else [asdict(m) for m in item.messages if is_dataclass(m)]  # type: ignore[arg-type]
+            out.append((item.source, max(0, skip), texts))
+        skip -= count
+    return out
 
 
 def flatten(rendered: Sequence[Rendered]) -> list[object]:

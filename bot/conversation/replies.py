@@ -176,6 +176,8 @@ class Rendered:
 
     messages: list[object] = field(default_factory=list)
     menu: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The reply these messages show (set by the pipeline): what the outbox sends if they cannot go at once.
+    source: Reply | None = None
 
 
 def from_staff_html(text: str) -> tuple[Inline, ...]:

@@ -24,6 +24,7 @@ from bot.domain import (
     AnnouncementKind,
     AnnouncementStatus,
     OutboxStatus,
+    Priority,
     Role,
     shown,
 )
@@ -422,6 +423,7 @@ async def start(
             cache[key] = outbox.stored(reply_of(ann, role, tr))
         rows.append({
             "channel": user.channel, "chat_id": user.external_id, "user_id": user.id, "kind": "announcement",
+            "priority": Priority.BULK,
             **cache[key], "status": OutboxStatus.PENDING, "attempts": 0,
             "next_attempt_at": now, "dedupe_key": f"ann:{ann.id}:{user.id}", "announcement_id": ann.id,
             "created_at": now,

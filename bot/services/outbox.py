@@ -2,11 +2,17 @@
 
 Row states: pending → sending → sent | failed | blocked | unknown (| cancelled, for a stopped broadcast).
 
+* Priority: a row's `priority` (bot.domain.Priority) orders the claim before its id: replies that could not
+  be sent at once, then status changes, test copies, sign-in codes, then reminders and digests, and bulk
+  announcement sends last; a notification queued during a 10,000-recipient broadcast goes in the next claim.
 * Pacing: each channel has its own token bucket stored in the database (`send_budget`, one row per
   channel), so all sender processes together stay under that channel's rate (Telegram about 30/s, Zalo a
   conservative setting) and a slow or paused channel never holds back another; a worker also keeps ≥ 1 s
-  between two messages to the same chat. Rows of a channel this process has no sender for stay pending
-  for a process that has one.
+  between two messages to the same chat — the claim skips chats written to less than a second ago, so one
+  chat with many rows due never slows the others. A busy lane keeps the refill a slow claim cycle earned
+  (up to CARRY seconds of it), so the achieved rate stays at the configured one.
+  Rows of a channel this process has no sender for stay pending for a process that has one.
+* Order per person: a queued reply (priority REPLY) is sent only after the earlier replies to that chat.
 * A row is claimed (pending → sending, `claimed_at` set) in its own committed transaction before the
   network call; on PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so two workers never take the
   same row.
@@ -33,16 +39,17 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections import deque
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, func, or_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,7 +65,7 @@ from bot.channels.base import (
 )
 from bot.clock import Clock
 from bot.conversation.replies import Reply, plain_reply_text, reply_to_json
-from bot.domain import OutboxStatus
+from bot.domain import OutboxStatus, Priority
 from bot.services import usage
 from storage.models import OutboxMessage, SendBudget, User
 
@@ -72,6 +79,8 @@ SEND_TIMEOUT = 60.0  # seconds; the client's timeout (SEND_TIMEOUT setting), wel
 STALE_MARGIN = 60.0  # a row `sending` longer than the timeout plus this was cut off by a crash
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat
 MAX_INLINE_WAIT = 2.0  # deliver_due waits this long at most for the next due row
+RECORD_ATTEMPTS = 4  # writes of a send's outcome against a busy database
+CARRY = 0.25  # seconds of refill a drained (busy) bucket keeps across one slow claim cycle
 
 
 async def enqueue(
@@ -84,6 +93,7 @@ async def enqueue(
     dedupe_key: str | None = None,
     announcement_id: int | None = None,
     due: datetime | None = None,
+    priority: Priority = Priority.NOTICE,
 ) -> OutboxMessage:
     """Queue one message to one person, in the caller's transaction (sent after it commits).
 
@@ -95,6 +105,7 @@ async def enqueue(
         chat_id=user.external_id,
         user_id=user.id,
         kind=kind,
+        priority=priority,
         **stored(reply),
         status=OutboxStatus.PENDING,
         next_attempt_at=due or now,
@@ -105,6 +116,37 @@ async def enqueue(
     session.add(row)
     session.info["outbox_dirty"] = True
     return row
+
+
+REPLY_KIND = "reply"
+# A reply to queue: the reply, how many of its messages already left, a text channel's rendered messages.
+QueuedReply = tuple[Reply, int, list[dict[str, Any]] | None]
+
+
+async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
+    """True while a reply to this chat waits in the outbox: later replies must queue behind it."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.chat_id == chat_id, OutboxMessage.channel == channel, OutboxMessage.kind == REPLY_KIND,
+        col(OutboxMessage.status).in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
+    return (await session.exec(query.limit(1))).first() is not None
+
+
+def queue_replies(session: AsyncSession, *, clock: Clock, channel: str, chat_id: str, user_id: int | None,
+                  replies: Sequence[QueuedReply]) -> None:
+    """Replies that could not be sent at once (nothing of them left, or only their first `parts` messages),
+    in order, in the caller's transaction: the outbox sends them first of all, one copy, in this order."""
+    now = clock.now()
+    for reply, parts, texts in replies:
+        row = OutboxMessage(channel=channel, chat_id=chat_id, user_id=user_id, kind=REPLY_KIND,
+                            priority=Priority.REPLY, **stored(reply), status=OutboxStatus.PENDING,
+                            next_attempt_at=now, created_at=now)
+        if parts or texts:
+            # A text channel's messages as the person was to see them (the numbers of their pending menu).
+            row.payload = {**row.payload, **({"parts_sent": parts} if parts else {}),
+                           **({"texts": texts} if texts else {})}
+        session.add(row)
+    if replies:
+        session.info["outbox_dirty"] = True
 
 
 def stored(reply: Reply) -> dict[str, Any]:
@@ -151,6 +193,19 @@ class _Lane:
         return self.trouble_run >= DOWN_AFTER
 
 
+def refill(tokens: float, elapsed: float, rate: float, capacity: float) -> float:
+    """A bucket's tokens after `elapsed` seconds.
+
+    The cap bounds a burst after a quiet spell. A drained bucket (under one token: its lane wanted more than
+    it had) belongs to a busy lane whose claim cycle ran late; what accrued meanwhile was earned by not
+    sending, and is kept up to CARRY seconds of it instead of being cut at the cap (which cost ~4 % of the
+    rate whenever a cycle took longer than capacity/rate)."""
+    earned = tokens + max(0.0, elapsed) * rate
+    if tokens >= 1:
+        return min(capacity, earned)
+    return min(earned, max(capacity, tokens + min(max(0.0, elapsed), CARRY) * rate))
+
+
 def _log_task_error(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background delivery failed", exc_info=task.exception())
@@ -190,7 +245,8 @@ class OutboxWorker:
         self._stopping = False
         self._running = False
         self._wake = asyncio.Event()
-        self._last_sent: dict[str, float] = {}
+        # Chats this worker wrote to, oldest first (pruned once PER_CHAT_GAP has passed).
+        self._last_sent: OrderedDict[str, float] = OrderedDict()
         self.stats = {"sent": 0, "retries_429": 0, "blocked": 0, "failed": 0, "unknown": 0, "paused": 0}
 
     # --- recovery ---
@@ -225,10 +281,9 @@ class OutboxWorker:
         lane.down_seen = budget.down_since is not None
         if budget.paused_until is not None and budget.paused_until > now:
             return 0, (budget.paused_until - now).total_seconds()
-        elapsed = max(0.0, (now - budget.refilled_at).total_seconds())
-        tokens = min(lane.capacity, budget.tokens + elapsed * lane.rate)
+        tokens = refill(budget.tokens, (now - budget.refilled_at).total_seconds(), lane.rate, lane.capacity)
         take = max(0, min(want, math.floor(tokens)))  # below zero after a row of several messages
-        budget.tokens = tokens - take
+        budget.tokens = min(lane.capacity, tokens - take)
         # `now` was read before the row lock: another worker may have refilled later; never go back in time.
         budget.refilled_at = max(budget.refilled_at, now)
         session.add(budget)
@@ -305,28 +360,61 @@ class OutboxWorker:
             return rows, 0.0  # rows were settled as blocked: look again at once
         return [], min(waits) if waits else None
 
+    def _recent_chats(self, mono: float) -> list[str]:
+        """Chats this worker wrote to less than PER_CHAT_GAP ago (oldest first); older ones are forgotten."""
+        while self._last_sent and mono - next(iter(self._last_sent.values())) >= PER_CHAT_GAP:
+            self._last_sent.popitem(last=False)
+        return list(self._last_sent)
+
+    def _sent_to(self, chat_id: str) -> None:
+        self._last_sent.pop(chat_id, None)
+        self._last_sent[chat_id] = self.clock.monotonic()
+
+    def _due_query(self, lane: _Lane, now: datetime, recent: list[str]) -> Any:
+        """A channel's due rows by priority, then queue order; not those of chats written to within the last
+        second (one chat's many rows never fill the window), nor a queued reply behind an earlier one."""
+        earlier = aliased(OutboxMessage)
+        reply_ahead = exists().where(
+            earlier.channel == OutboxMessage.channel, earlier.chat_id == OutboxMessage.chat_id,
+            col(earlier.status).in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+            earlier.priority == Priority.REPLY, col(earlier.id) < col(OutboxMessage.id))
+        due = (
+            select(OutboxMessage, User.unreachable_at)
+            .join(User, col(User.id) == col(OutboxMessage.user_id), isouter=True)
+            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.channel == lane.channel,
+                   col(OutboxMessage.next_attempt_at) <= now,
+                   or_(OutboxMessage.priority != Priority.REPLY, ~reply_ahead))
+            .order_by(col(OutboxMessage.priority), col(OutboxMessage.id)).limit(max(8, int(lane.capacity) * 4))
+        )
+        if recent:
+            due = due.where(col(OutboxMessage.chat_id).not_in(recent))
+        return due
+
+    async def _next_due(self, session: AsyncSession, lane: _Lane, now: datetime, mono: float) -> float | None:
+        """Seconds until this channel may have something to send (None: nothing pending)."""
+        nxt = (await session.exec(
+            select(OutboxMessage.next_attempt_at)
+            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.channel == lane.channel)
+            .order_by(col(OutboxMessage.next_attempt_at)).limit(1))).first()
+        if nxt is None:
+            return None
+        wait = (nxt - now).total_seconds()
+        if wait <= 0 and self._last_sent:  # due, but only for chats written to just now (or behind a reply)
+            wait = PER_CHAT_GAP - (mono - next(iter(self._last_sent.values())))
+        return max(0.01, wait)
+
     async def _claim_lane(self, lane: _Lane, slots: int) -> tuple[list[OutboxMessage], float | None, bool]:
         """(rows claimed, seconds until this channel has something to send or None, rows settled as blocked)."""
         now = self.clock.now()
         mono = self.clock.monotonic()
         async with self.session_maker() as session:
-            due = (
-                select(OutboxMessage, User.unreachable_at)
-                .join(User, col(User.id) == col(OutboxMessage.user_id), isouter=True)
-                .where(OutboxMessage.channel == lane.channel, OutboxMessage.status == OutboxStatus.PENDING,
-                       col(OutboxMessage.next_attempt_at) <= now)
-                .order_by(col(OutboxMessage.id)).limit(int(lane.capacity) * 4)
-            )
+            due = self._due_query(lane, now, self._recent_chats(mono))
             if session.bind.dialect.name == "postgresql":
                 due = due.with_for_update(skip_locked=True, of=OutboxMessage)
             found = (await session.exec(due)).all()
             if not found:
                 await session.commit()
-                nxt = (await session.exec(
-                    select(OutboxMessage.next_attempt_at)
-                    .where(OutboxMessage.channel == lane.channel, OutboxMessage.status == OutboxStatus.PENDING)
-                    .order_by(col(OutboxMessage.next_attempt_at)).limit(1))).first()
-                return [], None if nxt is None else max(0.01, (nxt - now).total_seconds()), False
+                return [], await self._next_due(session, lane, now, mono), False
             candidates = []
             for row, unreachable_at in found:
                 if unreachable_at is not None:
@@ -336,19 +424,15 @@ class OutboxWorker:
                     session.add(row)
                 else:
                     candidates.append(row)
-            # One message per chat per batch, and ≥ PER_CHAT_GAP since this worker last wrote to it.
+            # One message per chat per batch (its first by priority and queue order).
             chosen: list[OutboxMessage] = []
             seen: set[str] = set()
-            chat_wait = math.inf
             for row in candidates:
-                gap = PER_CHAT_GAP - (mono - self._last_sent.get(row.chat_id, -math.inf))
-                if row.chat_id in seen or gap > 0:
-                    chat_wait = min(chat_wait, max(gap, 0.05))
-                    continue
-                seen.add(row.chat_id)
-                chosen.append(row)
+                if row.chat_id not in seen:
+                    seen.add(row.chat_id)
+                    chosen.append(row)
             chosen = chosen[:slots]
-            take, budget_wait = await self._take_budget(session, lane, len(chosen), now) if chosen else (0, math.inf)
+            take, budget_wait = await self._take_budget(session, lane, len(chosen), now) if chosen else (0, 0.05)
             chosen = chosen[:take]
             for row in chosen:
                 row.status = OutboxStatus.SENDING
@@ -356,7 +440,7 @@ class OutboxWorker:
                 row.claimed_at = now
                 session.add(row)
             await session.commit()
-            return chosen, max(0.01, min(budget_wait, chat_wait)), len(candidates) < len(found)
+            return chosen, max(0.01, budget_wait), len(candidates) < len(found)
 
     # --- sending ---
 
@@ -377,9 +461,6 @@ class OutboxWorker:
                 raise
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            if len(self._last_sent) > 10_000:
-                horizon = self.clock.monotonic() - PER_CHAT_GAP
-                self._last_sent = {k: v for k, v in self._last_sent.items() if v > horizon}
             return handled
 
     async def _deliver_loop(self, tasks: set[asyncio.Task[None]], drain: bool) -> int:
@@ -398,7 +479,7 @@ class OutboxWorker:
             rows, wait = await self._claim(self.concurrency - len(tasks))
             if rows:
                 for row in rows:
-                    self._last_sent[row.chat_id] = self.clock.monotonic()
+                    self._sent_to(row.chat_id)
                     lane = self.lanes[row.channel]
                     lane.in_flight += 1
                     task = asyncio.create_task(self._deliver(row, lane))
@@ -506,17 +587,7 @@ class OutboxWorker:
             values["next_attempt_at"] = out.retry_at
         if out.payload is not None:
             values["payload"] = out.payload
-        async with self.session_maker() as session:
-            await session.exec(
-                update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
-                .values(**values)
-            )
-            if out.unreachable and row.user_id is not None:
-                await session.exec(
-                    update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
-                )
-            await usage.record(session, channel=row.channel, moment=now, messages=out.messages, tz=self.tz)
-            await session.commit()
+        await self._record(row, values, out, now)
         if status in (OutboxStatus.SENT, OutboxStatus.BLOCKED, OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
             self.stats[status.value] += 1
         if status in (OutboxStatus.FAILED, OutboxStatus.UNKNOWN):
@@ -527,6 +598,29 @@ class OutboxWorker:
             await self._pause_all(lane, pause, down=True)
         elif out.trouble is False:
             await self._note_reachable(lane)
+
+    async def _record(self, row: OutboxMessage, values: dict[str, Any], out: _Outcome, now: datetime) -> None:
+        """Write a send's outcome. A busy database (SQLite's lock under load) is waited out a few times: a row
+        left in `sending` would end `unknown` although its outcome is known."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                async with self.session_maker() as session:
+                    await session.exec(
+                        update(OutboxMessage).where(col(OutboxMessage.id) == row.id)  # type: ignore[call-overload]
+                        .values(**values)
+                    )
+                    if out.unreachable and row.user_id is not None:
+                        await session.exec(
+                            update(User).where(col(User.id) == row.user_id).values(unreachable_at=now)  # type: ignore[call-overload]
+                        )
+                    await usage.record(session, channel=row.channel, moment=now, messages=out.messages, tz=self.tz)
+                    await session.commit()
+                return
+            except OperationalError:
+                if attempt + 1 == RECORD_ATTEMPTS:
+                    raise
+                log.warning("outbox row %s: its outcome could not be written yet (database busy)", row.id)
+                await self.clock.sleep(0.5 * 2**attempt)
 
     async def _charge(self, lane: _Lane, extra: int) -> None:
         """A row that took several messages (a long text in parts, a photo and its text) pays for each: the

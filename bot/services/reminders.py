@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.conversation import actions
 from bot.conversation.replies import Choice, Reply, html_reply
-from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Role
+from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Priority, Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import announcements, outbox
@@ -240,6 +240,7 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
                 cache[key] = outbox.stored(_render(rem, anns, schedules, lambda m, loc=locale: translate(m, loc)))
             outbox_rows.append({
                 "channel": user.channel, "chat_id": user.external_id, "user_id": user.id, "kind": "reminder",
+                "priority": Priority.REMINDER,
                 **cache[key], "status": OutboxStatus.PENDING, "attempts": 0,
                 "next_attempt_at": now, "dedupe_key": f"rem:{rem.id}", "announcement_id": None, "created_at": now,
             })
@@ -438,6 +439,6 @@ async def digest(session: AsyncSession, *, clock: Clock, tz: ZoneInfo, translate
                 title=escape(schedule.title), period=period, n=late))
         lines.append(t(N_("Open /inbox to review needs.")))
         await outbox.enqueue(session, clock=clock, user=person, kind="digest", reply=html_reply("\n".join(lines)),
-                             dedupe_key=f"digest:{local.date().isoformat()}:{person.id}")
+                             dedupe_key=f"digest:{local.date().isoformat()}:{person.id}", priority=Priority.REMINDER)
         sent += 1
     return sent

@@ -33,7 +33,9 @@ from bot.channels.zalo.client import (
     ZaloUpdate,
 )
 from bot.channels.zalo.inbound import CHANNEL, RecentIds, WebhookRefused, accept_webhook, event_of
-from bot.conversation.pipeline import Pipeline, flatten
+from bot.conversation.events import Event
+from bot.conversation.pipeline import Pipeline, flatten, queued
+from bot.conversation.replies import Rendered
 from bot.media import MAX_BYTES
 from bot.services import usage
 
@@ -187,8 +189,7 @@ class ZaloChannel:
         try:
             async with lock:
                 rendered = await self.pipeline.handle(event, self.renderer)
-                sent = await self.send(update.chat_id, flatten(rendered))  # type: ignore[arg-type]
-                await self._count(sent)
+                await self._count(await self._reply(event, update.chat_id, rendered))
         except Exception:
             log.exception("Zalo: an update could not be handled")
         finally:
@@ -212,9 +213,23 @@ class ZaloChannel:
 
     async def send(self, chat_id: str, messages: Sequence[TextMessage]) -> int:
         """Send in order; returns how many messages may have arrived (for the month's count)."""
-        return sum([await self._send_one(chat_id, message) for message in messages])
+        return sum([bool(await self._send_one(chat_id, message)) for message in messages])
 
-    async def _send_one(self, chat_id: str, message: TextMessage) -> bool:
+    async def _reply(self, event: Event, chat_id: str, rendered: list[Rendered]) -> int:
+        """Send the replies in order; from the first that could not go after the retries, the rest goes to the
+        outbox (never lost, one copy, in order). Returns how many messages may have arrived."""
+        sent = 0
+        for index, message in enumerate(flatten(rendered)):
+            outcome = await self._send_one(chat_id, message)  # type: ignore[arg-type]
+            if outcome is None:
+                if chat_id == event.who.external_id:
+                    await self.pipeline.defer(event.who, queued(rendered, self.renderer.caps, done=index))
+                break
+            sent += outcome
+        return sent
+
+    async def _send_one(self, chat_id: str, message: TextMessage) -> bool | None:
+        """True: sent (or perhaps: never resent); False: refused for good; None: not sent after the retries."""
         for attempt in range(SEND_ATTEMPTS):
             try:
                 if message.photo_url:
@@ -235,7 +250,7 @@ class ZaloChannel:
                 log.info("Zalo: reply not sent (%s), attempt %d", exc, attempt + 1)
                 await self._sleep(backoff(attempt + 1, cap=10.0))
         log.warning("Zalo: a reply to %s could not be sent after %d attempts", chat_id[:4], SEND_ATTEMPTS)
-        return False
+        return None
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -60,7 +60,10 @@ class ZaloSender:
         """Send the row's parts in order (a photo by its URL, with the first part as caption when it fits),
         from `payload["parts_sent"]` on when an earlier try stopped part-way; returns how many messages this
         call sent."""
-        messages: list[TextMessage] = self.renderer.render(reply_of_row(text, payload)).messages  # type: ignore[assignment]
+        if payload.get("texts"):  # a reply queued as the person was to see it (its numbered choices)
+            messages = [TextMessage(**m) for m in payload["texts"]]
+        else:
+            messages = self.renderer.render(reply_of_row(text, payload)).messages  # type: ignore[assignment]
         first = int(payload.get("parts_sent") or 0)
         for index, message in enumerate(messages):
             if index < first:

@@ -1,0 +1,145 @@
+"""The per-person flood throttle: a token bucket per person (THROTTLE_RATE updates a second, bursts of
+THROTTLE_BURST). The first update over the limit is answered once ("slow down"); the rest of the flood is
+dropped until the bucket refills.
+
+Where the buckets live decides whether several processes see one flood as one:
+* in process memory — SQLite, one process (the zero-set-up default);
+* in the database (`throttle` table, one upsert per update) — PostgreSQL, any number of processes;
+* in Redis (a Lua script per update, keys expire once full again) — when REDIS_URL is set.
+A store that cannot be reached lets the update through: a throttle must never cost a person their answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from enum import IntEnum
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+
+log = logging.getLogger(__name__)
+MAX_MEMORY_KEYS = 50_000
+
+
+class Verdict(IntEnum):
+    PASS = 0
+    WARN = 1  # the first update over the limit: told once
+    DROP = 2  # the rest of the flood
+
+
+class Throttle(Protocol):
+    async def check(self, key: str) -> Verdict: ...
+
+
+def take(tokens: float, elapsed: float, state: int, rate: float, burst: float) -> tuple[float, Verdict]:
+    """One update against a bucket: (its tokens after, the verdict). The stores below do the same."""
+    refilled = min(burst, tokens + max(0.0, elapsed) * rate)
+    if refilled >= 1:
+        return refilled - 1, Verdict.PASS
+    return refilled, Verdict.WARN if state == Verdict.PASS else Verdict.DROP
+
+
+class MemoryThrottle:
+    """One process's buckets (SQLite, a single process)."""
+
+    def __init__(self, clock: Clock, rate: float, burst: int) -> None:
+        self.clock, self.rate, self.burst = clock, rate, float(burst)
+        self._buckets: dict[str, tuple[float, float, Verdict]] = {}
+
+    async def check(self, key: str) -> Verdict:
+        now = self.clock.monotonic()
+        tokens, last, state = self._buckets.get(key, (self.burst, now, Verdict.PASS))
+        tokens, verdict = take(tokens, now - last, state, self.rate, self.burst)
+        if len(self._buckets) > MAX_MEMORY_KEYS:
+            self._buckets.clear()
+        self._buckets[key] = (tokens, now, verdict)
+        return verdict
+
+
+# One statement: the bucket is created full, or refilled and taken from, atomically (the row is locked by the
+# upsert). Every SET expression reads the row as it was.
+_ELAPSED = "(CASE WHEN :now > throttle.refilled_at THEN :now - throttle.refilled_at ELSE 0 END)"
+_REFILLED = (f"(CASE WHEN throttle.tokens + {_ELAPSED} * :rate > :burst THEN :burst "
+             f"ELSE throttle.tokens + {_ELAPSED} * :rate END)")
+_UPSERT = text(f"""
+INSERT INTO throttle (key, tokens, refilled_at, state) VALUES (:key, :burst - 1, :now, 0)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END,
+    state = CASE WHEN {_REFILLED} >= 1 THEN 0 WHEN throttle.state = 0 THEN 1 ELSE 2 END,
+    refilled_at = CASE WHEN :now > throttle.refilled_at THEN :now ELSE throttle.refilled_at END
+RETURNING state
+""".replace(":now", "CAST(:now AS DOUBLE PRECISION)").replace(":rate", "CAST(:rate AS DOUBLE PRECISION)")
+              .replace(":burst", "CAST(:burst AS DOUBLE PRECISION)"))
+
+
+class DatabaseThrottle:
+    """Buckets in the `throttle` table, shared by every process on the database."""
+
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession], clock: Clock, rate: float,
+                 burst: int) -> None:
+        self.session_maker, self.clock, self.rate, self.burst = session_maker, clock, rate, float(burst)
+
+    async def check(self, key: str) -> Verdict:
+        params = {"key": key[:80], "now": self.clock.now().timestamp(), "rate": self.rate, "burst": self.burst}
+        try:
+            async with self.session_maker() as session:
+                state = (await (await session.connection()).execute(_UPSERT, params)).scalar_one()
+                await session.commit()
+        except Exception:
+            log.warning("the shared throttle could not be read: letting the update through", exc_info=True)
+            return Verdict.PASS
+        return Verdict(int(state))
+
+
+_LUA = """
+local b = redis.call('HMGET', KEYS[1], 't', 'at', 's')
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t, at, s = tonumber(b[1]), tonumber(b[2]), tonumber(b[3])
+if t == nil then t, at, s = burst, now, 0 end
+local r = math.min(burst, t + math.max(0, now - at) * rate)
+local state
+if r >= 1 then r = r - 1; state = 0 elseif s == 0 then state = 1 else state = 2 end
+redis.call('HSET', KEYS[1], 't', tostring(r), 'at', tostring(math.max(now, at)), 's', state)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return state
+"""
+
+
+class RedisThrottle:
+    """Buckets in Redis (REDIS_URL), shared by every process; a key expires once its bucket is full again."""
+
+    def __init__(self, url: str, clock: Clock, rate: float, burst: int, *, prefix: str = "kc:throttle:") -> None:
+        from redis.asyncio import Redis  # the `redis` extra: only where REDIS_URL is set
+
+        self.redis: Any = Redis.from_url(url)
+        self.clock, self.rate, self.burst, self.prefix = clock, rate, float(burst), prefix
+        self.ttl = math.ceil(self.burst / rate) + 60
+        self._script = self.redis.register_script(_LUA)
+
+    async def check(self, key: str) -> Verdict:
+        try:
+            state = await self._script(keys=[self.prefix + key],
+                                       args=[self.rate, self.burst, self.clock.now().timestamp(), self.ttl])
+        except Exception:
+            log.warning("Redis could not be reached for the throttle: letting the update through", exc_info=True)
+            return Verdict.PASS
+        return Verdict(int(state))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def create_throttle(settings: Any, session_maker: async_sessionmaker[AsyncSession], clock: Clock) -> Throttle:
+    """Redis when REDIS_URL is set; the database on PostgreSQL (several processes); memory on SQLite."""
+    rate, burst = settings.throttle_rate, settings.throttle_burst
+    if settings.redis_url:
+        return RedisThrottle(settings.redis_url, clock, rate, burst)
+    bind = session_maker.kw.get("bind")
+    if bind is not None and bind.dialect.name == "postgresql":
+        return DatabaseThrottle(session_maker, clock, rate, burst)
+    return MemoryThrottle(clock, rate, burst)
