@@ -1,48 +1,15 @@
-"""Migration 0018 (projects and their needs) up and down on a database at 0015: the tables appear, a need is
+"""Migration 0018 (projects and their needs) up and down on a database at 0017: the tables appear, a need is
 kept in a project with its amounts, and going back removes only the project tables. SQLite always,
 PostgreSQL when TEST_DATABASE_URL is set (in a schema of the test's own, dropped afterwards)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import create_engine
-from storage.migrate import alembic_config
-from tests.conftest import DB_PARAMS, PG_SCHEMA, PG_URL
-
-SCHEMA = f"{PG_SCHEMA}_m0018"
-
-
-@pytest.fixture(params=DB_PARAMS)
-async def empty_db(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db")
-        yield engine
-        await engine.dispose()
-        return
-    engine = create_async_engine(PG_URL or "", connect_args={"server_settings": {"search_path": SCHEMA}})
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-        await conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
-    try:
-        yield engine
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-        await engine.dispose()
-
-
-async def _alembic(engine: AsyncEngine, step: str, revision: str) -> None:
-    from alembic import command
-
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda c: getattr(command, step)(alembic_config(c), revision))
+from tests.repos.test_own_contribution_migration import _alembic, empty_db  # noqa: F401
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -50,7 +17,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
         return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
 
 
-async def test_0018_adds_the_project_tables_and_goes_back(empty_db: AsyncEngine) -> None:
+async def test_0018_adds_the_project_tables_and_goes_back(empty_db: AsyncEngine) -> None:  # noqa: F811
     await _alembic(empty_db, "upgrade", "0017")
     before = await _tables(empty_db)
     await _alembic(empty_db, "upgrade", "0018")
