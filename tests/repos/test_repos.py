@@ -355,6 +355,7 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
         kept = await repos.get_facility(s, facility_id=facility.id)
         assert (kept.name, kept.owner_name, kept.phone, kept.owner_user_id, kept.consent_at) == (
             "Cơ sở nước mắm Hưng Thịnh", None, None, None, None)
+        assert kept.search_folded == "co so nuoc mam hung thinh"  # not found by the forgotten owner or phone
         kept_need = await repos.get_need(s, need_id=need.id)
         assert kept_need.registrant_user_id is None
         # Kept for statistics, but what the person wrote about themselves is erased.
