@@ -49,6 +49,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.domain import NeedCategory, NeedStatus, Sector
 from bot.services import staff_auth
+from bot.text import search_text
 from bot.web.app import create_app
 from bot.web.security import SESSION_COOKIE
 from storage import repos
@@ -114,9 +115,12 @@ def facility_rows(n: int, communes: list[int], rng: random.Random) -> Iterator[d
         product = rng.choice(PRODUCTS)
         owner = f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
         created = NOW - timedelta(days=rng.randrange(1, 900))
-        yield {"name": f"Cơ sở {product} {owner.split()[-1]} {i + 1}", "owner_name": owner,
-               "phone": f"+8491{i:07d}", "commune_code": rng.choice(communes), "sector": rng.choice(list(Sector)),
-               "products": product, "created_at": created, "updated_at": created}
+        row: dict[str, Any] = {"name": f"Cơ sở {product} {owner.split()[-1]} {i + 1}", "owner_name": owner,
+                               "phone": f"+8491{i:07d}", "commune_code": rng.choice(communes),
+                               "sector": rng.choice(list(Sector)), "products": product, "created_at": created,
+                               "updated_at": created}
+        row["search_folded"] = search_text(row["name"], row["owner_name"], row["phone"])  # a Core insert: no listener
+        yield row
 
 
 def need_rows(n: int, facilities: list[tuple[int, int]], rng: random.Random) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,25 @@ def digits_of(text: str) -> str:
     return re.sub(r"[^0-9]", "", text)
 
 
+def search_text(name: str | None, owner: str | None, phone: str | None) -> str:
+    """What a facility is found by in a search, kept in facilities.search_folded: its name and owner folded,
+    then its phone's digits both as stored (84912…) and as written at home (0912…)."""
+    parts = [fold(name or ""), fold(owner or "")]
+    if phone:
+        parts += [digits_of(phone), "0" + digits_of(phone[3:]) if phone.startswith("+84") else ""]
+    return " ".join(p for p in parts if p)
+
+
+def search_words(q: str) -> tuple[list[str], str] | None:
+    """The folded words of what staff typed ('Nước  mắm' → ['nuoc', 'mam']) and its digits (kept when three or
+    more: a phone); None when there is nothing to search."""
+    wanted = fold(q)
+    if not wanted:
+        return None
+    digits = digits_of(q)
+    return wanted.split(), digits if len(digits) >= 3 else ""
+
+
 def search_matcher(q: str) -> Callable[[str | Sequence[str | None], str | None], bool] | None:
     """A test of (words, phone) for what staff typed in a search box: the folded query within the folded words
     ('nuoc mam' finds 'Nước mắm'), or three digits or more of the phone as written at home (0912…) or with

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import and_, delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.text import search_text
 from storage.models import (
     Announcement,
     AuditEntry,
@@ -167,11 +168,12 @@ def _filtered(query: Any, f: NeedFilter) -> Any:
     return query.where(*conditions) if conditions else query
 
 
-def _needs_query(filters: NeedFilter, sort: str, descending: bool, *columns: Any) -> Any:
+def _needs_query(filters: NeedFilter, sort: str, descending: bool, *columns: Any,
+                 search: TextSearch | None = None) -> Any:
     order = SORT_COLUMNS.get(sort, SORT_COLUMNS["created"])
     query = select(*(columns or (Need, Facility))).select_from(Need)
     query = query.join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True)
-    query = _filtered(query, filters)
+    query = _searched(_filtered(query, filters), search)
     # Empty values (no amount) last either way, on SQLite and PostgreSQL alike.
     return query.order_by((order.desc() if descending else order.asc()).nulls_last(),
                           col(Need.id).desc() if descending else col(Need.id).asc())
@@ -184,22 +186,28 @@ async def needs_table(session: AsyncSession, *, filters: NeedFilter, sort: str =
     return (await session.exec(_needs_query(filters, sort, descending))).all()
 
 
-SearchKey = tuple[int, str | None, str | None, str | None, str | None]
+@dataclass(frozen=True)
+class TextSearch:
+    """A search box's text, folded (bot.text.search_words): every word within the need's code or the facility's
+    search text (name, owner, phone), or the digits (three or more) within the facility's phone."""
+
+    words: tuple[str, ...]
+    digits: str = ""
 
 
-async def needs_search_keys(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
-                            descending: bool = True) -> Sequence[SearchKey]:
-    """(id, code, facility, owner, phone) of every filtered need, in order: what a text search reads (plain
-    tuples, not rows: tens of thousands stay cheap)."""
-    query = _needs_query(filters, sort, descending, col(Need.id), col(Need.ref), col(Facility.name),
-                         col(Facility.owner_name), col(Facility.phone))
-    return (await session.exec(query)).all()
+def _searched(query: Any, search: TextSearch | None) -> Any:
+    if search is None:
+        return query
+    folded, ref = col(Facility.search_folded), func.lower(col(Need.ref))
+    words = and_(*(or_(ref.contains(w, autoescape=True), folded.contains(w, autoescape=True))
+                   for w in search.words))
+    return query.where(or_(words, folded.contains(search.digits, autoescape=True)) if search.digits else words)
 
 
-async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
-                    descending: bool = True) -> Sequence[int]:
-    """The ids of every filtered need, in order (an export then reads the rows a chunk at a time)."""
-    return (await session.exec(_needs_query(filters, sort, descending, col(Need.id)))).all()
+async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "created", descending: bool = True,
+                    search: TextSearch | None = None) -> Sequence[int]:
+    """The ids of every filtered (and searched) need, in order (an export then reads the rows a chunk at a time)."""
+    return (await session.exec(_needs_query(filters, sort, descending, col(Need.id), search=search))).all()
 
 
 async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tuple[Need, Facility | None]]:
@@ -215,12 +223,13 @@ async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tup
 
 
 async def needs_table_page(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
-                           descending: bool = True, offset: int = 0,
-                           limit: int = 25) -> tuple[Sequence[tuple[Need, Facility | None]], int]:
-    """One page of the filtered needs and their total, paged in SQL (no text search)."""
-    rows = await session.exec(_needs_query(filters, sort, descending).offset(offset).limit(limit))
-    count = _filtered(select(func.count()).select_from(Need)
-                      .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True), filters)
+                           descending: bool = True, offset: int = 0, limit: int = 25,
+                           search: TextSearch | None = None) -> tuple[Sequence[tuple[Need, Facility | None]], int]:
+    """One page of the filtered (and searched) needs and their total, paged and counted in SQL."""
+    rows = await session.exec(_needs_query(filters, sort, descending, search=search).offset(offset).limit(limit))
+    count = _searched(_filtered(select(func.count()).select_from(Need)
+                                .join(Facility, col(Need.facility_id) == col(Facility.id), isouter=True), filters),
+                      search)
     return rows.all(), int((await session.exec(count)).one())
 
 
@@ -332,7 +341,10 @@ async def delete_facility(session: AsyncSession, *, facility_id: int) -> None:
 
 
 async def insert_facilities(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
-    """Many new facilities at once (executemany, in batches), for an import."""
+    """Many new facilities at once (executemany, in batches), for an import; each with its search text (a Core
+    insert passes the ORM's listener by)."""
+    rows = [{**row, "search_folded": search_text(row.get("name"), row.get("owner_name"), row.get("phone"))}
+            for row in rows]
     for start in range(0, len(rows), 1000):
         await session.exec(insert(Facility), params=list(rows[start:start + 1000]))  # type: ignore[call-overload]
 # --- questions from the bot ---

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from bot.text import search_text
 from storage.types import UTCDateTime
 
 
@@ -127,8 +128,17 @@ class Facility(SQLModel, table=True):
     )
     created_by_user_id: int | None = _fk("users.id")
     consent_at: datetime | None = _ts()
+    # fold(name, owner) and the phone's digits (bot.text.search_text), set on every ORM insert and update
+    # (the listener below); a Core insert or update must set it itself (console_repos, repos).
+    search_folded: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+
+
+@event.listens_for(Facility, "before_insert")
+@event.listens_for(Facility, "before_update")
+def _fold_facility(_mapper: Any, _connection: Any, facility: Facility) -> None:
+    facility.search_folded = search_text(facility.name, facility.owner_name, facility.phone)
 
 
 class Need(SQLModel, table=True):

@@ -196,11 +196,11 @@ async def facilities_in_commune(
 
 async def anonymise_facilities_of(session: AsyncSession, *, user_id: int) -> None:
     """Drop the personal fields of a facility whose owner asked to be forgotten; keep the business."""
-    await session.exec(
-        update(Facility)  # type: ignore[call-overload]
-        .where(col(Facility.owner_user_id) == user_id)
-        .values(owner_name=None, phone=None, owner_user_id=None, consent_at=None)
-    )
+    # Through the ORM (one facility or a few): its search text forgets the owner and phone too.
+    for facility in (await session.exec(select(Facility).where(col(Facility.owner_user_id) == user_id))).all():
+        facility.owner_name = facility.phone = facility.owner_user_id = facility.consent_at = None
+        session.add(facility)
+    await session.flush()
 
 
 # --- needs ---

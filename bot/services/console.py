@@ -23,11 +23,11 @@ from bot.services import needs as needs_service
 from bot.services.communes import CommuneDirectory
 from bot.services.exports import cell, neutralise
 from bot.services.staff_auth import audit
-from bot.services.validation import fold, format_phone
+from bot.services.validation import format_phone
 from bot.services.xlsx import SheetWriter
-from bot.text import search_matcher
+from bot.text import search_words
 from storage import console_repos, repos
-from storage.console_repos import NeedFilter, SearchKey
+from storage.console_repos import NeedFilter, TextSearch
 from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, User
 
 PAGE_SIZE = 25
@@ -51,28 +51,18 @@ def local_day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def matcher(q: str) -> Callable[[SearchKey], bool] | None:
+def text_search(q: str) -> TextSearch | None:
     """Accent- and case-insensitive search over the code, facility, owner and phone ('nuoc mam' finds
-    'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone. None: no search."""
-    test = search_matcher(q)
-    if test is None:
-        return None
-    return lambda key: test(key[1:4], key[4])
+    'Nước mắm'); a number typed with or without spaces or a leading 0/+84 finds the phone. None: no search.
+    The database matches it (facilities.search_folded), so no page ever reads every row."""
+    found = search_words(q)
+    return None if found is None else TextSearch(words=tuple(found[0]), digits=found[1])
 
 
 async def matching_ids(session: AsyncSession, *, query: NeedQuery) -> list[int]:
     """The ids of every need matching the filters and the search, in the chosen order (what the export writes)."""
-    match = matcher(query.q)
-    if match is None:
-        return list(await console_repos.needs_ids(session, filters=query.filters, sort=query.sort,
-                                                  descending=query.descending))
-    return await _matching_ids(session, query, match)
-
-
-async def _matching_ids(session: AsyncSession, query: NeedQuery, match: Callable[[SearchKey], bool]) -> list[int]:
-    keys = await console_repos.needs_search_keys(session, filters=query.filters, sort=query.sort,
-                                                 descending=query.descending)
-    return [key[0] for key in keys if match(key)]
+    return list(await console_repos.needs_ids(session, filters=query.filters, sort=query.sort,
+                                              descending=query.descending, search=text_search(query.q)))
 
 
 @dataclass(frozen=True)
@@ -84,21 +74,15 @@ class Page:
 
 
 async def needs_page(session: AsyncSession, *, query: NeedQuery) -> Page:
-    if not fold(query.q):  # no text search: paged by the database
-        start = (max(1, query.page) - 1) * PAGE_SIZE
-        page_rows, total = await console_repos.needs_table_page(
-            session, filters=query.filters, sort=query.sort, descending=query.descending, offset=start,
-            limit=PAGE_SIZE)
-        pages = max(1, -(-total // PAGE_SIZE))
-        if query.page > pages:  # past the end (rows removed meanwhile): the last page
-            return await needs_page(session, query=replace(query, page=pages))
-        return Page(rows=list(page_rows), total=total, page=max(1, query.page), pages=pages)
-    ids = await _matching_ids(session, query, matcher(query.q))  # type: ignore[arg-type]
-    pages = max(1, -(-len(ids) // PAGE_SIZE))
-    page = min(max(1, query.page), pages)
-    start = (page - 1) * PAGE_SIZE
-    rows = await console_repos.needs_by_ids(session, ids=ids[start:start + PAGE_SIZE])
-    return Page(rows=rows, total=len(ids), page=page, pages=pages)
+    """One page of the table, filtered, searched, counted and paged by the database."""
+    start = (max(1, query.page) - 1) * PAGE_SIZE
+    page_rows, total = await console_repos.needs_table_page(
+        session, filters=query.filters, sort=query.sort, descending=query.descending, offset=start,
+        limit=PAGE_SIZE, search=text_search(query.q))
+    pages = max(1, -(-total // PAGE_SIZE))
+    if query.page > pages:  # past the end (rows removed meanwhile): the last page
+        return await needs_page(session, query=replace(query, page=pages))
+    return Page(rows=list(page_rows), total=total, page=max(1, query.page), pages=pages)
 
 
 # --- export ---

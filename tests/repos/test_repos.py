@@ -22,7 +22,7 @@ from bot.errors import Conflict, DomainError, NotFound, PermissionDenied
 from bot.services import accounts, needs
 from bot.services.forms.definitions import NEW_FACILITY
 from bot.services.outbox import RETRY_SPAN, OutboxWorker, enqueue
-from storage import repos
+from storage import console_repos, repos
 from storage.db import create_session_maker
 from storage.models import Conversation, Facility, Invite, Need, NeedEvent, OutboxMessage, User
 from tests.conftest import telegram_view
@@ -330,6 +330,27 @@ async def test_conversation_round_trip(maker, clock) -> None:
         assert await repos.get_conversation(s, user_id=user.id) is None
 
 
+# --- the search text of facilities ---
+
+
+async def test_facilities_keep_their_search_text_however_written(maker, clock) -> None:
+    async with maker() as s:
+        added = await add_facility(s, clock, "Lò bánh tráng Mỹ Hòa")  # through the ORM
+        await console_repos.insert_facilities(s, rows=[{  # an import (a Core insert)
+            "name": "Xưởng mộc Đức Thành", "owner_name": None, "phone": "+842963852741", "commune_code": LONG_XUYEN,
+            "sector": "handicraft", "created_at": clock.now(), "updated_at": clock.now()}])
+        await s.commit()
+    async with maker() as s:
+        facility = await repos.get_facility(s, facility_id=added.id)
+        facility.owner_name, facility.phone = "Võ Mai", None  # edited: found by the new owner only
+        s.add(facility)
+        await s.commit()
+    async with maker() as s:
+        rows = (await s.exec(select(Facility.name, Facility.search_folded).order_by(Facility.id))).all()
+    assert [tuple(r) for r in rows] == [("Lò bánh tráng Mỹ Hòa", "lo banh trang my hoa vo mai"),
+                                        ("Xưởng mộc Đức Thành", "xuong moc duc thanh 842963852741 02963852741")]
+
+
 # --- forgetting a person ---
 
 
@@ -355,6 +376,7 @@ async def test_forget_deletes_the_person_and_keeps_anonymous_needs(maker, clock)
         kept = await repos.get_facility(s, facility_id=facility.id)
         assert (kept.name, kept.owner_name, kept.phone, kept.owner_user_id, kept.consent_at) == (
             "Cơ sở nước mắm Hưng Thịnh", None, None, None, None)
+        assert kept.search_folded == "co so nuoc mam hung thinh"  # not found by the forgotten owner or phone
         kept_need = await repos.get_need(s, need_id=need.id)
         assert kept_need.registrant_user_id is None
         # Kept for statistics, but what the person wrote about themselves is erased.

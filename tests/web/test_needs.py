@@ -12,8 +12,8 @@ from decimal import Decimal
 import openpyxl
 from sqlmodel import select
 
-from storage.models import AuditEntry, Need, NeedEvent, NeedNote, OutboxMessage
-from tests.web.conftest import Console, later
+from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, OutboxMessage
+from tests.web.conftest import LONG_XUYEN, Console, later
 
 REF = re.compile(r">(NC-2026-\d{4})<")
 
@@ -45,6 +45,32 @@ async def test_search_ignores_accents_and_case(console: Console) -> None:
     assert await _refs(console, "q=84912345678") == [a.ref]
     assert await _refs(console, f"q={c.ref.lower()}") == [c.ref]  # the code
     assert await _refs(console, "q=khong+co+dau") == []
+
+
+async def test_search_words_in_any_order_with_the_filters_and_paging(console: Console) -> None:
+    a, b, c = await _three(console)
+    await console.sign_in_as("staff")
+    assert await _refs(console, "q=mam+nuoc+hung") == [a.ref]  # every word, anywhere
+    assert await _refs(console, "q=nuoc+mam+binh") == []  # one word missing: not found
+    assert await _refs(console, "q=my+hoa") == [c.ref]
+    assert await _refs(console, "q=my+hoa&status=received") == []  # the filters still apply
+    assert await _refs(console, "q=100%25") == []  # LIKE's wildcards are plain characters
+    assert await _refs(console, "q=NC-2026&sort=ref&dir=asc") == [a.ref, b.ref, c.ref]
+
+
+async def test_a_facility_renamed_in_the_console_is_found_by_its_new_name_only(console: Console) -> None:
+    need = await console.add_need(facility="Cơ sở Hưng Thịnh", owner="Lan", phone="+84912345678")
+    await console.sign_in_as("staff")
+    assert await _refs(console, "q=hung+thinh") == [need.ref]
+    form = {"name": "Lò bánh pía Tân Huê Viên", "owner_name": "Lan", "phone": "0912 345 678",
+            "commune": str(LONG_XUYEN), "sector": "food", "products": "", "csrf": await console.csrf()}
+    r = await console.client.post(f"/facilities/{need.facility_id}", data=form)
+    assert r.status_code == 303
+    assert await _refs(console, "q=banh+pia+tan+hue") == [need.ref]
+    assert await _refs(console, "q=hung+thinh") == []
+    async with console.app.session_maker() as session:
+        facility = await session.get(Facility, need.facility_id)
+        assert facility is not None and facility.search_folded == "lo banh pia tan hue vien lan 84912345678 0912345678"
 
 
 async def test_filters_sorting_and_defaults(console: Console) -> None:
