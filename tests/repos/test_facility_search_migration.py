@@ -1,4 +1,4 @@
-"""Migration 0021 (facilities.search_folded) up and down on a database at 0019: facilities already there get
+"""Migration 0021 (facilities.search_folded) up and down on a database at 0020: facilities already there get
 their search text (name and owner folded, phone digits) and going back removes only the column. SQLite always,
 PostgreSQL when TEST_DATABASE_URL is set (in a schema of the test's own, dropped afterwards)."""
 
@@ -50,7 +50,7 @@ async def _columns(engine: AsyncEngine) -> set[str]:
 
 
 async def test_0021_fills_the_search_text_of_existing_facilities_and_goes_back(empty_db: AsyncEngine) -> None:
-    await _alembic(empty_db, "upgrade", "0019")
+    await _alembic(empty_db, "upgrade", "0020")
     before = await _columns(empty_db)
     async with empty_db.begin() as conn:
         await conn.execute(text(
@@ -64,7 +64,7 @@ async def test_0021_fills_the_search_text_of_existing_facilities_and_goes_back(e
         rows = (await conn.execute(text("SELECT id, search_folded FROM facilities ORDER BY id"))).all()
     assert [tuple(r) for r in rows] == [
         (1, "co so nuoc mam hung thinh nguyen thi lan 84912345678 0912345678"), (2, "xuong moc duc")]
-    await _alembic(empty_db, "downgrade", "0019")
+    await _alembic(empty_db, "downgrade", "0020")
     assert await _columns(empty_db) == before
     async with empty_db.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM facilities"))).scalar() == 2

@@ -2,7 +2,7 @@
 so the console's needs search is a SQL condition instead of folding every row in Python
 
 Revision ID: 0021
-Revises: 0019 (written beside another helper's 0020: whoever merges second re-points one of them)
+Revises: 0020
 Create Date: 2026-12-03 00:30:00
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from bot.text import search_text
 
 revision: str = '0021'
-down_revision: str | None = '0019'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
