@@ -2,7 +2,7 @@
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-06 10:00:00
+Create Date: 2026-12-02 23:30:00
 """
 from __future__ import annotations
 

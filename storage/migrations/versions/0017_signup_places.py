@@ -1,5 +1,7 @@
-"""sign-up places: a participant status on each sign-up (staff move it), an announcement's capacity, and the
-time a sign-up (last) became "signed up", which orders the places and the waiting list
+"""sign-up places: a participant status, an announcement's capacity, the time of signing up
+
+Each sign-up gets a participant status (staff move it), an announcement a capacity, and a sign-up the
+time it (last) became "signed up", which orders the places and the waiting list.
 
 signups.participant_status is "registered" for every sign-up stored before; signed_up_at is their created_at
 (the waiting list is computed from it and the status, never stored). A capacity is empty: no limit.

@@ -1,5 +1,6 @@
-"""conversations.version: a save made from a stale read fails (optimistic concurrency), so two processes
-writing one person's form cannot lose an answer
+"""conversations.version: optimistic concurrency for conversation rows
+
+A save made from a stale read fails, so two processes writing one person's form cannot lose an answer.
 
 Revision ID: 0019
 Revises: 0018

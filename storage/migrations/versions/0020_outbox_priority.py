@@ -1,9 +1,11 @@
-"""outbox.priority: replies and notifications are claimed before bulk announcement sends; throttle: the
-per-person flood buckets shared by every process on PostgreSQL
+"""outbox.priority and the shared throttle table
+
+Replies and notifications are claimed before bulk announcement sends; the per-person flood buckets are
+shared by every process on PostgreSQL.
 
 Revision ID: 0020
 Revises: 0019
-Create Date: 2026-12-06 10:00:00
+Create Date: 2026-12-02 23:30:00
 """
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""facilities.search_folded: a facility's name and owner folded (accents and case gone) and its phone's digits,
-so the console's needs search is a SQL condition instead of folding every row in Python
+"""facilities.search_folded: folded name, owner and phone digits for the needs search
+
+A facility's name and owner folded (accents and case gone) and its phone's digits, so the console's needs
+search is a SQL condition instead of folding every row in Python.
 
 Revision ID: 0021
 Revises: 0020
-Create Date: 2026-12-03 00:30:00
+Create Date: 2026-12-02 23:30:00
 """
 from __future__ import annotations
 
