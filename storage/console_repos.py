@@ -283,6 +283,46 @@ async def facility_keys(session: AsyncSession) -> Sequence[FacilityKey]:
     )).all()
 
 
+def _facility_filters(query: Any, *, commune_code: int | None, sector: str | None, search: TextSearch | None,
+                      ids: Sequence[int] | None) -> Any:
+    if commune_code is not None:
+        query = query.where(col(Facility.commune_code) == commune_code)
+    if sector is not None:
+        query = query.where(col(Facility.sector) == sector)
+    if ids is not None:
+        query = query.where(col(Facility.id).in_(ids))
+    if search is not None:
+        folded = col(Facility.search_folded)
+        words = and_(*(folded.contains(w, autoescape=True) for w in search.words))
+        query = query.where(or_(words, folded.contains(search.digits, autoescape=True)) if search.digits else words)
+    return query
+
+
+async def facilities_page(session: AsyncSession, *, commune_code: int | None = None, sector: str | None = None,
+                          search: TextSearch | None = None, ids: Sequence[int] | None = None, offset: int = 0,
+                          limit: int = 25) -> tuple[list[Facility], int]:
+    """One page of the facilities matching the filters and the search (folded words within the name and owner,
+    or digits within the phone), by folded name, and their total: filtered, counted and paged in SQL."""
+    where = {"commune_code": commune_code, "sector": sector, "search": search, "ids": ids}
+    rows = await session.exec(_facility_filters(select(Facility), **where)
+                              .order_by(col(Facility.search_folded), col(Facility.id)).offset(offset).limit(limit))
+    total = await session.exec(_facility_filters(select(func.count()).select_from(Facility), **where))
+    return list(rows.all()), int(total.one())
+
+
+async def facility_keys_near(session: AsyncSession, *, communes: Sequence[int],
+                             phones: Sequence[str]) -> Sequence[FacilityKey]:
+    """The facilities that could duplicate these: in the same communes, or with one of these phones."""
+    if not communes and not phones:
+        return []
+    return (await session.exec(
+        select(col(Facility.id), col(Facility.name), col(Facility.owner_name), col(Facility.phone),
+               col(Facility.commune_code), col(Facility.sector))
+        .where(or_(col(Facility.commune_code).in_(set(communes)), col(Facility.phone).in_(set(phones))))
+        .order_by(col(Facility.id))
+    )).all()
+
+
 async def facilities_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, Facility]:
     found: dict[int, Facility] = {}
     for start in range(0, len(ids), 500):

@@ -26,7 +26,7 @@ from bot.i18n_marker import N_, Text
 from bot.services.communes import Commune, CommuneDirectory
 from bot.services.staff_auth import audit
 from bot.services.validation import Invalid, TextRules, ascii_int, clean_text, fold, format_phone, parse_phone
-from bot.text import digits_of, search_matcher
+from bot.text import digits_of, search_words
 from storage import console_repos
 from storage.console_repos import FacilityKey
 from storage.models import Facility, Need, Signup, User
@@ -216,15 +216,6 @@ def _duplicates_of(index: DuplicateIndex, key: FacilityKey) -> list[Duplicate]:
 # --- the directory ---
 
 
-def matches_search(q: str) -> Any:
-    """A test for facility keys: the folded words in the name or owner ('nuoc mam' finds 'Nước mắm'), or three
-    digits or more of the phone as written at home or with +84. None when there is nothing to search."""
-    test = search_matcher(q)
-    if test is None:
-        return None
-    return lambda key: test(key[1:3], key[3])
-
-
 @dataclass(frozen=True)
 class DirectoryQuery:
     q: str = ""
@@ -251,29 +242,39 @@ class DirectoryPage:
 
 async def directory(session: AsyncSession, *, query: DirectoryQuery) -> DirectoryPage:
     """One page of the facilities matching the search and filters, by name (accents ignored), each with its
-    number of needs and the records it may duplicate."""
-    keys = await console_repos.facility_keys(session)
-    index = index_of(keys)
-    match = matches_search(query.q)
-    chosen = [k for k in keys
-              if (query.commune_code is None or k[4] == query.commune_code)
-              and (query.sector is None or k[5] == query.sector)
-              and (match is None or match(k))]
-    chosen.sort(key=lambda k: (fold(k[1]), k[0]))
-    duplicates: dict[int, list[Duplicate]] = {}
+    number of needs and the records it may duplicate. The database filters, counts and pages; duplicates are
+    looked for only among the facilities of the page's communes and phones (or among all of them, once, when
+    only facilities with a possible duplicate are asked for)."""
+    words = search_words(query.q)
+    search = None if words is None else console_repos.TextSearch(words=tuple(words[0]), digits=words[1])
+    filters: dict[str, Any] = {"commune_code": query.commune_code, "sector": query.sector, "search": search}
+    duplicates: dict[int, list[Duplicate]] | None = None
     if query.duplicates_only:
-        duplicates = index.all_duplicates()
-        chosen = [k for k in chosen if k[0] in duplicates]
-    pages = max(1, -(-len(chosen) // PAGE_SIZE))
-    page = min(max(1, query.page), pages)
-    shown = chosen[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
-    ids = [k[0] for k in shown]
-    facilities = await console_repos.facilities_by_ids(session, ids=ids)
+        duplicates = index_of(await console_repos.facility_keys(session)).all_duplicates()
+        filters["ids"] = sorted(duplicates)
+    page = max(1, query.page)
+    shown, total = await console_repos.facilities_page(session, **filters, offset=(page - 1) * PAGE_SIZE,
+                                                       limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page > pages:  # past the end (the list shrank, or a typed address): the last page
+        page = pages
+        shown, total = await console_repos.facilities_page(session, **filters, offset=(page - 1) * PAGE_SIZE,
+                                                           limit=PAGE_SIZE)
+    ids = [f.id for f in shown if f.id is not None]
     counts = await console_repos.need_counts(session, facility_ids=ids)
-    rows = [DirectoryRow(facilities[k[0]], counts.get(k[0], 0),
-                         duplicates[k[0]] if k[0] in duplicates else _duplicates_of(index, k))
-            for k in shown if k[0] in facilities]
-    return DirectoryPage(rows=rows, total=len(chosen), page=page, pages=pages)
+    if duplicates is None:
+        near = await console_repos.facility_keys_near(
+            session, communes=[f.commune_code for f in shown if f.commune_code is not None],
+            phones=[f.phone for f in shown if f.phone])
+        index = index_of(near)
+        duplicates = {f.id: _duplicates_of(index, _key(f)) for f in shown if f.id is not None}
+    rows = [DirectoryRow(f, counts.get(f.id, 0), duplicates.get(f.id, [])) for f in shown if f.id is not None]
+    return DirectoryPage(rows=rows, total=total, page=page, pages=pages)
+
+
+def _key(facility: Facility) -> FacilityKey:
+    return (facility.id or 0, facility.name, facility.owner_name, facility.phone, facility.commune_code,
+            facility.sector)
 
 
 # --- a facility's page ---
