@@ -22,9 +22,11 @@ flight are left `sending`; the benchmark settles them `unknown` as the tick woul
 comes too late: "delivery unknown"); --outage-s closes the server's port for that long (connection
 refused, as when Telegram is unreachable) once about 20 % is delivered.
 
-Last line: {"channel", "recipients", "rate_target", "rate_achieved", "lost", "duplicates", "unknown", "failed",
-"never_delivered", "blocked_marked", "retries_429", "seconds"} (+ "interrupted" with --crash, "by_channel"
-with both).
+Last line: {"channel", "recipients", "rate_target", "rate_achieved", "sends_per_s", "lost", "duplicates", "unknown",
+"failed", "never_delivered", "blocked_marked", "retries_429", "seconds"} (+ "interrupted" with --crash,
+"by_channel" with both). `rate_achieved`: broadcast copies delivered per second over the span from the first to
+the last; `sends_per_s`: every call the server answered in that span (the copies, urgent messages, 403s and
+429s) — what the configured rate governs, since each spends a token.
 `never_delivered`: reachable recipients with no copy at all, whatever their row says; `lost`: those of
 them whose row says "sent" (a silent loss); `unknown`/`failed`: rows in those states.
 """
@@ -267,7 +269,7 @@ async def main(n: int, crash: bool, sig: str, rate: float, latency_ms: int = 0, 
         await urgent_task
     sender.send_signal(signal.SIGTERM)
     await sender.wait()
-    result = await figures(app, sides, seconds)
+    result = await figures(app, sides, seconds, {sides[0].channel: list(urgent.ids)} if urgent is not None else {})
     result["database"] = database
     if urgent is not None:
         result.update(latencies(sides[0], urgent))
@@ -309,8 +311,11 @@ async def settle_killed(app, killed_at: datetime) -> None:
         await s.commit()
 
 
-async def figures(app, sides: list[Side], seconds: float) -> dict[str, object]:
-    """The JSON figures: for each channel, then summed (the rate achieved: each channel's own, summed)."""
+async def figures(app, sides: list[Side], seconds: float,
+                  extra: dict[str, list[str]] | None = None) -> dict[str, object]:
+    """The JSON figures: for each channel, then summed (the rate achieved: each channel's own, summed).
+    `extra`: per channel, the people outside the broadcast who were sent something during it (urgent)."""
+    extra = extra or {}
     async with app.session_maker() as s:
         marked = (await s.exec(select(func.count()).select_from(User).where(
             col(User.unreachable_at).is_not(None)))).one()
@@ -327,16 +332,23 @@ async def figures(app, sides: list[Side], seconds: float) -> dict[str, object]:
             stamps += got
         span = max(stamps) - min(stamps) if len(stamps) > 1 else 0.0
         reachable = [i for i in side.ids if i not in side.blocked]
+        # Every send spends a token of the rate, delivered or not: the broadcast's, the urgent ones delivered
+        # within its span, and the calls the server refused (403 blocked, 429).
+        others = sum(1 for chat in extra.get(side.channel, ()) for t, _ in side.texts(chat)
+                     if stamps and min(stamps) <= t <= max(stamps))
+        sends = len(stamps) + others + side.server.stats["403"] + side.server.stats["429"]
         by_channel[side.channel] = {
             "recipients": len(side.ids), "rate_target": side.rate,
             "rate_achieved": round(len(stamps) / span, 2) if span else 0.0,
+            "sends_per_s": round(sends / span, 2) if span else 0.0,
             "lost": sum(1 for i in reachable if copies[i] == 0 and status[(side.channel, i)] == OutboxStatus.SENT),
             "duplicates": sum(1 for i in side.ids if copies[i] > 1),
             "never_delivered": sum(1 for i in reachable if copies[i] == 0),
             "retries_429": side.server.stats["429"],
         }
     summed = {key: sum(v[key] for v in by_channel.values())  # type: ignore[misc]
-              for key in ("recipients", "rate_target", "rate_achieved", "lost", "duplicates", "never_delivered",
+              for key in ("recipients", "rate_target", "rate_achieved", "sends_per_s", "lost", "duplicates",
+                          "never_delivered",
                           "retries_429")}
     return {"channel": "both" if len(sides) > 1 else sides[0].channel, **summed,
             "unknown": int(final[OutboxStatus.UNKNOWN]), "failed": int(final[OutboxStatus.FAILED]),

@@ -18,7 +18,9 @@ Phases, all in one run:
 Telegram's global limit (30 messages/s) would cap any bot's replies at 30/s, so the throughput phases
 lift the server's limits: they measure what the bot can process, not what Telegram lets through.
 Last line: {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "p99_ms_at_100", "echo_ratio", "rss_mb",
-"rss_mb_10k_facilities", "users", "lost", "processes", "database", "rss_mb_per_process"}.
+"rss_mb_10k_facilities", "users", "lost", "processes", "database", "rss_mb_per_process", "cpu_ms_per_update"
+(the bot processes' CPU time in the throughput phase per update handled), "echo_updates_per_s", "echo_rss_mb",
+"echo_cpu_ms_per_update"}.
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ class Process:
             except psutil.Error:
                 return
             await asyncio.sleep(0.2)
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the process has used so far."""
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
 
     async def stop(self) -> None:
         if self._sampler:
@@ -205,7 +213,9 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
     try:
         bots = await start_bots(server, {**env, "DATABASE_URL": pg_url} if pg_url else env, work, processes)
         users = list(range(30_000_000, 30_000_000 + n))
+        cpu_before = sum(bot.cpu_s() for bot in bots)
         updates_per_s, latencies = await run_flows(server, users, echo=False)
+        cpu_ms_per_update = (sum(bot.cpu_s() for bot in bots) - cpu_before) * 1000 / (n * len(FLOW))
         print(f"flows: {updates_per_s:.0f} updates/s", file=sys.stderr, flush=True)
         steady_users = list(range(31_000_000, 31_000_100))
         at_100 = await steady(server, steady_users, 100, 10)
@@ -220,7 +230,9 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
 
     echo = Process([sys.executable, "-m", "bench.echo_bot"], env, work / "echo.log")
     await echo.start(server)
+    echo_cpu_before = echo.cpu_s()
     echo_per_s, _ = await run_flows(server, list(range(32_000_000, 32_000_000 + n)), echo=True)
+    echo_cpu_ms = (echo.cpu_s() - echo_cpu_before) * 1000 / (n * len(FLOW))
     await echo.stop()
     print(f"echo: {echo_per_s:.0f} updates/s", file=sys.stderr, flush=True)
 
@@ -232,6 +244,8 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
         "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": max(rss_per_process),
         "rss_mb_10k_facilities": round(rss_10k, 1), "users": n, "lost": len(LOST),
         "processes": max(1, processes), "database": database, "rss_mb_per_process": rss_per_process,
+        "cpu_ms_per_update": round(cpu_ms_per_update, 2), "echo_updates_per_s": round(echo_per_s, 1),
+        "echo_rss_mb": round(echo.peak_mb, 1), "echo_cpu_ms_per_update": round(echo_cpu_ms, 2),
     }
 
 
