@@ -26,13 +26,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.conversation import actions
 from bot.conversation.replies import Choice, Reply, html_reply
-from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, Priority, Role
+from bot.domain import AnnouncementKind, AnnouncementStatus, OutboxStatus, ParticipantStatus, Priority, Role
 from bot.errors import NotFound
 from bot.i18n_marker import N_
 from bot.services import announcements, outbox
 from bot.services.announcements import QuietHours
+from bot.services.signups import places_of
 from bot.services.validation import format_date
-from storage import repos
+from storage import repos, signup_repos
 from storage.models import (
     Announcement,
     DigestRun,
@@ -221,6 +222,7 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
         for s in (await session.exec(select(*Signup.__table__.c).where(
                 col(Signup.announcement_id).in_(ann_ids), col(Signup.user_id).in_(user_ids)))).all():
             signups[(s.announcement_id, s.user_id or 0)] = s
+    placed = await _place_holders(session, due, anns)
     reported: set[tuple[int, str, int]] = set()
     if sched_ids:
         for sub in (await session.exec(select(ReportSubmission).where(
@@ -232,7 +234,7 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
     cache: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rem in due:
         user = users.get(rem.user_id)
-        status = _judge(rem, user, anns, schedules, signups, reported, today)
+        status = _judge(rem, user, anns, schedules, signups, reported, today, placed)
         if status == "queued" and user is not None:
             locale = user.locale or default_locale
             key = (rem.kind, rem.announcement_id, rem.schedule_id, rem.period, rem.audience, rem.days_before, locale)
@@ -258,9 +260,25 @@ async def _handle_batch(session: AsyncSession, due: Sequence[Reminder], *, now: 
     result.cancelled += len(outcome["cancelled"])
 
 
+async def _place_holders(session: AsyncSession, due: Sequence[Reminder],
+                         anns: dict[Any, Announcement]) -> dict[int, frozenset[int]]:
+    """For the announcements of due "eve" reminders: the sign-ups holding a place (not those on the waiting
+    list, nor those the centre did not accept)."""
+    placed: dict[int, frozenset[int]] = {}
+    for ann_id in {r.announcement_id for r in due if r.kind == "eve" and r.announcement_id in anns}:
+        ann = anns[ann_id]
+        placed[ann_id] = frozenset(places_of(ann.capacity, await signup_repos.signed_up(session,
+                                                                                      ann_id=ann_id)).holders)
+    return placed
+
+
 def _judge(rem: Reminder, user: User | None, anns: dict[Any, Announcement], schedules: dict[Any, ReportSchedule],
-           signups: dict[tuple[int, int], Signup], reported: set[tuple[int, str, int]], today: date) -> str:
-    """queued (send it), missed (no longer useful: its date has passed) or cancelled (no longer wanted)."""
+           signups: dict[tuple[int, int], Signup], reported: set[tuple[int, str, int]], today: date,
+           placed: dict[int, frozenset[int]] | None = None) -> str:
+    """queued (send it), missed (no longer useful: its date has passed) or cancelled (no longer wanted).
+    "Opens tomorrow" goes only to those holding a place: someone on the waiting list would come to a fair
+    with no booth. The dossier's deadline still reaches the waiting list (a place may free up), but not
+    those the centre did not accept."""
     if user is None:
         return "cancelled"
     if rem.announcement_id is not None:
@@ -272,11 +290,8 @@ def _judge(rem: Reminder, user: User | None, anns: dict[Any, Announcement], sche
             return "missed"
         signup = signups.get((ann.id or 0, user.id or 0))
         if rem.audience == "unanswered":
-            if signup is not None or user.announcements_off:
-                return "cancelled"
-        elif signup is None or signup.status != "signed_up" or (rem.kind == "deadline" and signup.completed_at):
-            return "cancelled"
-        return "queued"
+            return "cancelled" if signup is not None or user.announcements_off else "queued"
+        return "queued" if _still_wanted(rem, signup, placed.get(ann.id or 0) if placed else None) else "cancelled"
     schedule = schedules.get(rem.schedule_id)
     if schedule is None or not schedule.active or user.role != Role.COLLABORATOR:
         return "cancelled"
@@ -286,6 +301,16 @@ def _judge(rem: Reminder, user: User | None, anns: dict[Any, Announcement], sche
     if today > deadline:
         return "missed"
     return "queued"
+
+
+def _still_wanted(rem: Reminder, signup: Signup | None, holders: frozenset[int] | None) -> bool:
+    """A signed-up person's reminder: not after they finished the dossier (deadline), nor when the centre did not
+    accept them, nor "opens tomorrow" without a place (`holders`: the sign-ups holding one)."""
+    if signup is None or signup.status != "signed_up" or (rem.kind == "deadline" and signup.completed_at):
+        return False
+    if signup.participant_status == ParticipantStatus.REJECTED:
+        return False
+    return not (rem.kind == "eve" and holders is not None and signup.id not in holders)
 
 
 def _d(value: date | None) -> str:

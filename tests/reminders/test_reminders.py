@@ -10,7 +10,7 @@ from bot.app import create_app
 from bot.services import announcements as ann_svc
 from bot.services import reminders
 from bot.services.needs import Actor, file_need
-from storage.models import Announcement, Facility, OutboxMessage, Reminder, User
+from storage.models import Announcement, Facility, OutboxMessage, Reminder, Signup, User
 from tests.conftest import STAFF_ID, make_settings, telegram_view
 
 
@@ -138,6 +138,40 @@ async def test_fair_eve_reminder(app, clock) -> None:
     await tick(app)
     expected = "⏰ Reminder: <b>Bình chọn sản phẩm CNNT tiêu biểu 2026</b> opens tomorrow"
     assert (await outbox_texts(app, lan))[0].startswith(expected)
+
+
+async def test_opens_tomorrow_goes_only_to_those_holding_a_place(app, clock) -> None:
+    """12 booths, say: here 1. The second to sign up waits for a place, and a third was not accepted by the centre:
+    neither is told "opens tomorrow" (they would come to a fair with no booth). When a place frees up before the
+    eve, the next on the waiting list is reminded."""
+    first, second, third, fourth = [await user(app, str(n), locale="en") for n in (1, 2, 3, 4)]
+    ann = await sent_announcement(app, kind="fair", deadline=date(2026, 3, 20), starts=date(2026, 4, 10))
+    async with app.session_maker() as s:
+        stored = await s.get(Announcement, ann.id)
+        stored.capacity = 2
+        s.add(stored)
+        await s.commit()
+    for person in (first, third, second, fourth):
+        async with app.session_maker() as s:
+            await ann_svc.answer(s, clock=clock, tz=app.tz, ann_id=ann.id, user=person, status="signed_up",
+                                 translate=app.translate)
+            await s.commit()
+        clock.advance(60)
+    async with app.session_maker() as s:  # the centre did not accept the third: the second moves up
+        signup = (await s.exec(select(Signup).where(Signup.user_id == third.id))).one()
+        signup.participant_status = "rejected"
+        s.add(signup)
+        await s.commit()
+    move_to(clock, "09/04/2026 08:00")
+    await tick(app)
+    expected = "⏰ Reminder: <b>Bình chọn sản phẩm CNNT tiêu biểu 2026</b> opens tomorrow"
+    assert [t[:len(expected)] for t in await outbox_texts(app, first)] == [expected]
+    assert [t[:len(expected)] for t in await outbox_texts(app, second)] == [expected]  # moved up in time
+    assert await outbox_texts(app, third) == []  # not accepted
+    assert await outbox_texts(app, fourth) == []  # still waiting: no booth
+    async with app.session_maker() as s:
+        statuses = {r.user_id: r.status for r in (await s.exec(select(Reminder))).all()}
+    assert statuses == {first.id: "queued", second.id: "queued", third.id: "cancelled", fourth.id: "cancelled"}
 
 
 async def test_quiet_hours_hold_reminders_until_morning(app, clock) -> None:
