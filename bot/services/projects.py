@@ -143,7 +143,7 @@ async def edit(session: AsyncSession, *, clock: Clock, actor: User, project_id: 
 
 
 async def listing(session: AsyncSession, *, filters: ProjectFilter) -> list[tuple[Project, ProjectTotals]]:
-    return await project_repos.projects_table(session, filters=filters)
+    return await project_repos.projects_table(session, filters=filters, counted=list(PROJECT_NEED_STATUSES))
 
 
 async def years(session: AsyncSession) -> list[int]:
