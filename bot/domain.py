@@ -193,6 +193,24 @@ PARTICIPANT_TRANSITIONS: dict[ParticipantStatus, tuple[ParticipantStatus, ...]] 
 }
 
 
+class CertificationLevel(StrEnum):
+    """The level at which a competition certified a product (sản phẩm CNNT tiêu biểu)."""
+
+    PROVINCIAL = "provincial"  # cấp tỉnh
+    REGIONAL = "regional"  # cấp khu vực
+    NATIONAL = "national"  # cấp quốc gia
+
+
+CERTIFICATION_LEVEL_LABELS: dict[CertificationLevel, str] = {
+    CertificationLevel.PROVINCIAL: N_("Provincial level"),
+    CertificationLevel.REGIONAL: N_("Regional level"),
+    CertificationLevel.NATIONAL: N_("National level"),
+}
+
+# A certified product is recorded only for a participant the centre accepted.
+CERTIFIABLE_STATUSES = (ParticipantStatus.ACCEPTED,)
+
+
 class AnnouncementStatus(StrEnum):
     DRAFT = "draft"
     SCHEDULED = "scheduled"

@@ -14,16 +14,29 @@ from bot.clock import Clock
 from bot.domain import (
     PROJECT_NEED_STATUSES,
     AnnouncementKind,
+    CertificationLevel,
     FundingSource,
     NeedCategory,
     NeedStatus,
+    ParticipantStatus,
     ProjectStatus,
     Role,
     Sector,
 )
 from bot.services.communes import CommuneDirectory
 from storage import repos
-from storage.models import Announcement, Facility, Need, NeedEvent, Project, ProjectNeed, Question, User
+from storage.models import (
+    Announcement,
+    CertifiedProduct,
+    Facility,
+    Need,
+    NeedEvent,
+    Project,
+    ProjectNeed,
+    Question,
+    Signup,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,43 @@ async def _seed_project(session: AsyncSession, *, now: datetime, today: date, st
                                 own_contribution_million=cost - support, added_by_user_id=staff_id, added_at=now))
 
 
+# A competition held earlier this half-year: (persona, participant status, [(product, level)]).
+CONTEST_ENTRIES = (
+    (OWNER_1, ParticipantStatus.ACCEPTED, [("Nước mắm cá linh Hưng Thịnh", CertificationLevel.PROVINCIAL),
+                                           ("Mắm cá linh Hưng Thịnh", CertificationLevel.REGIONAL)]),
+    (ZALO_OWNER, ParticipantStatus.ACCEPTED, [("Khô cá tra phồng Bảy Lợi", CertificationLevel.NATIONAL)]),
+    (OWNER_2, ParticipantStatus.DOSSIER, []),
+)
+
+
+async def _seed_contest(session: AsyncSession, *, now: datetime, today: date, staff_id: int | None,
+                        users: dict[int, User], facilities: list[Facility]) -> None:
+    """A provincial competition already held (in this half-year, so the Reports page shows it) with three
+    participants: two accepted with their certified products, one whose dossier is being reviewed."""
+    half_start = date(today.year, 1 if today.month <= 6 else 7, 1)
+    held = max(today - timedelta(days=20), half_start)
+    ann = await repos.add(session, obj=Announcement(
+        kind=AnnouncementKind.COMPETITION, title=f"Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh đợt 1 năm {today.year}",
+        body="Bình chọn, công nhận sản phẩm công nghiệp nông thôn tiêu biểu cấp tỉnh.", place="Sở Công Thương An Giang",
+        starts_on=held, ends_on=held, deadline_on=held, audience={}, status="sent", started_at=now - timedelta(days=40),
+        finished_at=now - timedelta(days=40), created_by_user_id=staff_id, created_at=now - timedelta(days=41),
+        updated_at=now))
+    communes = {f.owner_user_id: f.commune_code for f in facilities if f.owner_user_id}
+    for n, (persona, status, products) in enumerate(CONTEST_ENTRIES):
+        user = users.get(persona.id)
+        if user is None:
+            continue
+        signed = now - timedelta(days=35 - n)
+        signup = await repos.add(session, obj=Signup(
+            announcement_id=ann.id or 0, user_id=user.id, status="signed_up", answers={}, signed_up_at=signed,
+            completed_at=signed, participant_status=status, participant_changed_at=now - timedelta(days=25),
+            participant_changed_by_user_id=staff_id, created_at=signed, updated_at=signed))
+        for name, level in products:
+            session.add(CertifiedProduct(signup_id=signup.id or 0, name=name, level=level, certified_on=held,
+                                         commune_code=communes.get(user.id), recorded_by_user_id=staff_id,
+                                         created_at=now))
+
+
 async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirectory, tz: object) -> None:
     """Fill an empty database with demo data; the caller commits."""
     rng = random.Random(2026)
@@ -201,6 +251,8 @@ async def seed(session: AsyncSession, *, clock: Clock, communes: CommuneDirector
         session.add(NeedEvent(need_id=need.id or 0, to_status=status, created_at=created))
     today = now.astimezone(tz).date()  # type: ignore[arg-type]
     await _seed_project(session, now=now, today=today, staff_id=users[STAFF.id].id)
+    await _seed_contest(session, now=now, today=today, staff_id=users[STAFF.id].id, users=users,
+                        facilities=facilities)
     # A fair that goes out as soon as the sandbox starts, so every persona finds it in their chat…
     session.add(Announcement(
         kind=AnnouncementKind.FAIR, title="Hội chợ hàng công nghiệp nông thôn tiêu biểu khu vực phía Nam 2026",

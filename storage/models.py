@@ -326,6 +326,25 @@ class Signup(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class CertifiedProduct(SQLModel, table=True):
+    """A product a competition certified (sản phẩm CNNT tiêu biểu), recorded by staff on a participant's
+    sign-up, at one level (bot.domain.CertificationLevel). The commune is the participant's when it was recorded,
+    so the report's commune figures keep it after the person erased their data (/forget unlinks the sign-up,
+    which stays, and the product with it). Careful: a migration that copies `signups` on SQLite (batch mode)
+    would drop the table and take these rows with it (ON DELETE CASCADE): alter `signups` in place."""
+
+    __tablename__ = "certified_products"
+
+    id: int | None = Field(default=None, primary_key=True)
+    signup_id: int = Field(sa_column_args=[ForeignKey("signups.id", ondelete="CASCADE")], index=True)
+    name: str = Field(max_length=200)
+    level: str = Field(max_length=16)
+    certified_on: date
+    commune_code: int | None = Field(default=None, index=True)
+    recorded_by_user_id: int | None = _fk("users.id", index=False)
+    created_at: datetime = _ts(nullable=False)
+
+
 class ThrottleBucket(SQLModel, table=True):
     """One person's flood-throttle bucket, shared by every process on PostgreSQL (bot/services/throttle.py)."""
 

@@ -8,11 +8,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import case, delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Announcement, Facility, Need, NeedEvent, Project, ProjectNeed, Signup, User
+from storage.models import (
+    Announcement,
+    CertifiedProduct,
+    Facility,
+    Need,
+    NeedEvent,
+    Project,
+    ProjectNeed,
+    Signup,
+    User,
+)
 
 # --- projects ---
 
@@ -26,10 +36,13 @@ class ProjectFilter:
 
 @dataclass(frozen=True)
 class ProjectTotals:
+    """What a project counts: its needs that still stand (see `totals_of`), and how many others it lists."""
+
     needs: int
     facilities: int
-    support: Any  # Decimal, or None when the project has no needs yet
+    support: Any  # Decimal, or None when the project has no need that counts
     own: Any
+    not_counted: int = 0  # needs declined (or withdrawn) after joining: listed, not counted
 
 
 def _project_conditions(f: ProjectFilter) -> list[Any]:
@@ -43,28 +56,36 @@ def _project_conditions(f: ProjectFilter) -> list[Any]:
     return conditions
 
 
-async def projects_table(session: AsyncSession, *, filters: ProjectFilter) -> list[tuple[Project, ProjectTotals]]:
-    """The filtered projects, newest decision first, each with its needs counted and its amounts summed."""
+async def projects_table(session: AsyncSession, *, filters: ProjectFilter,
+                         counted: Sequence[str]) -> list[tuple[Project, ProjectTotals]]:
+    """The filtered projects, newest decision first, each with its needs counted and its amounts summed (only
+    the needs whose status is in `counted`)."""
     rows = (await session.exec(
         select(Project).where(*_project_conditions(filters))
         .order_by(col(Project.approved_on).desc(), col(Project.id).desc())
     )).all()
-    totals = await totals_of(session, project_ids=[p.id for p in rows if p.id is not None])
+    totals = await totals_of(session, project_ids=[p.id for p in rows if p.id is not None], counted=counted)
     empty = ProjectTotals(needs=0, facilities=0, support=None, own=None)
     return [(p, totals.get(p.id or 0, empty)) for p in rows]
 
 
-async def totals_of(session: AsyncSession, *, project_ids: Sequence[int]) -> dict[int, ProjectTotals]:
+async def totals_of(session: AsyncSession, *, project_ids: Sequence[int],
+                    counted: Sequence[str]) -> dict[int, ProjectTotals]:
+    """Per project: the needs whose status is in `counted`, their facilities and amounts; the others listed."""
     if not project_ids:
         return {}
+    counts = col(Need.status).in_(list(counted))
     rows = await session.exec(
-        select(col(ProjectNeed.project_id), func.count(), func.count(func.distinct(Need.facility_id)),
-               func.sum(ProjectNeed.support_million), func.sum(ProjectNeed.own_contribution_million))
+        select(col(ProjectNeed.project_id), func.count(case((counts, 1))),
+               func.count(func.distinct(case((counts, col(Need.facility_id))))),
+               func.sum(case((counts, col(ProjectNeed.support_million)))),
+               func.sum(case((counts, col(ProjectNeed.own_contribution_million)))), func.count())
         .select_from(ProjectNeed).join(Need, col(Need.id) == col(ProjectNeed.need_id))
         .where(col(ProjectNeed.project_id).in_(set(project_ids))).group_by(col(ProjectNeed.project_id))
     )
-    return {pid: ProjectTotals(needs=int(n), facilities=int(fac), support=support, own=own)
-            for pid, n, fac, support, own in rows.all()}
+    return {pid: ProjectTotals(needs=int(n), facilities=int(fac), support=support, own=own,
+                               not_counted=int(listed) - int(n))
+            for pid, n, fac, support, own, listed in rows.all()}
 
 
 async def project_years(session: AsyncSession) -> list[int]:
@@ -120,14 +141,16 @@ async def remove_member(session: AsyncSession, *, project_id: int, need_id: int)
 SupportedRow = tuple[Project, ProjectNeed, Need, Facility | None]
 
 
-async def supported(session: AsyncSession, *, start: date, end: date,
-                    commune_code: int | None) -> Sequence[SupportedRow]:
-    """Every need of the projects approved from `start` to `end` (inclusive), of one commune or all."""
+async def supported(session: AsyncSession, *, start: date, end: date, commune_code: int | None,
+                    counted: Sequence[str]) -> Sequence[SupportedRow]:
+    """Every need of the projects approved from `start` to `end` (inclusive), of one commune or all, whose
+    status is in `counted` (a need declined after joining stays listed in its project but is not supported)."""
     query = (select(Project, ProjectNeed, Need, Facility)
              .join(ProjectNeed, col(ProjectNeed.project_id) == col(Project.id))
              .join(Need, col(Need.id) == col(ProjectNeed.need_id))
              .join(Facility, col(Facility.id) == col(Need.facility_id), isouter=True)
-             .where(col(Project.approved_on) >= start, col(Project.approved_on) <= end))
+             .where(col(Project.approved_on) >= start, col(Project.approved_on) <= end,
+                    col(Need.status).in_(list(counted))))
     if commune_code is not None:
         query = query.where(col(Need.commune_code) == commune_code)
     return (await session.exec(query.order_by(col(Project.approved_on), col(Project.id), col(ProjectNeed.id)))).all()
@@ -156,6 +179,31 @@ async def signup_counts(session: AsyncSession, *, announcement_ids: Sequence[int
     if commune_code is not None:
         query = query.where(commune == commune_code)
     return {ann: (int(n), int(done)) for ann, n, done in (await session.exec(query)).all()}
+
+
+CertifiedRow = tuple[CertifiedProduct, Announcement, Facility | None]
+
+
+def _certified_query(announcement_ids: Sequence[int], commune_code: int | None) -> Any:
+    query = (select(CertifiedProduct, Announcement, Facility)
+             .join(Signup, col(Signup.id) == col(CertifiedProduct.signup_id))
+             .join(Announcement, col(Announcement.id) == col(Signup.announcement_id))
+             .join(Facility, col(Facility.owner_user_id) == col(Signup.user_id), isouter=True)
+             .where(col(Signup.announcement_id).in_(set(announcement_ids)), col(Signup.status) == "signed_up"))
+    if commune_code is not None:
+        query = query.where(col(CertifiedProduct.commune_code) == commune_code)
+    return query
+
+
+async def certified(session: AsyncSession, *, announcement_ids: Sequence[int],
+                    commune_code: int | None) -> Sequence[CertifiedRow]:
+    """The products certified in these competitions (for their standing sign-ups), with the facility of the
+    participant (none once they erased their data); with a commune, those recorded for a participant of it."""
+    if not announcement_ids:
+        return []
+    query = _certified_query(announcement_ids, commune_code)
+    return (await session.exec(query.order_by(col(Announcement.starts_on), col(Announcement.id),
+                                              col(CertifiedProduct.certified_on), col(CertifiedProduct.id)))).all()
 
 
 async def surveys(session: AsyncSession, *, start: datetime, end: datetime,

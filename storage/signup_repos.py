@@ -1,5 +1,6 @@
 """Queries of the sign-ups to an announcement, as staff manage them: the sign-ups in the order of their places,
-one sign-up, the announcement locked while places move. AsyncSession, keyword-only, never commit."""
+one sign-up, the announcement locked while places move, the products certified for them. AsyncSession,
+keyword-only, never commit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Announcement, Facility, Signup, User
+from storage.models import Announcement, CertifiedProduct, Facility, Signup, User
 
 SIGNED_UP = "signed_up"
 
@@ -42,3 +43,25 @@ async def signed_up_with_people(session: AsyncSession, *,
 
 async def get_signup(session: AsyncSession, *, signup_id: int) -> Signup | None:
     return await session.get(Signup, signup_id)
+
+
+async def products_of_announcement(session: AsyncSession, *, ann_id: int) -> Sequence[CertifiedProduct]:
+    """The products certified for the sign-ups of an announcement, by the day they were certified."""
+    return (await session.exec(
+        select(CertifiedProduct).join(Signup, col(Signup.id) == col(CertifiedProduct.signup_id))
+        .where(Signup.announcement_id == ann_id)
+        .order_by(col(CertifiedProduct.certified_on), col(CertifiedProduct.id)))).all()
+
+
+async def products_of_signup(session: AsyncSession, *, signup_id: int) -> Sequence[CertifiedProduct]:
+    return (await session.exec(select(CertifiedProduct).where(CertifiedProduct.signup_id == signup_id)
+                               .order_by(col(CertifiedProduct.id)))).all()
+
+
+async def get_product(session: AsyncSession, *, product_id: int) -> CertifiedProduct | None:
+    return await session.get(CertifiedProduct, product_id)
+
+
+async def delete_product(session: AsyncSession, *, product: CertifiedProduct) -> None:
+    await session.delete(product)
+    await session.flush()

@@ -148,7 +148,16 @@ async def withdraw(session: AsyncSession, *, clock: Clock, user: User, need_id: 
     if need.status != NeedStatus.RECEIVED:
         raise Conflict(N_("Only a need that is still “Received” can be withdrawn. This one is already being handled."))
     await _move(session, clock=clock, need=need, to=NeedStatus.WITHDRAWN, actor=user, note=None)
+    await _project_follows(session, clock=clock, actor=user, need=need, before=NeedStatus.RECEIVED, reason=None)
     return need
+
+
+async def _project_follows(session: AsyncSession, *, clock: Clock, actor: User, need: Need, before: str,
+                           reason: str | None) -> None:
+    """A need of a project that stops (or starts again) counting there is noted in the project's log."""
+    from bot.services import projects  # projects imports the console services, which import this module
+
+    await projects.note_status_change(session, clock=clock, actor=actor, need=need, before=before, reason=reason)
 
 
 async def _move(session: AsyncSession, *, clock: Clock, need: Need, to: NeedStatus, actor: User,
@@ -199,7 +208,9 @@ async def change_status(
         raise Conflict(MOVED_ON)
     if to == NeedStatus.DECLINED and not reason:
         raise DomainError(N_("A reason is required to decline a need."))
+    before = need.status
     await _move(session, clock=clock, need=need, to=to, actor=actor.user, note=reason)
+    await _project_follows(session, clock=clock, actor=actor.user, need=need, before=before, reason=reason)
     await _notify_status(session, clock=clock, need=need, actor=actor.user, translate=translate, contact=contact)
     return need
 

@@ -1,6 +1,11 @@
 """Projects (đề án): approved needs grouped under a funding source, with the support each need gets and the
 facility's own contribution (vốn đối ứng, the investment mobilised), followed from approval through
-implementation and disbursement to the post-check. Every change is written to the audit log."""
+implementation and disbursement to the post-check. Every change is written to the audit log.
+
+A need declined (or withdrawn) after it joined a project stays listed there — the decision named it — marked
+"not counted", and counts neither in the project's totals nor in the report figures; it counts again if it is
+approved again, and staff can take it out of the project. Both moves are written to the project's log
+(`note_status_change`, called when a need's status changes)."""
 
 from __future__ import annotations
 
@@ -142,8 +147,13 @@ async def edit(session: AsyncSession, *, clock: Clock, actor: User, project_id: 
 # --- the list and a project's page ---
 
 
+def counts(need: Need) -> bool:
+    """Does this need of a project count in its totals (and in the report)? Not once declined or withdrawn."""
+    return need.status in PROJECT_NEED_STATUSES
+
+
 async def listing(session: AsyncSession, *, filters: ProjectFilter) -> list[tuple[Project, ProjectTotals]]:
-    return await project_repos.projects_table(session, filters=filters)
+    return await project_repos.projects_table(session, filters=filters, counted=list(PROJECT_NEED_STATUSES))
 
 
 async def years(session: AsyncSession) -> list[int]:
@@ -166,22 +176,44 @@ class ProjectView:
     facilities: int
     audit: Sequence[AuditEntry]
     people: dict[int, User]
+    not_counted: int = 0  # members declined or withdrawn after joining
 
     @property
     def investment(self) -> Decimal:
         return self.support + self.own
 
+    @staticmethod
+    def counts(need: Need) -> bool:
+        return counts(need)
+
 
 async def view(session: AsyncSession, *, project_id: int) -> ProjectView:
+    """A project with all its needs (those no longer counted marked), totals of the needs that count."""
     project = await get(session, project_id=project_id)
     rows = await project_repos.members(session, project_id=project_id)
+    counted = [(m, n) for m, n, _ in rows if counts(n)]
     entries, _ = await console_repos.audit_entries(session, target_kind="project", target_id=project_id)
     people = await console_repos.users_by_ids(session, ids=[e.actor_user_id for e in entries if e.actor_user_id])
     return ProjectView(
         project=project, members=rows,
-        support=sum((m.support_million for m, _, _ in rows), Decimal(0)),
-        own=sum((m.own_contribution_million for m, _, _ in rows), Decimal(0)),
-        facilities=len({n.facility_id for _, n, _ in rows if n.facility_id}), audit=entries, people=people)
+        support=sum((m.support_million for m, _ in counted), Decimal(0)),
+        own=sum((m.own_contribution_million for m, _ in counted), Decimal(0)),
+        facilities=len({n.facility_id for _, n in counted if n.facility_id}), audit=entries, people=people,
+        not_counted=len(rows) - len(counted))
+
+
+async def note_status_change(session: AsyncSession, *, clock: Clock, actor: User, need: Need, before: str,
+                             reason: str | None = None) -> None:
+    """A need of a project that stops counting (declined, withdrawn) or counts again (approved again) is
+    written to the project's log, so staff see why its totals moved."""
+    held = await project_repos.membership(session, need_id=need.id or 0)
+    was, now = before in PROJECT_NEED_STATUSES, counts(need)
+    if held is None or was == now:
+        return
+    await audit(session, clock=clock, actor=actor, action="project_need_back" if now else "project_need_dropped",
+                target_kind="project", target_id=held[1].id,
+                detail={"need": need.ref, "need_id": need.id, "from": before, "to": need.status,
+                        "reason": reason or ""})
 
 
 async def candidates(session: AsyncSession, *, q: str) -> list[tuple[Need, Facility | None]]:

@@ -8,15 +8,16 @@ by kind and status. Shown as a printable page and written as an XLSX workbook (o
 
 What counts where: a project counts in the period of its decision date; an announced fair, competition or
 course in the period of its first day (of the day it was sent when it has no dates); a survey on the day a
-need was marked surveyed; a need on the day it was received. The data records who signed up for a fair or
-competition and whether their dossier was handed in — not whether a product was certified, nor at which
-level — so competitions report participants only.
+need was marked surveyed; a need on the day it was received. A product competition counts with its
+participants and the products certified in it (staff record them, `bot.services.certified`), each product at
+the level it was certified. A need declined or withdrawn after joining a project stays listed in the project
+but is not counted: neither its facility nor its amounts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,9 +27,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import (
     CATEGORY_LABELS,
+    CERTIFICATION_LEVEL_LABELS,
     FUNDING_SOURCE_LABELS,
     KIND_LABELS,
+    PROJECT_NEED_STATUSES,
     AnnouncementKind,
+    CertificationLevel,
     FundingSource,
     NeedCategory,
     NeedStatus,
@@ -37,7 +41,7 @@ from bot.i18n_marker import N_, Text
 from bot.services.console import local_day_start
 from storage import project_repos
 from storage.models import Announcement
-from storage.project_repos import SupportedRow
+from storage.project_repos import CertifiedRow, SupportedRow
 
 Gettext = Callable[[str], str]
 PLAN_FIRST_YEAR = 2021  # five-year plans: 2021–2025, 2026–2030, …
@@ -110,12 +114,21 @@ class SourceRow:
         return self.support + self.own
 
 
+def _by_level(levels: Sequence[str]) -> dict[str, int]:
+    return {level.value: sum(1 for x in levels if x == level) for level in CertificationLevel}
+
+
 @dataclass(frozen=True)
 class EventRow:
     announcement: Announcement
     day: date
     signed_up: int
     completed: int
+    products: Mapping[str, int] = field(default_factory=dict)  # a competition's certified products per level
+
+    @property
+    def certified(self) -> int:
+        return sum(self.products.values())
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,11 @@ class EventSummary:
     events: int
     signed_up: int
     completed: int
+    products: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def certified(self) -> int:
+        return sum(self.products.values())
 
 
 @dataclass
@@ -138,6 +156,16 @@ class Figures:
     survey_visits: int
     surveyed_facilities: int
     needs: dict[str, dict[str, int]] = field(default_factory=dict)  # category → status → needs
+    certified: Sequence[CertifiedRow] = ()  # the products certified in the period's competitions
+
+    @property
+    def competitions(self) -> list[EventRow]:
+        return [e for e in self.events if e.announcement.kind == AnnouncementKind.COMPETITION]
+
+    @property
+    def competition_summary(self) -> EventSummary:
+        (summary,) = [s for s in self.event_summary if s.kind == AnnouncementKind.COMPETITION]
+        return summary
 
     def needs_total(self, status: str | None = None) -> int:
         return sum(n for row in self.needs.values() for s, n in row.items() if status is None or s == status)
@@ -163,28 +191,38 @@ def _event_day(a: Announcement, tz: ZoneInfo) -> date:
     return a.started_at.astimezone(tz).date() if a.started_at else a.created_at.astimezone(tz).date()
 
 
-async def _events(session: AsyncSession, period: Period, commune: int | None, tz: ZoneInfo) -> list[EventRow]:
+async def _events(session: AsyncSession, period: Period, commune: int | None,
+                  tz: ZoneInfo) -> tuple[list[EventRow], Sequence[CertifiedRow]]:
+    """The period's fairs, competitions and courses with their sign-ups (and a competition's certified products),
+    and those products one by one."""
     announced = await project_repos.announcements_of_kinds(session, kinds=list(EVENT_KINDS))
     inside = [(a, _event_day(a, tz)) for a in announced if period.start <= _event_day(a, tz) <= period.end]
-    counts = await project_repos.signup_counts(session, announcement_ids=[a.id for a, _ in inside if a.id],
-                                               commune_code=commune)
-    rows = [EventRow(a, day, *counts.get(a.id or 0, (0, 0))) for a, day in inside]
-    # With a commune: the events someone of that commune signed up for.
-    return [r for r in rows if commune is None or r.signed_up]
+    ids = [a.id for a, _ in inside if a.id]
+    counts = await project_repos.signup_counts(session, announcement_ids=ids, commune_code=commune)
+    contests = [a.id for a, _ in inside if a.id and a.kind == AnnouncementKind.COMPETITION]
+    products = await project_repos.certified(session, announcement_ids=contests, commune_code=commune)
+    rows = [EventRow(a, day, *counts.get(a.id or 0, (0, 0)),
+                     products=_by_level([p.level for p, held, _ in products if held.id == a.id]))
+            for a, day in inside]
+    # With a commune: the events someone of that commune signed up for (or had a product certified in).
+    return [r for r in rows if commune is None or r.signed_up or r.certified], products
 
 
 def _summary(events: Sequence[EventRow]) -> list[EventSummary]:
-    return [EventSummary(kind=k, events=sum(1 for e in events if e.announcement.kind == k),
-                         signed_up=sum(e.signed_up for e in events if e.announcement.kind == k),
-                         completed=sum(e.completed for e in events if e.announcement.kind == k)) for k in EVENT_KINDS]
+    def of(kind: str) -> list[EventRow]:
+        return [e for e in events if e.announcement.kind == kind]
+    def products(kind: str) -> dict[str, int]:
+        return {lv.value: sum(e.products.get(lv.value, 0) for e in of(kind)) for lv in CertificationLevel}
+    return [EventSummary(kind=k, events=len(of(k)), signed_up=sum(e.signed_up for e in of(k)),
+                         completed=sum(e.completed for e in of(k)), products=products(k)) for k in EVENT_KINDS]
 
 
 async def figures(session: AsyncSession, *, period: Period, commune_code: int | None, tz: ZoneInfo) -> Figures:
     lo, hi = local_day_start(period.start, tz), local_day_start(period.end + timedelta(days=1), tz)
     supported = await project_repos.supported(session, start=period.start, end=period.end,
-                                              commune_code=commune_code)
+                                              commune_code=commune_code, counted=list(PROJECT_NEED_STATUSES))
     sources, total = _by_source(supported)
-    events = await _events(session, period, commune_code, tz)
+    events, certified = await _events(session, period, commune_code, tz)
     visits, surveyed = await project_repos.surveys(session, start=lo, end=hi, commune_code=commune_code)
     needs: dict[str, dict[str, int]] = {}
     for category, status, n in await project_repos.needs_by_category_status(session, start=lo, end=hi,
@@ -192,14 +230,31 @@ async def figures(session: AsyncSession, *, period: Period, commune_code: int | 
         needs.setdefault(category, {})[status] = n
     return Figures(period=period, commune_code=commune_code, sources=sources, total=total, supported=supported,
                    events=events, event_summary=_summary(events), survey_visits=visits,
-                   surveyed_facilities=surveyed, needs=needs)
+                   surveyed_facilities=surveyed, needs=needs, certified=certified)
 
 
 # --- the workbook ---
 
 
-COMPETITION_NOTE = N_("Competitions: the data records the participants (and whether their dossier was handed in), "
-                      "not the products certified nor their level.")
+# What each competition figure means, said under the table and in the workbook.
+COMPETITION_NOTES = (
+    N_("Competitions held: the product competitions whose first day (or the day they were sent, when they have "
+       "no dates) falls in the period."),
+    N_("Participants: the sign-ups that still stand, whatever the centre decided; dossiers handed in: those who "
+       "said in the bot that they handed theirs in."),
+    N_("Products certified: recorded by staff for accepted participants and counted with their competition, "
+       "whatever the day they were certified, each once at the level it was certified: a product certified at "
+       "regional level counts as regional, not also as provincial; one certified at two levels was recorded, and "
+       "counts, at each."),
+    N_("With a commune: the participants of that commune, and the products of participants who were of that "
+       "commune when the product was recorded."),
+)
+PROJECT_NOTE = N_("A need declined or withdrawn after joining a project stays listed in the project, marked, but "
+                  "counts neither here nor in the project's totals.")
+
+
+def level_label(level: str, gettext: Gettext) -> str:
+    return gettext(CERTIFICATION_LEVEL_LABELS[CertificationLevel(level)]) if level in set(CertificationLevel) else level
 
 
 def category_label(key: str, gettext: Gettext) -> str:
@@ -217,3 +272,4 @@ def kind_label(kind: str, gettext: Gettext) -> str:
 
 
 STATUSES = list(NeedStatus)
+LEVELS = [level.value for level in CertificationLevel]

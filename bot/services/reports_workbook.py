@@ -13,7 +13,16 @@ from bot.domain import STATUS_LABELS, NeedCategory, NeedStatus
 from bot.i18n_marker import N_
 from bot.services.communes import CommuneDirectory
 from bot.services.exports import Column, Sheet, workbook_bytes
-from bot.services.reports_figures import COMPETITION_NOTE, Figures, category_label, kind_label, source_label
+from bot.services.reports_figures import (
+    COMPETITION_NOTES,
+    LEVELS,
+    PROJECT_NOTE,
+    Figures,
+    category_label,
+    kind_label,
+    level_label,
+    source_label,
+)
 from bot.services.staff_auth import audit
 from bot.services.validation import format_phone
 from storage.models import User
@@ -27,7 +36,8 @@ def _period_sheet(data: Figures, communes: CommuneDirectory, _: Gettext) -> Shee
         [_(N_("From")), data.period.start],
         [_(N_("To")), data.period.end],
         [_(N_("Commune/ward")), communes.name(data.commune_code) if data.commune_code else _(N_("All"))],
-        [_(N_("Note")), _(COMPETITION_NOTE)],
+        [_(N_("Note")), _(PROJECT_NOTE)],
+        *([_(N_("Note")), _(note)] for note in COMPETITION_NOTES),
     ]
     return Sheet(_(N_("Period")), [Column(_(N_("Item")), 22), Column(_(N_("Value")), 60)], rows)
 
@@ -77,6 +87,28 @@ def _events_sheet(data: Figures, _: Gettext) -> Sheet:
     return Sheet(_(N_("Fairs, competitions, courses")), columns, rows)
 
 
+def _competitions_sheet(data: Figures, _: Gettext) -> Sheet:
+    """One row per competition of the period, then the total: participants, dossiers, products per level."""
+    columns = [Column(_(N_("Competition")), 40), Column(_(N_("From")), 12, "date"),
+               Column(_(N_("Participants")), 12, "count"), Column(_(N_("Dossiers handed in")), 14, "count"),
+               *(Column(_(N_("Certified: {level}")).format(level=level_label(lv, _)), 14, "count") for lv in LEVELS),
+               Column(_(N_("Products certified")), 14, "count")]
+    rows: list[list[object]] = [[e.announcement.title, e.day, e.signed_up, e.completed,
+                                 *(e.products.get(lv, 0) for lv in LEVELS), e.certified] for e in data.competitions]
+    total = data.competition_summary
+    rows.append([_(N_("Total: {n} competitions")).format(n=total.events), None, total.signed_up, total.completed,
+                 *(total.products.get(lv, 0) for lv in LEVELS), total.certified])
+    return Sheet(_(N_("Product competitions")), columns, rows)  # type: ignore[arg-type]
+
+
+def _certified_sheet(data: Figures, communes: CommuneDirectory, _: Gettext) -> Sheet:
+    columns = [Column(_(N_("Product")), 34), Column(_(N_("Level")), 16), Column(_(N_("Date certified")), 12, "date"),
+               Column(_(N_("Facility")), 30), Column(_(N_("Commune/ward")), 22), Column(_(N_("Competition")), 40)]
+    rows = [[p.name, level_label(p.level, _), p.certified_on, f.name if f else "", communes.name(p.commune_code),
+             a.title] for p, a, f in data.certified]
+    return Sheet(_(N_("Certified products")), columns, rows)
+
+
 def _needs_sheet(data: Figures, _: Gettext) -> Sheet:
     columns = [Column(_(N_("Kind of need")), 40),
                *(Column(_(STATUS_LABELS[s]), 14, "count") for s in NeedStatus), Column(_(N_("Total")), 10, "count")]
@@ -89,7 +121,8 @@ def _needs_sheet(data: Figures, _: Gettext) -> Sheet:
 def build(data: Figures, *, communes: CommuneDirectory, gettext: Gettext) -> bytes:
     return workbook_bytes([_period_sheet(data, communes, gettext), _sources_sheet(data, gettext),
                            _supported_sheet(data, communes, gettext), _activities_sheet(data, gettext),
-                           _events_sheet(data, gettext), _needs_sheet(data, gettext)])
+                           _events_sheet(data, gettext), _competitions_sheet(data, gettext),
+                           _certified_sheet(data, communes, gettext), _needs_sheet(data, gettext)])
 
 
 async def export(session: AsyncSession, *, clock: Clock, actor: User, data: Figures, communes: CommuneDirectory,

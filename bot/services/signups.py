@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,10 +22,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.conversation.replies import Block, Bold, Reply
 from bot.domain import (
+    CERTIFIABLE_STATUSES,
     PARTICIPANT_STATUS_LABELS,
     PARTICIPANT_STATUS_NEXT,
     PARTICIPANT_TRANSITIONS,
     SIGNUP_KINDS,
+    AnnouncementKind,
     ParticipantStatus,
     shown,
 )
@@ -37,7 +39,7 @@ from bot.services.needs import Actor, Translator, contact_blocks, require_staff
 from bot.services.staff_auth import audit
 from bot.services.validation import ascii_int, format_phone
 from storage import console_repos, repos, signup_repos
-from storage.models import Announcement, AuditEntry, Facility, Signup, User
+from storage.models import Announcement, AuditEntry, CertifiedProduct, Facility, Signup, User
 
 Gettext = Callable[[str], str]
 WAITING = "waiting"  # the table's filter for the waiting list (not a status)
@@ -246,6 +248,16 @@ class SignupsView:
     status_filter: str
     audit: Sequence[AuditEntry]
     people: dict[int, User]
+    # A competition's certified products, per sign-up id (empty for a fair).
+    products: dict[int, list[CertifiedProduct]] = field(default_factory=dict)
+
+    @property
+    def competition(self) -> bool:
+        return self.ann.kind == AnnouncementKind.COMPETITION
+
+    @staticmethod
+    def certifiable(row: SignupRow) -> bool:
+        return row.signup.participant_status in CERTIFIABLE_STATUSES
 
 
 async def signups_view(session: AsyncSession, *, actor: Actor, ann_id: int, status_filter: str = "") -> SignupsView:
@@ -261,11 +273,15 @@ async def signups_view(session: AsyncSession, *, actor: Actor, ann_id: int, stat
     counts = {key: sum(1 for r in rows if _shows(r, key)) for key in ("", *FILTERS)}
     status_filter = status_filter if status_filter in FILTERS else ""
     entries, _ = await console_repos.audit_entries(session, target_kind="announcement", target_id=ann_id)
-    ids = [i for i in (*(e.actor_user_id for e in entries), *(s.participant_changed_by_user_id for s, _u, _f in found))
-           if i]
+    products: dict[int, list[CertifiedProduct]] = {}
+    if ann.kind == AnnouncementKind.COMPETITION:
+        for product in await signup_repos.products_of_announcement(session, ann_id=ann_id):
+            products.setdefault(product.signup_id, []).append(product)
+    ids = [i for i in (*(e.actor_user_id for e in entries), *(s.participant_changed_by_user_id for s, _u, _f in found),
+                       *(p.recorded_by_user_id for ps in products.values() for p in ps)) if i]
     return SignupsView(ann=ann, rows=[r for r in rows if _shows(r, status_filter)], places=seats, counts=counts,
                        status_filter=status_filter, audit=entries,
-                       people=await console_repos.users_by_ids(session, ids=ids))
+                       people=await console_repos.users_by_ids(session, ids=ids), products=products)
 
 
 def _shows(row: SignupRow, key: str) -> bool:

@@ -24,8 +24,10 @@ from bot.config import SUPPORTED_LOCALES
 from bot.context import AppContext
 from bot.domain import (
     CATEGORY_LABELS,
+    CERTIFICATION_LEVEL_LABELS,
     FUNDING_SOURCE_LABELS,
     PARTICIPANT_STATUS_LABELS,
+    PROJECT_NEED_STATUSES,
     PROJECT_STATUS_LABELS,
     QUESTION_STATUS_LABELS,
     SECTOR_LABELS,
@@ -67,6 +69,8 @@ ACTION_LABELS = {
     "ann_stop": N_("Stopped sending"),
     "signup_status": N_("Changed a participant's status"),
     "capacity": N_("Set the number of places"),
+    "product_certify": N_("Recorded a certified product"),
+    "product_remove": N_("Removed a certified product"),
     "invite": N_("Created an invitation"),
     "invite_cancel": N_("Cancelled an invitation"),
     "revoke": N_("Revoked access"),
@@ -75,6 +79,8 @@ ACTION_LABELS = {
     "project_add": N_("Added a need to a project"),
     "project_remove": N_("Took a need out of a project"),
     "project_amounts": N_("Changed a need's amounts in a project"),
+    "project_need_dropped": N_("A need of a project stopped counting"),
+    "project_need_back": N_("A need of a project counts again"),
     "report_export": N_("Exported the report figures"),
 }
 
@@ -172,7 +178,9 @@ def _environment() -> Environment:
                        FIELD_LABELS=FIELD_LABELS, QUESTION_STATUS_LABELS=QUESTION_STATUS_LABELS,
                        CHANNEL_NAMES=CHANNEL_NAMES, PARTICIPANT_STATUS_LABELS=PARTICIPANT_STATUS_LABELS,
                        FUNDING_SOURCE_LABELS=FUNDING_SOURCE_LABELS,
-                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS, PROJECT_FIELD_LABELS=PROJECT_FIELD_LABELS)
+                       PROJECT_STATUS_LABELS=PROJECT_STATUS_LABELS, PROJECT_FIELD_LABELS=PROJECT_FIELD_LABELS,
+                       CERTIFICATION_LEVEL_LABELS=CERTIFICATION_LEVEL_LABELS,
+                       PROJECT_NEED_STATUSES=PROJECT_NEED_STATUSES)
     return env
 
 

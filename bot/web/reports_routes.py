@@ -57,8 +57,10 @@ async def reports_page(request: Request, staff: StaffPage) -> Response:
     return render(request, "reports.html", {
         "d": data, "presets": reports_figures.presets(app.today()), "communes": app.communes.all(),
         "gettext": security.gettext_for(request), "export_qs": urlencode(state), "statuses": list(NeedStatus),
-        "categories": list(NeedCategory), "note": reports_figures.COMPETITION_NOTE,
+        "categories": list(NeedCategory), "competition_notes": reports_figures.COMPETITION_NOTES,
+        "project_note": reports_figures.PROJECT_NOTE, "levels": reports_figures.LEVELS,
         "source_label": reports_figures.source_label, "kind_label": reports_figures.kind_label,
+        "level_label": reports_figures.level_label,
     }, staff=staff)
 
 

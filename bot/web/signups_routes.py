@@ -1,5 +1,6 @@
 """An announcement's sign-ups (/announcements/{id}/signups): each answer under its question, participant status
-with a change control (htmx, or a plain form post), capacity and the waiting list, filters, XLSX/CSV export.
+with a change control (htmx, or a plain form post), capacity and the waiting list, filters, XLSX/CSV export;
+for a competition, the products certified for each accepted participant (recorded and removed here).
 
 Status changes and a larger capacity notify people through the outbox (`bot.services.signups`); every action is
 CSRF-protected and audited."""
@@ -11,9 +12,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.domain import ParticipantStatus
+from bot.domain import CertificationLevel, ParticipantStatus
 from bot.errors import DomainError
-from bot.services import signups
+from bot.services import certified, signups
+from bot.services.validation import format_date
 from bot.web import security
 from bot.web.app import render
 from bot.web.security import FormText, Staff, StaffData, StaffPage, StaffPost, ctx
@@ -41,7 +43,8 @@ async def _show(request: Request, staff: Staff, ann_id: int, status_filter: str,
         return render(request, "error.html", {"message": _("This announcement does not exist.")}, status=404,
                       staff=staff)
     context = {"v": view, "error": error, "filters": signups.FILTERS, "WAITING": signups.WAITING,
-               "statuses": list(ParticipantStatus),
+               "statuses": list(ParticipantStatus), "levels": list(CertificationLevel),
+               "today": format_date(ctx(request).today()),
                "qs": urlencode({"status": view.status_filter}) if view.status_filter else ""}
     return render(request, "signups_table.html" if partial else "signups.html", context, staff=staff)
 
@@ -107,6 +110,30 @@ async def signup_capacity(request: Request, staff: StaffPost, ann_id: int, capac
     try:
         await signups.set_capacity(staff.session, clock=app.clock, actor=staff.actor, ann_id=ann_id, raw=capacity,
                                    translate=app.translate)
+    except DomainError as exc:
+        return await _after(request, staff, ann_id, _filter(show), exc)
+    return await _after(request, staff, ann_id, _filter(show), None)
+
+
+@router.post("/announcements/{ann_id}/signups/{signup_id}/products")
+async def product_record(request: Request, staff: StaffPost, ann_id: int, signup_id: int, name: FormText = "",
+                         level: FormText = "", certified_on: FormText = "", show: FormText = "") -> Response:
+    app = ctx(request)
+    try:
+        await certified.record(staff.session, clock=app.clock, today=app.today(), actor=staff.actor, ann_id=ann_id,
+                               signup_id=signup_id, name=name[:1000], level=level, certified_on=certified_on[:40])
+    except DomainError as exc:
+        return await _after(request, staff, ann_id, _filter(show), exc)
+    return await _after(request, staff, ann_id, _filter(show), None)
+
+
+@router.post("/announcements/{ann_id}/signups/{signup_id}/products/{product_id}/remove")
+async def product_remove(request: Request, staff: StaffPost, ann_id: int, signup_id: int, product_id: int,
+                         show: FormText = "") -> Response:
+    app = ctx(request)
+    try:
+        await certified.remove(staff.session, clock=app.clock, actor=staff.actor, ann_id=ann_id,
+                               signup_id=signup_id, product_id=product_id)
     except DomainError as exc:
         return await _after(request, staff, ann_id, _filter(show), exc)
     return await _after(request, staff, ann_id, _filter(show), None)

@@ -97,9 +97,11 @@ class Console:
         return question
 
     async def add_fair(self, *, capacity: int | None = None, signers: tuple[str, ...] = ("owner",),
-                       answers: tuple[tuple[str, str], ...] = (("Nước mắm cá linh", "2"),)) -> Announcement:
-        """A fair that went out, with two sign-up questions and a sign-up per name in `signers` (in that order,
-        one minute apart; the owner gets a facility of Long Xuyên first), through the bot's own service."""
+                       answers: tuple[tuple[str, str], ...] = (("Nước mắm cá linh", "2"),), kind: str = "fair",
+                       title: str = "Hội chợ CNNT Vĩnh Long 2026") -> Announcement:
+        """A fair (or another `kind`: a competition) that went out, with two sign-up questions and a sign-up per
+        name in `signers` (in that order, one minute apart; the owner gets a facility of Long Xuyên first),
+        through the bot's own service."""
         now = self.clock.now()
         async with self.app.session_maker() as session:
             if "owner" in signers and await repos.facility_of_owner(session, user_id=self.people["owner"].id) is None:
@@ -107,9 +109,9 @@ class Console:
                                      phone="+84912345678", commune_code=LONG_XUYEN, sector="food",
                                      owner_user_id=self.people["owner"].id, created_at=now, updated_at=now))
             ann = await announcements.create(session, clock=self.clock, author=self.people["staff"], data={
-                "kind": "fair", "title": "Hội chợ CNNT Vĩnh Long 2026", "body": "Gian hàng miễn phí.",
+                "kind": kind, "title": title, "body": "Gian hàng miễn phí.",
                 "deadline_on": "2026-03-20", "questions": "Sản phẩm trưng bày?\nCần mấy gian hàng?"})
-            ann.status, ann.capacity = "sent", capacity
+            ann.status, ann.capacity, ann.started_at = "sent", capacity, now
             session.add(ann)
             await session.commit()
         for index, who in enumerate(signers):

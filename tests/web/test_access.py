@@ -15,6 +15,7 @@ from bot.web.security import SESSION_COOKIE
 from storage.models import (
     Announcement,
     AuditEntry,
+    CertifiedProduct,
     Facility,
     Invite,
     Need,
@@ -58,6 +59,9 @@ POSTS = [("/needs/{id}/status", {"to": "surveyed"}), ("/needs/{id}/reopen", {"re
          ("/announcements/{aid}/cancel", {}),
          ("/announcements/{fair}/signups/{signup}/status", {"to": "dossier"}),
          ("/announcements/{fair}/signups/capacity", {"capacity": "12"}),
+         ("/announcements/{fair}/signups/{signup}/products",
+          {"name": "Nước mắm cá linh", "level": "provincial", "certified_on": "1/3/2026"}),
+         ("/announcements/{fair}/signups/{signup}/products/1/remove", {}),
          ("/people/invites", {"role": "collaborator", "commune": "30307"}), ("/people/invites/{code}/cancel", {}),
          ("/people/{cid}/revoke", {}),
          ("/projects", PROJECT_FORM), ("/projects/{pid}", {**PROJECT_FORM, "status": "disbursed"}),
@@ -166,6 +170,7 @@ async def test_data_and_actions_refuse_anyone_not_staff(console: Console, who: s
         assert [(p.name, p.status) for p in (await session.exec(select(Project))).all()] == [("Đề án máy móc",
                                                                                                "approved")]
         assert (await session.exec(select(ProjectNeed))).all() == []
+        assert (await session.exec(select(CertifiedProduct))).all() == []
 
 
 async def test_staff_reach_every_page_and_export(console: Console) -> None:

@@ -216,3 +216,57 @@ async def test_the_sandbox_demo_has_a_project_of_its_machinery_needs(console: Co
     async with console.app.session_maker() as session:
         members = (await session.exec(select(ProjectNeed))).all()
         assert len(members) == 2 and all(m.support_million > 0 for m in members)
+
+
+async def test_a_need_declined_after_joining_stays_listed_but_no_longer_counts(console: Console) -> None:
+    """What the centre expects: the decision named the facility, so the need stays in the project's list, marked
+    and crossed out with the reason; the project's totals, the list of projects and the report count only the
+    needs that still stand; the project's log says why the totals moved; approved again, it counts again."""
+    import io
+
+    import openpyxl
+
+    fish = await console.add_need(status="approved")
+    cake = await console.add_need(facility="Lò bánh tráng Mỹ Hòa", phone="+84987654321", status="approved")
+    await console.sign_in_as("staff")
+    _r, pid = await _create(console)
+    csrf = await console.csrf()
+    for need, support, own in ((fish, "120", "40"), (cake, "300", "100")):
+        await console.client.post(f"/projects/{pid}/needs",
+                                  data={"need": str(need.id), "support": support, "own": own, "csrf": csrf})
+    r = await console.client.post(f"/needs/{fish.id}/status",
+                                  data={"to": "declined", "reason": "Cơ sở không đủ vốn đối ứng", "csrf": csrf})
+    assert r.status_code == 303
+
+    page = (await console.client.get(f"/projects/{pid}")).text
+    row = re.sub(r"\s+", " ", page.split(f'id="member-{fish.id}"', 1)[1].split("</tr>", 1)[0])
+    assert 'class="not-counted"' in page.split(f'id="member-{fish.id}"', 1)[1][:30]
+    assert "Không được hỗ trợ — không tính" in row and "Cơ sở không đủ vốn đối ứng" in row and "<s>120</s>" in row
+    assert '<dd id="total-facilities">1</dd>' in page and '<dd id="total-support">300</dd>' in page
+    assert '<dd id="total-own">100</dd>' in page and "(không tính 1 nhu cầu)" in page
+    listing = (await console.client.get("/projects")).text
+    assert '<td class="num">1<br><small>+1 không tính</small></td><td class="num">1</td>' in listing
+    assert '<td class="num">300</td><td class="num">100</td>' in listing
+    need_page = (await console.client.get(f"/needs/{fish.id}")).text
+    assert "Không tính vào đề án: nhu cầu này đang ở trạng thái “Không được hỗ trợ”." in need_page
+    report = (await console.client.get("/reports?period=2026")).text
+    local = report.split("<td>Khuyến công địa phương</td>", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<td class="num">([^<]*)</td>', local) == ["1", "1", "1", "300", "100", "400"]
+    wb = openpyxl.load_workbook(io.BytesIO((await console.client.get("/reports/export.xlsx?period=2026")).content))
+    supported = list(wb["Cơ sở được hỗ trợ"].iter_rows(values_only=True))
+    assert [r[5] for r in supported[1:]] == ["Lò bánh tráng Mỹ Hòa"]
+    activity = re.sub(r"\s+", " ", page.split("Hoạt động trên đề án này", 1)[1])
+    activity = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", activity))
+    assert "Một nhu cầu của đề án không còn được tính" in activity
+    assert f"{fish.ref} · Không được hỗ trợ Cơ sở không đủ vốn đối ứng" in activity
+
+    # Approved again (reopened, surveyed, approved): it counts again, and the log says so.
+    await console.client.post(f"/needs/{fish.id}/reopen", data={"reason": "Cơ sở đã thu xếp được vốn",
+                                                                "csrf": csrf})
+    assert '<dd id="total-support">300</dd>' in (await console.client.get(f"/projects/{pid}")).text
+    for step in ("surveyed", "approved"):
+        await console.client.post(f"/needs/{fish.id}/status", data={"to": step, "csrf": csrf})
+    page = (await console.client.get(f"/projects/{pid}")).text
+    assert 'class="not-counted"' not in page and '<dd id="total-support">420</dd>' in page
+    assert [(e.action, e.detail.get("to")) for e in await _audit(console)][3:] == [
+        ("project_need_dropped", "declined"), ("project_need_back", "approved")]

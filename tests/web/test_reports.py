@@ -12,7 +12,18 @@ from decimal import Decimal
 import openpyxl
 from sqlmodel import col, select
 
-from storage.models import Announcement, AuditEntry, Facility, Need, NeedEvent, Project, ProjectNeed, Signup, User
+from storage.models import (
+    Announcement,
+    AuditEntry,
+    CertifiedProduct,
+    Facility,
+    Need,
+    NeedEvent,
+    Project,
+    ProjectNeed,
+    Signup,
+    User,
+)
 from tests.web.conftest import LONG_XUYEN, Console
 
 CHAU_DOC = 30316  # Phường Châu Đốc
@@ -67,7 +78,10 @@ async def _people(console: Console, n: int) -> list[User]:
 
 
 async def _event(console: Console, people: list[User], *, kind: str, title: str, starts: date | None,
-                 signed: int, declined: int = 0, completed: int = 0, sent: bool = True) -> None:
+                 signed: int, declined: int = 0, completed: int = 0, sent: bool = True,
+                 products: tuple[str, ...] = ()) -> None:
+    """An announcement and its sign-ups; a competition's certified products (their levels) go to the sign-ups
+    in turn, each of its participant's commune (the first five people are of Châu Đốc)."""
     now = console.clock.now()
     async with console.app.session_maker() as session:
         ann = Announcement(kind=kind, title=title, body="…", place="Vĩnh Long", starts_on=starts,
@@ -76,10 +90,17 @@ async def _event(console: Console, people: list[User], *, kind: str, title: str,
                            created_at=now, updated_at=now)
         session.add(ann)
         await session.flush()
+        signups = []
         for i, person in enumerate(people[:signed + declined]):
-            session.add(Signup(announcement_id=ann.id, user_id=person.id,
-                               status="signed_up" if i < signed else "declined",
-                               completed_at=now if i < completed else None, created_at=now, updated_at=now))
+            signup = Signup(announcement_id=ann.id, user_id=person.id, status="signed_up" if i < signed else "declined",
+                            completed_at=now if i < completed else None, created_at=now, updated_at=now)
+            session.add(signup)
+            signups.append(signup)
+        await session.flush()
+        for j, level in enumerate(products):
+            session.add(CertifiedProduct(signup_id=signups[j % signed].id, name=f"Sản phẩm {j + 1}", level=level,
+                                         certified_on=starts or date(2026, 1, 1), created_at=now,
+                                         commune_code=CHAU_DOC if j % signed < 5 else LONG_XUYEN))
         await session.commit()
 
 
@@ -102,10 +123,11 @@ async def _seed_example(console: Console) -> None:
                      signed=18 if i == 11 else 17, declined=2)
     await _event(console, people, kind="fair", title="Hội chợ nháp", starts=date(2024, 1, 1), signed=0, sent=False)
     await _event(console, people, kind="fair", title="Hội chợ 2026", starts=date(2026, 2, 1), signed=3)
+    # 33 products certified: 22 at provincial, 8 at regional and 3 at national level.
     await _event(console, people, kind="competition", title="Bình chọn 2022", starts=date(2022, 6, 1), signed=15,
-                 completed=11)
+                 completed=11, products=("provincial",) * 11 + ("regional",) * 4 + ("national",))
     await _event(console, people, kind="competition", title="Bình chọn 2024", starts=date(2024, 8, 1), signed=14,
-                 completed=12)
+                 completed=12, products=("provincial",) * 11 + ("regional",) * 4 + ("national",) * 2)
     await _event(console, people, kind="training", title="Tập huấn thương mại điện tử", starts=date(2025, 3, 3),
                  signed=9)
 
@@ -134,7 +156,10 @@ async def test_the_example_of_the_2021_2025_report_on_the_page(console: Console)
     assert _cells(page, "Hội chợ / triển lãm") == ["12", "205", "0"]
     assert _cells(page, "Bình chọn sản phẩm CNNT tiêu biểu") == ["2", "29", "23"]
     assert _cells(page, "Lớp tập huấn") == ["1", "9", "0"]
-    assert "không ghi nhận sản phẩm được công nhận và cấp công nhận" in page
+    # participants, dossiers handed in, certified at provincial, regional, national level, products certified
+    assert _cells(page, "Bình chọn 2022", "competitions") == ["15", "11", "11", "4", "1", "16"]
+    assert _cells(page, "Bình chọn 2024", "competitions") == ["14", "12", "11", "4", "2", "17"]
+    assert _cells(page, "Tổng: 2 cuộc bình chọn", "competitions") == ["29", "23", "22", "8", "3", "33"]
     assert "Hội chợ nháp" not in page and "Hội chợ 2026" not in page
 
 
@@ -146,7 +171,8 @@ async def test_the_workbook_has_one_typed_sheet_per_table(console: Console) -> N
     assert 'filename="bao-cao_2021-01-01_2025-12-31.xlsx"' in r.headers["content-disposition"]
     wb = openpyxl.load_workbook(io.BytesIO(r.content))
     assert wb.sheetnames == ["Kỳ báo cáo", "Nguồn kinh phí", "Cơ sở được hỗ trợ", "Hoạt động",
-                             "Hội chợ, bình chọn, tập huấn", "Nhu cầu tiếp nhận"]
+                             "Hội chợ, bình chọn, tập huấn", "Bình chọn sản phẩm", "Sản phẩm được công nhận",
+                             "Nhu cầu tiếp nhận"]
     assert all(ws.freeze_panes == "A2" for ws in wb.worksheets)
     period = [list(row) for row in wb["Kỳ báo cáo"].iter_rows(values_only=True)]
     assert period[:4] == [["Mục", "Giá trị"], ["Kỳ báo cáo", "Giai đoạn 2021–2025"],
@@ -173,6 +199,10 @@ async def test_the_workbook_has_one_typed_sheet_per_table(console: Console) -> N
     activities = list(wb["Hoạt động"].iter_rows(values_only=True))
     assert activities[1:] == [("Hội chợ / triển lãm", 12, 205, 0), ("Bình chọn sản phẩm CNNT tiêu biểu", 2, 29, 23),
                               ("Lớp tập huấn", 1, 9, 0), ("Lượt khảo sát", 0, 0, None)]
+    contests = list(wb["Bình chọn sản phẩm"].iter_rows(values_only=True))
+    assert [row[2:] for row in contests[1:]] == [(15, 11, 11, 4, 1, 16), (14, 12, 11, 4, 2, 17),
+                                                 (29, 23, 22, 8, 3, 33)]
+    assert wb["Sản phẩm được công nhận"].max_row == 1 + 33
     events = wb["Hội chợ, bình chọn, tập huấn"]
     assert events.max_row == 1 + 12 + 2 + 1
     assert isinstance(events["D2"].value, datetime) and events["F2"].data_type == "n"
@@ -192,6 +222,10 @@ async def test_one_commune(console: Console) -> None:
     # Five of the twenty owners are of Châu Đốc: five in each fair, in each contest and in the course.
     assert _cells(page, "Hội chợ / triển lãm") == ["12", "60", "0"]
     assert _cells(page, "Bình chọn sản phẩm CNNT tiêu biểu") == ["2", "10", "10"]
+    # Their products: the first five participants' of each contest (and those that came round to them again).
+    assert _cells(page, "Bình chọn 2022", "competitions") == ["5", "5", "5", "0", "1", "6"]
+    assert _cells(page, "Bình chọn 2024", "competitions") == ["5", "5", "5", "1", "2", "8"]
+    assert _cells(page, "Tổng: 2 cuộc bình chọn", "competitions") == ["10", "10", "10", "1", "3", "14"]
     wb = openpyxl.load_workbook(io.BytesIO((await console.client.get(
         f"/reports/export.xlsx?period=2021-2025&commune={CHAU_DOC}")).content))
     assert wb["Kỳ báo cáo"]["B5"].value == "Phường Châu Đốc"
