@@ -68,7 +68,7 @@ UPDATE_SECONDS = Histogram("kc_update_seconds", "Seconds from an event's arrival
                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
 OUTBOX_SENDS = Counter("kc_outbox_sends", "Outbox send attempts by channel and outcome", ["channel", "outcome"],
                        registry=REGISTRY)
-SCHEDULER_JOBS = ("broadcasts", "reminders", "planning")
+SCHEDULER_JOBS = ("broadcasts", "reminders", "planning", "housekeeping")
 SCHEDULER_TICKS = Counter("kc_scheduler_ticks", "Scheduler ticks run by this process (only while it leads)",
                           ["job"], registry=REGISTRY)
 

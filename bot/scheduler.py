@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,13 +21,15 @@ from bot.conversation.replies import Reply
 from bot.i18n_marker import N_
 from bot.services import announcements as ann_svc
 from bot.services import outbox, reminders
-from storage import repos
+from storage import ops_repos, repos
 from storage.models import Announcement
 
 if TYPE_CHECKING:
     from bot.leader import Leadership
 
 log = logging.getLogger(__name__)
+# How long an update stays marked as handled: Telegram gives up on an update it could not deliver after a day.
+SEEN_UPDATES_KEPT = timedelta(days=1)
 
 
 class ProgressChannel(Protocol):
@@ -205,6 +208,32 @@ async def planning_tick(app_id: str) -> None:
         log.exception("planning tick failed")
 
 
+async def housekeeping_tick(app_id: str) -> None:
+    """Tick: forget what went stale (updates handled a day ago, flood buckets full again)."""
+    rt = _leading(app_id, "housekeeping")
+    if rt is None:
+        return
+    try:
+        await prune(rt.app)
+    except Exception:
+        log.exception("housekeeping tick failed")
+
+
+async def prune(app: AppContext) -> tuple[int, int]:
+    """Delete the marks of updates handled over SEEN_UPDATES_KEPT ago and the flood buckets untouched for long
+    enough to be full again (a minute more, for clocks a little apart); (updates, buckets) deleted."""
+    now = app.clock.now()
+    settings = app.settings
+    full_again = settings.throttle_burst / max(settings.throttle_rate, 1e-3) + 60
+    async with app.session_maker() as session:
+        updates = await ops_repos.prune_seen_updates(session, before=now - SEEN_UPDATES_KEPT)
+        buckets = await ops_repos.prune_throttle(session, before=now.timestamp() - full_again)
+        await session.commit()
+    if updates or buckets:
+        log.info("housekeeping: %d handled updates and %d flood buckets forgotten", updates, buckets)
+    return updates, buckets
+
+
 def create_scheduler(app_id: str, app: AppContext, progress: ProgressChannel | None,
                      leader: Leadership | None = None) -> AsyncIOScheduler:
     register(app_id, app, progress, leader)
@@ -218,5 +247,7 @@ def create_scheduler(app_id: str, app: AppContext, progress: ProgressChannel | N
     scheduler.add_job(reminders_tick, "interval", seconds=tick * 5, args=[app_id], id="reminders",
                       max_instances=1, coalesce=True, replace_existing=True)
     scheduler.add_job(planning_tick, "interval", seconds=60, args=[app_id], id="planning",
+                      max_instances=1, coalesce=True, replace_existing=True)
+    scheduler.add_job(housekeeping_tick, "interval", seconds=60, args=[app_id], id="housekeeping",
                       max_instances=1, coalesce=True, replace_existing=True)
     return scheduler

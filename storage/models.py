@@ -356,6 +356,22 @@ class ThrottleBucket(SQLModel, table=True):
     state: int = Field(default=0, sa_column=Column(SmallInteger, nullable=False, server_default="0"))
 
 
+class SeenUpdate(SQLModel, table=True):
+    """A channel's update (Telegram's update_id, Zalo's message_id) already handled: inserted in the unit of work
+    that handles it, so an update delivered again (a webhook POST that got no answer, tried on another process)
+    is handled once across every process, and its replies are sent again rather than lost. Pruned by the
+    scheduler's leader once older than a day."""
+
+    __tablename__ = "seen_updates"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    update_id: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = _ts(nullable=False, index=True)
+    # The replies the turn sent (as outbox payloads), until a delivery again hands them to the outbox: the
+    # process that handled the update may have died before sending them.
+    replies: list[Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
 class SendBudget(SQLModel, table=True):
     """The shared token bucket that keeps all sender processes together under the global rate."""
 

@@ -1,15 +1,17 @@
-"""Queries of the operations endpoints (/healthz, /metrics), and the advisory locks that let several processes
-share one PostgreSQL database. Keyword-only arguments; read only, never commit."""
+"""Queries of the operations endpoints (/healthz, /metrics), the advisory locks that let several processes
+share one PostgreSQL database, the updates already handled (one row per update, in its unit of work) and the
+scheduler's pruning of what goes stale. Keyword-only arguments; never commit."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import delete, func, literal_column, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Announcement, OutboxMessage, SendBudget
+from storage.models import Announcement, OutboxMessage, SeenUpdate, SendBudget, ThrottleBucket
 
 WAITING = ("pending", "sending")  # outbox rows not settled yet: the queue's depth
 
@@ -89,3 +91,54 @@ async def scheduler_leader_known(session: AsyncSession) -> bool | None:
         "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
         f"AND classid = {LOCK_SPACE_SCHEDULER} AND objid = {SCHEDULER_KEY} AND objsubid = 2)")))
     return bool(row.one())
+
+
+# --- an update delivered more than once (a webhook retried on another process) is handled once ---
+
+async def first_delivery(session: AsyncSession, *, channel: str, update_id: str, now: datetime) -> bool:
+    """Mark the update as handled in the caller's transaction: True the first time, False when a committed
+    transaction (of any process) already did. Under the person's lock, so a second delivery waits for the
+    first's outcome: committed (a duplicate) or rolled back (handled afresh)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(SeenUpdate).values(channel=channel, update_id=update_id[:64], seen_at=now)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "update_id"]).returning(SeenUpdate.channel)
+    return (await session.exec(stmt)).first() is not None  # type: ignore[call-overload]
+
+
+async def seen_update(session: AsyncSession, *, channel: str, update_id: str) -> SeenUpdate | None:
+    """The mark of an update some process handled (committed), if any."""
+    return await session.get(SeenUpdate, (channel, update_id[:64]))
+
+
+def mark_handled(session: AsyncSession, *, channel: str, update_id: str, now: datetime,
+                 replies: list[dict[str, Any]] | None) -> None:
+    """Mark the update as handled in the caller's transaction, with the replies its turn is about to send."""
+    session.add(SeenUpdate(channel=channel, update_id=update_id[:64], seen_at=now, replies=replies or None))
+
+
+async def forget_replies(session: AsyncSession, *, channel: str, update_id: str) -> None:
+    """The update's replies were sent (or handed to the outbox): a delivery again sends nothing more. On
+    PostgreSQL the commit does not wait for the disk: lost in a crash, this costs at most a reply sent twice."""
+    if _postgres(session):
+        await session.exec(text("SET LOCAL synchronous_commit TO OFF"))  # type: ignore[call-overload]
+    query = update(SeenUpdate).where(col(SeenUpdate.channel) == channel,
+                                     col(SeenUpdate.update_id) == update_id[:64]).values(replies=None)
+    await session.exec(query)  # type: ignore[call-overload]
+
+
+async def prune_seen_updates(session: AsyncSession, *, before: datetime) -> int:
+    """Forget the updates handled before `before`; how many rows went."""
+    query = delete(SeenUpdate).where(col(SeenUpdate.seen_at) < before)
+    result = await session.exec(query)  # type: ignore[call-overload]
+    return int(result.rowcount or 0)
+
+
+async def prune_throttle(session: AsyncSession, *, before: float) -> int:
+    """Drop the flood buckets last touched before `before` (seconds since the epoch): full again by then, they
+    would give the same verdicts as a new one. How many rows went."""
+    query = delete(ThrottleBucket).where(col(ThrottleBucket.refilled_at) < before)
+    result = await session.exec(query)  # type: ignore[call-overload]
+    return int(result.rowcount or 0)

@@ -131,13 +131,18 @@ class Person:
     last_name: str | None = None
 
 
+_HARNESSES = itertools.count()
+
+
 class ChatHarness:
     """Feeds updates through the real Dispatcher; reads what the bot sent back via the fake API."""
 
     def __init__(self, app: AppContext, session: RecordingSession, bot: Bot, clock: FakeClock) -> None:
         self.app, self.api, self.bot, self.clock = app, session, bot, clock
         self.dp = create_dispatcher(app.settings, app)
-        self._update_ids = itertools.count(1)
+        # Telegram never repeats an update_id, and the bot handles one update once: a harness started again on
+        # the same database (a restarted process) goes on from ids of its own.
+        self._update_ids = itertools.count(1 + next(_HARNESSES) * 1_000_000)
         self._message_ids = itertools.count(10_000)
         app.bot_username = "khuyencong_test_bot"  # what the runner learns from getMe at start-up
         app.outbox = OutboxWorker(app.session_maker, {"telegram": TelegramSender(bot)}, clock)

@@ -57,14 +57,14 @@ class PipelineFirst(BaseMiddleware):
             return await handler(event, data)
         bot: Bot = data["bot"]
         if event.message is not None:
-            done = await self._message(event.message, bot)
+            done = await self._message(event.message, bot, str(event.update_id))
         elif event.callback_query is not None:
-            done = await self._press(event.callback_query, bot)
+            done = await self._press(event.callback_query, bot, str(event.update_id))
         else:
             done = False
         return None if done else await handler(event, data)
 
-    async def _message(self, message: Message, bot: Bot) -> bool:
+    async def _message(self, message: Message, bot: Bot, update_id: str) -> bool:
         if ignored(message):
             return True  # group chatter: not ours to answer, and never for the aiogram routers
         event = event_of_message(message)
@@ -81,13 +81,14 @@ class PipelineFirst(BaseMiddleware):
         # A command not moved yet is the pipeline's only while a form is open (the form answers it).
         fallthrough = isinstance(action, CommandEvent) and action.name not in flows.commands
         await self._know_username(bot)
-        rendered = await self.app.pipeline.handle(event, RENDERER, fallthrough=fallthrough)  # type: ignore[union-attr]
+        rendered = await self.app.pipeline.handle(  # type: ignore[union-attr]
+            event, RENDERER, fallthrough=fallthrough, update_id=update_id)
         if rendered is None:
             return False
-        await self._send(bot, message.chat.id, rendered, event)
+        await self._send(bot, message.chat.id, rendered, event, update_id)
         return True
 
-    async def _press(self, query: CallbackQuery, bot: Bot) -> bool:
+    async def _press(self, query: CallbackQuery, bot: Bot, update_id: str) -> bool:
         event = event_of_callback(query)
         if event is None:
             return False
@@ -95,15 +96,21 @@ class PipelineFirst(BaseMiddleware):
                 unpack_callback(query.data or "")[0] not in self.app.pipeline.flows.actions):  # type: ignore[union-attr]
             return False  # a button of a feature still on the aiogram routers
         await self._know_username(bot)
-        rendered = await self.app.pipeline.handle(event, RENDERER)  # type: ignore[union-attr]
+        rendered = await self.app.pipeline.handle(event, RENDERER, update_id=update_id)  # type: ignore[union-attr]
         shown = query.message
         chat_id = shown.chat.id if shown is not None else query.from_user.id
-        await self._send(bot, chat_id, rendered, event, callback_query_id=query.id,
+        await self._send(bot, chat_id, rendered, event, update_id, callback_query_id=query.id,
                          edit_message_id=shown.message_id if isinstance(shown, Message) else None)
         return True
 
-    async def _send(self, bot: Bot, chat_id: int, rendered: list[Rendered], event: Event, **kwargs: Any) -> None:
+    async def _send(self, bot: Bot, chat_id: int, rendered: list[Rendered], event: Event, update_id: str,
+                    **kwargs: Any) -> None:
         """Send the replies; what could not go after the sender's retries goes to the outbox (never lost)."""
+        await self._deliver(bot, chat_id, rendered, event, **kwargs)
+        if flatten(rendered):
+            await self.app.pipeline.answered(event.who, update_id)  # type: ignore[union-attr]
+
+    async def _deliver(self, bot: Bot, chat_id: int, rendered: list[Rendered], event: Event, **kwargs: Any) -> None:
         sender = TelegramReplySender(bot, *telegram_media(self.app))
         try:
             await sender.deliver(chat_id, flatten(rendered), **kwargs)

@@ -19,7 +19,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiogram.types import User as TgUser
 from aiohttp import ClientConnectorError
 
@@ -85,7 +85,8 @@ class PerUserOrder(BaseMiddleware):
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """One session per update; committed when the handler succeeds, rolled back otherwise.
+    """One session per update; committed when the handler succeeds, rolled back otherwise. The update is
+    marked as handled in that transaction: delivered again (a webhook retried elsewhere), it is not handled twice.
 
     Together with CommitBeforeReply it also commits before each reply, so a crash after a reply
     never leaves the person looking at a step the database does not know about.
@@ -101,6 +102,10 @@ class DbSessionMiddleware(BaseMiddleware):
             tg_user: TgUser | None = data.get("event_from_user")
             if tg_user is not None:  # the person's lock across processes, as the pipeline takes it
                 await ops_repos.lock_person(session, key=f"{CHANNEL}:{tg_user.id}")
+                if isinstance(event, Update) and not await ops_repos.first_delivery(
+                        session, channel=CHANNEL, update_id=str(event.update_id), now=self.app.clock.now()):
+                    log.info("a Telegram update delivered again was already handled: not handled twice")
+                    return None
             token = _update_session.set(session)
             try:
                 result = await handler(event, data)

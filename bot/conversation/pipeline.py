@@ -43,7 +43,7 @@ from bot.conversation.events import (
     UnsupportedEvent,
     Who,
 )
-from bot.conversation.replies import Block, Bold, Choice, Rendered, Reply
+from bot.conversation.replies import Block, Bold, Choice, Rendered, Reply, reply_from_json, reply_to_json
 from bot.domain import Role
 from bot.errors import DomainError
 from bot.i18n_marker import N_
@@ -203,17 +203,20 @@ class Pipeline:
         self.app, self.flows = app, flows
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def handle(self, event: Event, renderer: Renderer, *, fallthrough: bool = False) -> list[Rendered] | None:
+    async def handle(self, event: Event, renderer: Renderer, *, fallthrough: bool = False,
+                     update_id: str | None = None) -> list[Rendered] | None:
         """Handle one event; returns what to send, already committed.
 
         With `fallthrough` (a command no flow has yet), the event is the pipeline's only while the person
-        has a form open; otherwise None is returned, nothing is done, and the caller hands it on."""
+        has a form open; otherwise None is returned, nothing is done, and the caller hands it on. With the
+        channel's `update_id`, an update some process already handled (committed) is not handled again:
+        nothing to send."""
         key = event.who.address
         lock = self._locks.setdefault(key, asyncio.Lock())
         started = self.app.clock.monotonic()
         try:
             async with lock:
-                rendered = await self._handle_fresh(event, renderer, fallthrough)
+                rendered = await self._handle_fresh(event, renderer, fallthrough, update_id)
         except Exception:
             # Before the flow ran (the database unreachable, its pool exhausted under load): still an answer.
             log.exception("could not handle %s from %s", type(event.action).__name__, event.who.channel)
@@ -227,20 +230,24 @@ class Pipeline:
             metrics.update_handled(event.who.channel, self.app.clock.monotonic() - started)
         return rendered
 
-    async def _handle_fresh(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
+    async def _handle_fresh(self, event: Event, renderer: Renderer, fallthrough: bool,
+                            update_id: str | None) -> list[Rendered] | None:
         """The unit of work, once more (from a fresh read) if its save met a newer conversation."""
         try:
-            return await self._handle(event, renderer, fallthrough)
+            return await self._handle(event, renderer, fallthrough, update_id)
         except ConversationChanged:
             log.info("a conversation was saved meanwhile by another writer: handling the %s again",
                      type(event.action).__name__)
-            return await self._handle(event, renderer, fallthrough)
+            return await self._handle(event, renderer, fallthrough, update_id)
 
-    async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool) -> list[Rendered] | None:
+    async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool,
+                      update_id: str | None) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
             # Other processes wait here for this person's earlier event (PostgreSQL; SQLite: one process).
             await ops_repos.lock_person(session, key=who.address)
+            if update_id is not None and await self._handled_before(session, who, update_id):
+                return []
             staff = self.app.settings.staff_identities()
             user, identity, conversation, linked_staff = await repos.identity_with_conversation(
                 session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
@@ -266,6 +273,10 @@ class Pipeline:
                         session, channel=who.channel, chat_id=who.external_id):
                     self._queue(turn, queued(rendered, renderer.caps))
                     rendered = []  # sent by the outbox, behind the replies already waiting there
+                if update_id is not None:
+                    ops_repos.mark_handled(session, channel=who.channel, update_id=update_id, now=self.app.clock.now(),
+                                           replies=[{"reply": reply_to_json(reply), "texts": texts}
+                                                    for reply, _skip, texts in queued(rendered, renderer.caps)])
                 await session.commit()
             except StaleDataError:
                 await session.rollback()
@@ -284,6 +295,39 @@ class Pipeline:
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
+
+    async def _handled_before(self, session: AsyncSession, who: Who, update_id: str) -> bool:
+        """Whether a process already handled (committed) this update, delivered once more: a webhook POST that
+        got no answer, its process perhaps killed after the commit. The turn's replies, if still kept, go to the
+        outbox then (the channel had not said they were sent: rather twice than never); the update is not handled
+        again."""
+        seen = await ops_repos.seen_update(session, channel=who.channel, update_id=update_id)
+        if seen is None:
+            return False
+        log.info("a %s update delivered again was already handled: not handled twice", who.channel)
+        if seen.replies:
+            user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
+            outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
+                                 user_id=user.id if user else None,
+                                 replies=[(reply_from_json(r["reply"]), 0, r.get("texts")) for r in seen.replies])
+            seen.replies = None
+            session.add(seen)
+            await session.commit()
+            if self.app.outbox is not None:
+                self.app.outbox.notify()
+        return True
+
+    async def answered(self, who: Who, update_id: str | None) -> None:
+        """The channel sent the replies of this update's turn (or handed them to the outbox): they are no longer
+        kept for a delivery again. Until then a process killed in between costs no reply (it is sent again)."""
+        if update_id is None:
+            return
+        try:
+            async with self.app.session_maker() as session:
+                await ops_repos.forget_replies(session, channel=who.channel, update_id=update_id)
+                await session.commit()
+        except Exception:  # at worst a delivery again sends these replies twice
+            log.warning("could not mark a %s update as answered", who.channel, exc_info=True)
 
     def _queue(self, turn: Turn, replies: Sequence[outbox.QueuedReply]) -> None:
         outbox.queue_replies(turn.session, clock=self.app.clock, channel=turn.who.channel,

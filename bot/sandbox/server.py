@@ -133,7 +133,9 @@ class SandboxServer:
         self.open_long_polls = 0  # getUpdates and web-chat event requests waiting right now
         self._closing = False  # set by stop(): open long polls are answered at once
         self._per_user: dict[int, asyncio.Event] = {}  # woken when that person's chat changes
-        self._update_ids = itertools.count(1)
+        # Telegram never gives an update_id twice and the bot handles each once (even across restarts of this
+        # sandbox on the same database): ids go on from the time it started.
+        self._update_ids = itertools.count(int(time.time() * 1000))
         self._event_seq = itertools.count(1)
         self._last_seq = 0
         self._changed = asyncio.Condition()

@@ -6,7 +6,9 @@ concurrently, at most `max_connections` at a time (Telegram's default: 40). A PO
 a non-2xx answer) is tried again after a short back-off, as Telegram does, so an update is never lost.
 
 `targets` stands for a load balancer in front of the URL: the POSTs are spread over those addresses in turn,
-and a failed one is tried on the next (a dead process's share goes to the living ones).
+and a failed one (refused, a connection dropped before the answer: a process killed while handling it) is
+tried again on the next address, then the next, until one answers 2xx (a dead process's share goes to the
+living ones). The update a killed process was handling is thus delivered again, as Telegram does.
 """
 
 from __future__ import annotations
@@ -61,17 +63,19 @@ class WebhookPusher:
 
     async def _deliver(self, update: dict[str, Any]) -> None:
         failures = 0
-        while not await self._post(update):
+        turn = next(self._turn)
+        while not await self._post(update, turn + failures):  # after a failure: the next address
             failures += 1
             self.failures += 1
-            await asyncio.sleep(min(MAX_BACKOFF, 0.05 * 2 ** failures))
+            if failures % len(self.targets or [self.url]) == 0:  # every address failed once: back off
+                await asyncio.sleep(min(MAX_BACKOFF, 0.05 * 2 ** failures))
         self.delivered += 1
 
-    async def _post(self, update: dict[str, Any]) -> bool:
+    async def _post(self, update: dict[str, Any], turn: int) -> bool:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT))
         targets = self.targets or [self.url]
-        url = targets[next(self._turn) % len(targets)]
+        url = targets[turn % len(targets)]
         headers = {"Content-Type": "application/json"}
         if self.secret:
             headers[SECRET_HEADER] = self.secret

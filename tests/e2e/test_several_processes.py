@@ -1,8 +1,10 @@
 """Two `python -m bot web` processes in webhook mode on one PostgreSQL database, behind the sandbox's Bot API
 server acting as Telegram and as the load balancer (its POSTs alternate between them): every person's updates
 are handled in order and none is lost; the scheduler's ticks run in one process only; kill -9 the leader and
-the other takes over (seen on /healthz) while the people go on being answered. Skipped without
-TEST_DATABASE_URL (a database of its own is created there, then dropped)."""
+the other takes over (seen on /healthz) while the people go on being answered. And kill -9 one of them in the
+middle of a load (many updates in flight, some handled and not yet answered): the load balancer delivers them
+again to the other, and every person's answers are still handled once each, in order, and answered. Skipped
+without TEST_DATABASE_URL (a database of its own is created there, then dropped)."""
 
 from __future__ import annotations
 
@@ -161,6 +163,77 @@ async def test_two_web_processes_share_the_people_and_one_scheduler(database: st
         await server.stop()
     for w in webs:
         assert "Traceback" not in w.log.read_text(errors="replace"), w.log.read_text(errors="replace")[-3000:]
+
+
+LOAD = [(5000 + n, f"Người {n}") for n in range(16)]
+# What each person is asked, in order, after each of their five messages (the register form's questions).
+ASKED = ["Hưng Thịnh", "chủ cơ sở", "0912 345 678", "long xuyen", "ngành nghề"]
+
+
+async def test_a_web_process_killed_under_load_loses_no_update_and_handles_none_twice(
+        database: str, tmp_path: Path) -> None:
+    server = SandboxServer(bot_token=TOKEN, web=False, limits=RateLimits(enabled=False))
+    await server.start()
+    env = clean_env(tmp_path, BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=server.base_url, DATABASE_URL=database,
+                    TELEGRAM_MODE="webhook", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/webhook/telegram",
+                    TELEGRAM_WEBHOOK_SECRET=SECRET, TICK_SECONDS="0.3", THROTTLE_RATE="50", THROTTLE_BURST="100",
+                    MEDIA_DIR=str(tmp_path / "media"), QUIET_START="00:00", QUIET_END="00:00")
+    webs = [WebProcess(tmp_path, "web1", env), WebProcess(tmp_path, "web2", env)]
+    server.webhook_targets = [f"{w.base}/webhook/telegram" for w in webs]
+    try:
+        async with aiohttp.ClientSession() as http:
+            await asyncio.gather(*(w.start(http) for w in webs))
+            release = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "set-webhooks", cwd=ROOT,
+                                                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            await release.communicate()
+            assert release.returncode == 0
+            # Each message the bot sends takes a while: at any moment many updates are in flight, some handled
+            # and committed with their replies still on the way.
+            server.faults.latency_ms = 60
+            for user_id, name in LOAD:
+                server.user(user_id, first_name=name.split()[-1], language_code="vi")
+            for user_id, name in LOAD:
+                for words in ("/start", f"Cơ sở {user_id}", name, f"0912 345 {user_id % 1000:03d}", "long xuyen"):
+                    await server.send_text(user_id, words)
+            await until(lambda: _answered_at_least(server, len(LOAD) * len(ASKED) // 4), deadline=60)
+            await webs[0].stop(signal.SIGKILL)
+            for user_id, _name in LOAD:
+                await server.wait_for(user_id, lambda e: "ngành nghề" in _text(e), timeout=90)
+            assert server.webhook is not None and server.webhook.failures > 0  # POSTs were cut by the kill
+    finally:
+        for w in webs:
+            await w.stop()
+        await server.stop()
+    saved = await forms(database)
+    for user_id, name in LOAD:  # each answer taken once, at its own step: none twice, none skipped
+        assert saved[user_id]["step"] == "sector", saved[user_id]
+        assert saved[user_id]["facility_name"] == f"Cơ sở {user_id}"
+        assert saved[user_id]["owner_name"] == name
+        assert saved[user_id]["phone"].endswith(f"345{user_id % 1000:03d}")
+        asked = [text for e in server.events(user_id) if e["kind"] != "user" and (text := _text(e))]
+        assert _in_order(ASKED, asked), (user_id, asked)  # every question reached the person, in order
+    log = webs[1].log.read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+
+
+def _text(event: dict[str, Any]) -> str:
+    return str((event.get("message") or {}).get("text") or "")
+
+
+async def _answered_at_least(server: SandboxServer, count: int) -> bool:
+    return sum(1 for user_id, _n in LOAD for e in server.events(user_id) if e["kind"] != "user") >= count
+
+
+def _in_order(fragments: list[str], texts: list[str]) -> bool:
+    """Each fragment is found in one of the texts, after the text where the one before it was found."""
+    at = 0
+    for fragment in fragments:
+        while at < len(texts) and fragment not in texts[at]:
+            at += 1
+        if at == len(texts):
+            return False
+        at += 1
+    return True
 
 
 async def phase_one(server: SandboxServer, database: str) -> None:

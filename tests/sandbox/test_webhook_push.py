@@ -96,3 +96,42 @@ async def test_a_refused_post_goes_to_the_next_address_and_nothing_is_lost(serve
     finally:
         await dead_runner.cleanup()
         await alive_runner.cleanup()
+
+
+async def test_a_post_cut_off_by_a_killed_process_is_delivered_again_on_the_next_address(
+        server: SandboxServer) -> None:
+    cut: list[dict] = []
+    alive: list[tuple[str, dict]] = []
+
+    async def killed(request: web.Request) -> web.Response:
+        cut.append(json.loads(await request.read()))  # read, perhaps handled, and never answered
+        assert request.transport is not None
+        request.transport.close()
+        ARRIVED["post"].set()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", killed)
+    dead_runner = web.AppRunner(app)
+    await dead_runner.setup()
+    site = web.TCPSite(dead_runner, "127.0.0.1", 0)
+    await site.start()
+    dead_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
+    alive_runner, alive_url = await listener(alive)
+    server.webhook_targets = [dead_url, alive_url]
+    try:
+        await call(server, "setWebhook", url="https://bot.example.vn/webhook/telegram", secret_token="abc")
+        for n in range(6):
+            await server.send_text(30 + n % 3, f"message {n}")
+        await until(lambda: len(alive) == 6)
+        # Every update the dead address took is delivered again, at once to the next address; each arrives
+        # there once, and one person's in the order they were sent.
+        assert cut and {u["update_id"] for u in cut} <= {u["update_id"] for _s, u in alive}
+        assert len({u["update_id"] for _s, u in alive}) == 6
+        for person in (30, 31, 32):
+            theirs = [u["message"]["text"] for _s, u in alive if u["message"]["chat"]["id"] == person]
+            assert theirs == sorted(theirs)
+        assert server.webhook is not None and server.webhook.failures == len(cut)
+    finally:
+        await dead_runner.cleanup()
+        await alive_runner.cleanup()

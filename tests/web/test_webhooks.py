@@ -123,3 +123,75 @@ async def test_zalo_updates_through_the_console_are_checked_deduplicated_and_ans
     finally:
         await zalo.close()
         await server.stop()
+
+
+async def zalo_body(server: ZaloSandbox, zalo_api: httpx.AsyncClient, user: str, text: str) -> bytes:
+    """What Zalo would POST for a person's message (the update as getUpdates gives it)."""
+    await server.send_text(user, text)
+    return (await zalo_api.post(f"/bot{ZALO_TOKEN}/getUpdates", json={"timeout": 0})).content
+
+
+async def test_a_zalo_update_posted_again_to_another_process_is_handled_once(engine: AsyncEngine,
+                                                                            clock: FakeClock) -> None:
+    server = ZaloSandbox(bot_token=ZALO_TOKEN, limits=RateLimits(enabled=False))
+    await server.start()
+    zalo = ZaloClient(ZALO_TOKEN, base=server.base_url)
+    # Two processes behind a load balancer: each its own memory of the ids it saw, one database.
+    channels = []
+    for _ in range(2):
+        app = create_context(make_settings(zalo_bot_token=ZALO_TOKEN), engine, clock=clock)
+        assert app.pipeline is not None
+        channels.append(ZaloChannel(zalo, app.pipeline))
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as zalo_api:
+            server.user("7c7c7c", "Nguyễn Thị Lan")
+            body = await zalo_body(server, zalo_api, "7c7c7c", "/start")
+            for channel in (*channels, channels[0]):
+                assert await channel.receive(body, {"X-Bot-Api-Secret-Token": ZALO_SECRET}, ZALO_SECRET) == 200
+            answers = [e for e in server.events("7c7c7c") if e["kind"] != "user"]
+            assert len(answers) == 1 and "Tên cơ sở" in answers[0]["text"]
+            # The next message goes on from there: the form's first answer, taken once.
+            body = await zalo_body(server, zalo_api, "7c7c7c", "Cơ sở Hưng Thịnh")
+            for channel in reversed(channels):
+                assert await channel.receive(body, {"X-Bot-Api-Secret-Token": ZALO_SECRET}, ZALO_SECRET) == 200
+            answers = [e for e in server.events("7c7c7c") if e["kind"] != "user"]
+            assert len(answers) == 2 and "chủ cơ sở" in answers[1]["text"]
+    finally:
+        await zalo.close()
+        await server.stop()
+
+
+async def test_a_zalo_person_flooding_the_bot_is_told_once_to_slow_down(engine: AsyncEngine,
+                                                                       clock: FakeClock) -> None:
+    from bot.services.throttle import create_throttle
+
+    server = ZaloSandbox(bot_token=ZALO_TOKEN, limits=RateLimits(enabled=False))
+    await server.start()
+    zalo = ZaloClient(ZALO_TOKEN, base=server.base_url)
+    settings = make_settings(zalo_bot_token=ZALO_TOKEN, throttle_rate=3.0, throttle_burst=6)
+    app = create_context(settings, engine, clock=clock)
+    assert app.pipeline is not None
+    # What the runner wires: the store every process shares on PostgreSQL (memory on SQLite).
+    channel = ZaloChannel(zalo, app.pipeline, throttle=create_throttle(settings, app.session_maker, clock))
+    headers = {"X-Bot-Api-Secret-Token": ZALO_SECRET}
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as zalo_api:
+            server.user("f100d", "Trần Văn Ba")
+            server.user("07e4", "Lê Thị Cúc")
+            seen = []
+            for n in range(9):
+                await channel.receive(await zalo_body(server, zalo_api, "f100d", f"hỏi {n}"), headers, ZALO_SECRET)
+                seen.append(len([e for e in server.events("f100d") if e["kind"] != "user"]))
+            texts = [e["text"] for e in server.events("f100d") if e["kind"] != "user"]
+            slow = [t for t in texts if "gửi tin nhắn quá nhanh" in t]
+            assert len(slow) == 1 and texts[-1] == slow[0]  # told once, after the burst of 6
+            assert seen[6] == seen[5] + 1 and seen[8] == seen[6]  # the rest of the flood: dropped
+            # Someone else is not slowed; and after a pause the flooder is answered again.
+            await channel.receive(await zalo_body(server, zalo_api, "07e4", "xin chào"), headers, ZALO_SECRET)
+            assert [e for e in server.events("07e4") if e["kind"] != "user"]
+            clock.advance(5)
+            await channel.receive(await zalo_body(server, zalo_api, "f100d", "chào"), headers, ZALO_SECRET)
+            assert len([e for e in server.events("f100d") if e["kind"] != "user"]) > seen[8]
+    finally:
+        await zalo.close()
+        await server.stop()
