@@ -5,7 +5,7 @@ the row inserted with its turn says it was handled, so it is handled once, and h
 that they are sent (by the outbox) rather than lost.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-03 05:00:00
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 from storage.types import UTCDateTime
 
 revision: str = '0023'
-down_revision: str | None = '0021'  # the lead re-chains it after 0022 when merging
+down_revision: str | None = '0022'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
