@@ -57,7 +57,8 @@ async def login_password(request: Request, session: Db, login: FormText = "", pa
     app = ctx(request)
     try:
         user = await staff_auth.sign_in_password(session, clock=app.clock, login=login, password=password,
-                                                 ip=security.client_ip(request), admin_ids=app.settings.admin_ids)
+                                                 ip=security.client_ip(request), admin_ids=app.settings.admin_ids,
+                                                 staff=app.settings.staff_identities())
     except (SignInRefused, RateLimited) as exc:
         await session.commit()  # the failed attempt counts
         return _refused(request, exc, login)
@@ -71,7 +72,8 @@ async def login_send_code(request: Request, session: Db, login: FormText = "") -
     _ = security.gettext_for(request)
     try:
         await staff_auth.send_code(session, clock=app.clock, login=login, ip=security.client_ip(request),
-                                   admin_ids=app.settings.admin_ids, translate=app.translate)
+                                   admin_ids=app.settings.admin_ids, translate=app.translate,
+                                   staff=app.settings.staff_identities())
     except RateLimited as exc:
         await session.commit()
         return _refused(request, exc, login)
@@ -89,7 +91,8 @@ async def login_verify(request: Request, session: Db, login: FormText = "", code
     app = ctx(request)
     try:
         user = await staff_auth.sign_in_code(session, clock=app.clock, login=login, code=code,
-                                             ip=security.client_ip(request), admin_ids=app.settings.admin_ids)
+                                             ip=security.client_ip(request), admin_ids=app.settings.admin_ids,
+                                             staff=app.settings.staff_identities())
     except (SignInRefused, RateLimited) as exc:
         await session.commit()
         return _refused(request, exc, login, code_step=True)
