@@ -51,6 +51,7 @@ async def sandbox_run(tmp_path: Path, migrated_template: Path,
     await run.stop()
     log = run.log.read_text(errors="replace") if run.log.exists() else ""
     assert "Traceback" not in log, log[-3000:]
+    assert run.proc is None or run.proc.returncode == 0, log[-3000:]  # SIGTERM: a clean stop
 
 
 @pytest.fixture
