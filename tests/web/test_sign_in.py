@@ -221,3 +221,26 @@ async def test_an_admin_who_last_wrote_from_zalo_gets_the_code_there_and_signs_i
     assert (row.channel, row.chat_id, row.user_id) == ("zalo", "a1b2c3", owner.id)
     assert (await _verify(console, code, login="6001")).status_code == 303
     assert (await console.client.get("/needs")).status_code == 200
+
+
+def _next_field(page: str) -> set[str]:
+    return set(re.findall(r'name="next" value="([^"]*)"', page))
+
+
+async def test_the_page_asked_for_is_kept_through_a_code_and_a_wrong_password(console: Console) -> None:
+    """Sent to the sign-in page from /needs?status=received, the person lands there after a code sign-in, and
+    after a wrong password then the right one: every form carries the page on."""
+    wanted = "/needs?status=received"
+    page = await console.client.get("/login", params={"next": wanted})
+    assert _next_field(page.text) == {wanted}  # the password form and the code request form
+    asked = await console.client.post("/login/code", data={"login": "canbo", "next": wanted,
+                                                            "csrf": await console.pre_csrf()})
+    assert _next_field(asked.text) == {wanted}
+    _row, code = await _code_sent(console)
+    signed = await console.client.post("/login/verify", data={"login": "canbo", "code": code, "next": wanted,
+                                                               "csrf": await console.pre_csrf()})
+    assert signed.status_code == 303 and signed.headers["location"] == wanted
+    console.client.cookies.clear()
+    wrong = await _login(console, "canbo", "sai-mat-khau-roi", next_url=wanted)
+    assert wrong.status_code == 401 and _next_field(wrong.text) == {wanted}
+    assert (await _login(console, "canbo", PASSWORD, next_url=wanted)).headers["location"] == wanted
