@@ -24,7 +24,7 @@ from bot.conversation.replies import Reply
 from bot.domain import Role
 from bot.i18n_marker import N_
 from bot.services import outbox
-from bot.services.accounts import Translator, effective_role
+from bot.services.accounts import Address, Translator, effective_role, settings_staff
 from bot.services.validation import fold
 from storage import console_repos, repos
 from storage.models import AuditEntry, LoginAttempt, LoginCode, StaffCredential, User, WebSession
@@ -89,28 +89,42 @@ async def record_attempt(session: AsyncSession, *, clock: Clock, login: str, ip:
 # --- who is signing in ---
 
 
-async def find_staff(session: AsyncSession, *, login: str, admin_ids: Collection[int]) -> User | None:
+async def is_staff(session: AsyncSession, *, user: User, admin_ids: Collection[int],
+                   staff: Collection[Address] = ()) -> bool:
+    """Staff now: by their role, or because one of their identities — on any channel, not only the one they are
+    notified at — is staff by the settings (ADMIN_IDS, ZALO_ADMIN_IDS: `staff`)."""
+    if effective_role(user, admin_ids, staff=staff) is Role.STAFF:
+        return True
+    listed = settings_staff(admin_ids, staff)
+    return any((i.channel, i.external_id) in listed for i in await repos.identities_of(session, user_id=user.id or 0))
+
+
+async def find_staff(session: AsyncSession, *, login: str, admin_ids: Collection[int],
+                     staff: Collection[Address] = ()) -> User | None:
     """The staff member with this login name (set by `staff add`), else the one whose @username, full name
-    (both without case or accents) or chat id it is; None when nobody or several people match."""
+    (both without case or accents) or chat id (on any of their channels) it is; None when nobody or several
+    people match. Staff by the settings are found whichever channel they last wrote from."""
     cred = await console_repos.credential_by_login(session, login=login)
     if cred is not None:
         user = await repos.get_user_by_id(session, user_id=cred.user_id)
-        return user if user is not None and effective_role(user, admin_ids) is Role.STAFF else None
+        ok = user is not None and await is_staff(session, user=user, admin_ids=admin_ids, staff=staff)
+        return user if ok else None
     if not login:
         return None
-    staff = {u.id: u for u in await repos.list_users_by_role(session, role=Role.STAFF)}
-    admins = await repos.users_by_external_ids(session, channel="telegram", external_ids=[str(i) for i in admin_ids])
-    staff.update({u.id: u for u in admins})
-    found = [u for u in staff.values() if effective_role(u, admin_ids) is Role.STAFF
-             and login in (fold(u.username or ""), fold(u.full_name or ""), u.external_id)]
+    found = []
+    for user in await repos.staff_users(session, settings_staff=sorted(settings_staff(admin_ids, staff))):
+        names = (fold(user.username or ""), fold(user.full_name or ""))
+        chat_ids = [i.external_id for i in await repos.identities_of(session, user_id=user.id or 0)]
+        if login in names or login in chat_ids:
+            found.append(user)
     return found[0] if len(found) == 1 else None
 
 
 async def sign_in_password(session: AsyncSession, *, clock: Clock, login: str, password: str, ip: str,
-                           admin_ids: Collection[int]) -> User:
+                           admin_ids: Collection[int], staff: Collection[Address] = ()) -> User:
     login = login_name(login)
     await check_rate(session, clock=clock, login=login, ip=ip)
-    user = await find_staff(session, login=login, admin_ids=admin_ids)
+    user = await find_staff(session, login=login, admin_ids=admin_ids, staff=staff)
     cred = await console_repos.credential_of(session, user_id=user.id) if user and user.id else None
     try:
         _hasher.verify(cred.password_hash if cred else _DUMMY_HASH, password)
@@ -124,12 +138,12 @@ async def sign_in_password(session: AsyncSession, *, clock: Clock, login: str, p
 
 
 async def send_code(session: AsyncSession, *, clock: Clock, login: str, ip: str, admin_ids: Collection[int],
-                    translate: Translator) -> None:
+                    translate: Translator, staff: Collection[Address] = ()) -> None:
     """Queue a 6-digit code to the staff member's chat. Counted as an attempt (a flood of codes is refused);
     an unknown login is not revealed: the page says the same either way."""
     login = login_name(login)
     await check_rate(session, clock=clock, login=login, ip=ip)
-    user = await find_staff(session, login=login, admin_ids=admin_ids)
+    user = await find_staff(session, login=login, admin_ids=admin_ids, staff=staff)
     await record_attempt(session, clock=clock, login=login, ip=ip, ok=False)
     if user is None or user.id is None:
         return
@@ -143,10 +157,10 @@ async def send_code(session: AsyncSession, *, clock: Clock, login: str, ip: str,
 
 
 async def sign_in_code(session: AsyncSession, *, clock: Clock, login: str, code: str, ip: str,
-                       admin_ids: Collection[int]) -> User:
+                       admin_ids: Collection[int], staff: Collection[Address] = ()) -> User:
     login = login_name(login)
     await check_rate(session, clock=clock, login=login, ip=ip)
-    user = await find_staff(session, login=login, admin_ids=admin_ids)
+    user = await find_staff(session, login=login, admin_ids=admin_ids, staff=staff)
     matched = None
     if user is not None and user.id is not None:
         wanted = digest(f"{user.id}:{code.strip()}")
@@ -175,7 +189,7 @@ async def open_session(session: AsyncSession, *, clock: Clock, user: User, hours
 
 
 async def current_staff(session: AsyncSession, *, clock: Clock, token: str | None,
-                        admin_ids: Collection[int]) -> StaffSession | None:
+                        admin_ids: Collection[int], staff: Collection[Address] = ()) -> StaffSession | None:
     """The live session of a current staff member, or None (no cookie, unknown, ended, expired, revoked)."""
     if not token:
         return None
@@ -184,7 +198,7 @@ async def current_staff(session: AsyncSession, *, clock: Clock, token: str | Non
     if row is None or row.ended_at is not None or row.expires_at <= now:
         return None
     user = await repos.get_user_by_id(session, user_id=row.user_id)
-    if user is None or effective_role(user, admin_ids) is not Role.STAFF:
+    if user is None or not await is_staff(session, user=user, admin_ids=admin_ids, staff=staff):
         row.ended_at = now  # revoked: this session dies now
         session.add(row)
         return None

@@ -18,11 +18,12 @@ LOG_PAGE = 50
 
 
 def _sign_in_page(request: Request, *, error: str | None = None, info: str | None = None, login: str = "",
-                  code_step: bool = False, status: int = 200) -> Response:
+                  code_step: bool = False, status: int = 200, next_url: str | None = None) -> Response:
+    """The sign-in page; `next_url` (the page asked for, carried by the forms) else the address's ?next=."""
     token = request.cookies.get(security.PRE_CSRF_COOKIE) or security.new_pre_csrf()
     response = render(request, "login.html", {
         "error": error, "info": info, "login": login, "code_step": code_step, "pre_csrf": token,
-        "next": security.safe_next(request.query_params.get("next") or None),
+        "next": security.safe_next(next_url or request.query_params.get("next") or None),
     }, status=status)
     response.set_cookie(security.PRE_CSRF_COOKIE, token, httponly=True, samesite="lax",
                         secure=ctx(request).settings.web_secure_cookies)
@@ -42,13 +43,14 @@ def _signed_in(request: Request, token: str, next_url: str) -> Response:
     return response
 
 
-def _refused(request: Request, exc: Exception, login: str, code_step: bool = False) -> Response:
+def _refused(request: Request, exc: Exception, login: str, code_step: bool = False,
+             next_url: str | None = None) -> Response:
     _ = security.gettext_for(request)
     if isinstance(exc, RateLimited):
         return _sign_in_page(request, error=_("Too many attempts. Please wait 15 minutes and try again."),
-                             login=login, code_step=code_step, status=429)
+                             login=login, code_step=code_step, status=429, next_url=next_url)
     return _sign_in_page(request, error=_("The sign-in name, password or code is not right."), login=login,
-                         code_step=code_step, status=401)
+                         code_step=code_step, status=401, next_url=next_url)
 
 
 @router.post("/login", dependencies=[Depends(anonymous_post)])
@@ -57,28 +59,30 @@ async def login_password(request: Request, session: Db, login: FormText = "", pa
     app = ctx(request)
     try:
         user = await staff_auth.sign_in_password(session, clock=app.clock, login=login, password=password,
-                                                 ip=security.client_ip(request), admin_ids=app.settings.admin_ids)
+                                                 ip=security.client_ip(request), admin_ids=app.settings.admin_ids,
+                                                 staff=app.settings.staff_identities())
     except (SignInRefused, RateLimited) as exc:
         await session.commit()  # the failed attempt counts
-        return _refused(request, exc, login)
+        return _refused(request, exc, login, next_url=next)
     token = await staff_auth.open_session(session, clock=app.clock, user=user, hours=app.settings.web_session_hours)
     return _signed_in(request, token, next)
 
 
 @router.post("/login/code", dependencies=[Depends(anonymous_post)])
-async def login_send_code(request: Request, session: Db, login: FormText = "") -> Response:
+async def login_send_code(request: Request, session: Db, login: FormText = "", next: FormText = "/") -> Response:
     app = ctx(request)
     _ = security.gettext_for(request)
     try:
         await staff_auth.send_code(session, clock=app.clock, login=login, ip=security.client_ip(request),
-                                   admin_ids=app.settings.admin_ids, translate=app.translate)
+                                   admin_ids=app.settings.admin_ids, translate=app.translate,
+                                   staff=app.settings.staff_identities())
     except RateLimited as exc:
         await session.commit()
-        return _refused(request, exc, login)
+        return _refused(request, exc, login, next_url=next)
     await session.commit()
     if app.outbox is not None:
         app.outbox.notify()
-    return _sign_in_page(request, login=login, code_step=True,
+    return _sign_in_page(request, login=login, code_step=True, next_url=next,
                          info=_("If this name belongs to a staff member, a 6-digit code was sent to their chat. "
                                 "It is valid for 10 minutes."))
 
@@ -89,10 +93,11 @@ async def login_verify(request: Request, session: Db, login: FormText = "", code
     app = ctx(request)
     try:
         user = await staff_auth.sign_in_code(session, clock=app.clock, login=login, code=code,
-                                             ip=security.client_ip(request), admin_ids=app.settings.admin_ids)
+                                             ip=security.client_ip(request), admin_ids=app.settings.admin_ids,
+                                             staff=app.settings.staff_identities())
     except (SignInRefused, RateLimited) as exc:
         await session.commit()
-        return _refused(request, exc, login, code_step=True)
+        return _refused(request, exc, login, code_step=True, next_url=next)
     token = await staff_auth.open_session(session, clock=app.clock, user=user, hours=app.settings.web_session_hours)
     return _signed_in(request, token, next)
 

@@ -53,10 +53,13 @@ async def _serve(uvicorn: Any, app: Any, host: str, port: int, *, access_log: bo
 
 
 def free_socket(host: str) -> socket.socket:
-    """A listening address chosen now (port 0), so the bot can be told it (PUBLIC_BASE_URL) before it serves."""
+    """A listening address chosen now (port 0), so the bot can be told it (PUBLIC_BASE_URL) before it serves.
+    It listens at once: a browser opened on the printed address waits in the backlog until the console serves,
+    instead of being refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
+    sock.listen(128)
     return sock
 
 

@@ -80,7 +80,7 @@ class Staff:
 async def _staff(request: Request, session: AsyncSession) -> Staff | None:
     app = ctx(request)
     signed = await staff_auth.current_staff(session, clock=app.clock, token=request.cookies.get(SESSION_COOKIE),
-                                            admin_ids=app.settings.admin_ids)
+                                            admin_ids=app.settings.admin_ids, staff=app.settings.staff_identities())
     if signed is None:
         await session.commit()  # a revoked member's session is ended for good
         return None

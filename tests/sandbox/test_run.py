@@ -146,3 +146,17 @@ async def test_zalo_personas_in_the_web_chat_are_served_as_text(sqlite_engine, c
         await client.close()
         await zalo.stop()
         await server.stop()
+
+
+async def test_the_consoles_address_takes_connections_from_the_moment_it_is_chosen() -> None:
+    """The console's address is printed before uvicorn serves it: a browser opened on it at once must wait for
+    the answer, not be refused."""
+    from bot.web.run import free_socket
+
+    sock = free_socket("127.0.0.1")
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        sock.close()

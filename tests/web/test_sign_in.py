@@ -187,3 +187,60 @@ async def test_old_attempts_are_cleared(console: Console) -> None:
     async with console.app.session_maker() as session:
         rows = (await session.exec(select(LoginAttempt))).all()
     assert sorted((r.key, r.ok) for r in rows) == [("account:canbo", True), ("ip:203.0.113.7", True)]
+
+
+async def test_a_staff_member_on_zalo_by_zalo_admin_ids_gets_the_code_in_zalo(console: Console) -> None:
+    """ZALO_ADMIN_IDS makes a Zalo account staff (the row keeps its own role): the code goes to that Zalo chat,
+    the code signs them in, and removing the id from the settings ends the session."""
+    ctv = console.people["collaborator"]  # on Zalo (z-77); the table says collaborator
+    console.app.settings = console.app.settings.model_copy(update={"zalo_admin_ids": frozenset({"z-77"})})
+    await _ask_code(console, "Phạm Cộng Tác")
+    row, code = await _code_sent(console)
+    assert (row.channel, row.chat_id, row.user_id) == ("zalo", "z-77", ctv.id)
+    assert (await _verify(console, code, login="pham cong tac")).status_code == 303
+    assert (await console.client.get("/needs")).status_code == 200
+    console.app.settings = console.app.settings.model_copy(update={"zalo_admin_ids": frozenset()})
+    assert (await console.client.get("/needs")).status_code == 303  # to the sign-in page
+
+
+async def test_an_admin_who_last_wrote_from_zalo_gets_the_code_there_and_signs_in(console: Console) -> None:
+    """A Telegram id in ADMIN_IDS, linked to a Zalo account the person last wrote from (NOTIFY_IDENTITY=last):
+    still staff for the console, found by that Telegram id, and the code reaches the Zalo chat."""
+    from storage.models import Identity, User
+
+    owner = console.people["owner"]  # Telegram 6001, role user
+    async with console.app.session_maker() as session:
+        session.add(Identity(user_id=owner.id, channel="zalo", external_id="a1b2c3", created_at=console.clock.now()))
+        user = await session.get(User, owner.id)
+        user.channel, user.external_id = "zalo", "a1b2c3"  # what accounts.seen does when they write from Zalo
+        session.add(user)
+        await session.commit()
+    console.app.settings = console.app.settings.model_copy(update={"admin_ids": frozenset({6001})})
+    await _ask_code(console, "6001")
+    row, code = await _code_sent(console)
+    assert (row.channel, row.chat_id, row.user_id) == ("zalo", "a1b2c3", owner.id)
+    assert (await _verify(console, code, login="6001")).status_code == 303
+    assert (await console.client.get("/needs")).status_code == 200
+
+
+def _next_field(page: str) -> set[str]:
+    return set(re.findall(r'name="next" value="([^"]*)"', page))
+
+
+async def test_the_page_asked_for_is_kept_through_a_code_and_a_wrong_password(console: Console) -> None:
+    """Sent to the sign-in page from /needs?status=received, the person lands there after a code sign-in, and
+    after a wrong password then the right one: every form carries the page on."""
+    wanted = "/needs?status=received"
+    page = await console.client.get("/login", params={"next": wanted})
+    assert _next_field(page.text) == {wanted}  # the password form and the code request form
+    asked = await console.client.post("/login/code", data={"login": "canbo", "next": wanted,
+                                                            "csrf": await console.pre_csrf()})
+    assert _next_field(asked.text) == {wanted}
+    _row, code = await _code_sent(console)
+    signed = await console.client.post("/login/verify", data={"login": "canbo", "code": code, "next": wanted,
+                                                               "csrf": await console.pre_csrf()})
+    assert signed.status_code == 303 and signed.headers["location"] == wanted
+    console.client.cookies.clear()
+    wrong = await _login(console, "canbo", "sai-mat-khau-roi", next_url=wanted)
+    assert wrong.status_code == 401 and _next_field(wrong.text) == {wanted}
+    assert (await _login(console, "canbo", PASSWORD, next_url=wanted)).headers["location"] == wanted
