@@ -32,7 +32,8 @@ async def staff_cmd(settings: Settings, action: str, who: str, login: str | None
     try:
         async with create_session_maker(engine)() as session:
             user, name = await set_password(session, clock=SystemClock(), who=who, password=password, login=login,
-                                            admin_ids=settings.admin_ids, grant=action == "add")
+                                            admin_ids=settings.admin_ids, grant=action == "add",
+                                            staff=settings.staff_identities())
             await session.commit()
     finally:
         await engine.dispose()

@@ -224,9 +224,10 @@ async def audit(session: AsyncSession, *, clock: Clock, actor: User, action: str
 
 
 async def set_password(session: AsyncSession, *, clock: Clock, who: str, password: str, login: str | None,
-                       admin_ids: Collection[int], grant: bool) -> tuple[User, str]:
+                       admin_ids: Collection[int], grant: bool, staff: Collection[Address] = ()) -> tuple[User, str]:
     """Give the person named `who` (users.id, chat id, @username or full name) a console password; `grant`
-    makes them staff first (`staff add`), otherwise they must be staff already (`staff passwd`)."""
+    makes them staff first (`staff add`), otherwise they must be staff already (`staff passwd`): by their role,
+    or by the settings (ADMIN_IDS, ZALO_ADMIN_IDS: `staff`) on any of their channels."""
     matches = list(await console_repos.users_matching(session, text=who.strip()))
     if not matches:
         raise CliError(f"nobody called {who!r} has written to the bot yet")
@@ -234,7 +235,7 @@ async def set_password(session: AsyncSession, *, clock: Clock, who: str, passwor
         raise CliError(f"{who!r} names {len(matches)} people; use the number: "
                        + ", ".join(f"{u.id} ({u.full_name or u.username or u.external_id})" for u in matches))
     user = matches[0]
-    if effective_role(user, admin_ids) is not Role.STAFF:
+    if not await is_staff(session, user=user, admin_ids=admin_ids, staff=staff):
         if not grant:
             raise CliError(f"{who!r} is not staff; use `staff add`")
         user.role = Role.STAFF

@@ -158,6 +158,21 @@ async def test_cli_refuses_short_passwords_and_non_staff_unless_added(console: C
     assert (await _login(console, "nguyễn thị lan", PASSWORD)).status_code == 303
 
 
+async def test_cli_passwd_for_staff_by_zalo_admin_ids(console: Console) -> None:
+    """`staff passwd` takes someone who is staff only because their Zalo account is in ZALO_ADMIN_IDS (their row
+    keeps its own role) as staff, as the console does; without the setting they are refused."""
+    ctv = console.people["collaborator"]  # on Zalo (z-77)
+    async with console.app.session_maker() as session:
+        with pytest.raises(CliError, match="not staff"):
+            await staff_auth.set_password(session, clock=console.clock, who=str(ctv.id), password=PASSWORD,
+                                          login="ctv.zalo", admin_ids=frozenset(), grant=False)
+        user, login = await staff_auth.set_password(session, clock=console.clock, who=str(ctv.id),
+                                                    password=PASSWORD, login="ctv.zalo", admin_ids=frozenset(),
+                                                    grant=False, staff=frozenset({("zalo", "z-77")}))
+        await session.commit()
+    assert login == "ctv zalo" and user.role == "collaborator"  # the role is not changed
+
+
 @pytest.mark.parametrize("login", ["Trần Văn Cán", "tran van can", "5001"])
 async def test_a_code_by_full_name_or_chat_id_for_staff_without_a_password(console: Console, login: str) -> None:
     async with console.app.session_maker() as session:
