@@ -122,7 +122,7 @@ async def background(app: AppContext, engine: AsyncEngine, outbox_bot: Any | Non
     and are recorded (SIGTERM, Ctrl-C), and the lead is given away at once."""
     from bot.app import attach_outbox
     from bot.leader import Leadership
-    from bot.scheduler import create_scheduler, reminders_tick
+    from bot.scheduler import create_scheduler, reminders_tick, stop_scheduler
 
     worker = attach_outbox(app, outbox_bot, zalo)
     await worker.recover_interrupted()
@@ -136,7 +136,7 @@ async def background(app: AppContext, engine: AsyncEngine, outbox_bot: Any | Non
         await reminders_tick("main")
         yield scheduler, leader
     finally:
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)
         await worker.stop()
         await leader.stop()
         for task in tasks:
