@@ -132,15 +132,20 @@ async def forms(url: str) -> dict[int, dict[str, Any]]:
     return {int(ext): {"step": step, **(data if isinstance(data, dict) else {})} for ext, step, data in rows}
 
 
-async def test_two_web_processes_share_the_people_and_one_scheduler(database: str, tmp_path: Path) -> None:
-    # Telegram's limits off: the bot's own pace is not what is tested here.
+async def two_web_processes(tmp_path: Path, database: str) -> tuple[SandboxServer, dict[str, str], list[WebProcess]]:
+    """The sandbox's Bot API server (started) and two web processes in webhook mode (not started yet) on the
+    database, with their environment. Telegram's limits off: the bot's own pace is not what is tested here."""
     server = SandboxServer(bot_token=TOKEN, web=False, limits=RateLimits(enabled=False))
     await server.start()
     env = clean_env(tmp_path, BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=server.base_url, DATABASE_URL=database,
                     TELEGRAM_MODE="webhook", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/webhook/telegram",
                     TELEGRAM_WEBHOOK_SECRET=SECRET, TICK_SECONDS="0.3", THROTTLE_RATE="50", THROTTLE_BURST="100",
                     MEDIA_DIR=str(tmp_path / "media"), QUIET_START="00:00", QUIET_END="00:00")
-    webs = [WebProcess(tmp_path, "web1", env), WebProcess(tmp_path, "web2", env)]
+    return server, env, [WebProcess(tmp_path, "web1", env), WebProcess(tmp_path, "web2", env)]
+
+
+async def test_two_web_processes_share_the_people_and_one_scheduler(database: str, tmp_path: Path) -> None:
+    server, env, webs = await two_web_processes(tmp_path, database)
     server.webhook_targets = [f"{w.base}/webhook/telegram" for w in webs]  # the load balancer
     try:
         async with aiohttp.ClientSession() as http:
@@ -172,13 +177,7 @@ ASKED = ["Hưng Thịnh", "chủ cơ sở", "0912 345 678", "long xuyen", "ngàn
 
 async def test_a_web_process_killed_under_load_loses_no_update_and_handles_none_twice(
         database: str, tmp_path: Path) -> None:
-    server = SandboxServer(bot_token=TOKEN, web=False, limits=RateLimits(enabled=False))
-    await server.start()
-    env = clean_env(tmp_path, BOT_TOKEN=TOKEN, TELEGRAM_API_BASE=server.base_url, DATABASE_URL=database,
-                    TELEGRAM_MODE="webhook", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/webhook/telegram",
-                    TELEGRAM_WEBHOOK_SECRET=SECRET, TICK_SECONDS="0.3", THROTTLE_RATE="50", THROTTLE_BURST="100",
-                    MEDIA_DIR=str(tmp_path / "media"), QUIET_START="00:00", QUIET_END="00:00")
-    webs = [WebProcess(tmp_path, "web1", env), WebProcess(tmp_path, "web2", env)]
+    server, env, webs = await two_web_processes(tmp_path, database)
     server.webhook_targets = [f"{w.base}/webhook/telegram" for w in webs]
     try:
         async with aiohttp.ClientSession() as http:
