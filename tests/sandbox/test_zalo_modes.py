@@ -107,8 +107,9 @@ async def test_webhook_mode_serves_people_in_order_and_refuses_a_wrong_secret(pa
     assert await post(url, body, None) == 403
     assert server.events("bad1") == []
     assert await post(url, body, HOOK_SECRET) == 200
+    # The 200 comes once the update is handled and answered: a process killed before loses nothing.
+    assert len(server.events("bad1")) == 1
     assert await post(url, body, HOOK_SECRET) == 200
-    await server.wait_for("bad1", timeout=15)
     await channel.stop()
     await running
     assert len(server.events("bad1")) == 1  # one answer for two POSTs of one message

@@ -2,7 +2,7 @@
 
 `getUpdates` hands out one update per call and answers 408 when there is nothing; a webhook and polling
 exclude each other, so polling starts with `deleteWebhook` and webhook mode with `setWebhook`. Each update
-is handled as its own task (a webhook POST is answered at once); one person's updates (and the sending of
+is handled as its own task (a webhook POST is answered once it is handled and answered); one person's updates (and the sending of
 their replies) stay in order.
 
 Errors as Zalo documents them: 401 stops (ZaloUnauthorized leaves `run_*`), 429 without retry_after and
@@ -144,7 +144,9 @@ class ZaloChannel:
             except WebhookRefused:
                 return web.json_response({"ok": False, "error_code": 403, "description": "Forbidden"}, status=403)
             if update is not None:
-                self._start(update)  # answered at once; handled in the background, in order per person
+                # Answered once handled and its replies sent (or queued): a process killed meanwhile leaves the
+                # POST unanswered, so Zalo delivers it again instead of the update being lost.
+                await self._start(update)
             return web.json_response({"ok": True})
 
         app.router.add_get("/healthz", healthz)
