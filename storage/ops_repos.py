@@ -4,10 +4,11 @@ scheduler's pruning of what goes stale. Keyword-only arguments; never commit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, text, update
+from sqlalchemy import delete, func, literal_column, text, tuple_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -119,13 +120,17 @@ def mark_handled(session: AsyncSession, *, channel: str, update_id: str, now: da
     session.add(SeenUpdate(channel=channel, update_id=update_id[:64], seen_at=now, replies=replies or None))
 
 
-async def forget_replies(session: AsyncSession, *, channel: str, update_id: str) -> None:
-    """The update's replies were sent (or handed to the outbox): a delivery again sends nothing more. On
-    PostgreSQL the commit does not wait for the disk: lost in a crash, this costs at most a reply sent twice."""
+async def forget_replies(session: AsyncSession, *, updates: Sequence[tuple[str, str]]) -> None:
+    """These updates' replies were sent (or handed to the outbox): a delivery again sends nothing more.
+    `updates` holds (channel, update id) pairs. On PostgreSQL the commit does not wait for the disk: lost in a
+    crash, this costs at most a reply sent twice."""
+    if not updates:
+        return
     if _postgres(session):
         await session.exec(text("SET LOCAL synchronous_commit TO OFF"))  # type: ignore[call-overload]
-    query = update(SeenUpdate).where(col(SeenUpdate.channel) == channel,
-                                     col(SeenUpdate.update_id) == update_id[:64]).values(replies=None)
+    keys = sorted({(channel, update_id[:64]) for channel, update_id in updates})
+    query = update(SeenUpdate).where(tuple_(col(SeenUpdate.channel), col(SeenUpdate.update_id)).in_(keys),
+                                     col(SeenUpdate.replies).is_not(None)).values(replies=None)
     await session.exec(query)  # type: ignore[call-overload]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from storage.models import (
     Reminder,
     ReportSchedule,
     ReportSubmission,
+    SeenUpdate,
     Signup,
     User,
 )
@@ -345,6 +347,48 @@ async def identity_with_conversation(
         .where(Identity.channel == channel, Identity.external_id == external_id)
     )).first()
     return (row[0], row[1], row[2], bool(row[3])) if row else (None, None, None, False)
+
+
+@dataclass
+class TurnState:
+    """What a unit of work reads before the flow runs (see `turn_state`)."""
+
+    user: User | None
+    identity: Identity | None
+    conversation: Conversation | None
+    linked_staff: bool  # any of the person's identities is staff by the settings
+    menu: dict[str, Any]  # the pending menu's items (the numbers last shown, what the last turn kept)
+    replies_waiting: bool  # a reply to this chat still waits in the outbox
+    seen: bool  # this update was already handled (committed) by some process
+
+
+async def turn_state(session: AsyncSession, *, channel: str, external_id: str,
+                     settings_staff: Sequence[tuple[str, str]] = (), update_id: str | None = None,
+                     reply_kind: str, waiting: Sequence[str]) -> TurnState:
+    """Everything the unit of work of one update reads first, in one statement for a known person: their
+    identity, user, open form and staff link, the pending menu, whether a reply (`reply_kind` in a `waiting`
+    status) to this chat waits in the outbox, and whether the update (`update_id`) was already handled.
+    Someone with no identity yet costs a statement more. Read after the person's lock is taken."""
+    menu_items = select(PendingMenu.items).where(
+        PendingMenu.channel == channel, PendingMenu.external_id == external_id).scalar_subquery()
+    reply_waits = exists().where(
+        OutboxMessage.chat_id == external_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
+        col(OutboxMessage.status).in_(waiting))
+    seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id[:64]) \
+        if update_id is not None else literal(False)
+    other = aliased(Identity)
+    listed = [and_(col(other.channel) == ch, col(other.external_id) == ext) for ch, ext in settings_staff]
+    is_staff = exists().where(col(other.user_id) == col(User.id), or_(*listed)) if listed else literal(False)
+    row = (await session.exec(
+        select(User, Identity, Conversation, is_staff, menu_items, reply_waits, seen)
+        .join(Identity, col(Identity.user_id) == col(User.id))
+        .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
+        .where(Identity.channel == channel, Identity.external_id == external_id)
+    )).first()
+    if row is None:  # no identity yet: the same figures without the person
+        row = (None, None, None, False, *(await session.exec(select(menu_items, reply_waits, seen))).one())
+    return TurnState(user=row[0], identity=row[1], conversation=row[2], linked_staff=bool(row[3]),
+                     menu=dict(row[4] or {}), replies_waiting=bool(row[5]), seen=bool(row[6]))
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,

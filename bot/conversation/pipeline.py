@@ -60,6 +60,8 @@ CHOOSE_HINT = N_("Type the number of your choice.")
 KEPT = "_kept"  # the pending menu's key for what a turn keeps for the next (never a number)
 MENU_LINE = N_("Menu")
 FILE_AT_CENTRE = N_("the file is available from the centre.")
+ANSWERED_FLUSH_S = 1.0  # how long the replies of an answered update stay kept, at most (see `answered`)
+ANSWERED_BATCH = 200
 
 
 class ConversationChanged(Exception):
@@ -202,6 +204,9 @@ class Pipeline:
     def __init__(self, app: AppContext, flows: Flows) -> None:
         self.app, self.flows = app, flows
         self._locks: dict[str, asyncio.Lock] = {}
+        self._answered: list[tuple[str, str]] = []  # (channel, update id) answered, their replies still kept
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Future[None]] = set()
 
     async def handle(self, event: Event, renderer: Renderer, *, fallthrough: bool = False,
                      update_id: str | None = None) -> list[Rendered] | None:
@@ -246,16 +251,18 @@ class Pipeline:
         async with self.app.session_maker() as session:
             # Other processes wait here for this person's earlier event (PostgreSQL; SQLite: one process).
             await ops_repos.lock_person(session, key=who.address)
-            if update_id is not None and await self._handled_before(session, who, update_id):
-                return []
             staff = self.app.settings.staff_identities()
-            user, identity, conversation, linked_staff = await repos.identity_with_conversation(
-                session, channel=who.channel, external_id=who.external_id, settings_staff=sorted(staff))
+            state = await repos.turn_state(session, channel=who.channel, external_id=who.external_id,
+                                           settings_staff=sorted(staff), update_id=update_id,
+                                           reply_kind=outbox.REPLY_KIND, waiting=outbox.WAITING)
+            if state.seen and update_id is not None and await self._handled_before(session, who, update_id):
+                return []
+            conversation = state.conversation
             if fallthrough and conversation is None:
                 return None
-            user = await self._person(session, who, user, identity, staff)
+            user = await self._person(session, who, state.user, state.identity, staff)
             turn = self._turn(session, who, user, conversation, renderer.caps)
-            if linked_staff:  # staff by the settings on another of their channels
+            if state.linked_staff:  # staff by the settings on another of their channels
                 turn.role = Role.STAFF
             if _in_group(event.action):
                 # Served only in private chats: one polite answer there, and nothing about the person
@@ -263,14 +270,13 @@ class Pipeline:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
                 return [renderer.render(reply) for reply in turn.replies]
-            menu, turn.kept = await self._menu(session, who, renderer.caps)
+            menu, turn.kept = self._menu(state.menu, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer)
                 # A reply carrying a made file (an export) cannot be stored: such a turn is sent at once.
-                if rendered and not any(r.file for r in turn.replies) and await outbox.replies_waiting(
-                        session, channel=who.channel, chat_id=who.external_id):
+                if rendered and not any(r.file for r in turn.replies) and state.replies_waiting:
                     self._queue(turn, queued(rendered, renderer.caps))
                     rendered = []  # sent by the outbox, behind the replies already waiting there
                 if update_id is not None:
@@ -319,15 +325,40 @@ class Pipeline:
 
     async def answered(self, who: Who, update_id: str | None) -> None:
         """The channel sent the replies of this update's turn (or handed them to the outbox): they are no longer
-        kept for a delivery again. Until then a process killed in between costs no reply (it is sent again)."""
+        kept for a delivery again. Until then a process killed in between costs no reply (it is sent again).
+
+        Not a transaction per update: the updates answered within ANSWERED_FLUSH_S (or ANSWERED_BATCH of them)
+        are forgotten together. A delivery again in that second sends the replies once more, as one after a
+        kill between sending and forgetting always could: a reply twice rather than never."""
         if update_id is None:
+            return
+        self._answered.append((who.channel, update_id))
+        if len(self._answered) >= ANSWERED_BATCH:
+            await self.flush_answered()
+        elif self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(ANSWERED_FLUSH_S, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        task = asyncio.ensure_future(self.flush_answered())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush_answered(self) -> None:
+        """Forget the kept replies of the updates answered so far, in one transaction."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch, self._answered = self._answered, []
+        if not batch:
             return
         try:
             async with self.app.session_maker() as session:
-                await ops_repos.forget_replies(session, channel=who.channel, update_id=update_id)
+                await ops_repos.forget_replies(session, updates=batch)
                 await session.commit()
         except Exception:  # at worst a delivery again sends these replies twice
-            log.warning("could not mark a %s update as answered", who.channel, exc_info=True)
+            log.warning("could not mark %d updates as answered", len(batch), exc_info=True)
 
     def _queue(self, turn: Turn, replies: Sequence[outbox.QueuedReply]) -> None:
         outbox.queue_replies(turn.session, clock=self.app.clock, channel=turn.who.channel,
@@ -388,10 +419,10 @@ class Pipeline:
             who.language, self.app.settings.default_locale)
         return Turn(self.app, session, who, user, role, locale, caps, conversation)
 
-    async def _menu(self, session: AsyncSession, who: Who,
-                    caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
+    @staticmethod
+    def _menu(items: dict[str, Any], caps: Capabilities) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the numbers last shown, on a text channel; what the last turn kept for this one)."""
-        items = await repos.pending_menu(session, channel=who.channel, external_id=who.external_id)
+        items = dict(items)
         kept = items.pop(KEPT, None)
         return ({} if caps.buttons else items), (dict(kept) if isinstance(kept, dict) else {})
 

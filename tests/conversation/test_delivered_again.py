@@ -5,9 +5,11 @@ day, and the flood buckets once they are full again."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiogram.types import Update
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +19,7 @@ from bot import scheduler
 from bot.app import create_app
 from bot.channels.text import TextRenderer
 from bot.clock import FakeClock
+from bot.conversation import pipeline as pipeline_module
 from bot.conversation.events import CommandEvent, Event, Who
 from bot.conversation.pipeline import Flows, Pipeline, Turn
 from bot.services.outbox import REPLY_KIND
@@ -67,6 +70,7 @@ async def test_an_update_delivered_again_to_another_process_is_handled_once_and_
     note_b = Event(ba, CommandEvent("note", "B"))
     assert texts(await second.handle(note_b, TextRenderer(), update_id="m2")) == ["noted B"]
     await second.answered(ba, "m2")  # its replies were sent: a delivery again (a lost 200) sends nothing more
+    await second.flush_answered()  # (forgotten within a second, together with other updates answered meanwhile)
     assert await first.handle(note_b, TextRenderer(), update_id="m2") == []
     assert await outbox_texts(engine) == ["noted A"]
     assert texts(await first.handle(Event(LAN, CommandEvent("note", "D")), TextRenderer(), update_id="m3")) == []
@@ -74,6 +78,51 @@ async def test_an_update_delivered_again_to_another_process_is_handled_once_and_
     await first.handle(Event(Who("telegram", "42", "Ba", "vi"), CommandEvent("note", "C")), TextRenderer(),
                        update_id="m1")
     assert noted == ["A", "B", "D", "C"]
+
+
+async def kept_replies(engine: AsyncEngine) -> dict[str, bool]:
+    async with create_session_maker(engine)() as session:
+        return {row.update_id: bool(row.replies) for row in (await session.exec(select(SeenUpdate))).all()}
+
+
+async def test_answered_updates_are_forgotten_together_within_a_second_or_a_full_batch(
+        engine: AsyncEngine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = Pipeline(create_app(make_settings(), engine, clock=clock), noting_flows([]))
+    people = [Who("zalo", f"p{n}", "Ba", "vi") for n in range(4)]
+    for n, who in enumerate(people):
+        assert texts(await pipeline.handle(Event(who, CommandEvent("note", str(n))), TextRenderer(),
+                                           update_id=f"u{n}")) == [f"noted {n}"]
+    await pipeline.answered(people[0], "u0")
+    await pipeline.answered(people[1], "u1")
+    # Not yet written: the two are forgotten together, when the second is up (or the batch full).
+    assert await kept_replies(engine) == {"u0": True, "u1": True, "u2": True, "u3": True}
+    await pipeline.flush_answered()
+    assert await kept_replies(engine) == {"u0": False, "u1": False, "u2": True, "u3": True}
+    # A delivery again of an answered update sends nothing; of one not answered, its replies (outbox).
+    assert await pipeline.handle(Event(people[1], CommandEvent("note", "1")), TextRenderer(), update_id="u1") == []
+    assert await pipeline.handle(Event(people[2], CommandEvent("note", "2")), TextRenderer(), update_id="u2") == []
+    assert await outbox_texts(engine) == ["noted 2"]
+
+    monkeypatch.setattr(pipeline_module, "ANSWERED_BATCH", 2)
+    await pipeline.answered(people[3], "u3")
+    assert (await kept_replies(engine))["u3"] is True
+    await pipeline.answered(people[0], "u0")  # the batch is full: written at once
+    assert (await kept_replies(engine))["u3"] is False
+
+    monkeypatch.setattr(pipeline_module, "ANSWERED_FLUSH_S", 0)
+    assert texts(await pipeline.handle(Event(people[0], CommandEvent("note", "5")), TextRenderer(),
+                                       update_id="u5")) == ["noted 5"]
+    written = asyncio.Event()
+    flush = pipeline.flush_answered
+
+    async def flush_and_tell() -> None:
+        await flush()
+        written.set()
+
+    monkeypatch.setattr(pipeline, "flush_answered", flush_and_tell)
+    await pipeline.answered(people[0], "u5")  # alone: written when its time is up (at once here)
+    await asyncio.wait_for(written.wait(), timeout=10)
+    assert (await kept_replies(engine))["u5"] is False
 
 
 async def test_a_failed_turn_is_not_marked_and_is_handled_when_delivered_again(engine: AsyncEngine,

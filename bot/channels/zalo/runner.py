@@ -2,8 +2,8 @@
 
 `getUpdates` hands out one update per call and answers 408 when there is nothing; a webhook and polling
 exclude each other, so polling starts with `deleteWebhook` and webhook mode with `setWebhook`. Each update
-is handled as its own task (a webhook POST is answered once it is handled and answered); one person's updates (and the sending of
-their replies) stay in order.
+is handled as its own task (a webhook POST is answered once it is handled and answered); one person's updates
+(and the sending of their replies) stay in order.
 
 Errors as Zalo documents them: 401 stops (ZaloUnauthorized leaves `run_*`), 429 without retry_after and
 408/5xx are retried after a capped exponential back-off (the sleep is injected), 403 means the person
