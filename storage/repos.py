@@ -115,7 +115,11 @@ async def move_identity(session: AsyncSession, *, identity: Identity, user_id: i
     return identity
 
 
+MENUS_CLEARED = "pending_menus_cleared"  # session.info: this transaction removed pending menus
+
+
 async def delete_pending_menus_of(session: AsyncSession, *, identities: Sequence[tuple[str, str]]) -> None:
+    session.info[MENUS_CLEARED] = True
     for channel, external_id in identities:
         await session.exec(delete(PendingMenu).where(  # type: ignore[call-overload]
             col(PendingMenu.channel) == channel, col(PendingMenu.external_id) == external_id))
@@ -420,18 +424,19 @@ async def pending_menu(session: AsyncSession, *, channel: str, external_id: str)
 
 async def save_pending_menu(session: AsyncSession, *, channel: str, external_id: str, items: dict[str, Any],
                             now: datetime) -> None:
-    """Replace what the person was last shown as numbers (an empty menu removes the row)."""
-    row = await session.get(PendingMenu, (channel, external_id))
+    """Replace what the person was last shown as numbers, in one statement (an empty menu removes the row)."""
+    where = (col(PendingMenu.channel) == channel, col(PendingMenu.external_id) == external_id)
     if not items:
-        if row is not None:
-            await session.delete(row)
-            await session.flush()
+        await session.exec(delete(PendingMenu).where(*where))  # type: ignore[call-overload]
         return
-    if row is None:
-        row = PendingMenu(channel=channel, external_id=external_id, updated_at=now)
-    row.items, row.updated_at = dict(items), now
-    session.add(row)
-    await session.flush()
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(PendingMenu).values(channel=channel, external_id=external_id, items=dict(items), updated_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=["channel", "external_id"],
+                                      set_={"items": stmt.excluded["items"], "updated_at": stmt.excluded["updated_at"]})
+    await session.exec(stmt)  # type: ignore[call-overload]
 
 
 # --- outbox ---

@@ -274,7 +274,7 @@ class Pipeline:
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await self._run(turn, event.action, menu)
-                rendered = await self._render(turn, renderer)
+                rendered = await self._render(turn, renderer, state.menu)
                 # A reply carrying a made file (an export) cannot be stored: such a turn is sent at once.
                 if rendered and not any(r.file for r in turn.replies) and state.replies_waiting:
                     self._queue(turn, queued(rendered, renderer.caps))
@@ -426,9 +426,10 @@ class Pipeline:
         kept = items.pop(KEPT, None)
         return ({} if caps.buttons else items), (dict(kept) if isinstance(kept, dict) else {})
 
-    async def _render(self, turn: Turn, renderer: Renderer) -> list[Rendered]:
+    async def _render(self, turn: Turn, renderer: Renderer, before: dict[str, Any]) -> list[Rendered]:
         """Render in the transaction: on a text channel the numbers shown become the pending menu; what the
-        turn keeps for the next is saved with it (on every channel)."""
+        turn keeps for the next is saved with it (on every channel). Not written when it is as it was (`before`:
+        the saved items)."""
         menu: dict[str, Any] = {}
         if renderer.caps.buttons:
             rendered = [renderer.render(reply) for reply in turn.replies]
@@ -447,6 +448,8 @@ class Pipeline:
         # Button channels have a row only while a turn keeps something: no write when there is none to clear.
         if turn.replies and (not renderer.caps.buttons or turn.keep or turn.kept):
             items = {**menu, KEPT: turn.keep} if turn.keep else menu
+            if items == before and not turn.session.info.get(repos.MENUS_CLEARED):
+                return rendered  # as saved: nothing to write
             await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
                                           items=items, now=turn.app.clock.now())
         return rendered
