@@ -210,7 +210,8 @@ async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "
     return (await session.exec(_needs_query(filters, sort, descending, col(Need.id), search=search))).all()
 
 
-# The export's columns, in its order, as plain values (a need without a facility: the facility's are None).
+# The export's columns, in its order (bot.services.console.ExportCells reads them by position), as plain values;
+# a need without a facility has None in the facility's.
 EXPORT_COLUMNS: tuple[Any, ...] = (
     col(Need.ref), col(Need.created_at), col(Facility.name).label("facility_name"), col(Facility.owner_name),
     col(Facility.phone), col(Need.commune_code), col(Facility.sector), col(Need.category), col(Need.description),

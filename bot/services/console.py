@@ -110,24 +110,15 @@ class ExportCells:
             shown_as = self.phones[e164] = format_phone(e164)
         return shown_as
 
-    def row(self, r: Any) -> list[Any]:
+    def row(self, row: Sequence[Any]) -> list[Any]:
+        # Unpacked by position, in the order of console_repos.EXPORT_COLUMNS (a Row's attributes cost ~10 µs a row).
+        (ref, created_at, facility, owner, phone, commune, sector, category, description, machine, cost, own, month,
+         status, decline_reason, filed_by) = row
         return [
-            r.ref,
-            r.created_at.astimezone(self.tz).date(),
-            r.facility_name or "",
-            r.owner_name or "",
-            self.phone(r.phone),
-            self.communes.name(r.commune_code),
-            self.sectors.get(r.sector, ""),
-            self.categories[r.category],
-            shown(r.description, self.gettext),
-            r.machine or "",
-            r.est_cost_million,
-            r.own_contribution_million,
-            r.desired_month,
-            self.statuses[r.status],
-            r.decline_reason or "",
-            self.yes if r.filed_by_user_id else "",
+            ref, created_at.astimezone(self.tz).date(), facility or "", owner or "", self.phone(phone),
+            self.communes.name(commune), self.sectors.get(sector, ""), self.categories[category],
+            shown(description, self.gettext), machine or "", cost, own, month, self.statuses[status],
+            decline_reason or "", self.yes if filed_by else "",
         ]
 
 
