@@ -206,7 +206,7 @@ def _searched(query: Any, search: TextSearch | None) -> Any:
 
 async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "created", descending: bool = True,
                     search: TextSearch | None = None) -> Sequence[int]:
-    """The ids of every filtered (and searched) need, in order (an export then reads the rows a chunk at a time)."""
+    """The ids of every filtered (and searched) need, in order (a project's candidates are then read by id)."""
     return (await session.exec(_needs_query(filters, sort, descending, col(Need.id), search=search))).all()
 
 

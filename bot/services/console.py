@@ -60,7 +60,7 @@ def text_search(q: str) -> TextSearch | None:
 
 
 async def matching_ids(session: AsyncSession, *, query: NeedQuery) -> list[int]:
-    """The ids of every need matching the filters and the search, in the chosen order (what the export writes)."""
+    """The ids of every need matching the filters and the search, in the chosen order (a project's candidates)."""
     return list(await console_repos.needs_ids(session, filters=query.filters, sort=query.sort,
                                               descending=query.descending, search=text_search(query.q)))
 
