@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -206,8 +206,33 @@ def _searched(query: Any, search: TextSearch | None) -> Any:
 
 async def needs_ids(session: AsyncSession, *, filters: NeedFilter, sort: str = "created", descending: bool = True,
                     search: TextSearch | None = None) -> Sequence[int]:
-    """The ids of every filtered (and searched) need, in order (an export then reads the rows a chunk at a time)."""
+    """The ids of every filtered (and searched) need, in order (a project's candidates are then read by id)."""
     return (await session.exec(_needs_query(filters, sort, descending, col(Need.id), search=search))).all()
+
+
+# The export's columns, in its order (bot.services.console.ExportCells reads them by position), as plain values;
+# a need without a facility has None in the facility's.
+EXPORT_COLUMNS: tuple[Any, ...] = (
+    col(Need.ref), col(Need.created_at), col(Facility.name).label("facility_name"), col(Facility.owner_name),
+    col(Facility.phone), col(Need.commune_code), col(Facility.sector), col(Need.category), col(Need.description),
+    col(Need.machine), col(Need.est_cost_million), col(Need.own_contribution_million), col(Need.desired_month),
+    col(Need.status), col(Need.decline_reason), col(Need.filed_by_user_id),
+)
+
+
+async def needs_export_rows(session: AsyncSession, *, filters: NeedFilter, sort: str = "created",
+                            descending: bool = True, search: TextSearch | None = None,
+                            batch: int = 1000) -> AsyncIterator[Sequence[Row[Any]]]:
+    """Every filtered (and searched) need as a plain row of EXPORT_COLUMNS, in the table's order, `batch` rows at
+    a time: one query streamed from the database (no ORM objects, nothing kept), so memory does not grow with
+    the rows."""
+    query = _needs_query(filters, sort, descending, *EXPORT_COLUMNS, search=search)
+    result = await session.stream(query, execution_options={"yield_per": batch})
+    try:
+        async for rows in result.partitions():
+            yield rows
+    finally:
+        await result.close()
 
 
 async def needs_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[tuple[Need, Facility | None]]:

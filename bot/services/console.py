@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
-from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, NeedCategory, NeedStatus, shown
+from bot.domain import CATEGORY_LABELS, SECTOR_LABELS, STATUS_LABELS, NeedStatus, shown
 from bot.errors import DomainError
 from bot.i18n_marker import N_
 from bot.services import needs as needs_service
@@ -60,7 +60,7 @@ def text_search(q: str) -> TextSearch | None:
 
 
 async def matching_ids(session: AsyncSession, *, query: NeedQuery) -> list[int]:
-    """The ids of every need matching the filters and the search, in the chosen order (what the export writes)."""
+    """The ids of every need matching the filters and the search, in the chosen order (a project's candidates)."""
     return list(await console_repos.needs_ids(session, filters=query.filters, sort=query.sort,
                                               descending=query.descending, search=text_search(query.q)))
 
@@ -88,28 +88,38 @@ async def needs_page(session: AsyncSession, *, query: NeedQuery) -> Page:
 # --- export ---
 
 
-def export_row(need: Need, facility: Facility | None, *, communes: CommuneDirectory, tz: ZoneInfo,
-               gettext: Gettext) -> list[Any]:
-    """One need as the export's cells: dates as dates, the amount as a number, the phone as text."""
-    sector = facility.sector if facility else ""
-    return [
-        need.ref,
-        need.created_at.astimezone(tz).date(),
-        facility.name if facility else "",
-        (facility.owner_name or "") if facility else "",
-        format_phone(facility.phone) if facility else "",
-        communes.name(need.commune_code),
-        gettext(SECTOR_LABELS[sector]) if sector in SECTOR_LABELS else "",  # type: ignore[index]
-        gettext(CATEGORY_LABELS[NeedCategory(need.category)]),
-        shown(need.description, gettext),
-        need.machine or "",
-        need.est_cost_million,
-        need.own_contribution_million,
-        need.desired_month,
-        gettext(STATUS_LABELS[NeedStatus(need.status)]),
-        need.decline_reason or "",
-        gettext(N_("yes")) if need.filed_by_user_id else "",
-    ]
+class ExportCells:
+    """Turns the export's plain rows (console_repos.EXPORT_COLUMNS) into its cells: dates as dates, the amounts as
+    numbers, the phone as text. The labels are translated once per export, and each phone formatted once (a
+    facility's needs share it; phonenumbers takes ~0.1 ms a number)."""
+
+    def __init__(self, *, communes: CommuneDirectory, tz: ZoneInfo, gettext: Gettext) -> None:
+        self.communes, self.tz, self.gettext = communes, tz, gettext
+        # Keyed by the enums, which are str: a stored value finds its label (an unknown kind or status fails).
+        self.sectors: dict[str, str] = {k: gettext(v) for k, v in SECTOR_LABELS.items()}
+        self.categories: dict[str, str] = {k: gettext(v) for k, v in CATEGORY_LABELS.items()}
+        self.statuses: dict[str, str] = {k: gettext(v) for k, v in STATUS_LABELS.items()}
+        self.yes = gettext(N_("yes"))
+        self.phones: dict[str, str] = {}
+
+    def phone(self, e164: str | None) -> str:
+        if not e164:
+            return ""
+        shown_as = self.phones.get(e164)
+        if shown_as is None:
+            shown_as = self.phones[e164] = format_phone(e164)
+        return shown_as
+
+    def row(self, row: Sequence[Any]) -> list[Any]:
+        # Unpacked by position, in the order of console_repos.EXPORT_COLUMNS (a Row's attributes cost ~10 µs a row).
+        (ref, created_at, facility, owner, phone, commune, sector, category, description, machine, cost, own, month,
+         status, decline_reason, filed_by) = row
+        return [
+            ref, created_at.astimezone(self.tz).date(), facility or "", owner or "", self.phone(phone),
+            self.communes.name(commune), self.sectors.get(sector, ""), self.categories[category],
+            shown(description, self.gettext), machine or "", cost, own, month, self.statuses[status],
+            decline_reason or "", self.yes if filed_by else "",
+        ]
 
 
 MONTH_COLUMN = 12
@@ -163,15 +173,19 @@ def _csv_cell(index: int, value: Any) -> Any:
 
 async def export_needs(session: AsyncSession, *, clock: Clock, actor: User, query: NeedQuery, kind: str,
                        communes: CommuneDirectory, tz: ZoneInfo, gettext: Gettext) -> bytes:
-    """Exactly the filtered rows (every page), as XLSX or CSV; the export is audited. The needs are read and
-    written EXPORT_CHUNK at a time (their ids first, in order), so memory does not grow with the rows."""
-    ids = await matching_ids(session, query=query)
+    """Exactly the filtered rows (every page), as XLSX or CSV; the export is audited. The needs are read as plain
+    rows (not ORM objects) in one streamed query and written EXPORT_CHUNK at a time, so memory does not grow with
+    the rows."""
     sheet = XlsxSheet(headers(gettext)) if kind == "xlsx" else CsvSheet(headers(gettext))
-    for start in range(0, len(ids), EXPORT_CHUNK):
-        for need, facility in await console_repos.needs_by_ids(session, ids=ids[start:start + EXPORT_CHUNK]):
-            sheet.append(export_row(need, facility, communes=communes, tz=tz, gettext=gettext))
+    cells, written = ExportCells(communes=communes, tz=tz, gettext=gettext), 0
+    async for rows in console_repos.needs_export_rows(session, filters=query.filters, sort=query.sort,
+                                                      descending=query.descending, search=text_search(query.q),
+                                                      batch=EXPORT_CHUNK):
+        for row in rows:
+            sheet.append(cells.row(row))
+        written += len(rows)
     await audit(session, clock=clock, actor=actor, action="export", target_kind="needs",
-                detail={"format": kind, "rows": len(ids), "q": query.q, "filters": _filters_detail(query.filters)})
+                detail={"format": kind, "rows": written, "q": query.q, "filters": _filters_detail(query.filters)})
     return sheet.finish()
 
 

@@ -43,6 +43,8 @@ def neutralise(text: str) -> str:
 
 def cell(value: Cell) -> str | int | float | Decimal:
     """One exported cell: numbers as numbers, text neutralised, nothing as empty."""
+    if type(value) is str:  # most cells (a Phone is a subclass: below)
+        return neutralise(value)
     if value is None:
         return ""
     if isinstance(value, Phone):

@@ -12,6 +12,7 @@ from decimal import Decimal
 import openpyxl
 from sqlmodel import select
 
+from bot.domain import ERASED
 from storage.models import AuditEntry, Facility, Need, NeedEvent, NeedNote, OutboxMessage
 from tests.web.conftest import LONG_XUYEN, Console, later
 
@@ -141,6 +142,45 @@ async def test_csv_export_for_excel(console: Console) -> None:
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig").split("\r\n", 1)[1])))
     assert rows[0][0] == "Mã nhu cầu" and len(rows) == 2
     assert rows[1][1] == "02/03/2026" and rows[1][4] == "0912 345 678" and rows[1][10] == "150.50"
+
+
+async def test_export_every_column_of_odd_needs(console: Console) -> None:
+    """A facility with no owner, a need filed by a collaborator, no amounts, a description erased on request,
+    a need whose facility is gone: each column as it is shown, in XLSX and CSV."""
+    a = await console.add_need(facility="Xưởng mộc Tân Phát", owner="x", phone="+84987654321", sector="handicraft",
+                               category="training", status="declined", cost=None, filed_by="collaborator",
+                               commune=30985)
+    b = await console.add_need()
+    async with console.app.session_maker() as session:
+        first, second = await session.get(Need, a.id), await session.get(Need, b.id)
+        assert first is not None and second is not None
+        first.description, first.decline_reason = ERASED, "Chưa đủ hồ sơ"
+        facility = await session.get(Facility, first.facility_id)
+        assert facility is not None
+        facility.owner_name = None
+        second.facility_id, second.machine, second.own_contribution_million = None, "Máy sấy", Decimal("0")
+        second.desired_month = date(2026, 9, 1)
+        await session.commit()
+    await console.sign_in_as("staff")
+    r = await console.client.get("/needs/export.xlsx?sort=ref&dir=asc")
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[1:] == [
+        (a.ref, datetime(2026, 3, 2, 0, 0), "Xưởng mộc Tân Phát", None, "0987 654 321", "Xã An Biên",
+         "Thủ công mỹ nghệ", "Đào tạo, nâng cao năng lực quản lý", "(đã xoá theo yêu cầu của người dùng)", None,
+         None, None, None, "Không được hỗ trợ", "Chưa đủ hồ sơ", "có"),
+        (b.ref, datetime(2026, 3, 2, 0, 0), None, None, None, "Phường Long Xuyên", None,
+         "Máy móc thiết bị tiên tiến", "Máy sấy lạnh", "Máy sấy", 150.5, 0, datetime(2026, 9, 1), "Đã tiếp nhận",
+         None, None),
+    ]
+    r = await console.client.get("/needs/export.csv?sort=ref&dir=asc")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig").split("\r\n", 1)[1])))
+    assert rows[1:] == [
+        [a.ref, "02/03/2026", "Xưởng mộc Tân Phát", "", "0987 654 321", "Xã An Biên", "Thủ công mỹ nghệ",
+         "Đào tạo, nâng cao năng lực quản lý", "(đã xoá theo yêu cầu của người dùng)", "", "", "", "",
+         "Không được hỗ trợ", "Chưa đủ hồ sơ", "có"],
+        [b.ref, "02/03/2026", "", "", "", "Phường Long Xuyên", "", "Máy móc thiết bị tiên tiến", "Máy sấy lạnh",
+         "Máy sấy", "150.50", "0.00", "09/2026", "Đã tiếp nhận", "", ""],
+    ]
 
 
 async def test_a_formula_typed_by_someone_is_never_run_by_the_spreadsheet(console: Console) -> None:
