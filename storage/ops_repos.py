@@ -54,6 +54,7 @@ async def running_broadcasts(session: AsyncSession) -> list[tuple[int, str, int]
 
 # The first key of every advisory lock the bot takes ("kc"), so they never meet another application's.
 LOCK_SPACE_PERSON = 0x6B63
+_LOCK_PERSON = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")  # for every update: text, built once
 LOCK_SPACE_SCHEDULER = 0x6B64
 SCHEDULER_KEY = 1
 
@@ -67,7 +68,7 @@ async def lock_person(session: AsyncSession, *, key: str) -> None:
     process handles one of their events; released by the transaction's commit or rollback. `key` names the
     person's identity ("telegram:123"). SQLite serves one process, whose own lock already orders them."""
     if _postgres(session):
-        await session.exec(select(func.pg_advisory_xact_lock(LOCK_SPACE_PERSON, func.hashtext(key))))  # type: ignore[call-overload]
+        await (await session.connection()).execute(_LOCK_PERSON, {"space": LOCK_SPACE_PERSON, "key": key})
 
 
 async def try_scheduler_lock(session: AsyncSession) -> bool:

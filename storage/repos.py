@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, literal, or_, update
+from sqlalchemy import and_, bindparam, delete, exists, func, literal, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -373,26 +374,36 @@ async def turn_state(session: AsyncSession, *, channel: str, external_id: str,
     identity, user, open form and staff link, the pending menu, whether a reply (`reply_kind` in a `waiting`
     status) to this chat waits in the outbox, and whether the update (`update_id`) was already handled.
     Someone with no identity yet costs a statement more. Read after the person's lock is taken."""
+    person, alone = _turn_state_statements(tuple(settings_staff), reply_kind, tuple(waiting))
+    params = {"channel": channel, "external_id": external_id,
+              "update_id": update_id[:64] if update_id is not None else None}
+    row = (await session.exec(person, params=params)).first()  # type: ignore[call-overload]
+    if row is None:  # no identity yet: the same figures without the person
+        row = (None, None, None, False, *(await session.exec(alone, params=params)).one())  # type: ignore[call-overload]
+    return TurnState(user=row[0], identity=row[1], conversation=row[2], linked_staff=bool(row[3]),
+                     menu=dict(row[4] or {}), replies_waiting=bool(row[5]), seen=bool(row[6]))
+
+
+@lru_cache(maxsize=8)
+def _turn_state_statements(settings_staff: tuple[tuple[str, str], ...], reply_kind: str,
+                           waiting: tuple[str, ...]) -> tuple[Any, Any]:
+    """`turn_state`'s two statements, built once per process (they run for every update): the person's row
+    and, for someone unknown, the figures alone. Bound at run time: channel, external_id, update_id."""
+    channel, external_id, update_id = bindparam("channel"), bindparam("external_id"), bindparam("update_id")
     menu_items = select(PendingMenu.items).where(
         PendingMenu.channel == channel, PendingMenu.external_id == external_id).scalar_subquery()
     reply_waits = exists().where(
         OutboxMessage.chat_id == external_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
         col(OutboxMessage.status).in_(waiting))
-    seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id[:64]) \
-        if update_id is not None else literal(False)
+    seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id)
     other = aliased(Identity)
     listed = [and_(col(other.channel) == ch, col(other.external_id) == ext) for ch, ext in settings_staff]
     is_staff = exists().where(col(other.user_id) == col(User.id), or_(*listed)) if listed else literal(False)
-    row = (await session.exec(
-        select(User, Identity, Conversation, is_staff, menu_items, reply_waits, seen)
-        .join(Identity, col(Identity.user_id) == col(User.id))
-        .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
-        .where(Identity.channel == channel, Identity.external_id == external_id)
-    )).first()
-    if row is None:  # no identity yet: the same figures without the person
-        row = (None, None, None, False, *(await session.exec(select(menu_items, reply_waits, seen))).one())
-    return TurnState(user=row[0], identity=row[1], conversation=row[2], linked_staff=bool(row[3]),
-                     menu=dict(row[4] or {}), replies_waiting=bool(row[5]), seen=bool(row[6]))
+    person = (select(User, Identity, Conversation, is_staff, menu_items, reply_waits, seen)
+              .join(Identity, col(Identity.user_id) == col(User.id))
+              .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
+              .where(Identity.channel == channel, Identity.external_id == external_id))
+    return person, select(menu_items, reply_waits, seen)
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,
