@@ -49,6 +49,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.domain import NeedCategory, NeedStatus, Sector
 from bot.services import staff_auth
+from bot.startup import settle_memory
 from bot.text import search_text
 from bot.web.app import create_app
 from bot.web.security import SESSION_COOKIE
@@ -226,6 +227,7 @@ async def main(*, facilities: int, needs: int, requests: int, database: str, url
                 await conn.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would have them
         print(f"seeded {facilities} facilities and {needs} needs in {seeded.seconds} s", file=sys.stderr)
         transport = httpx.ASGITransport(app=create_app(app))
+        settle_memory()  # as `python -m bot web` does before it serves
         async with httpx.AsyncClient(transport=transport, base_url="http://console.bench", timeout=None) as client:
             client.cookies.set(SESSION_COOKIE, token)
             pages = {name: await time_page(client, path, requests) for name, path in PAGES.items()}

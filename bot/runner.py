@@ -15,6 +15,7 @@ from bot.startup import (
     finish_migration,
     migrate_in_child,
     open_database,
+    settle_memory,
     start_migration,
 )
 
@@ -50,6 +51,7 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
     from bot import metrics  # after create_app, which imports it anyway
 
     metrics.expose(settings, app.session_maker, clock)
+    settle_memory()
     zalo = None
     try:
         if seed_demo:

@@ -7,6 +7,7 @@ SQLAlchemy/Alembic only, never aiogram (the Telegram check is in bot/channels/te
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
+
+
+def settle_memory() -> None:
+    """Call once the process has built what it keeps for its whole life (the app, the routers and templates,
+    the catalogs, the 2025 units, the models' validators): those objects leave the garbage collector's
+    generations (`gc.freeze`). A full collection otherwise walks all of them, some 350,000 objects: about
+    300 ms each time, measured under bench.console, during which no page and no update is served."""
+    gc.collect()
+    gc.freeze()
 
 
 class StartupError(SystemExit):

@@ -48,6 +48,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 async def _serve(uvicorn: Any, app: Any, host: str, port: int, *, access_log: bool) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False,
                             access_log=access_log)
+    from bot.startup import settle_memory
+
+    settle_memory()
     log.info("staff console at http://%s:%d/", host, port)
     await uvicorn.Server(config).serve()
 
