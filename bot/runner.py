@@ -65,6 +65,8 @@ async def run(settings: Settings, *, seed_demo: bool = False, on_ready: Callable
     finally:
         if zalo is not None:
             await zalo.close()
+        if app.pipeline is not None:
+            await app.pipeline.close()
         await engine.dispose()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, text, tuple_, update
+from sqlalchemy import bindparam, delete, func, literal_column, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -130,9 +130,12 @@ async def forget_replies(session: AsyncSession, *, updates: Sequence[tuple[str, 
     if _postgres(session):
         await session.exec(text("SET LOCAL synchronous_commit TO OFF"))  # type: ignore[call-overload]
     keys = sorted({(channel, update_id[:64]) for channel, update_id in updates})
-    query = update(SeenUpdate).where(tuple_(col(SeenUpdate.channel), col(SeenUpdate.update_id)).in_(keys),
-                                     col(SeenUpdate.replies).is_not(None)).values(replies=None)
-    await session.exec(query)  # type: ignore[call-overload]
+    # One statement shape whatever the batch's size (executemany), so the driver's prepared statement is reused.
+    await (await session.connection()).execute(_FORGET_REPLIES, [{"c": c, "u": u} for c, u in keys])
+
+
+_FORGET_REPLIES = update(SeenUpdate).where(col(SeenUpdate.channel) == bindparam("c"),
+                                           col(SeenUpdate.update_id) == bindparam("u")).values(replies=None)
 
 
 async def prune_seen_updates(session: AsyncSession, *, before: datetime) -> int:

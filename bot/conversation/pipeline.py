@@ -276,7 +276,9 @@ class Pipeline:
                     await self._run(turn, event.action, menu)
                 rendered = await self._render(turn, renderer, state.menu)
                 # A reply carrying a made file (an export) cannot be stored: such a turn is sent at once.
-                if rendered and not any(r.file for r in turn.replies) and state.replies_waiting:
+                # Read first with the turn's state; asked again only then (the flow may have settled it: /forget).
+                if rendered and not any(r.file for r in turn.replies) and state.replies_waiting and \
+                        await outbox.replies_waiting(session, channel=who.channel, chat_id=who.external_id):
                     self._queue(turn, queued(rendered, renderer.caps))
                     rendered = []  # sent by the outbox, behind the replies already waiting there
                 if update_id is not None:
@@ -344,6 +346,12 @@ class Pipeline:
         task = asyncio.ensure_future(self.flush_answered())
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
+
+    async def close(self) -> None:
+        """On the way out: what was answered is written now, not lost with the timer."""
+        await self.flush_answered()
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
 
     async def flush_answered(self) -> None:
         """Forget the kept replies of the updates answered so far, in one transaction."""

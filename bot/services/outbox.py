@@ -122,6 +122,16 @@ REPLY_KIND = "reply"
 # A reply to a chat in one of these states is still to be sent: the person's later replies queue behind it
 # (read with the unit of work's first statement, storage.repos.turn_state).
 WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
+    """True while a reply to this chat waits in the outbox: later replies must queue behind it."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.chat_id == chat_id, OutboxMessage.channel == channel, OutboxMessage.kind == REPLY_KIND,
+        col(OutboxMessage.status).in_(WAITING))
+    return (await session.exec(query.limit(1))).first() is not None
+
+
 # A reply to queue: the reply, how many of its messages already left, a text channel's rendered messages.
 QueuedReply = tuple[Reply, int, list[dict[str, Any]] | None]
 

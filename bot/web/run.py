@@ -41,6 +41,8 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             log.info("taking webhooks for %s at /webhook/<channel>", ", ".join(sorted(receivers)))
             # Not every webhook POST in the log: one a message, at hundreds a second.
             await _serve(uvicorn, app, host, port, access_log=False)
+            if context.pipeline is not None:
+                await context.pipeline.close()
     finally:
         await engine.dispose()
 

@@ -124,6 +124,14 @@ async def test_answered_updates_are_forgotten_together_within_a_second_or_a_full
     await asyncio.wait_for(written.wait(), timeout=10)
     assert (await kept_replies(engine))["u5"] is False
 
+    # A process stopping within the second writes what it answered on its way out.
+    monkeypatch.setattr(pipeline_module, "ANSWERED_FLUSH_S", 3600)
+    assert texts(await pipeline.handle(Event(people[1], CommandEvent("note", "6")), TextRenderer(),
+                                       update_id="u6")) == ["noted 6"]
+    await pipeline.answered(people[1], "u6")
+    await pipeline.close()
+    assert (await kept_replies(engine))["u6"] is False
+
 
 async def test_a_failed_turn_is_not_marked_and_is_handled_when_delivered_again(engine: AsyncEngine,
                                                                                clock: FakeClock) -> None:

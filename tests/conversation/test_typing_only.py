@@ -101,6 +101,30 @@ async def test_forget_by_typing_mid_form_erases_the_account(engine: AsyncEngine,
         assert await repos.pending_menu(session, channel="zalo", external_id="f0f1f2") == {}
 
 
+async def test_forget_while_an_earlier_reply_waits_in_the_outbox_is_answered_at_once_and_leaves_no_chat_id(
+        engine: AsyncEngine, clock: FakeClock) -> None:
+    """An earlier reply could not be sent and waits in the outbox: /forget cancels and blanks it, so the
+    confirmation does not queue behind it (with the erased person's chat id) but is sent at once."""
+    from bot.conversation.replies import Reply
+    from bot.services import outbox
+    from storage.models import OutboxMessage, User
+
+    app = create_app(make_settings(), engine, clock=clock)
+    tu = Phone(app.pipeline, Who("zalo", "f0f1f2", "Tư", "en"))
+    await tu.type("/start")
+    await tu.type("Cơ sở bánh pía Tư Ký")
+    await tu.type("/forget")
+    async with app.session_maker() as session:
+        user = (await session.exec(select(User))).one()
+        outbox.queue_replies(session, clock=app.clock, channel="zalo", chat_id="f0f1f2", user_id=user.id,
+                             replies=[(Reply.of("an earlier answer"), 0, None)])
+        await session.commit()
+    assert "has been deleted" in await tu.type(tu.number_of("Yes, delete my data"))
+    async with app.session_maker() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    assert [(row.chat_id, row.status, row.text) for row in rows] == [("", "cancelled", "")]
+
+
 async def test_needs_list_and_withdraw_in_vietnamese(engine: AsyncEngine, clock: FakeClock) -> None:
     app = create_app(make_settings(), engine, clock=clock)
     nam = Phone(app.pipeline, Who("zalo", "c1c2c3", "Nam", "vi"))

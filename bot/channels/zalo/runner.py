@@ -146,7 +146,7 @@ class ZaloChannel:
             if update is not None:
                 # Answered once handled and its replies sent (or queued): a process killed meanwhile leaves the
                 # POST unanswered, so Zalo delivers it again instead of the update being lost.
-                await self._start(update)
+                await self._handled(update)
             return web.json_response({"ok": True})
 
         app.router.add_get("/healthz", healthz)
@@ -162,8 +162,19 @@ class ZaloChannel:
         except WebhookRefused:
             return 403
         if update is not None:
-            await self._start(update)
+            await self._handled(update)
         return 200
+
+    async def _handled(self, update: ZaloUpdate) -> None:
+        """Handle a webhook's update before its POST is answered. Shielded: a request cut off (the server
+        stopping, the client gone) does not cut the handling short mid-send; it runs on to the end."""
+        task = self._start(update)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # nothing a delivery again would change: answered 200, and logged
+            log.exception("Zalo: an update could not be handled")
 
     def accept(self, update: ZaloUpdate) -> asyncio.Task[None] | None:
         """Handle one update (from a poll or a webhook) in the background; duplicates are dropped."""
