@@ -234,9 +234,14 @@ async def test_a_need_declined_after_joining_stays_listed_but_no_longer_counts(c
     for need, support, own in ((fish, "120", "40"), (cake, "300", "100")):
         await console.client.post(f"/projects/{pid}/needs",
                                   data={"need": str(need.id), "support": support, "own": own, "csrf": csrf})
+    # Before declining, staff are told what it does to the project.
+    warning = "Nếu từ chối, nhu cầu vẫn hiện trong đề án nhưng không còn được tính vào tổng số và báo cáo của đề án."
+    before = re.sub(r"\s+", " ", (await console.client.get(f"/needs/{fish.id}")).text)
+    assert warning in before and "(hỗ trợ 120 triệu đồng)" in before.split(warning)[0][-200:]
     r = await console.client.post(f"/needs/{fish.id}/status",
                                   data={"to": "declined", "reason": "Cơ sở không đủ vốn đối ứng", "csrf": csrf})
     assert r.status_code == 303
+    assert warning not in re.sub(r"\s+", " ", (await console.client.get(f"/needs/{fish.id}")).text)
 
     page = (await console.client.get(f"/projects/{pid}")).text
     row = re.sub(r"\s+", " ", page.split(f'id="member-{fish.id}"', 1)[1].split("</tr>", 1)[0])
