@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, func, literal_column, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import insert_for
 from storage.models import Announcement, OutboxMessage, SeenUpdate, SendBudget, ThrottleBucket
 
 WAITING = ("pending", "sending")  # outbox rows not settled yet: the queue's depth
@@ -101,11 +102,7 @@ async def first_delivery(session: AsyncSession, *, channel: str, update_id: str,
     """Mark the update as handled in the caller's transaction: True the first time, False when a committed
     transaction (of any process) already did. Under the person's lock, so a second delivery waits for the
     first's outcome: committed (a duplicate) or rolled back (handled afresh)."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(SeenUpdate).values(channel=channel, update_id=update_id[:64], seen_at=now)
+    stmt = insert_for(session)(SeenUpdate).values(channel=channel, update_id=update_id[:64], seen_at=now)
     stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "update_id"]).returning(SeenUpdate.channel)
     return (await session.exec(stmt)).first() is not None  # type: ignore[call-overload]
 

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.text import fold
+from storage.db import insert_for
 from storage.models import (
     Announcement,
     ChannelUsage,
@@ -342,16 +343,20 @@ async def identity_with_conversation(
 ) -> tuple[User | None, Identity | None, Conversation | None, bool]:
     """The person behind a channel account, that account, the person's open form, and whether any of their
     identities is staff by the settings (`settings_staff`), in one query (this runs for every update)."""
+    row = (await session.exec(_person_query(channel, external_id, settings_staff))).first()
+    return (row[0], row[1], row[2], bool(row[3])) if row else (None, None, None, False)
+
+
+def _person_query(channel: Any, external_id: Any, settings_staff: Sequence[tuple[str, str]], *more: Any) -> Any:
+    """The person behind a channel account: (user, identity, open form, staff by the settings on any of their
+    identities, *more columns)."""
     other = aliased(Identity)
     listed = [and_(col(other.channel) == ch, col(other.external_id) == ext) for ch, ext in settings_staff]
     is_staff = exists().where(col(other.user_id) == col(User.id), or_(*listed)) if listed else literal(False)
-    row = (await session.exec(
-        select(User, Identity, Conversation, is_staff)
-        .join(Identity, col(Identity.user_id) == col(User.id))
-        .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
-        .where(Identity.channel == channel, Identity.external_id == external_id)
-    )).first()
-    return (row[0], row[1], row[2], bool(row[3])) if row else (None, None, None, False)
+    return (select(User, Identity, Conversation, is_staff, *more)
+            .join(Identity, col(Identity.user_id) == col(User.id))
+            .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
+            .where(Identity.channel == channel, Identity.external_id == external_id))
 
 
 @dataclass
@@ -396,14 +401,8 @@ def _turn_state_statements(settings_staff: tuple[tuple[str, str], ...], reply_ki
         OutboxMessage.chat_id == external_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
         col(OutboxMessage.status).in_(waiting))
     seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id)
-    other = aliased(Identity)
-    listed = [and_(col(other.channel) == ch, col(other.external_id) == ext) for ch, ext in settings_staff]
-    is_staff = exists().where(col(other.user_id) == col(User.id), or_(*listed)) if listed else literal(False)
-    person = (select(User, Identity, Conversation, is_staff, menu_items, reply_waits, seen)
-              .join(Identity, col(Identity.user_id) == col(User.id))
-              .join(Conversation, col(Conversation.user_id) == col(User.id), isouter=True)
-              .where(Identity.channel == channel, Identity.external_id == external_id))
-    return person, select(menu_items, reply_waits, seen)
+    return (_person_query(channel, external_id, settings_staff, menu_items, reply_waits, seen),
+            select(menu_items, reply_waits, seen))
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,
@@ -440,11 +439,8 @@ async def save_pending_menu(session: AsyncSession, *, channel: str, external_id:
     if not items:
         await session.exec(delete(PendingMenu).where(*where))  # type: ignore[call-overload]
         return
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(PendingMenu).values(channel=channel, external_id=external_id, items=dict(items), updated_at=now)
+    stmt = insert_for(session)(PendingMenu).values(channel=channel, external_id=external_id, items=dict(items),
+                                                   updated_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["channel", "external_id"],
                                       set_={"items": stmt.excluded["items"], "updated_at": stmt.excluded["updated_at"]})
     await session.exec(stmt)  # type: ignore[call-overload]
@@ -615,12 +611,7 @@ async def count_sent(session: AsyncSession, *, channel: str, month: str, message
     """Add `messages` to the channel's count for the month (an upsert: safe with several senders)."""
     if messages <= 0:
         return
-    dialect = session.bind.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(ChannelUsage).values(channel=channel, month=month, messages=messages)
+    stmt = insert_for(session)(ChannelUsage).values(channel=channel, month=month, messages=messages)
     stmt = stmt.on_conflict_do_update(index_elements=["channel", "month"],
                                       set_={"messages": ChannelUsage.messages + stmt.excluded.messages})
     await session.exec(stmt)  # type: ignore[call-overload]
