@@ -8,6 +8,7 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.i18n import gettext as _
+from bot.services.throttle import SLOW_DOWN
 
 throttle = Router(name="throttle")
 fallback = Router(name="fallback")
@@ -23,7 +24,7 @@ async def slow_down(message: Message) -> None:
     """A message beyond the per-person rate (in a group, nothing: groups are not served)."""
     if message.chat.type != "private":
         return
-    await message.answer(_("You are sending messages very quickly. Please wait a few seconds, then continue."))
+    await message.answer(_(SLOW_DOWN))
 
 
 @throttle.callback_query(Throttled())

@@ -314,10 +314,8 @@ class Pipeline:
             return False
         log.info("a %s update delivered again was already handled: not handled twice", who.channel)
         if seen.replies:
-            user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
-            outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
-                                 user_id=user.id if user else None,
-                                 replies=[(reply_from_json(r["reply"]), 0, r.get("texts")) for r in seen.replies])
+            await self._queue_for(session, who, [(reply_from_json(r["reply"]), 0, r.get("texts"))
+                                                 for r in seen.replies])
             seen.replies = None
             session.add(seen)
             await session.commit()
@@ -380,9 +378,7 @@ class Pipeline:
             return
         try:
             async with self.app.session_maker() as session:
-                user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
-                outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
-                                     user_id=user.id if user else None, replies=replies)
+                await self._queue_for(session, who, replies)
                 await session.commit()
         except Exception:  # the database too: nothing more can be done for these replies
             log.exception("%d replies to a %s person could not be queued either", len(replies), who.channel)
@@ -391,6 +387,12 @@ class Pipeline:
                     who.channel)
         if self.app.outbox is not None:
             self.app.outbox.notify()
+
+    async def _queue_for(self, session: AsyncSession, who: Who, replies: Sequence[outbox.QueuedReply]) -> None:
+        """Replies to a person, outside their turn, to the outbox (in the caller's transaction)."""
+        user = await repos.get_user(session, channel=who.channel, external_id=who.external_id)
+        outbox.queue_replies(session, clock=self.app.clock, channel=who.channel, chat_id=who.external_id,
+                             user_id=user.id if user else None, replies=replies)
 
     def _sorry(self, _: Callable[[str], str]) -> Reply:
         contact = centre_contact(_, self.app.settings)

@@ -21,8 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
+from bot.i18n_marker import N_
 
 log = logging.getLogger(__name__)
+# What the first update over the limit is answered with, on every channel (the rest of the flood: nothing).
+SLOW_DOWN = N_("You are sending messages very quickly. Please wait a few seconds, then continue.")
 MAX_MEMORY_KEYS = 50_000
 
 

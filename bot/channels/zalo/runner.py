@@ -41,10 +41,9 @@ from bot.channels.zalo.inbound import CHANNEL, RecentIds, WebhookRefused, accept
 from bot.conversation.events import Event
 from bot.conversation.pipeline import Pipeline, flatten, queued
 from bot.conversation.replies import Rendered
-from bot.i18n_marker import N_
 from bot.media import MAX_BYTES
 from bot.services import usage
-from bot.services.throttle import Throttle, Verdict
+from bot.services.throttle import SLOW_DOWN, Throttle, Verdict
 from storage import repos
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ T = TypeVar("T")
 SEND_ATTEMPTS = 4
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_BACKOFF = 30.0
-SLOW_DOWN = N_("You are sending messages very quickly. Please wait a few seconds, then continue.")
 
 
 def backoff(failures: int, cap: float = MAX_BACKOFF) -> float:
