@@ -20,6 +20,18 @@ STAFF = 1001
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def terminate(proc: asyncio.subprocess.Process, *, grace: float = 30) -> int:
+    """SIGTERM, then SIGKILL if the process is still there after `grace` seconds; its exit code."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0
+
+
 def migrate_template(path: Path) -> Path:
     """One migrated SQLite database, copied for each bot: the bot sees it is at the latest revision and
     skips its migration child process (one Python start, 5-7 s on a loaded machine, less per test)."""
@@ -93,13 +105,8 @@ class BotProcess:
 
     async def stop(self) -> None:
         """SIGTERM: a clean stop, as a deploy or Ctrl-C does."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await terminate(self.proc, grace=20)
         self.proc = None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.config import Settings
-from tests.e2e.harness import ROOT
+from tests.e2e.harness import ROOT, terminate
 
 START_DEADLINE = 180.0  # seconds; a loaded 2-core machine takes 5-7 s only to import aiogram
 
@@ -93,13 +93,8 @@ class SandboxRun:
         raise AssertionError(f"the bot exited with code {code}:\n{self.log_tail()}")
 
     async def _stop_process(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await terminate(self.proc)
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else "(no log)"

@@ -16,7 +16,7 @@ import pytest
 
 from bot.sandbox.limits import RateLimits
 from bot.sandbox.zalo import ZaloSandbox
-from tests.e2e.harness import ROOT
+from tests.e2e.harness import ROOT, terminate
 from tests.e2e.test_startup import clean_env
 
 TOKEN = "1234567890:zalo-journey-secret"
@@ -66,14 +66,7 @@ class ZaloBot:
 
     async def stop(self) -> int:
         assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        return self.proc.returncode or 0
+        return await terminate(self.proc)
 
 
 class Phone:

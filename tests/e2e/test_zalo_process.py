@@ -11,6 +11,7 @@ import pytest
 
 from bot.sandbox.limits import RateLimits
 from bot.sandbox.zalo import ZaloSandbox
+from tests.e2e.harness import terminate
 from tests.e2e.test_startup import ROOT, bot_cli, clean_env
 
 ZALO_TOKEN = "1234567890:zalo-e2e-secret"
@@ -46,12 +47,7 @@ async def test_a_person_registers_on_zalo_by_typing(zalo: ZaloSandbox, tmp_path)
         assert "chủ cơ sở" in await say("Cơ sở nước mắm Hưng Thịnh")
         assert "số điện thoại" in (await say("Nguyễn Thị Lan")).lower()
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await terminate(proc)
         log.close()
     assert proc.returncode == 0, (tmp_path / "bot.log").read_text()[-3000:]
     assert ZALO_TOKEN.split(":")[1] not in (tmp_path / "bot.log").read_text()
