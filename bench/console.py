@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import psutil
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.app import create_app as create_context
@@ -85,7 +85,7 @@ class Seeded:
 
 
 def pg_engine(url: str, schema: str) -> AsyncEngine:
-    return create_async_engine(url, pool_pre_ping=True, connect_args={"server_settings": {"search_path": schema}})
+    return create_engine(url, connect_args={"server_settings": {"search_path": schema}})
 
 
 async def open_database(kind: str, url: str | None, folder: Path) -> tuple[AsyncEngine, Callable[[], Awaitable[None]]]:

@@ -19,7 +19,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 from aiogram.types import Update
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
 from bot.channels.telegram import TelegramSender
@@ -49,9 +49,9 @@ def clock() -> FakeClock:
 
 
 def pg_schema_engine(url: str) -> AsyncEngine:
-    """An engine whose connections see only PG_SCHEMA (search_path): Alembic creates every table there."""
-    return create_async_engine(url, pool_pre_ping=True,
-                               connect_args={"server_settings": {"search_path": PG_SCHEMA}})
+    """An engine whose connections see only PG_SCHEMA (search_path): Alembic creates every table there. Built
+    as the bot builds its own (storage.db.create_engine), so the tests meet its pool as it is."""
+    return create_engine(url, connect_args={"server_settings": {"search_path": PG_SCHEMA}})
 
 
 async def _fresh_postgres(url: str) -> AsyncEngine:

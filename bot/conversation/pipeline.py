@@ -51,6 +51,7 @@ from bot.services import outbox
 from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
 from bot.text import fold
 from storage import ops_repos, repos
+from storage.db import connection_lost
 from storage.models import Conversation, Identity, User
 
 log = logging.getLogger(__name__)
@@ -237,13 +238,19 @@ class Pipeline:
 
     async def _handle_fresh(self, event: Event, renderer: Renderer, fallthrough: bool,
                             update_id: str | None) -> list[Rendered] | None:
-        """The unit of work, once more (from a fresh read) if its save met a newer conversation."""
+        """The unit of work, once more (from a fresh read) if its save met a newer conversation, or if its
+        database connection was found dead (the server restarted: the pool is recycled, nothing was done)."""
         try:
             return await self._handle(event, renderer, fallthrough, update_id)
         except ConversationChanged:
             log.info("a conversation was saved meanwhile by another writer: handling the %s again",
                      type(event.action).__name__)
-            return await self._handle(event, renderer, fallthrough, update_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            log.warning("the database connection was lost: handling the %s again on a new one",
+                        type(event.action).__name__)
+        return await self._handle(event, renderer, fallthrough, update_id)
 
     async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool,
                       update_id: str | None) -> list[Rendered] | None:

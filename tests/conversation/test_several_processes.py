@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app
 from bot.channels.text import TextRenderer
 from bot.clock import FakeClock
-from bot.conversation.events import CommandEvent, Event, Who
+from bot.conversation.events import CommandEvent, Event, TextEvent, Who
 from bot.conversation.pipeline import Flows, Pipeline, Turn
 from storage import repos
+from storage.db import create_engine
 from storage.models import Conversation, User
 from tests.conftest import make_settings
 from tests.conversation.test_pipeline import demo_flows, texts
@@ -123,3 +124,20 @@ async def test_a_stale_save_leaves_the_newer_row_alone(engine: AsyncEngine, cloc
     async with app.session_maker() as session:
         kept = await session.get(Conversation, user_id)
         assert kept is not None and kept.data == {"n": 2} and kept.version == 2
+
+
+async def test_a_database_restart_costs_no_answer(pg_engine: AsyncEngine, clock: FakeClock) -> None:
+    """The pool's connections die with the server (terminated here, as a restart does): the next event meets a
+    dead connection and is handled once more on a new one; the person gets their answer, not an apology."""
+    app = create_app(make_settings(), pg_engine, clock=clock)
+    pipeline = Pipeline(app, demo_flows())
+    assert texts(await pipeline.handle(Event(LAN, CommandEvent("start")), TextRenderer()))[0].startswith("Chọn ngành")
+    async with pg_engine.connect() as conn:  # the connection the pool keeps (one: events came one at a time)
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+    admin = create_engine(pg_engine.url.render_as_string(hide_password=False))  # from outside the bot's pool
+    try:
+        async with admin.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})).scalar()
+    finally:
+        await admin.dispose()
+    assert texts(await pipeline.handle(Event(LAN, TextEvent("2")), TextRenderer())) == ["Đã chọn: mech"]
