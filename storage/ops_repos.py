@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal_column, text, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,10 +112,14 @@ async def seen_update(session: AsyncSession, *, channel: str, update_id: str) ->
     return await session.get(SeenUpdate, (channel, update_id[:64]))
 
 
-def mark_handled(session: AsyncSession, *, channel: str, update_id: str, now: datetime,
-                 replies: list[dict[str, Any]] | None) -> None:
+async def mark_handled(session: AsyncSession, *, channel: str, update_id: str, now: datetime,
+                       replies: list[dict[str, Any]] | None) -> None:
     """Mark the update as handled in the caller's transaction, with the replies its turn is about to send."""
-    session.add(SeenUpdate(channel=channel, update_id=update_id[:64], seen_at=now, replies=replies or None))
+    await (await session.connection()).execute(_MARK_HANDLED, {
+        "channel": channel, "update_id": update_id[:64], "seen_at": now, "replies": replies or None})
+
+
+_MARK_HANDLED = insert(SeenUpdate.__table__)  # type: ignore[attr-defined]
 
 
 async def forget_replies(session: AsyncSession, *, updates: Sequence[tuple[str, str]]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, literal, or_, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -408,16 +410,39 @@ def _turn_state_statements(settings_staff: tuple[tuple[str, str], ...], reply_ki
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,
                             data: dict[str, Any], history: list[str], context: dict[str, Any],
                             now: datetime) -> Conversation:
-    """Insert or update the one conversation row of a user (no extra SELECT when it is already loaded)."""
-    conv = await session.get(Conversation, user_id)  # from the identity map when the middleware loaded it
-    if conv is None:
-        conv = Conversation(user_id=user_id, form=form, updated_at=now)
-    conv.form, conv.step, conv.updated_at = form, step, now
-    # New objects, so the JSON columns are seen as changed.
-    conv.data, conv.history, conv.context = dict(data), list(history), dict(context)
-    session.add(conv)
-    await session.flush()
+    """Insert or update the one conversation row of a user (no extra SELECT when it is already loaded).
+
+    An update is one statement that checks the version read (as the ORM's version counter would, without its
+    flush): saved from a stale read, it changes nothing and raises StaleDataError."""
+    conv = await session.get(Conversation, user_id)  # from the identity map when the turn's state loaded it
+    values = {"form": form, "step": step, "data": dict(data), "history": list(history), "context": dict(context),
+              "updated_at": now}
+    if conv is None or conv.version is None:
+        conv = conv or Conversation(user_id=user_id, form=form, updated_at=now)
+        for name, value in values.items():
+            setattr(conv, name, value)
+        session.add(conv)
+        await session.flush()
+        return conv
+    result = await (await session.connection()).execute(
+        _SAVE_CONVERSATION, {"uid": user_id, "was": conv.version, **{f"new_{k}": v for k, v in values.items()}})
+    if result.rowcount != 1:
+        raise StaleDataError(f"conversation {user_id}: saved meanwhile by another writer (version {conv.version})")
+    for name, value in {**values, "version": conv.version + 1}.items():
+        set_committed_value(conv, name, value)  # the loaded object is what was saved; nothing left to flush
     return conv
+
+
+def _conversation_update() -> Any:
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    c = table.c
+    return update(table).where(c.user_id == bindparam("uid"), c.version == bindparam("was")).values(
+        version=c.version + 1,
+        **{name: bindparam(f"new_{name}", type_=c[name].type)
+           for name in ("form", "step", "data", "history", "context", "updated_at")})
+
+
+_SAVE_CONVERSATION = _conversation_update()
 
 
 async def delete_conversation(session: AsyncSession, *, user_id: int) -> None:

@@ -289,9 +289,10 @@ class Pipeline:
                     self._queue(turn, queued(rendered, renderer.caps))
                     rendered = []  # sent by the outbox, behind the replies already waiting there
                 if update_id is not None:
-                    ops_repos.mark_handled(session, channel=who.channel, update_id=update_id, now=self.app.clock.now(),
-                                           replies=[{"reply": reply_to_json(reply), "texts": texts}
-                                                    for reply, _skip, texts in queued(rendered, renderer.caps)])
+                    kept = [{"reply": reply_to_json(reply), "texts": texts}
+                            for reply, _skip, texts in queued(rendered, renderer.caps)]
+                    await ops_repos.mark_handled(session, channel=who.channel, update_id=update_id,
+                                                 now=self.app.clock.now(), replies=kept)
                 await session.commit()
             except StaleDataError:
                 await session.rollback()
