@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.i18n import I18n
     from bot.media import MediaStore
     from bot.services.outbox import OutboxWorker
+    from bot.services.throttle import Throttle
 
 
 @dataclass
@@ -33,6 +34,9 @@ class AppContext:
     outbox: OutboxWorker | None = None
     pipeline: Pipeline | None = None
     media: MediaStore | None = None  # files people send, kept under our own ids
+    # The per-person flood throttle (bot/services/throttle.py), made by the channels' wiring (`throttle_of`);
+    # None: no throttle (tests of other things).
+    throttle: Throttle | None = None
     # The Telegram bot's @username, for deep links (known once the bot has asked Telegram who it is).
     bot_username: str | None = None
     commune_lookup: CommuneLookup = field(init=False)

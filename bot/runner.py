@@ -157,7 +157,7 @@ async def _run_without_polling(settings: Settings, app: AppContext, engine: Asyn
 
     from bot.channels.telegram import TelegramProgress
     from bot.channels.zalo.runner import ZaloChannel
-    from bot.services.throttle import create_throttle
+    from bot.services.throttle import throttle_of
 
     assert app.pipeline is not None
     stop = asyncio.Event()
@@ -167,8 +167,8 @@ async def _run_without_polling(settings: Settings, app: AppContext, engine: Asyn
     async with background(app, engine, outbox_bot, zalo, TelegramProgress(bot) if bot is not None else None) as (
             scheduler, leader):
         waits = [asyncio.create_task(stop.wait())]
-        channel = None if zalo is None else ZaloChannel(
-            zalo, app.pipeline, scheduler=scheduler, throttle=create_throttle(settings, app.session_maker, app.clock))
+        throttle_of(app)  # the flood throttle, counted by the pipeline in each unit of work
+        channel = None if zalo is None else ZaloChannel(zalo, app.pipeline, scheduler=scheduler)
         if channel is not None:
             channel.leader = leader
             waits.append(asyncio.create_task(serve_zalo(channel, settings, on_ready)))
@@ -201,7 +201,7 @@ async def webhook_node(settings: Settings, app: AppContext,
     from bot.channels.telegram import TelegramProgress
     from bot.channels.telegram_webhook import TelegramWebhook
     from bot.channels.zalo.runner import ZaloChannel
-    from bot.services.throttle import create_throttle
+    from bot.services.throttle import throttle_of
 
     assert app.pipeline is not None
     async with connected_channels(settings, app) as (bot, outbox_bot, zalo), \
@@ -212,8 +212,8 @@ async def webhook_node(settings: Settings, app: AppContext,
             receivers["telegram"] = TelegramWebhook(settings, app, bot).receive
         channel = None
         if zalo is not None and settings.zalo_mode == "webhook" and settings.zalo_webhook_secret is not None:
-            channel = ZaloChannel(zalo, app.pipeline, scheduler=scheduler,
-                                  throttle=create_throttle(settings, app.session_maker, app.clock))
+            throttle_of(app)  # the flood throttle, counted by the pipeline in each unit of work
+            channel = ZaloChannel(zalo, app.pipeline, scheduler=scheduler)
             secret = settings.zalo_webhook_secret.get_secret_value()
 
             async def zalo_receive(body: bytes, headers: Mapping[str, str]) -> int:
@@ -303,10 +303,10 @@ async def _poll(settings: Settings, app: AppContext, engine: AsyncEngine, bot: A
     from bot.channels.telegram import TelegramProgress
     from bot.channels.telegram_app import poll
     from bot.channels.zalo.runner import ZaloChannel
-    from bot.services.throttle import create_throttle
+    from bot.services.throttle import throttle_of
 
-    zalo_channel = ZaloChannel(zalo, app.pipeline, throttle=create_throttle(settings, app.session_maker, app.clock)) \
-        if zalo is not None and app.pipeline is not None else None
+    throttle_of(app)  # the flood throttle, counted by the pipeline in each unit of work
+    zalo_channel = ZaloChannel(zalo, app.pipeline) if zalo is not None and app.pipeline is not None else None
     tasks: list[asyncio.Task[None]] = []
     fatal: list[BaseException] = []
     beside = AsyncExitStack()

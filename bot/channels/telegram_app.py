@@ -36,7 +36,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AppContext
 from bot.i18n import I18n
-from bot.services.throttle import create_throttle
+from bot.services.throttle import throttle_of
 from bot.startup import StartupError
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,11 @@ def create_bot(settings: Settings, clock: Clock, *, retry_flood: bool = True) ->
 def create_dispatcher(settings: Settings, app: AppContext) -> Dispatcher:
     """Wire middlewares and routers; `app` reaches every handler as the `app` kwarg."""
     dp = Dispatcher(app=app)
-    dp.update.outer_middleware(ThrottleMiddleware(create_throttle(settings, app.session_maker, app.clock)))
     dp.update.outer_middleware(PerUserOrder())
-    # The moved flows take their updates here, before a database session is opened for the old routers.
+    # The moved flows take their updates here, before a database session is opened for the old routers (the
+    # pipeline counts them against the flood throttle in its own unit of work); the rest meet it next.
     dp.update.outer_middleware(PipelineFirst(app))
+    dp.update.outer_middleware(ThrottleMiddleware(throttle_of(app)))
     dp.update.outer_middleware(DbSessionMiddleware(app))
     dp.update.outer_middleware(UserMiddleware(app))
     LocaleMiddleware(app.i18n).setup(dp)

@@ -53,7 +53,7 @@ class PipelineFirst(BaseMiddleware):
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
-        if self.app.pipeline is None or data.get("throttled") or not isinstance(event, Update):
+        if self.app.pipeline is None or not isinstance(event, Update):
             return await handler(event, data)
         bot: Bot = data["bot"]
         if event.message is not None:

@@ -8,7 +8,7 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.i18n import gettext as _
-from bot.services.throttle import SLOW_DOWN
+from bot.services.throttle import PRESS_SLOWER, SLOW_DOWN
 
 throttle = Router(name="throttle")
 fallback = Router(name="fallback")
@@ -30,7 +30,7 @@ async def slow_down(message: Message) -> None:
 @throttle.callback_query(Throttled())
 async def slow_down_press(query: CallbackQuery) -> None:
     """A button press beyond the per-person rate."""
-    await query.answer(_("Please wait a moment before pressing again."))
+    await query.answer(_(PRESS_SLOWER))
 
 
 @fallback.message()

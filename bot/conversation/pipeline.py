@@ -49,6 +49,7 @@ from bot.errors import DomainError
 from bot.i18n_marker import N_
 from bot.services import outbox
 from bot.services.accounts import bootstrap_staff, effective_role, locale_from_language_code, seen
+from bot.services.throttle import PRESS_SLOWER, SLOW_DOWN, Verdict
 from bot.text import fold
 from storage import ops_repos, repos
 from storage.db import connection_lost
@@ -267,6 +268,9 @@ class Pipeline:
             conversation = state.conversation
             if fallthrough and conversation is None:
                 return None
+            if (slowed := await self._throttled(session, event, state.user)) is not None:
+                await session.commit()
+                return [renderer.render(reply) for reply in slowed]
             user = await self._person(session, who, state.user, state.identity, staff)
             turn = self._turn(session, who, user, conversation, renderer.caps)
             if state.linked_staff:  # staff by the settings on another of their channels
@@ -311,6 +315,22 @@ class Pipeline:
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
+
+    async def _throttled(self, session: AsyncSession, event: Event, user: User | None) -> list[Reply] | None:
+        """The person's flood throttle: None to go on; else what to answer (the first event over the limit: a
+        request to slow down, in a private chat; the rest of the flood: nothing)."""
+        if self.app.throttle is None:
+            return None
+        verdict = await self.app.throttle.check(event.who.address, session=session)
+        if verdict == Verdict.PASS:
+            return None
+        if verdict == Verdict.DROP or _in_group(event.action):
+            return []
+        locale = user.locale if user is not None else locale_from_language_code(
+            event.who.language, self.app.settings.default_locale)
+        if isinstance(event.action, ChooseEvent):
+            return [Reply.of(self.app.translate(PRESS_SLOWER, locale), notice=True)]
+        return [Reply.of(self.app.translate(SLOW_DOWN, locale))]
 
     async def _handled_before(self, session: AsyncSession, who: Who, update_id: str) -> bool:
         """Whether a process already handled (committed) this update, delivered once more: a webhook POST that

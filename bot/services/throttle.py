@@ -7,6 +7,10 @@ Where the buckets live decides whether several processes see one flood as one:
 * in the database (`throttle` table, one upsert per update) — PostgreSQL, any number of processes;
 * in Redis (a Lua script per update, keys expire once full again) — when REDIS_URL is set.
 A store that cannot be reached lets the update through: a throttle must never cost a person their answer.
+
+It is checked where each event is handled: the pipeline counts a person's event in its unit of work (the
+database store in the same transaction, after the person's lock: no connection or round trip of its own), on
+every channel; Telegram updates still handled by aiogram routers meet it in a middleware in front of them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bot.i18n_marker import N_
 log = logging.getLogger(__name__)
 # What the first update over the limit is answered with, on every channel (the rest of the flood: nothing).
 SLOW_DOWN = N_("You are sending messages very quickly. Please wait a few seconds, then continue.")
+PRESS_SLOWER = N_("Please wait a moment before pressing again.")  # the same, for a button pressed (a notice)
 MAX_MEMORY_KEYS = 50_000
 
 
@@ -36,7 +41,9 @@ class Verdict(IntEnum):
 
 
 class Throttle(Protocol):
-    async def check(self, key: str) -> Verdict: ...
+    async def check(self, key: str, *, session: AsyncSession | None = None) -> Verdict:
+        """One update from `key` ("telegram:123"). With the unit of work's `session`, a store in the database
+        counts it in that transaction (rolled back with it)."""
 
 
 def take(tokens: float, elapsed: float, state: int, rate: float, burst: float) -> tuple[float, Verdict]:
@@ -54,7 +61,7 @@ class MemoryThrottle:
         self.clock, self.rate, self.burst = clock, rate, float(burst)
         self._buckets: dict[str, tuple[float, float, Verdict]] = {}
 
-    async def check(self, key: str) -> Verdict:
+    async def check(self, key: str, *, session: AsyncSession | None = None) -> Verdict:
         now = self.clock.monotonic()
         tokens, last, state = self._buckets.get(key, (self.burst, now, Verdict.PASS))
         tokens, verdict = take(tokens, now - last, state, self.rate, self.burst)
@@ -88,8 +95,12 @@ class DatabaseThrottle:
         self.session_maker, self.clock, self.rate, self.burst = session_maker, clock, rate, float(burst)
         self.engine: AsyncEngine = session_maker.kw["bind"]
 
-    async def check(self, key: str) -> Verdict:
+    async def check(self, key: str, *, session: AsyncSession | None = None) -> Verdict:
         params = {"key": key[:80], "now": self.clock.now().timestamp(), "rate": self.rate, "burst": self.burst}
+        if session is not None:
+            # In the unit of work's transaction, after the person's lock: no connection of its own. An error
+            # here is the turn's (its database is away, so is its answer): not caught.
+            return Verdict(int((await (await session.connection()).execute(_UPSERT, params)).scalar_one()))
         try:
             # One statement, in autocommit: no BEGIN and COMMIT round trips for every update.
             async with self.engine.connect() as connection:
@@ -126,7 +137,7 @@ class RedisThrottle:
         self.ttl = math.ceil(self.burst / rate) + 60
         self._script = self.redis.register_script(_LUA)
 
-    async def check(self, key: str) -> Verdict:
+    async def check(self, key: str, *, session: AsyncSession | None = None) -> Verdict:
         try:
             state = await self._script(keys=[self.prefix + key],
                                        args=[self.rate, self.burst, self.clock.now().timestamp(), self.ttl])
@@ -137,6 +148,14 @@ class RedisThrottle:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def throttle_of(app: Any) -> Throttle:
+    """The process's one flood throttle (`app.throttle`, made at first use by the channels' wiring): the pipeline
+    counts each person's events in their unit of work; Telegram's aiogram routers, what reaches them."""
+    if app.throttle is None:
+        app.throttle = create_throttle(app.settings, app.session_maker, app.clock)
+    return app.throttle
 
 
 def create_throttle(settings: Any, session_maker: async_sessionmaker[AsyncSession], clock: Clock) -> Throttle:

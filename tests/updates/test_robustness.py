@@ -11,7 +11,7 @@ from sqlmodel import select
 from bot.app import create_app
 from storage.models import Conversation, Facility
 from tests.conftest import ChatHarness, Person, form_cb, make_settings, register_facility
-from tests.fakebot import RecordingSession
+from tests.fakebot import BOT_ID, RecordingSession
 
 EN = "en"
 
@@ -158,6 +158,29 @@ async def test_flood_from_one_user_is_throttled_politely_others_unaffected(chat:
     assert "Would you like to register your facility?" in (await chat.send(other, "what is this?"))[-1].text
     chat.clock.advance(5)
     assert "Would you like to register your facility?" in (await chat.send(flooder, "???"))[-1].text
+
+
+async def test_a_flood_of_presses_gets_one_notice_and_every_press_is_answered(chat: ChatHarness) -> None:
+    """Beyond the burst: one brief notice; the rest of the flood does nothing, but each press is still answered
+    (Telegram shows a spinner on a button until its press is)."""
+    from aiogram.types import Update
+
+    flooder = Person(5012, language_code=EN)
+    before = len(chat.api.calls)
+    for n in range(10):
+        press = {"update_id": 20_000 + n, "callback_query": {
+            "id": f"flood-{n}", "from": chat._user(flooder), "chat_instance": "ci", "data": "menu",
+            "message": {"message_id": 7, "date": int(chat.clock.now().timestamp()),
+                        "chat": {"id": flooder.id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}}
+        await chat.dp.feed_update(chat.bot, Update.model_validate(press, context={"bot": chat.bot}))
+    calls = chat.api.calls[before:]
+    answers = [c for c in calls if c.method == "AnswerCallbackQuery"]
+    assert sorted(c.params["callback_query_id"] for c in answers) == sorted(f"flood-{n}" for n in range(10))
+    notices = [c.params.get("text") for c in answers if c.params.get("text")]
+    assert notices == ["Please wait a moment before pressing again."]
+    menus = [c for c in calls if c.method in ("SendMessage", "EditMessageText")]
+    assert len(menus) == 6  # the burst, answered as usual
 
 
 async def test_flood_control_on_a_reply_waits_and_retries_without_error_logs(chat: ChatHarness, caplog) -> None:

@@ -166,7 +166,7 @@ async def test_a_zalo_update_posted_again_to_another_process_is_handled_once(eng
 
 async def test_a_zalo_person_flooding_the_bot_is_told_once_to_slow_down(engine: AsyncEngine,
                                                                        clock: FakeClock) -> None:
-    from bot.services.throttle import create_throttle
+    from bot.services.throttle import throttle_of
 
     server = ZaloSandbox(bot_token=ZALO_TOKEN, limits=RateLimits(enabled=False))
     await server.start()
@@ -175,7 +175,8 @@ async def test_a_zalo_person_flooding_the_bot_is_told_once_to_slow_down(engine: 
     app = create_context(settings, engine, clock=clock)
     assert app.pipeline is not None
     # What the runner wires: the store every process shares on PostgreSQL (memory on SQLite).
-    channel = ZaloChannel(zalo, app.pipeline, throttle=create_throttle(settings, app.session_maker, clock))
+    throttle_of(app)
+    channel = ZaloChannel(zalo, app.pipeline)
     headers = {"X-Bot-Api-Secret-Token": ZALO_SECRET}
     try:
         async with httpx.AsyncClient(base_url=server.base_url) as zalo_api:

@@ -12,7 +12,7 @@ cannot be messaged (logged, nothing retried).
 An update delivered twice (Zalo retrying a webhook POST, perhaps to another process behind the load balancer) is
 handled once: this process remembers the ids it saw, and the pipeline marks each update as handled in its unit
 of work, in the database every process shares. A person flooding the bot meets the same per-person throttle as
-on Telegram (bot/services/throttle.py): told once to slow down, the rest of the flood dropped.
+on Telegram, in the pipeline (bot/services/throttle.py): told once to slow down, the rest of the flood dropped.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ from bot.conversation.pipeline import Pipeline, flatten, queued
 from bot.conversation.replies import Rendered
 from bot.media import MAX_BYTES
 from bot.services import usage
-from bot.services.throttle import SLOW_DOWN, Throttle, Verdict
-from storage import repos
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,9 +59,8 @@ def backoff(failures: int, cap: float = MAX_BACKOFF) -> float:
 class ZaloChannel:
     def __init__(self, client: ZaloClient, pipeline: Pipeline, *, renderer: TextRenderer | None = None,
                  poll_timeout: int = 30, sleep: Callable[[float], object] = asyncio.sleep,
-                 scheduler: Any | None = None, throttle: Throttle | None = None) -> None:
+                 scheduler: Any | None = None) -> None:
         self.client, self.pipeline = client, pipeline
-        self.throttle = throttle  # the per-person flood throttle (None: none, as in tests of other things)
         self.scheduler = scheduler  # this process's, for /healthz
         self.leader: Any | None = None  # and whether it leads (bot/leader.py)
         media = pipeline.app.media
@@ -199,7 +196,7 @@ class ZaloChannel:
             return None
 
     async def _handle(self, update: ZaloUpdate) -> None:
-        if update.is_bot or not await self._within_rate(update):
+        if update.is_bot:
             return
         event = event_of(update, media_ref=await self._kept_photo(update))
         if event is None:
@@ -223,30 +220,6 @@ class ZaloChannel:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
-    async def _within_rate(self, update: ZaloUpdate) -> bool:
-        """The person's flood throttle: False when the update goes no further (the first one over the limit is
-        answered with a request to slow down, in a private chat; the rest of the flood is dropped)."""
-        if self.throttle is None:
-            return True
-        verdict = await self.throttle.check(f"{CHANNEL}:{update.sender_id}")
-        if verdict == Verdict.WARN and update.chat_type.upper() == "PRIVATE":
-            text = self.pipeline.app.translate(SLOW_DOWN, await self._locale(update.sender_id))
-            await self._count(int(bool(await self._send_one(update.chat_id, TextMessage(text)))))
-        return verdict == Verdict.PASS
-
-    async def _locale(self, sender_id: str) -> str:
-        """The person's language as they chose it; the default for someone unknown (or the database away)."""
-        app = self.pipeline.app
-        try:
-            async with app.session_maker() as session:
-                user = await repos.get_user(session, channel=CHANNEL, external_id=sender_id)
-        except Exception:
-            log.warning("Zalo: a person's language could not be read", exc_info=True)
-            user = None
-        if user is not None and user.locale in app.i18n.available_locales:
-            return user.locale
-        return app.settings.default_locale
 
     async def _count(self, messages: int) -> None:
         """Replies count against Zalo's monthly quota as the outbox's messages do (bot/services/usage.py)."""
