@@ -401,7 +401,8 @@ def _turn_state_statements(settings_staff: tuple[tuple[str, str], ...], reply_ki
         PendingMenu.channel == channel, PendingMenu.external_id == external_id).scalar_subquery()
     reply_waits = exists().where(
         OutboxMessage.chat_id == external_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
-        col(OutboxMessage.status).in_(waiting))
+        # One bound value each, not an "expanding" IN: that one is rewritten into the SQL at every execution.
+        col(OutboxMessage.status).in_([literal(status) for status in waiting]))
     seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id)
     return (_person_query(channel, external_id, settings_staff, menu_items, reply_waits, seen),
             select(menu_items, reply_waits, seen))
