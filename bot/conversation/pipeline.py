@@ -280,6 +280,11 @@ class Pipeline:
                 # is read out or changed (their open form and pending numbers stay as they are).
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
                     await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
+                session.expunge_all()  # not even when they were last seen
+                if update_id is not None:  # answered once, even when the update is delivered again
+                    await ops_repos.mark_handled(session, channel=who.channel, update_id=update_id,
+                                                 now=self.app.clock.now(), replies=None)
+                await session.commit()  # that mark, and the event counted by the flood throttle
                 return [renderer.render(reply) for reply in turn.replies]
             menu, turn.kept = self._menu(state.menu, renderer.caps)
             try:

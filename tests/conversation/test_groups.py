@@ -47,6 +47,35 @@ async def test_commands_in_a_group_get_one_polite_answer_and_no_data(chat: ChatH
         assert "Nguyễn Thị Lan" not in sent[0].text and not sent[0].buttons()
 
 
+async def test_a_command_in_a_group_delivered_again_is_answered_once(chat: ChatHarness) -> None:
+    """A webhook POST that got no answer comes again (perhaps to another process): the group is not told twice."""
+    from aiogram.types import Update
+
+    owner = Person(8404, language_code=EN)
+    update = chat._message(owner, text="/help", entities=[{"type": "bot_command", "offset": 0, "length": 5}])
+    update["message"]["chat"] = {"id": GROUP, "type": "supergroup", "title": "Hội cơ sở Long Xuyên"}
+    update["update_id"] = 77_001
+    before = len(chat.api.calls)
+    for _ in range(2):
+        await chat.dp.feed_update(chat.bot, Update.model_validate(update, context={"bot": chat.bot}))
+    sent = [c for c in chat.api.calls[before:] if c.method == "SendMessage"]
+    assert len(sent) == 1 and sent[0].text.startswith(PRIVATE_ONLY)
+
+
+async def test_a_flood_of_commands_in_a_group_meets_the_throttle_silently(chat: ChatHarness) -> None:
+    from aiogram.types import Update
+
+    flooder = Person(8405, language_code=EN)
+    before = len(chat.api.calls)
+    for n in range(10):
+        update = chat._message(flooder, text="/help", entities=[{"type": "bot_command", "offset": 0, "length": 5}])
+        update["message"]["chat"] = {"id": GROUP, "type": "supergroup", "title": "Hội cơ sở Long Xuyên"}
+        update["update_id"] = 78_000 + n
+        await chat.dp.feed_update(chat.bot, Update.model_validate(update, context={"bot": chat.bot}))
+    sent = [c for c in chat.api.calls[before:] if c.method == "SendMessage"]
+    assert len(sent) == 6 and all(c.text.startswith(PRIVATE_ONLY) for c in sent)  # the burst; no "slow down"
+
+
 async def test_talk_in_a_group_is_left_alone(chat: ChatHarness) -> None:
     owner = Person(8402, language_code=EN)
     assert await in_group(chat, owner, "chào cả nhà") == []
