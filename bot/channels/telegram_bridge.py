@@ -16,16 +16,18 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 from aiohttp import ClientError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.telegram import nothing_left
 from bot.channels.telegram_inbound import event_of_callback, event_of_message, ignored
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
 from bot.channels.telegram_send import TelegramReplySender, telegram_media
 from bot.context import AppContext
-from bot.conversation.events import CommandEvent, Event, MediaEvent, UnsupportedEvent
+from bot.conversation.events import CommandEvent, Event, MediaEvent, UnsupportedEvent, Who
 from bot.conversation.pipeline import flatten, queued
 from bot.conversation.replies import Rendered
 from bot.i18n import I18n
+from bot.services.throttle import may_pass
 from handlers.menu_words import BUTTONS
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class PipelineFirst(BaseMiddleware):
         if event is None:
             return False
         if isinstance(event.action, MediaEvent):
-            event = Event(event.who, await self._kept(bot, event.action))
+            event = Event(event.who, await self._kept(bot, event.who, event.action))
         if message.text and (command := self.menu.get(message.text.strip())):
             event = Event(event.who, CommandEvent(command))  # a main-menu button
         flows = self.app.pipeline.flows  # type: ignore[union-attr]
@@ -125,20 +127,22 @@ class PipelineFirst(BaseMiddleware):
             # What was done is committed; a reply Telegram refused is logged, not retried here.
             log.warning("a reply could not be sent: %s", exc)
 
-    async def _kept(self, bot: Bot, action: MediaEvent) -> MediaEvent:
+    async def _kept(self, bot: Bot, who: Who, action: MediaEvent) -> MediaEvent:
         """Download a received file at once into the media store; if that fails the person's file is still
         taken, by Telegram's own id (nothing they sent is lost)."""
         media = self.app.media
         file_id = action.ref.removeprefix("tg:")
         if media is None or not action.ref.startswith("tg:"):
             return action
+        if not await may_pass(self.app, who.address):
+            return action  # a flood: the pipeline drops it, and the file is not fetched only to be dropped
         try:
             data = await bot.download(file_id)
             if data is None:
                 return action
             ref = await media.keep(data.read(), kind=action.kind, name=action.name, channel="telegram",
                                    channel_id=file_id)
-        except (TelegramAPIError, ClientError, OSError, ValueError) as exc:
+        except (TelegramAPIError, ClientError, OSError, ValueError, SQLAlchemyError) as exc:
             log.warning("a received file could not be kept: %s", exc)
             return action
         return MediaEvent(ref.ref, action.kind, action.name, action.caption)

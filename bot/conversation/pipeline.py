@@ -242,7 +242,7 @@ class Pipeline:
         """The unit of work, once more (from a fresh read) if its save met a newer conversation, or if its
         database connection was found dead (the server restarted: the pool is recycled, nothing was done)."""
         try:
-            return await self._handle(event, renderer, fallthrough, update_id)
+            return await self._handle(event, renderer, fallthrough, update_id, again=False)
         except ConversationChanged:
             log.info("a conversation was saved meanwhile by another writer: handling the %s again",
                      type(event.action).__name__)
@@ -251,10 +251,10 @@ class Pipeline:
                 raise
             log.warning("the database connection was lost: handling the %s again on a new one",
                         type(event.action).__name__)
-        return await self._handle(event, renderer, fallthrough, update_id)
+        return await self._handle(event, renderer, fallthrough, update_id, again=True)
 
-    async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool,
-                      update_id: str | None) -> list[Rendered] | None:
+    async def _handle(self, event: Event, renderer: Renderer, fallthrough: bool, update_id: str | None, *,
+                      again: bool) -> list[Rendered] | None:
         who = event.who
         async with self.app.session_maker() as session:
             # Other processes wait here for this person's earlier event (PostgreSQL; SQLite: one process).
@@ -268,24 +268,15 @@ class Pipeline:
             conversation = state.conversation
             if fallthrough and conversation is None:
                 return None
-            if (slowed := await self._throttled(session, event, state.user)) is not None:
+            if (slowed := await self._throttled(session, event, state.user, again)) is not None:
                 await session.commit()
                 return [renderer.render(reply) for reply in slowed]
+            if _in_group(event.action):
+                return await self._in_group(session, event, renderer, state, update_id)
             user = await self._person(session, who, state.user, state.identity, staff)
             turn = self._turn(session, who, user, conversation, renderer.caps)
             if state.linked_staff:  # staff by the settings on another of their channels
                 turn.role = Role.STAFF
-            if _in_group(event.action):
-                # Served only in private chats: one polite answer there, and nothing about the person
-                # is read out or changed (their open form and pending numbers stay as they are).
-                with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
-                    await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
-                session.expunge_all()  # not even when they were last seen
-                if update_id is not None:  # answered once, even when the update is delivered again
-                    await ops_repos.mark_handled(session, channel=who.channel, update_id=update_id,
-                                                 now=self.app.clock.now(), replies=None)
-                await session.commit()  # that mark, and the event counted by the flood throttle
-                return [renderer.render(reply) for reply in turn.replies]
             menu, turn.kept = self._menu(state.menu, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
@@ -308,6 +299,7 @@ class Pipeline:
                 raise ConversationChanged() from None
             except DomainError as exc:
                 await session.rollback()
+                await self._count_again(session, event)
                 # A refused choice is a brief notice (a toast on Telegram), like the aiogram routers' answers.
                 notice = isinstance(event.action, ChooseEvent)
                 return [renderer.render(Reply.of(exc.message.render(turn._), notice=notice))]
@@ -316,15 +308,36 @@ class Pipeline:
                               who.channel)
                 metrics.update_failed(who.channel)
                 await session.rollback()
+                await self._count_again(session, event)
                 return [renderer.render(self._sorry(turn._))]
         if session.info.get("outbox_dirty") and self.app.outbox is not None:
             self.app.outbox.notify()
         return rendered
 
-    async def _throttled(self, session: AsyncSession, event: Event, user: User | None) -> list[Reply] | None:
+    async def _in_group(self, session: AsyncSession, event: Event, renderer: Renderer, state: repos.TurnState,
+                        update_id: str | None) -> list[Rendered]:
+        """Served only in private chats: one polite answer there, and nothing about the person is read out or
+        changed (no row made for them, their open form and pending numbers stay as they are)."""
+        who = event.who
+        turn = self._turn(session, who, state.user, state.conversation, renderer.caps)
+        if state.linked_staff:
+            turn.role = Role.STAFF
+        with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
+            await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
+        session.expunge_all()  # whatever the answer touched
+        if update_id is not None:  # answered once, even when the update is delivered again
+            await ops_repos.mark_handled(session, channel=who.channel, update_id=update_id, now=self.app.clock.now(),
+                                         replies=None)
+        await session.commit()  # that mark, and the event counted by the flood throttle
+        return [renderer.render(reply) for reply in turn.replies]
+
+    async def _throttled(self, session: AsyncSession, event: Event, user: User | None,
+                         again: bool) -> list[Reply] | None:
         """The person's flood throttle: None to go on; else what to answer (the first event over the limit: a
-        request to slow down, in a private chat; the rest of the flood: nothing)."""
-        if self.app.throttle is None:
+        request to slow down, in a private chat; the rest of the flood: nothing). A unit of work done `again`
+        was counted already, unless the count was rolled back with it (a store in the database)."""
+        throttle = self.app.throttle
+        if throttle is None or (again and not throttle.transactional):
             return None
         verdict = await self.app.throttle.check(event.who.address, session=session)
         if verdict == Verdict.PASS:
@@ -336,6 +349,19 @@ class Pipeline:
         if isinstance(event.action, ChooseEvent):
             return [Reply.of(self.app.translate(PRESS_SLOWER, locale), notice=True)]
         return [Reply.of(self.app.translate(SLOW_DOWN, locale))]
+
+    async def _count_again(self, session: AsyncSession, event: Event) -> None:
+        """A turn rolled back (refused, or failed) took its count in a database store with it: counted again on
+        its own, so a flood of refused or failing events is slowed like any other."""
+        throttle = self.app.throttle
+        if throttle is None or not throttle.transactional:
+            return
+        try:
+            await throttle.check(event.who.address, session=session)
+            await session.commit()
+        except Exception:
+            log.warning("a failed turn could not be counted by the flood throttle", exc_info=True)
+            await session.rollback()
 
     async def _handled_before(self, session: AsyncSession, who: Who, update_id: str) -> bool:
         """Whether a process already handled (committed) this update, delivered once more: a webhook POST that

@@ -6,7 +6,8 @@ Where the buckets live decides whether several processes see one flood as one:
 * in process memory — SQLite, one process (the zero-set-up default);
 * in the database (`throttle` table, one upsert per update) — PostgreSQL, any number of processes;
 * in Redis (a Lua script per update, keys expire once full again) — when REDIS_URL is set.
-A store that cannot be reached lets the update through: a throttle must never cost a person their answer.
+A store that cannot be reached lets the update through (a throttle must never cost a person their answer),
+except the database store inside a unit of work: there the database is the turn's own, and its error the turn's.
 
 It is checked where each event is handled: the pipeline counts a person's event in its unit of work (the
 database store in the same transaction, after the person's lock: no connection or round trip of its own), on
@@ -41,21 +42,34 @@ class Verdict(IntEnum):
 
 
 class Throttle(Protocol):
+    # Whether a count made with a session is rolled back with it (the database store).
+    transactional: bool
+
     async def check(self, key: str, *, session: AsyncSession | None = None) -> Verdict:
         """One update from `key` ("telegram:123"). With the unit of work's `session`, a store in the database
         counts it in that transaction (rolled back with it)."""
 
+    async def peek(self, key: str) -> bool:
+        """Whether an update from `key` would pass now, counting nothing: a channel asks before fetching a file
+        the person sent, so a flood of files is not downloaded only to be dropped."""
+
+
+def refilled(tokens: float, elapsed: float, rate: float, burst: float) -> float:
+    return min(burst, tokens + max(0.0, elapsed) * rate)
+
 
 def take(tokens: float, elapsed: float, state: int, rate: float, burst: float) -> tuple[float, Verdict]:
     """One update against a bucket: (its tokens after, the verdict). The stores below do the same."""
-    refilled = min(burst, tokens + max(0.0, elapsed) * rate)
-    if refilled >= 1:
-        return refilled - 1, Verdict.PASS
-    return refilled, Verdict.WARN if state == Verdict.PASS else Verdict.DROP
+    now = refilled(tokens, elapsed, rate, burst)
+    if now >= 1:
+        return now - 1, Verdict.PASS
+    return now, Verdict.WARN if state == Verdict.PASS else Verdict.DROP
 
 
 class MemoryThrottle:
     """One process's buckets (SQLite, a single process)."""
+
+    transactional = False
 
     def __init__(self, clock: Clock, rate: float, burst: int) -> None:
         self.clock, self.rate, self.burst = clock, rate, float(burst)
@@ -69,6 +83,11 @@ class MemoryThrottle:
             self._buckets.clear()
         self._buckets[key] = (tokens, now, verdict)
         return verdict
+
+    async def peek(self, key: str) -> bool:
+        now = self.clock.monotonic()
+        tokens, last, _state = self._buckets.get(key, (self.burst, now, Verdict.PASS))
+        return refilled(tokens, now - last, self.rate, self.burst) >= 1
 
 
 # One statement: the bucket is created full, or refilled and taken from, atomically (the row is locked by the
@@ -89,6 +108,8 @@ RETURNING state
 
 class DatabaseThrottle:
     """Buckets in the `throttle` table, shared by every process on the database."""
+
+    transactional = True
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession], clock: Clock, rate: float,
                  burst: int) -> None:
@@ -111,6 +132,18 @@ class DatabaseThrottle:
             return Verdict.PASS
         return Verdict(int(state))
 
+    async def peek(self, key: str) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(_PEEK, {"key": key[:80]})).first()
+        except Exception:
+            log.warning("the shared throttle could not be read", exc_info=True)
+            return True
+        return row is None or refilled(row[0], self.clock.now().timestamp() - row[1], self.rate, self.burst) >= 1
+
+
+_PEEK = text("SELECT tokens, refilled_at FROM throttle WHERE key = :key")
+
 
 _LUA = """
 local b = redis.call('HMGET', KEYS[1], 't', 'at', 's')
@@ -129,6 +162,8 @@ return state
 class RedisThrottle:
     """Buckets in Redis (REDIS_URL), shared by every process; a key expires once its bucket is full again."""
 
+    transactional = False
+
     def __init__(self, url: str, clock: Clock, rate: float, burst: int, *, prefix: str = "kc:throttle:") -> None:
         from redis.asyncio import Redis  # the `redis` extra: only where REDIS_URL is set
 
@@ -146,8 +181,23 @@ class RedisThrottle:
             return Verdict.PASS
         return Verdict(int(state))
 
+    async def peek(self, key: str) -> bool:
+        try:
+            tokens, at = await self.redis.hmget(self.prefix + key, "t", "at")
+        except Exception:
+            log.warning("Redis could not be reached for the throttle", exc_info=True)
+            return True
+        if tokens is None or at is None:
+            return True
+        return refilled(float(tokens), self.clock.now().timestamp() - float(at), self.rate, self.burst) >= 1
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+async def may_pass(app: Any, key: str) -> bool:
+    """Whether the person's next update would pass the flood throttle now (nothing counted; no throttle: True)."""
+    return app.throttle is None or await app.throttle.peek(key)
 
 
 def throttle_of(app: Any) -> Throttle:

@@ -76,6 +76,16 @@ async def test_a_flood_of_commands_in_a_group_meets_the_throttle_silently(chat: 
     assert len(sent) == 6 and all(c.text.startswith(PRIVATE_ONLY) for c in sent)  # the burst; no "slow down"
 
 
+async def test_staff_writing_first_in_a_group_leave_no_trace(chat: ChatHarness) -> None:
+    from storage.models import Identity
+
+    staff = Person(STAFF_ID, language_code=EN)
+    calls = await in_group(chat, staff, "/inbox")
+    assert [c.text for c in calls if c.method == "SendMessage"][0].startswith(PRIVATE_ONLY)
+    async with chat.app.session_maker() as session:
+        assert (await session.exec(select(Identity).where(Identity.external_id == str(STAFF_ID)))).all() == []
+
+
 async def test_talk_in_a_group_is_left_alone(chat: ChatHarness) -> None:
     owner = Person(8402, language_code=EN)
     assert await in_group(chat, owner, "chào cả nhà") == []

@@ -70,6 +70,23 @@ async def test_a_document_sent_on_telegram_is_downloaded_and_kept(chat: ChatHarn
     assert need.attachment_file_id == f"media:{media.id}" and need.attachment_name == "bao-gia.pdf"
 
 
+async def test_a_flood_of_files_is_not_downloaded_beyond_the_throttle(chat: ChatHarness) -> None:
+    """Files are fetched before the pipeline sees them (the flood throttle's place): past the burst, the channel
+    does not fetch what the throttle is about to drop."""
+    from aiogram.types import Update
+
+    flooder = Person(8803, language_code="en")
+    chat.api.files["FILE-anh.pdf"] = PDF
+    for n in range(10):
+        update = chat._message(flooder, document={"file_id": "FILE-anh.pdf", "file_unique_id": "anh",
+                                                  "file_name": "anh.pdf"})
+        update["update_id"] = 88_000 + n
+        await chat.dp.feed_update(chat.bot, Update.model_validate(update, context={"bot": chat.bot}))
+    assert len([c for c in chat.api.calls if c.method == "GetFile"]) == 6  # the burst
+    slow = [c for c in chat.to(flooder) if "very quickly" in (c.text or "")]
+    assert len(slow) == 1
+
+
 async def test_a_file_that_cannot_be_downloaded_is_still_taken(chat: ChatHarness) -> None:
     owner = Person(8802, language_code="en")
     await register_facility(chat, owner)

@@ -118,3 +118,16 @@ async def test_a_database_out_of_reach_still_gets_an_apology(engine: AsyncEngine
     shown = await Pipeline(app, demo_flows()).handle(Event(Who("zalo", "0a0b", "Lan", "vi"), TextEvent("2")),
                                                      TextRenderer())
     assert texts(shown) == ["Xin lỗi, hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút."]
+
+
+async def test_a_flood_of_refused_events_is_slowed_like_any_other(engine: AsyncEngine, clock: FakeClock) -> None:
+    """A refused event's unit of work is rolled back; on PostgreSQL the flood throttle's count was in it."""
+    from bot.services.throttle import throttle_of
+
+    app = create_app(make_settings(), engine, clock=clock)
+    throttle_of(app)
+    pipeline = Pipeline(app, demo_flows())
+    answers = [texts(await pipeline.handle(Event(ZALO, CommandEvent("fail")), TextRenderer())) for _ in range(9)]
+    assert answers[:6] == [["This invitation link is not valid."]] * 6
+    assert len(answers[6]) == 1 and "very quickly" in answers[6][0]
+    assert answers[7:] == [[], []]

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import health
 from bot.channels.text import TextMessage, TextRenderer
@@ -43,6 +44,7 @@ from bot.conversation.pipeline import Pipeline, flatten, queued
 from bot.conversation.replies import Rendered
 from bot.media import MAX_BYTES
 from bot.services import usage
+from bot.services.throttle import may_pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -188,10 +190,12 @@ class ZaloChannel:
         media = self.pipeline.app.media
         if update.event_name != "message.image.received" or not update.photo_url or media is None:
             return None
+        if not await may_pass(self.pipeline.app, f"{CHANNEL}:{update.sender_id}"):
+            return None  # a flood: the pipeline drops it, and no photo of it is fetched only to be dropped
         try:
             data = await self.client.download(update.photo_url, MAX_BYTES)
             return (await media.keep(data, kind="photo", channel=CHANNEL)).ref
-        except (ZaloError, OSError, ValueError) as exc:
+        except (ZaloError, OSError, ValueError, SQLAlchemyError) as exc:
             log.warning("Zalo: a received photo could not be kept: %s", exc)
             return None
 
