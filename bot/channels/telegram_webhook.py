@@ -2,9 +2,9 @@
 
 Each POST must carry the secret given to `setWebhook` in `X-Telegram-Bot-Api-Secret-Token`: a wrong or
 missing one is answered 403 and nothing is read. An accepted update goes through the same Dispatcher as long
-polling does (the pipeline, which counts the flood throttle, then the routers still on aiogram), and the POST is answered once it has been
-handled and its replies sent: Telegram sends one chat's next update only after that, so a person's updates
-stay in order even when they land on different processes.
+polling does (the pipeline, which counts the flood throttle, then the routers still on aiogram), and the POST is
+answered once it has been handled and its replies sent: Telegram sends one chat's next update only after that,
+so a person's updates stay in order even when they land on different processes.
 """
 
 from __future__ import annotations
