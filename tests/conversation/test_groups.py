@@ -81,7 +81,7 @@ async def test_staff_writing_first_in_a_group_leave_no_trace(chat: ChatHarness) 
 
     staff = Person(STAFF_ID, language_code=EN)
     calls = await in_group(chat, staff, "/inbox")
-    assert [c.text for c in calls if c.method == "SendMessage"][0].startswith(PRIVATE_ONLY)
+    assert next(c.text for c in calls if c.method == "SendMessage").startswith(PRIVATE_ONLY)
     async with chat.app.session_maker() as session:
         assert (await session.exec(select(Identity).where(Identity.external_id == str(STAFF_ID)))).all() == []
 
