@@ -399,13 +399,24 @@ def _turn_state_statements(settings_staff: tuple[tuple[str, str], ...], reply_ki
     channel, external_id, update_id = bindparam("channel"), bindparam("external_id"), bindparam("update_id")
     menu_items = select(PendingMenu.items).where(
         PendingMenu.channel == channel, PendingMenu.external_id == external_id).scalar_subquery()
-    reply_waits = exists().where(
-        OutboxMessage.chat_id == external_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
-        # One bound value each, not an "expanding" IN: that one is rewritten into the SQL at every execution.
-        col(OutboxMessage.status).in_([literal(status) for status in waiting]))
+    reply_waits = _reply_waits(channel, external_id, reply_kind, waiting)
     seen = exists().where(SeenUpdate.channel == channel, SeenUpdate.update_id == update_id)
     return (_person_query(channel, external_id, settings_staff, menu_items, reply_waits, seen),
             select(menu_items, reply_waits, seen))
+
+
+def _reply_waits(channel: Any, chat_id: Any, reply_kind: str, waiting: Sequence[str]) -> Any:
+    """EXISTS: a reply (`reply_kind`) to the chat still waits in the outbox (a status in `waiting`)."""
+    return exists().where(
+        OutboxMessage.chat_id == chat_id, OutboxMessage.channel == channel, OutboxMessage.kind == reply_kind,
+        # One bound value each, not an "expanding" IN: that one is rewritten into the SQL at every execution.
+        col(OutboxMessage.status).in_([literal(status) for status in waiting]))
+
+
+async def reply_waits(session: AsyncSession, *, channel: str, chat_id: str, reply_kind: str,
+                      waiting: Sequence[str]) -> bool:
+    """Whether a reply to the chat still waits in the outbox (as `turn_state` reads it, asked on its own)."""
+    return bool((await session.exec(select(_reply_waits(channel, chat_id, reply_kind, waiting)))).one())  # type: ignore[call-overload]
 
 
 async def save_conversation(session: AsyncSession, *, user_id: int, form: str, step: str | None,

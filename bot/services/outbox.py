@@ -67,6 +67,7 @@ from bot.clock import Clock
 from bot.conversation.replies import Reply, plain_reply_text, reply_to_json
 from bot.domain import OutboxStatus, Priority
 from bot.services import usage
+from storage import repos
 from storage.models import OutboxMessage, SendBudget, User
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,7 @@ WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 async def replies_waiting(session: AsyncSession, *, channel: str, chat_id: str) -> bool:
     """True while a reply to this chat waits in the outbox: later replies must queue behind it."""
-    query = select(OutboxMessage.id).where(
-        OutboxMessage.chat_id == chat_id, OutboxMessage.channel == channel, OutboxMessage.kind == REPLY_KIND,
-        col(OutboxMessage.status).in_(WAITING))
-    return (await session.exec(query.limit(1))).first() is not None
+    return await repos.reply_waits(session, channel=channel, chat_id=chat_id, reply_kind=REPLY_KIND, waiting=WAITING)
 
 
 # A reply to queue: the reply, how many of its messages already left, a text channel's rendered messages.
