@@ -339,7 +339,7 @@ class Pipeline:
         throttle = self.app.throttle
         if throttle is None or (again and not throttle.transactional):
             return None
-        verdict = await self.app.throttle.check(event.who.address, session=session)
+        verdict = await throttle.check(event.who.address, session=session)
         if verdict == Verdict.PASS:
             return None
         if verdict == Verdict.DROP or _in_group(event.action):

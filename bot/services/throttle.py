@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -27,6 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.i18n_marker import N_
+
+if TYPE_CHECKING:
+    from bot.context import AppContext
 
 log = logging.getLogger(__name__)
 # What the first update over the limit is answered with, on every channel (the rest of the flood: nothing).
@@ -195,12 +198,12 @@ class RedisThrottle:
         await self.redis.aclose()
 
 
-async def may_pass(app: Any, key: str) -> bool:
+async def may_pass(app: AppContext, key: str) -> bool:
     """Whether the person's next update would pass the flood throttle now (nothing counted; no throttle: True)."""
     return app.throttle is None or await app.throttle.peek(key)
 
 
-def throttle_of(app: Any) -> Throttle:
+def throttle_of(app: AppContext) -> Throttle:
     """The process's one flood throttle (`app.throttle`, made at first use by the channels' wiring): the pipeline
     counts each person's events in their unit of work; Telegram's aiogram routers, what reaches them."""
     if app.throttle is None:
