@@ -50,11 +50,24 @@ class ThrottleMiddleware(BaseMiddleware):
             return await handler(event, data)
         verdict = await self.throttle.check(f"{CHANNEL}:{tg_user.id}")
         if verdict == Verdict.DROP:
+            # The rest of the flood does nothing; but a press is still answered (with nothing), as the pipeline
+            # answers one: Telegram spins on the button until it is. A message is never answered here.
+            await _answer_dropped_press(event)
             return None
         if verdict == Verdict.WARN:
             # Tell them once per flood; answering every extra message would feed the flood.
             data["throttled"] = True
         return await handler(event, data)
+
+
+async def _answer_dropped_press(event: TelegramObject) -> None:
+    query = event.callback_query if isinstance(event, Update) else event
+    if not isinstance(query, CallbackQuery):
+        return
+    try:
+        await query.answer()
+    except TelegramAPIError as exc:  # too old already, or Telegram away: the flood is dropped all the same
+        log.info("a dropped press could not be answered: %s", exc)
 
 
 _update_session: ContextVar[Any] = ContextVar("update_session", default=None)

@@ -183,6 +183,47 @@ async def test_a_flood_of_presses_gets_one_notice_and_every_press_is_answered(ch
     assert len(menus) == 6  # the burst, answered as usual
 
 
+async def test_a_flood_of_presses_the_aiogram_routers_take_still_answers_every_press(chat: ChatHarness) -> None:
+    """Presses the pipeline does not take (a button of no flow) meet the throttle in front of the aiogram
+    routers: the rest of the flood is dropped there, but each press is still answered (no endless spinner)."""
+    from aiogram.types import Update
+
+    flooder = Person(5013, language_code=EN)
+    before = len(chat.api.calls)
+    for n in range(10):
+        press = {"update_id": 21_000 + n, "callback_query": {
+            "id": f"old-{n}", "from": chat._user(flooder), "chat_instance": "ci", "data": "no-such-button",
+            "message": {"message_id": 7, "date": int(chat.clock.now().timestamp()),
+                        "chat": {"id": flooder.id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}}
+        await chat.dp.feed_update(chat.bot, Update.model_validate(press, context={"bot": chat.bot}))
+    calls = chat.api.calls[before:]
+    assert not chat.api.refused
+    answers = [c for c in calls if c.method == "AnswerCallbackQuery"]
+    assert sorted(c.params["callback_query_id"] for c in answers) == sorted(f"old-{n}" for n in range(10))
+    texts = [c.params.get("text") for c in answers]
+    assert texts == ["This button is no longer active."] * 6 + ["Please wait a moment before pressing again."] \
+        + [None] * 3  # the burst, one notice, then the rest answered with nothing
+    assert [c for c in calls if c.method != "AnswerCallbackQuery"] == []
+
+
+async def test_a_flood_of_messages_the_aiogram_routers_take_is_not_answered_beyond_one_notice(
+        chat: ChatHarness) -> None:
+    """A dropped message is never answered (that would feed the flood)."""
+    from aiogram.types import Update
+
+    flooder = Person(5014, language_code=EN)
+    before = len(chat.api.calls)
+    for n in range(10):
+        update = chat._message(flooder, text="/nosuchcommand",
+                               entities=[{"type": "bot_command", "offset": 0, "length": 14}])
+        update["update_id"] = 22_000 + n
+        await chat.dp.feed_update(chat.bot, Update.model_validate(update, context={"bot": chat.bot}))
+    texts = [c.text for c in chat.api.calls[before:]]
+    assert texts == ["Sorry, I didn't understand that. Send /help to see what I can do."] * 6 + [
+        "You are sending messages very quickly. Please wait a few seconds, then continue."]
+
+
 async def test_flood_control_on_a_reply_waits_and_retries_without_error_logs(chat: ChatHarness, caplog) -> None:
     chat.api.fail_next("SendMessage", 429, "Too Many Requests: retry after 3", retry_after=3, times=2)
     with caplog.at_level(logging.INFO):
