@@ -168,6 +168,41 @@ async def test_a_zalo_photo_is_downloaded_at_once(engine: AsyncEngine, clock: Fa
     assert await channel._kept_photo(photo_update(event_name="message.text.received", text="hi")) is None
 
 
+class FloodedZalo(FakeZalo):
+    """A Zalo that serves a different photo at each address, and records what the bot says."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.texts: list[str] = []
+
+    async def download(self, url: str, limit: int) -> bytes:
+        self.fetched.append(url)
+        return b"\xff\xd8jpeg " + url.encode()
+
+    async def send_message(self, chat_id: str, text: str) -> None:
+        self.texts.append(text)
+
+
+async def test_a_flood_of_zalo_photos_is_not_downloaded_beyond_the_throttle(engine: AsyncEngine, clock: FakeClock,
+                                                                            tmp_path: Path) -> None:
+    """As on Telegram: a photo is fetched before the pipeline sees it, so past the burst the channel asks the
+    throttle first and does not fetch (nor keep) what is about to be dropped."""
+    from bot.services.throttle import throttle_of
+
+    app = create_app(make_settings(media_dir=str(tmp_path / "media"), default_locale="en"), engine, clock=clock)
+    assert app.pipeline is not None and app.media is not None
+    throttle_of(app)  # as the runner wires it
+    zalo = FloodedZalo()
+    channel = ZaloChannel(zalo, app.pipeline)  # type: ignore[arg-type]
+    for n in range(10):
+        await channel._handle(photo_update(message_id=f"flood-{n}", photo_url=f"https://zalo.example/p/{n}.jpg"))
+    assert zalo.fetched == [f"https://zalo.example/p/{n}.jpg" for n in range(6)]  # the burst only
+    async with app.session_maker() as session:
+        assert len((await session.exec(select(Media))).all()) == 6
+    assert len(list((tmp_path / "media").iterdir())) == 6
+    assert len([t for t in zalo.texts if "very quickly" in t]) == 1
+
+
 async def test_a_photo_kept_from_zalo_is_a_needs_attachment_by_our_id(engine: AsyncEngine, clock: FakeClock,
                                                                        tmp_path: Path) -> None:
     from bot.conversation.events import Event, MediaEvent, Who
