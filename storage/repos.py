@@ -429,10 +429,8 @@ async def save_conversation(session: AsyncSession, *, user_id: int, form: str, s
     conv = await session.get(Conversation, user_id)  # from the identity map when the turn's state loaded it
     values = {"form": form, "step": step, "data": dict(data), "history": list(history), "context": dict(context),
               "updated_at": now}
-    if conv is None or conv.version is None:
-        conv = conv or Conversation(user_id=user_id, form=form, updated_at=now)
-        for name, value in values.items():
-            setattr(conv, name, value)
+    if conv is None:
+        conv = Conversation(user_id=user_id, **values)
         session.add(conv)
         await session.flush()
         return conv
