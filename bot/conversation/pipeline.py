@@ -19,6 +19,7 @@ are queued behind it in the same transaction as the turn (their order kept), not
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -517,11 +518,17 @@ class Pipeline:
         # Button channels have a row only while a turn keeps something: no write when there is none to clear.
         if turn.replies and (not renderer.caps.buttons or turn.keep or turn.kept):
             items = {**menu, KEPT: turn.keep} if turn.keep else menu
-            if items == before and not turn.session.info.get(repos.MENUS_CLEARED):
+            if _same_json(items, before) and not turn.session.info.get(repos.MENUS_CLEARED):
                 return rendered  # as saved: nothing to write
             await repos.save_pending_menu(turn.session, channel=turn.who.channel, external_id=turn.who.external_id,
                                           items=items, now=turn.app.clock.now())
         return rendered
+
+
+def _same_json(items: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Whether `items` would be stored as `before` was: compared as JSON, not with `==` (for which `True == 1`
+    and `1 == 1.0`: a menu changed only so would be taken as unchanged, and not saved)."""
+    return json.dumps(items, sort_keys=True) == json.dumps(before, sort_keys=True)
 
 
 def queued(rendered: Sequence[Rendered], caps: Capabilities, *, done: int = 0,

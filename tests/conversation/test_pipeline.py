@@ -131,3 +131,31 @@ async def test_a_flood_of_refused_events_is_slowed_like_any_other(engine: AsyncE
     assert answers[:6] == [["This invitation link is not valid."]] * 6
     assert len(answers[6]) == 1 and "very quickly" in answers[6][0]
     assert answers[7:] == [[], []]
+
+
+async def test_what_a_turn_keeps_is_saved_when_only_its_type_changed(engine: AsyncEngine, clock: FakeClock) -> None:
+    """`True` equals `1` and `1` equals `1.0` in Python, but they are different JSON: a kept value that changed
+    only so is still saved, and the next turn gets what was kept, not what was kept before."""
+    import json
+
+    from bot.conversation.pipeline import KEPT
+
+    flows = demo_flows()
+    values = {"one": 1, "yes": True, "float": 1.0, "nested": {"n": [1]}, "nested_yes": {"n": [True]}}
+
+    @flows.command("keep")
+    async def keep(turn: Turn, action: CommandEvent) -> None:
+        turn.say(f"kept before: {json.dumps(turn.kept.get('v'))}")
+        turn.keep["v"] = values[action.args]
+
+    app = create_app(make_settings(), engine, clock=clock)
+    pipeline = Pipeline(app, flows)
+    who = Who("telegram", "4243", "Lan", "en")
+    seen = []
+    for name in ("one", "yes", "float", "one", "nested", "nested_yes", "nested_yes"):
+        seen += texts(await pipeline.handle(Event(who, CommandEvent("keep", name)), TelegramRenderer()))
+        async with app.session_maker() as session:
+            stored = (await repos.pending_menu(session, channel="telegram", external_id="4243"))[KEPT]["v"]
+        assert json.dumps(stored) == json.dumps(values[name])
+    assert seen == ["kept before: null", "kept before: 1", "kept before: true", "kept before: 1.0",
+                    "kept before: 1", "kept before: {\"n\": [1]}", "kept before: {\"n\": [true]}"]
