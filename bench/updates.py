@@ -19,14 +19,19 @@ Telegram's global limit (30 messages/s) would cap any bot's replies at 30/s, so 
 lift the server's limits: they measure what the bot can process, not what Telegram lets through.
 Last line: {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "p99_ms_at_100", "echo_ratio", "rss_mb",
 "rss_mb_10k_facilities", "users", "lost", "processes", "database", "rss_mb_per_process", "cpu_ms_per_update"
-(the bot processes' CPU time in the throughput phase per update handled), "echo_updates_per_s", "echo_rss_mb",
-"echo_cpu_ms_per_update"}.
+(the bot processes' CPU time in the throughput phase per update handled), "cpu_kernel_share" (the part of it
+spent in the kernel: system calls, mostly socket reads and writes), "echo_updates_per_s", "echo_rss_mb",
+"echo_cpu_ms_per_update", and where the machine's CPU went in the throughput phase: "machine_cores" and
+"machine_cores_busy" (all cores' busy time ÷ the phase's wall time: at `cores`, the machine was the limit, not the
+bot), "machine_load_cpu_ms_per_update" (this process: the sandbox server and the simulated people),
+"machine_database_cpu_ms_per_update" (PostgreSQL's processes), "echo_cores_busy", "echo_load_cpu_ms_per_update"}.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -113,9 +118,13 @@ class Process:
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) the process has used so far."""
+        return sum(self.cpu_user_system())
+
+    def cpu_user_system(self) -> tuple[float, float]:
+        """CPU seconds the process has used so far, in its own code and in the kernel (system calls)."""
         assert self.proc is not None
         times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
+        return times.user, times.system
 
     async def stop(self) -> None:
         if self._sampler:
@@ -123,6 +132,35 @@ class Process:
         if self.proc and self.proc.returncode is None:
             self.proc.terminate()
             await self.proc.wait()
+
+
+class CpuSplit:
+    """Where the machine's CPU went during a phase: every core's busy time, this benchmark's own process (the
+    sandbox server and the simulated people) and PostgreSQL's processes, in seconds."""
+
+    def __init__(self) -> None:
+        self.started, self.machine, self.load, self.database = time.perf_counter(), *self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        times = psutil.cpu_times()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        own = psutil.Process().cpu_times()
+        database = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] in ("postgres", "postmaster"):
+                with contextlib.suppress(psutil.Error):  # a backend that ended meanwhile
+                    times = proc.cpu_times()  # the postmaster's children_*: its backends that have ended
+                    database += times.user + times.system + times.children_user + times.children_system
+        return busy, own.user + own.system, database
+
+    def figures(self, updates: int) -> dict[str, float]:
+        """The cores busy on average (of `cores`), and the CPU ms per update of the load and of the database."""
+        machine, load, database = self._now()
+        seconds = time.perf_counter() - self.started
+        return {"cores": psutil.cpu_count() or 0, "cores_busy": round((machine - self.machine) / seconds, 2),
+                "load_cpu_ms_per_update": round((load - self.load) * 1000 / updates, 2),
+                "database_cpu_ms_per_update": round((database - self.database) * 1000 / updates, 2)}
 
 
 LOST: list[tuple[int, str, str]] = []  # (person, kind, argument) of updates that got no answer
@@ -213,9 +251,13 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
     try:
         bots = await start_bots(server, {**env, "DATABASE_URL": pg_url} if pg_url else env, work, processes)
         users = list(range(30_000_000, 30_000_000 + n))
-        cpu_before = sum(bot.cpu_s() for bot in bots)
+        kernel_before = sum(bot.cpu_user_system()[1] for bot in bots)
+        cpu_before, split = sum(bot.cpu_s() for bot in bots), CpuSplit()
         updates_per_s, latencies = await run_flows(server, users, echo=False)
-        cpu_ms_per_update = (sum(bot.cpu_s() for bot in bots) - cpu_before) * 1000 / (n * len(FLOW))
+        machine = split.figures(n * len(FLOW))
+        cpu_s = sum(bot.cpu_s() for bot in bots) - cpu_before
+        kernel_share = (sum(bot.cpu_user_system()[1] for bot in bots) - kernel_before) / cpu_s
+        cpu_ms_per_update = cpu_s * 1000 / (n * len(FLOW))
         print(f"flows: {updates_per_s:.0f} updates/s", file=sys.stderr, flush=True)
         steady_users = list(range(31_000_000, 31_000_100))
         at_100 = await steady(server, steady_users, 100, 10)
@@ -230,8 +272,9 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
 
     echo = Process([sys.executable, "-m", "bench.echo_bot"], env, work / "echo.log")
     await echo.start(server)
-    echo_cpu_before = echo.cpu_s()
+    echo_cpu_before, split = echo.cpu_s(), CpuSplit()
     echo_per_s, _ = await run_flows(server, list(range(32_000_000, 32_000_000 + n)), echo=True)
+    echo_machine = split.figures(n * len(FLOW))
     echo_cpu_ms = (echo.cpu_s() - echo_cpu_before) * 1000 / (n * len(FLOW))
     await echo.stop()
     print(f"echo: {echo_per_s:.0f} updates/s", file=sys.stderr, flush=True)
@@ -244,8 +287,11 @@ async def main(n: int, processes: int = 0, database: str = "sqlite") -> dict[str
         "echo_ratio": round(updates_per_s / echo_per_s, 2), "rss_mb": max(rss_per_process),
         "rss_mb_10k_facilities": round(rss_10k, 1), "users": n, "lost": len(LOST),
         "processes": max(1, processes), "database": database, "rss_mb_per_process": rss_per_process,
-        "cpu_ms_per_update": round(cpu_ms_per_update, 2), "echo_updates_per_s": round(echo_per_s, 1),
+        "cpu_ms_per_update": round(cpu_ms_per_update, 2), "cpu_kernel_share": round(kernel_share, 2),
+        "echo_updates_per_s": round(echo_per_s, 1),
         "echo_rss_mb": round(echo.peak_mb, 1), "echo_cpu_ms_per_update": round(echo_cpu_ms, 2),
+        **{f"machine_{k}": v for k, v in machine.items()}, "echo_cores_busy": echo_machine["cores_busy"],
+        "echo_load_cpu_ms_per_update": echo_machine["load_cpu_ms_per_update"],
     }
 
 
