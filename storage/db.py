@@ -30,7 +30,8 @@ def create_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] 
     PostgreSQL connections are not pinged at every checkout (`pool_pre_ping`: with asyncpg that is BEGIN, a
     query and ROLLBACK, three round trips, before every unit of work). A connection found dead when used
     (the server restarted) makes SQLAlchemy recycle the whole pool, and the unit of work that met it is done
-    once more on a fresh connection (`connection_lost`, bot.conversation.pipeline)."""
+    once more on a fresh connection (`connection_lost`: bot.conversation.pipeline, and the console's GET and HEAD
+    requests in bot.web.app)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "connect_args": dict(connect_args or {})}
     if parsed.get_backend_name() == "sqlite":

@@ -6,6 +6,7 @@ fetched from the internet at run time: htmx and the stylesheet are served from `
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,7 +40,9 @@ from bot.services.facilities import FIELD_LABELS
 from bot.services.projects import FIELD_LABELS as PROJECT_FIELD_LABELS
 from bot.services.validation import format_million, format_phone
 from bot.web import security
+from storage.db import connection_lost
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo"}
@@ -131,6 +134,7 @@ def create_app(app_context: AppContext, *, webhooks: Mapping[str, Any] | None = 
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
 
+    app.add_middleware(AgainOnLostConnection)  # inside SecurityHeaders: its error page gets them too
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -166,6 +170,79 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class AgainOnLostConnection:
+    """A request that met a dead database connection (the server restarted: SQLAlchemy has recycled the pool,
+    `storage.db.connection_lost`) before any of its response was sent: a GET or HEAD, which changes nothing,
+    is served once more on a new connection; any other method is not (its first attempt may have committed
+    part of its work) and gets a page saying the change may not have been saved. A plain ASGI middleware (see
+    SecurityHeaders); a GET's request messages (no body) are kept to be read again, other methods' are not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        safe = scope["method"] in _SAFE_METHODS
+        received: list[Message] = []
+
+        async def recording() -> Message:
+            message = await receive()
+            received.append(message)
+            return message
+
+        try:  # each attempt on a copy of the scope: the first one's routing leaves nothing to the second
+            await self.app(dict(scope), recording if safe else receive, sending)
+            return
+        except Exception as exc:
+            if started or not connection_lost(exc):
+                raise
+            if not safe:
+                log.warning("the database connection was lost: %s %s is not done again, its sender is told",
+                            scope["method"], scope["path"])
+                await _connection_lost_page(scope, receive, send, changed=True)
+                return
+        log.warning("the database connection was lost: serving %s %s again on a new one", scope["method"],
+                    scope["path"])
+        replayed = iter(received)
+
+        async def replaying() -> Message:
+            message = next(replayed, None)
+            return message if message is not None else await receive()
+
+        try:
+            await self.app(dict(scope), replaying, sending)
+        except Exception as exc:
+            if started or not connection_lost(exc):
+                raise
+            log.warning("the database connection was lost again: %s %s is not served", scope["method"],
+                        scope["path"])
+            await _connection_lost_page(scope, receive, send, changed=False)
+
+
+async def _connection_lost_page(scope: Scope, receive: Receive, send: Send, *, changed: bool) -> None:
+    request = Request(scope, receive)
+    _ = security.gettext_for(request)
+    if changed:
+        text = _("The connection to the database was interrupted (it may have just restarted): your change may "
+                 "not have been saved. Please open the page again to check, and try again if needed.")
+    else:
+        text = _("The connection to the database was interrupted (it may have just restarted). Please reload "
+                 "the page in a moment.")
+    await render(request, "error.html", {"message": text}, status=503)(scope, receive, send)
 
 
 def _environment() -> Environment:
