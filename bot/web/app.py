@@ -145,10 +145,10 @@ _SECURITY_HEADERS = (
 )
 
 
-class SecurityHeaders:
-    """The console's security headers on every response (unless a route set its own), and no caching but for
-    /static. A plain ASGI middleware: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs each
-    request through extra tasks and memory streams, a measurable share of a webhook update's CPU."""
+class _HttpMiddleware:
+    """A plain ASGI middleware for HTTP requests (others pass through): Starlette's `BaseHTTPMiddleware`
+    (`@app.middleware("http")`) runs each request through extra tasks and memory streams, a measurable share of a
+    webhook update's CPU."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -157,6 +157,17 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(_HttpMiddleware):
+    """The console's security headers on every response (unless a route set its own), and no caching but for
+    /static."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         static = scope["path"].startswith("/static")
 
         async def with_headers(message: Message) -> None:
@@ -175,20 +186,14 @@ class SecurityHeaders:
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-class AgainOnLostConnection:
+class AgainOnLostConnection(_HttpMiddleware):
     """A request that met a dead database connection (the server restarted: SQLAlchemy has recycled the pool,
     `storage.db.connection_lost`) before any of its response was sent: a GET or HEAD, which changes nothing,
     is served once more on a new connection; any other method is not (its first attempt may have committed
-    part of its work) and gets a page saying the change may not have been saved. A plain ASGI middleware (see
-    SecurityHeaders); a GET's request messages (no body) are kept to be read again, other methods' are not."""
+    part of its work) and gets a page saying the change may not have been saved. A GET's request messages (no
+    body) are kept to be read again, other methods' are not."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def sending(message: Message) -> None:

@@ -160,20 +160,25 @@ async def test_flood_from_one_user_is_throttled_politely_others_unaffected(chat:
     assert "Would you like to register your facility?" in (await chat.send(flooder, "???"))[-1].text
 
 
+async def press_ten_times(chat: ChatHarness, who: Person, data: str, *, ids: str, first_update: int) -> None:
+    """Ten presses of a button with `data` in a row (query ids `ids`-0 … `ids`-9), each fed to the Dispatcher."""
+    from aiogram.types import Update
+
+    for n in range(10):
+        press = {"update_id": first_update + n, "callback_query": {
+            "id": f"{ids}-{n}", "from": chat._user(who), "chat_instance": "ci", "data": data,
+            "message": {"message_id": 7, "date": int(chat.clock.now().timestamp()),
+                        "chat": {"id": who.id, "type": "private"},
+                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}}
+        await chat.dp.feed_update(chat.bot, Update.model_validate(press, context={"bot": chat.bot}))
+
+
 async def test_a_flood_of_presses_gets_one_notice_and_every_press_is_answered(chat: ChatHarness) -> None:
     """Beyond the burst: one brief notice; the rest of the flood does nothing, but each press is still answered
     (Telegram shows a spinner on a button until its press is)."""
-    from aiogram.types import Update
-
     flooder = Person(5012, language_code=EN)
     before = len(chat.api.calls)
-    for n in range(10):
-        press = {"update_id": 20_000 + n, "callback_query": {
-            "id": f"flood-{n}", "from": chat._user(flooder), "chat_instance": "ci", "data": "menu",
-            "message": {"message_id": 7, "date": int(chat.clock.now().timestamp()),
-                        "chat": {"id": flooder.id, "type": "private"},
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}}
-        await chat.dp.feed_update(chat.bot, Update.model_validate(press, context={"bot": chat.bot}))
+    await press_ten_times(chat, flooder, "menu", ids="flood", first_update=20_000)
     calls = chat.api.calls[before:]
     answers = [c for c in calls if c.method == "AnswerCallbackQuery"]
     assert sorted(c.params["callback_query_id"] for c in answers) == sorted(f"flood-{n}" for n in range(10))
@@ -186,17 +191,9 @@ async def test_a_flood_of_presses_gets_one_notice_and_every_press_is_answered(ch
 async def test_a_flood_of_presses_the_aiogram_routers_take_still_answers_every_press(chat: ChatHarness) -> None:
     """Presses the pipeline does not take (a button of no flow) meet the throttle in front of the aiogram
     routers: the rest of the flood is dropped there, but each press is still answered (no endless spinner)."""
-    from aiogram.types import Update
-
     flooder = Person(5013, language_code=EN)
     before = len(chat.api.calls)
-    for n in range(10):
-        press = {"update_id": 21_000 + n, "callback_query": {
-            "id": f"old-{n}", "from": chat._user(flooder), "chat_instance": "ci", "data": "no-such-button",
-            "message": {"message_id": 7, "date": int(chat.clock.now().timestamp()),
-                        "chat": {"id": flooder.id, "type": "private"},
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}, "text": "…"}}}
-        await chat.dp.feed_update(chat.bot, Update.model_validate(press, context={"bot": chat.bot}))
+    await press_ten_times(chat, flooder, "no-such-button", ids="old", first_update=21_000)
     calls = chat.api.calls[before:]
     assert not chat.api.refused
     answers = [c for c in calls if c.method == "AnswerCallbackQuery"]
