@@ -64,21 +64,39 @@ def database_error(url: str, exc: BaseException) -> StartupError:
 
 
 async def open_database(url: str) -> AsyncEngine:
-    """An engine whose database answers, or StartupError with one line (host and port, no password)."""
-    from sqlalchemy import text
+    """An engine whose database answers, or StartupError with one line (host and port, no password). Stopped
+    (cancelled) meanwhile, it leaves no engine nor connection behind."""
     from sqlalchemy.exc import DBAPIError
 
     try:
         engine = create_engine(url)
     except OSError as exc:  # SQLite: the folder cannot be created
         raise database_error(url, exc) from None
+    check = asyncio.ensure_future(_answers(engine))
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await asyncio.shield(check)
+    except asyncio.CancelledError:
+        # Stopped while connecting (Ctrl-C at start-up; the sandbox's console when the bot stops first): the
+        # engine is disposed on this path too. aiosqlite connects in a thread of its own that no cancellation
+        # stops: that attempt is waited for and its connection closed, or the thread would later answer an
+        # event loop that is gone. asyncpg is cancelled at once (it drops its socket) — a server that does not
+        # answer would otherwise hold up Ctrl-C.
+        if engine.dialect.name != "sqlite":
+            check.cancel()
+        await asyncio.gather(check, return_exceptions=True)
+        await engine.dispose()
+        raise
     except (OSError, DBAPIError) as exc:
         await engine.dispose()
         raise database_error(url, exc) from None
     return engine
+
+
+async def _answers(engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 async def migrate_cmd(settings: Settings) -> None:
