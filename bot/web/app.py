@@ -133,6 +133,7 @@ def create_app(app_context: AppContext, *, webhooks: Mapping[str, Any] | None = 
     app.add_exception_handler(security.SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _server_error)  # a page (and its message in htmx's error box), not bare text
 
     app.add_middleware(AgainOnLostConnection)  # inside SecurityHeaders: its error page gets them too
     app.add_middleware(SecurityHeaders)
@@ -296,6 +297,16 @@ async def _to_sign_in(request: Request, exc: security.SignInNeeded) -> Response:
 async def _not_found(request: Request, exc: RequestValidationError) -> Response:
     """A malformed address (/needs/abc) is a page that does not exist, not a JSON error."""
     return await _http_error(request, StarletteHTTPException(404))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A failure of ours: logged with its traceback by Starlette (which raises it on), answered with a page. Its
+    answer leaves from outside every middleware (Starlette's ServerErrorMiddleware): the headers are set here."""
+    page = render(request, "error.html", {"message": security.gettext_for(request)("Something went wrong.")},
+                  status=500)
+    for name, value in (*_SECURITY_HEADERS, (b"cache-control", b"no-store")):
+        page.headers[name.decode()] = value.decode()
+    return page
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

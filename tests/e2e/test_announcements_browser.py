@@ -87,3 +87,37 @@ async def test_compose_preview_count_test_copy_send_and_watch_progress(
         (ann,) = (await session.exec(select(Announcement))).all()
     assert [(r.kind, r.chat_id) for r in rows] == [("announcement_test", "5001"), ("announcement", "z-77")]
     assert ann.status == "sent"
+
+
+async def test_an_htmx_request_that_fails_says_so_until_one_succeeds(served: tuple[Console, str]) -> None:
+    """The preview follows what is typed through htmx POSTs; one refused (a token gone stale: the session was
+    signed in again elsewhere) shows the refusal above the page instead of nothing, and the next one that goes
+    through takes it away."""
+    from playwright.async_api import async_playwright, expect
+
+    _console, base = served
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page()
+        try:
+            await page.goto(base + "/announcements/new")
+            await page.get_by_label("Tên đăng nhập", exact=True).fill("canbo")
+            await page.get_by_label("Mật khẩu", exact=True).fill(PASSWORD)
+            await page.get_by_role("button", name="Đăng nhập").click()
+            await expect(page).to_have_url(base + "/announcements/new")
+            box, phone = page.locator("#console-error"), page.locator("#phone .phone")
+            await expect(box).to_be_hidden()
+
+            token = await page.evaluate("document.body.getAttribute('hx-headers')")
+            await page.evaluate("document.body.setAttribute('hx-headers', '{\"X-CSRF-Token\": \"stale\"}')")
+            await page.get_by_label("Tiêu đề").fill("Hội chợ hàng thủ công")
+            await expect(box).to_be_visible()
+            await expect(box).to_have_text("Yêu cầu bị từ chối (có thể đã hết hạn): hãy tải lại trang rồi thử lại.")
+            await expect(phone).not_to_contain_text("Hội chợ hàng thủ công")  # nothing else on the page moved
+
+            await page.evaluate("token => document.body.setAttribute('hx-headers', token)", token)
+            await page.get_by_label("Tiêu đề").fill("Hội chợ hàng thủ công 2027")
+            await expect(phone).to_contain_text("Hội chợ hàng thủ công 2027")
+            await expect(box).to_be_hidden()
+        finally:
+            await browser.close()

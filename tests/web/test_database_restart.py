@@ -151,3 +151,21 @@ async def test_a_form_meeting_a_lost_connection_is_not_sent_again(flaky: tuple[h
     assert r.status_code == 503 and calls == ["POST text=G%E1%BB%8Di+l%E1%BA%A1i"]
     assert "your change may not have been saved. Please open the page again to check" in r.text
     assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"
+
+
+async def test_any_other_failure_gets_the_consoles_page_not_bare_text(sqlite_engine: AsyncEngine,
+                                                                       clock: FakeClock) -> None:
+    """Not a lost connection: our own bug. Still a page in the reader's language, with the console's headers,
+    whose message htmx shows in its error box (base.html); the error itself goes on to the server's log."""
+    web = create_app(create_context(make_settings(admin_ids=""), sqlite_engine, clock=clock))
+
+    async def broken() -> None:
+        raise RuntimeError("a bug of ours")
+
+    web.add_api_route("/broken", broken, methods=["GET"])
+    transport = httpx.ASGITransport(app=web, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as client:
+        r = await client.get("/broken")
+    assert r.status_code == 500 and "text/html" in r.headers["content-type"]
+    assert '<p class="alert">Đã có lỗi xảy ra.</p>' in r.text and "a bug of ours" not in r.text
+    assert r.headers["x-frame-options"] == "DENY"
