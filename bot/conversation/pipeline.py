@@ -275,9 +275,7 @@ class Pipeline:
             if _in_group(event.action):
                 return await self._in_group(session, event, renderer, state, update_id)
             user = await self._person(session, who, state.user, state.identity, staff)
-            turn = self._turn(session, who, user, conversation, renderer.caps)
-            if state.linked_staff:  # staff by the settings on another of their channels
-                turn.role = Role.STAFF
+            turn = self._turn(session, who, user, conversation, renderer.caps, linked_staff=state.linked_staff)
             menu, turn.kept = self._menu(state.menu, renderer.caps)
             try:
                 with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
@@ -320,9 +318,8 @@ class Pipeline:
         """Served only in private chats: one polite answer there, and nothing about the person is read out or
         changed (no row made for them, their open form and pending numbers stay as they are)."""
         who = event.who
-        turn = self._turn(session, who, state.user, state.conversation, renderer.caps)
-        if state.linked_staff:
-            turn.role = Role.STAFF
+        turn = self._turn(session, who, state.user, state.conversation, renderer.caps,
+                          linked_staff=state.linked_staff)
         with self.app.i18n.context(), self.app.i18n.use_locale(turn.locale):
             await (self.flows.unsupported or self.flows.fallback or _silent)(turn, event.action)
         session.expunge_all()  # whatever the answer touched
@@ -481,10 +478,11 @@ class Pipeline:
         return user
 
     def _turn(self, session: AsyncSession, who: Who, user: User | None, conversation: Conversation | None,
-              caps: Capabilities) -> Turn:
+              caps: Capabilities, *, linked_staff: bool) -> Turn:
+        """The turn of this person; `linked_staff`: staff by the settings on another of their channels."""
         settings = self.app.settings
-        role = effective_role(user, settings.admin_ids, who=(who.channel, who.external_id),
-                              staff=settings.staff_identities())
+        role = Role.STAFF if linked_staff else effective_role(
+            user, settings.admin_ids, who=(who.channel, who.external_id), staff=settings.staff_identities())
         locale = user.locale if user is not None else locale_from_language_code(
             who.language, self.app.settings.default_locale)
         return Turn(self.app, session, who, user, role, locale, caps, conversation)
