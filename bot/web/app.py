@@ -164,6 +164,15 @@ class _HttpMiddleware:
         raise NotImplementedError
 
 
+def _missing_headers(present: set[bytes], *, static: bool) -> list[tuple[bytes, bytes]]:
+    """The security headers a response lacks (`present`: its header names, lower case), and no caching but for
+    /static."""
+    missing = [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+    if not static and b"cache-control" not in present:
+        missing.append((b"cache-control", b"no-store"))
+    return missing
+
+
 class SecurityHeaders(_HttpMiddleware):
     """The console's security headers on every response (unless a route set its own), and no caching but for
     /static."""
@@ -174,10 +183,7 @@ class SecurityHeaders(_HttpMiddleware):
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
-                if not static and b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
+                headers += _missing_headers({name.lower() for name, _ in headers}, static=static)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -196,47 +202,38 @@ class AgainOnLostConnection(_HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
+        safe = scope["method"] in _SAFE_METHODS
+        received: list[Message] = []
+        replayed = iter(received)
 
         async def sending(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        safe = scope["method"] in _SAFE_METHODS
-        received: list[Message] = []
-
         async def recording() -> Message:
             message = await receive()
             received.append(message)
             return message
 
-        try:  # each attempt on a copy of the scope: the first one's routing leaves nothing to the second
-            await self.app(dict(scope), recording if safe else receive, sending)
-            return
-        except Exception as exc:
-            if started or not connection_lost(exc):
-                raise
-            if not safe:
-                log.warning("the database connection was lost: %s %s is not done again, its sender is told",
-                            scope["method"], scope["path"])
-                await _connection_lost_page(scope, receive, send, changed=True)
-                return
-        log.warning("the database connection was lost: serving %s %s again on a new one", scope["method"],
-                    scope["path"])
-        replayed = iter(received)
-
         async def replaying() -> Message:
             message = next(replayed, None)
             return message if message is not None else await receive()
 
-        try:
-            await self.app(dict(scope), replaying, sending)
-        except Exception as exc:
-            if started or not connection_lost(exc):
-                raise
-            log.warning("the database connection was lost again: %s %s is not served", scope["method"],
+        for again in (False, True):
+            try:  # each attempt on a copy of the scope: the first one's routing leaves nothing to the second
+                await self.app(dict(scope), replaying if again else recording if safe else receive, sending)
+                return
+            except Exception as exc:
+                if started or not connection_lost(exc):
+                    raise
+            if again or not safe:  # not done (again): the person is told
+                log.warning("the database connection was lost: %s %s is not %s", scope["method"], scope["path"],
+                            "served" if safe else "done again, its sender is told")
+                await _connection_lost_page(scope, receive, send, changed=not safe)
+                return
+            log.warning("the database connection was lost: serving %s %s again on a new one", scope["method"],
                         scope["path"])
-            await _connection_lost_page(scope, receive, send, changed=False)
 
 
 async def _connection_lost_page(scope: Scope, receive: Receive, send: Send, *, changed: bool) -> None:
@@ -304,7 +301,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     answer leaves from outside every middleware (Starlette's ServerErrorMiddleware): the headers are set here."""
     page = render(request, "error.html", {"message": security.gettext_for(request)("Something went wrong.")},
                   status=500)
-    for name, value in (*_SECURITY_HEADERS, (b"cache-control", b"no-store")):
+    for name, value in _missing_headers({name.encode() for name in page.headers}, static=False):
         page.headers[name.decode()] = value.decode()
     return page
 
