@@ -40,15 +40,14 @@ from sqlalchemy import func, select
 from bench.updates import FLOW, ROOT, THINK, create_database, drop_database
 from bot.app import create_app
 from bot.channels.telegram_render import TelegramRenderer, unpack_callback
+from bot.channels.zalo.inbound import command_or_text
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.conversation.events import (
     Action,
     ChooseEvent,
-    CommandEvent,
     ContactEvent,
     Event,
-    TextEvent,
     Who,
 )
 from bot.conversation.pipeline import SORRY, flatten
@@ -68,10 +67,7 @@ def action_of(kind: str, arg: str) -> Action:
         return ContactEvent(arg)
     if kind == "press":
         return ChooseEvent(*unpack_callback(arg))
-    if arg.startswith("/"):
-        name, _sep, args = arg[1:].partition(" ")
-        return CommandEvent(name, args)
-    return TextEvent(arg)
+    return command_or_text(arg)
 
 
 async def main(n: int, database: str) -> dict[str, Any]:
